@@ -1,0 +1,1 @@
+"""The headless `keyops` commands: the same core services the TUI drives, for scripts."""

@@ -1,0 +1,178 @@
+"""`keyops` argument parsing and the headless commands.
+
+The TUI commands (`demo`, `ui`) are parsed here too so `keyops --help` lists everything, but
+they run through a `UiRunner` the launcher passes in: the core never imports the TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.cli import render
+from core.connection import connect, holds_crs_data
+from core.errors import BadInput, KeyopsError
+from core.query import QueryContext, QueryError, compile_query
+from core.seeding.writer import seed_dataset
+from core.session import CrsSession
+from core.settings import RedisSettings, resolve_settings
+
+UiRunner = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keyops",
+        description="Bulk-manage claude-relay-service API keys in Redis, safely.",
+    )
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument(
+        "--redis-url",
+        help="redis:// or rediss:// URL (default: KEYOPS_REDIS_URL, else CRS's REDIS_* settings)",
+    )
+    connection.add_argument(
+        "--crs-env", type=Path, metavar="PATH", help="read REDIS_* settings from CRS's .env file"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    keys = commands.add_parser("keys", help="read API keys").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    keys_list = keys.add_parser("list", parents=[connection], help="list keys matching a query")
+    keys_list.add_argument(
+        "--where", default="", metavar="QUERY", help="query (docs/query-language.md)"
+    )
+    keys_list.add_argument(
+        "--include-deleted", action="store_true", help="also list soft-deleted keys"
+    )
+    keys_list.add_argument("--json", action="store_true", help="one JSON object per key")
+    keys_list.set_defaults(handler=cmd_keys_list)
+
+    accounts = commands.add_parser("accounts", help="read upstream accounts").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    accounts_list = accounts.add_parser("list", parents=[connection], help="accounts and groups")
+    accounts_list.add_argument("--json", action="store_true")
+    accounts_list.set_defaults(handler=cmd_accounts_list)
+
+    info = commands.add_parser("info", parents=[connection], help="server, counts, index version")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=cmd_info)
+
+    seed = commands.add_parser(
+        "seed", parents=[connection], help="write CRS-shaped test data (benchmarks, trials)"
+    )
+    seed.add_argument("--keys", type=int, required=True, metavar="N", help="number of API keys")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    seed.add_argument("--force", action="store_true", help="write even if the DB holds CRS data")
+    seed.set_defaults(handler=cmd_seed)
+
+    demo = commands.add_parser("demo", help="open the console on a built-in sample (no server)")
+    demo.add_argument("--keys", type=int, default=2000, metavar="N", help="sample size")
+    demo.set_defaults(ui=True)
+    ui = commands.add_parser("ui", parents=[connection], help="open the console on a CRS Redis")
+    ui.add_argument("--read-only", action="store_true", help="turn off every mutating action")
+    ui.set_defaults(ui=True)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> RedisSettings:
+    return resolve_settings(args.redis_url, args.crs_env)
+
+
+def _run(coroutine: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coroutine)
+
+
+async def _keys_list(args: argparse.Namespace) -> int:
+    session = await CrsSession.open(_settings(args))
+    try:
+        table = await session.load_keys()
+        catalog = await session.load_accounts()
+    finally:
+        await session.aclose()
+    context = QueryContext(catalog=catalog, include_deleted=args.include_deleted)
+    try:
+        query = compile_query(args.where, context)
+    except QueryError as error:
+        raise BadInput(f"{error}\n{error.pointer(args.where)}") from None
+    rows = query.filter(table.rows)
+    print(
+        render.keys_as_json(rows) if args.json else render.keys_as_text(rows, catalog, len(table))
+    )
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    return _run(_keys_list(args))
+
+
+async def _accounts_list(args: argparse.Namespace) -> int:
+    session = await CrsSession.open(_settings(args))
+    try:
+        catalog = await session.load_accounts()
+    finally:
+        await session.aclose()
+    print(render.accounts_as_json(catalog) if args.json else render.accounts_as_text(catalog))
+    return 0
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    return _run(_accounts_list(args))
+
+
+async def _info(args: argparse.Namespace) -> int:
+    session = await CrsSession.open(_settings(args))
+    try:
+        info = await session.info()
+    finally:
+        await session.aclose()
+    print(render.info_as_json(info) if args.json else render.info_as_text(info))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    return _run(_info(args))
+
+
+async def _seed(args: argparse.Namespace) -> int:
+    if args.keys < 0:
+        raise BadInput("--keys must be 0 or more")
+    settings = _settings(args)
+    clients = await connect(settings, require_crs=False)
+    try:
+        if not args.force and await holds_crs_data(clients.read):
+            raise BadInput(
+                f"{settings.endpoint} already holds CRS data; refusing to seed "
+                "(use an empty DB, or --force to add to it)"
+            )
+        written = await seed_dataset(clients.write, args.keys, seed=args.seed)
+    finally:
+        await clients.aclose()
+    print(f"seeded {written} keys into {settings.endpoint}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    return _run(_seed(args))
+
+
+def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "ui", False):
+            if ui_runner is None:
+                raise KeyopsError("the console is not available in this installation")
+            return ui_runner(args)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except KeyopsError as error:
+        print(f"keyops: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("keyops: interrupted", file=sys.stderr)
+        return 130

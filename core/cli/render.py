@@ -1,0 +1,207 @@
+"""Plain-text and JSON renderings of keys and accounts for the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from core.schema.bindings import BadBinding, parse_binding
+from core.schema.platforms import BindingField
+from core.session import ServerInfo
+from core.store.accounts import AccountCatalog
+from core.store.rows import KeyRow
+
+SHORT_FIELD_NAMES = {
+    BindingField.CLAUDE: "claude",
+    BindingField.CLAUDE_CONSOLE: "console",
+    BindingField.GEMINI: "gemini",
+    BindingField.OPENAI: "openai",
+    BindingField.AZURE_OPENAI: "azure",
+    BindingField.BEDROCK: "bedrock",
+    BindingField.DROID: "droid",
+}
+
+
+def iso_or_empty(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def relative_age(epoch: float | None, now: float) -> str:
+    if epoch is None:
+        return "never"
+    seconds = max(0.0, now - epoch)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def describe_bindings(row: KeyRow, catalog: AccountCatalog) -> str:
+    parts = []
+    for field in BindingField:
+        raw = row.binding(field)
+        if not raw:
+            continue
+        try:
+            label = catalog.describe(parse_binding(field, raw))
+        except BadBinding:
+            label = f"damaged {raw!r}"
+        parts.append(f"{SHORT_FIELD_NAMES[field]}={label}")
+    return ", ".join(parts) or "shared pool"
+
+
+def key_json(row: KeyRow, now: float) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "tags": list(row.tags),
+        "status": row.status(now).value,
+        "isActive": row.is_active,
+        "isDeleted": row.is_deleted,
+        "createdAt": iso_or_empty(row.created_at),
+        "lastUsedAt": iso_or_empty(row.last_used_at),
+        "expiresAt": iso_or_empty(row.expires_at),
+    }
+    for field in BindingField:
+        data[field.value] = row.binding(field)
+    return data
+
+
+def keys_as_json(rows: Iterable[KeyRow]) -> str:
+    now = time.time()
+    lines = [json.dumps(key_json(row, now), ensure_ascii=False) for row in rows]
+    if not lines:
+        return "[]"
+    return "[\n" + ",\n".join(lines) + "\n]"
+
+
+def table(headers: list[str], rows: list[list[str]], max_widths: dict[int, int]) -> str:
+    def clip(text: str, column: int) -> str:
+        limit = max_widths.get(column)
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+    cells = [[clip(cell, index) for index, cell in enumerate(row)] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        for index, cell in enumerate(row):
+            widths[index] = max(widths[index], len(cell))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def keys_as_text(rows: list[KeyRow], catalog: AccountCatalog, total: int) -> str:
+    now = time.time()
+    body = [
+        [
+            row.id[:8],
+            row.name,
+            row.status(now).value,
+            ",".join(row.tags),
+            describe_bindings(row, catalog),
+            relative_age(row.last_used_at, now),
+        ]
+        for row in rows
+    ]
+    text = table(
+        ["ID", "NAME", "STATUS", "TAGS", "BINDINGS", "LAST USED"], body, {1: 40, 3: 40, 4: 60}
+    )
+    return f"{text}\n{len(rows)} of {total} keys"
+
+
+def accounts_as_json(catalog: AccountCatalog) -> str:
+    accounts = [
+        {
+            "kind": "account",
+            "id": account.id,
+            "platform": account.platform.value,
+            "name": account.name,
+            "isActive": account.is_active,
+            "status": account.status,
+            "schedulable": account.schedulable,
+            "accountType": account.account_type,
+            "healthy": account.healthy,
+        }
+        for account in catalog.all_accounts()
+    ]
+    groups = [
+        {
+            "kind": "group",
+            "id": group.id,
+            "platform": group.platform.value if group.platform else None,
+            "name": group.name,
+            "members": sorted(group.member_ids),
+        }
+        for group in catalog.all_groups()
+    ]
+    return json.dumps(accounts + groups, ensure_ascii=False, indent=1)
+
+
+def accounts_as_text(catalog: AccountCatalog) -> str:
+    rows = [
+        [
+            account.platform.value,
+            account.name,
+            account.id[:8],
+            account.account_type,
+            "active" if account.is_active else "inactive",
+            account.status or "-",
+            "healthy" if account.healthy else "UNHEALTHY",
+        ]
+        for account in catalog.all_accounts()
+    ]
+    text = table(["PLATFORM", "NAME", "ID", "TYPE", "ACTIVE", "STATUS", "HEALTH"], rows, {1: 40})
+    group_rows = [
+        [
+            group.platform.value if group.platform else "?",
+            group.name,
+            group.id[:8],
+            str(len(group.member_ids)),
+        ]
+        for group in catalog.all_groups()
+    ]
+    groups = table(["PLATFORM", "GROUP", "ID", "MEMBERS"], group_rows, {1: 40})
+    return f"{text}\n\n{groups}"
+
+
+def info_as_text(info: ServerInfo) -> str:
+    counts = ", ".join(f"{count} {status.value}" for status, count in info.key_counts.items())
+    accounts = ", ".join(f"{n} {p}" for p, n in sorted(info.account_counts.items())) or "none"
+    index = (
+        f"{info.index_version} (ready)"
+        if info.index_version >= 2
+        else f"{info.index_version} (not ready: keys are read by SCAN)"
+    )
+    return "\n".join(
+        [
+            f"server:        {info.server} at {info.endpoint}",
+            f"index version: {index}",
+            f"keys:          {info.key_total} ({counts})",
+            f"accounts:      {sum(info.account_counts.values())} ({accounts})",
+            f"groups:        {info.group_count}",
+            f"tags:          {info.tag_count}",
+        ]
+    )
+
+
+def info_as_json(info: ServerInfo) -> str:
+    return json.dumps(
+        {
+            "endpoint": info.endpoint,
+            "server": info.server,
+            "indexVersion": info.index_version,
+            "keys": {status.value: count for status, count in info.key_counts.items()},
+            "keyTotal": info.key_total,
+            "accounts": info.account_counts,
+            "groups": info.group_count,
+            "tags": info.tag_count,
+        },
+        indent=1,
+    )

@@ -1,0 +1,147 @@
+"""Redis clients for keyops, built in one place, and the one-line errors for failing to connect.
+
+Two clients share an endpoint: reads retry transient errors, writes never do. redis-py 8's
+default retry re-sends a whole pipeline after a timeout, which double-applies a chunk that
+already ran (shared/redis-engineering.md 1.5), so write chunks go out exactly once and the
+engine reconciles by re-reading instead.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    ConnectionError,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
+
+from core.errors import ConnectionFailed, NotACrsDatabase
+from core.schema import layout
+from core.settings import RedisSettings
+
+# Far above the worst chunk we send (about 10 ms) so a slow server is not mistaken for a dead one.
+SOCKET_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RedisClients:
+    """`read` retries transient failures; `write` sends each command exactly once."""
+
+    read: aioredis.Redis
+    write: aioredis.Redis
+    endpoint: str
+
+    async def aclose(self) -> None:
+        await self.read.aclose()
+        if self.write is not self.read:
+            await self.write.aclose()
+
+
+def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
+    kwargs: dict[str, object] = {}
+    if settings.tls:
+        kwargs["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return aioredis.Redis(
+        host=settings.host,
+        port=settings.port,
+        db=settings.db,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        ssl=settings.tls,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        retry=retry,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_clients(settings: RedisSettings) -> RedisClients:
+    read_retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3)
+    write_retry = Retry(NoBackoff(), 0)
+    return RedisClients(
+        read=_client(settings, read_retry),
+        write=_client(settings, write_retry),
+        endpoint=settings.endpoint,
+    )
+
+
+def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
+    """One line an operator can act on. Never includes the password."""
+    where = settings.endpoint
+    message = str(error)
+    if settings.password is not None:
+        message = message.replace(settings.password.get_secret_value(), "***")
+    if isinstance(error, AuthenticationError) or "WRONGPASS" in message:
+        return (
+            f"Redis at {where} rejected the credentials (from {settings.source}): "
+            "check REDIS_PASSWORD or the user:password in the URL"
+        )
+    if "NOAUTH" in message:
+        return (
+            f"Redis at {where} requires a password: set REDIS_PASSWORD "
+            "or put it in the URL (redis://:PASSWORD@host:port/db)"
+        )
+    if isinstance(error, AuthorizationError) or "NOPERM" in message:
+        return f"Redis at {where}: this user lacks permission: {message}"
+    if isinstance(error, TimeoutError):
+        return f"cannot reach Redis at {where}: timed out after {CONNECT_TIMEOUT_SECONDS:g} s"
+    if isinstance(error, ssl.SSLError) or "SSL" in message:
+        return f"TLS handshake with Redis at {where} failed: {message}"
+    if isinstance(error, ConnectionError):
+        reason = message.split(". ", 1)[-1] if ". " in message else message
+        return f"cannot reach Redis at {where}: {reason}"
+    return f"Redis at {where} failed: {message}"
+
+
+async def connect(settings: RedisSettings, *, require_crs: bool = True) -> RedisClients:
+    """Clients that answered PING; with `require_crs`, also proof the DB holds CRS data."""
+    clients = make_clients(settings)
+    try:
+        await clients.read.ping()
+        if require_crs and not await holds_crs_data(clients.read):
+            raise NotACrsDatabase(
+                f"no CRS data in {settings.endpoint} (no apikey:* keys, no account groups): "
+                "check REDIS_DB / the database number in the URL"
+            )
+    except NotACrsDatabase:
+        await clients.aclose()
+        raise
+    except (RedisError, OSError) as error:
+        await clients.aclose()
+        raise ConnectionFailed(describe_connect_error(error, settings)) from None
+    return clients
+
+
+async def holds_crs_data(client: aioredis.Redis) -> bool:
+    if await client.exists(layout.INDEX_VERSION, layout.HASH_MAP, layout.ACCOUNT_GROUPS):
+        return True
+    # One bounded SCAN step per call; stop at the first key record.
+    cursor = 0
+    for _ in range(10_000):
+        cursor, names = await client.scan(cursor, match="apikey:*", count=1000)
+        if any(layout.key_id_from_redis_key(str(name)) for name in names):
+            return True
+        if cursor == 0:
+            return False
+    return False
+
+
+__all__ = [
+    "ConnectionFailed",
+    "RedisClients",
+    "ResponseError",
+    "connect",
+    "describe_connect_error",
+    "holds_crs_data",
+    "make_clients",
+]

@@ -1,0 +1,322 @@
+"""Turning a syntax tree into a predicate over lean key rows."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+
+from core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
+from core.schema.bindings import BadBinding, parse_binding
+from core.schema.platforms import GROUP_PREFIX, BindingField, Platform
+from core.store.accounts import AccountCatalog
+from core.store.rows import KeyRow, KeyStatus
+
+Predicate = Callable[[KeyRow], bool]
+
+STATUSES = tuple(status.value for status in KeyStatus)
+
+# bound:/unbound: names -> (field, required prefix or None for any non-empty value)
+BOUND_TARGETS: dict[str, tuple[tuple[BindingField, str | None], ...]] = {
+    "claude": ((BindingField.CLAUDE, None),),
+    "console": ((BindingField.CLAUDE_CONSOLE, None),),
+    "claude-console": ((BindingField.CLAUDE_CONSOLE, None),),
+    "gemini": ((BindingField.GEMINI, None),),
+    "gemini-api": ((BindingField.GEMINI, "api:"),),
+    "openai": ((BindingField.OPENAI, None),),
+    "openai-responses": ((BindingField.OPENAI, "responses:"),),
+    "responses": ((BindingField.OPENAI, "responses:"),),
+    "azure": ((BindingField.AZURE_OPENAI, None),),
+    "azure-openai": ((BindingField.AZURE_OPENAI, None),),
+    "bedrock": ((BindingField.BEDROCK, None),),
+    "droid": ((BindingField.DROID, None),),
+    "any": tuple((binding_field, None) for binding_field in BindingField),
+}
+
+FILTER_NAMES = (
+    "tag",
+    "status",
+    "bound",
+    "unbound",
+    "account",
+    "group",
+    "created",
+    "lastused",
+    "name",
+    "id",
+)
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_COMPARISON = re.compile(r"^(>=|<=|>|<|=)?(.*)$")
+
+
+@dataclass(slots=True)
+class QueryContext:
+    """What a query needs besides the row: account names for account:/group:, and 'now'."""
+
+    catalog: AccountCatalog = field(default_factory=AccountCatalog)
+    now: float = field(default_factory=time.time)
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyQuery:
+    text: str
+    predicate: Predicate
+    mentions_deleted: bool
+    include_deleted: bool
+
+    def matches(self, row: KeyRow) -> bool:
+        # Soft-deleted keys stay hidden unless the query asks about them or the caller does.
+        if row.is_deleted and not (self.mentions_deleted or self.include_deleted):
+            return False
+        return self.predicate(row)
+
+    def filter(self, rows: list[KeyRow]) -> list[KeyRow]:
+        return [row for row in rows if self.matches(row)]
+
+
+def compile_query(text: str, context: QueryContext | None = None) -> KeyQuery:
+    context = context or QueryContext()
+    tree = parse(text)
+    compiler = _Compiler(context)
+    predicate = compiler.compile(tree) if tree is not None else (lambda row: True)
+    return KeyQuery(text, predicate, compiler.mentions_deleted, context.include_deleted)
+
+
+def _glob_or_equal(pattern: str) -> Callable[[str], bool]:
+    if any(char in pattern for char in "*?["):
+        return lambda value: fnmatchcase(value, pattern)
+    return lambda value: value == pattern
+
+
+def _glob_or_contains_folded(pattern: str) -> Callable[[str], bool]:
+    folded = pattern.casefold()
+    if any(char in pattern for char in "*?["):
+        return lambda value: fnmatchcase(value.casefold(), folded)
+    return lambda value: folded in value.casefold()
+
+
+class _Compiler:
+    def __init__(self, context: QueryContext) -> None:
+        self.context = context
+        self.mentions_deleted = False
+
+    def compile(self, node: Node) -> Predicate:
+        if isinstance(node, Term):
+            return self.term(node.token)
+        if isinstance(node, Not):
+            inner = self.compile(node.operand)
+            return lambda row: not inner(row)
+        parts = [self.compile(operand) for operand in node.operands]
+        if isinstance(node, And):
+            return lambda row: all(part(row) for part in parts)
+        assert isinstance(node, Or)
+        return lambda row: any(part(row) for part in parts)
+
+    def term(self, token: Token) -> Predicate:
+        if token.name is None:
+            return self.free_text(token.value)
+        handler = getattr(self, f"filter_{token.name}", None)
+        if handler is None:
+            raise QueryError(
+                f"unknown filter {token.name + ':'!r}; known: "
+                + ", ".join(f"{name}:" for name in FILTER_NAMES)
+                + ' (quote text that contains ":")',
+                token.position,
+                len(token.name) + 1,
+            )
+        if token.value == "":
+            raise QueryError(f"{token.name}: needs a value", token.position, token.length)
+        predicate: Predicate = handler(token)
+        return predicate
+
+    def free_text(self, text: str) -> Predicate:
+        needle = text.casefold()
+
+        def matches(row: KeyRow) -> bool:
+            return (
+                needle in row.name.casefold()
+                or needle in row.id
+                or needle in row.description.casefold()
+            )
+
+        return matches
+
+    def filter_tag(self, token: Token) -> Predicate:
+        test = _glob_or_equal(token.value.strip())
+        return lambda row: any(test(tag.strip()) for tag in row.tags)
+
+    def filter_name(self, token: Token) -> Predicate:
+        test = _glob_or_contains_folded(token.value)
+        return lambda row: test(row.name)
+
+    def filter_id(self, token: Token) -> Predicate:
+        prefix = token.value.lower()
+        return lambda row: row.id.startswith(prefix)
+
+    def filter_status(self, token: Token) -> Predicate:
+        wanted = token.value.lower()
+        if wanted not in STATUSES:
+            raise QueryError(
+                f"status must be one of {', '.join(STATUSES)}, not {token.value!r}",
+                token.position,
+                token.length,
+            )
+        now = self.context.now
+        if wanted == "deleted":
+            self.mentions_deleted = True
+            return lambda row: row.is_deleted
+        if wanted == "expired":
+            return lambda row: not row.is_deleted and row.is_expired(now)
+        if wanted == "disabled":
+            return lambda row: not row.is_deleted and not row.is_active
+        return lambda row: row.status(now) is KeyStatus.ACTIVE
+
+    def _bound_checks(self, token: Token) -> tuple[tuple[BindingField, str | None], ...]:
+        target = BOUND_TARGETS.get(token.value.lower())
+        if target is None:
+            raise QueryError(
+                f"unknown platform {token.value!r}; one of: {', '.join(BOUND_TARGETS)}",
+                token.position,
+                token.length,
+            )
+        return target
+
+    def filter_bound(self, token: Token) -> Predicate:
+        checks = self._bound_checks(token)
+
+        def bound(row: KeyRow) -> bool:
+            for binding_field, prefix in checks:
+                value = row.binding(binding_field)
+                if value and (prefix is None or value.startswith(prefix)):
+                    return True
+            return False
+
+        return bound
+
+    def filter_unbound(self, token: Token) -> Predicate:
+        bound = self.filter_bound(token)
+        return lambda row: not bound(row)
+
+    def filter_account(self, token: Token) -> Predicate:
+        """Bound to an account, by id or by (case-insensitive, glob) name."""
+        test_name = _glob_or_equal(token.value.casefold())
+        ids = {
+            (platform, account.id)
+            for (platform, _), account in self.context.catalog.accounts.items()
+            if test_name(account.name.casefold())
+        }
+        wanted_id = token.value
+
+        def bound_to(row: KeyRow) -> bool:
+            for binding_field in BindingField:
+                raw = row.binding(binding_field)
+                if not raw or raw.startswith(GROUP_PREFIX):
+                    continue
+                try:
+                    binding = parse_binding(binding_field, raw)
+                except BadBinding:
+                    continue
+                if binding.target_id == wanted_id:
+                    return True
+                if isinstance(binding.platform, Platform) and (
+                    (binding.platform, binding.target_id) in ids
+                ):
+                    return True
+            return False
+
+        return bound_to
+
+    def filter_group(self, token: Token) -> Predicate:
+        test_name = _glob_or_equal(token.value.casefold())
+        group_ids = {
+            group.id
+            for group in self.context.catalog.groups.values()
+            if test_name(group.name.casefold())
+        }
+        group_ids.add(token.value)
+        wanted = {f"{GROUP_PREFIX}{group_id}" for group_id in group_ids}
+
+        def in_group(row: KeyRow) -> bool:
+            return any(value in wanted for value in row.bindings if value)
+
+        return in_group
+
+    def _time_filter(self, token: Token, attribute: str, allow_never: bool) -> Predicate:
+        value = token.value.strip()
+        if allow_never and value.lower() == "never":
+            return lambda row: getattr(row, attribute) is None
+        match = _COMPARISON.match(value)
+        assert match is not None
+        operator, operand = match.group(1) or "=", match.group(2)
+        if not operand:
+            raise QueryError(
+                f"{token.name}: needs a date or an age after {operator!r}",
+                token.position,
+                token.length,
+            )
+        duration = _DURATION.match(operand)
+        now = self.context.now
+        if duration:
+            # An age: `<30d` means less than 30 days ago, i.e. more recent than now - 30 days.
+            age = int(duration.group(1)) * _DURATION_SECONDS[duration.group(2)]
+            boundary = now - age
+            flipped = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "=": "="}[operator]
+            if operator == "=":
+                return self._within(attribute, boundary - 86400 / 2, boundary + 86400 / 2)
+            return self._compare(attribute, flipped, boundary)
+        moment = self._parse_date(operand, token)
+        if operator == "=" and len(operand) == 10:
+            return self._within(attribute, moment, moment + 86400)
+        return self._compare(attribute, operator, moment)
+
+    @staticmethod
+    def _parse_date(text: str, token: Token) -> float:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise QueryError(
+                f"{token.name}: {text!r} is neither a date (2026-01-31) nor an age (30d, 12h, 2w)",
+                token.position,
+                token.length,
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
+    @staticmethod
+    def _compare(attribute: str, operator: str, boundary: float) -> Predicate:
+        def compare(row: KeyRow) -> bool:
+            value: float | None = getattr(row, attribute)
+            if value is None:
+                return False
+            if operator == ">":
+                return value > boundary
+            if operator == "<":
+                return value < boundary
+            if operator == ">=":
+                return value >= boundary
+            if operator == "<=":
+                return value <= boundary
+            return value == boundary
+
+        return compare
+
+    @staticmethod
+    def _within(attribute: str, start: float, end: float) -> Predicate:
+        def within(row: KeyRow) -> bool:
+            value: float | None = getattr(row, attribute)
+            return value is not None and start <= value < end
+
+        return within
+
+    def filter_created(self, token: Token) -> Predicate:
+        return self._time_filter(token, "created_at", allow_never=False)
+
+    def filter_lastused(self, token: Token) -> Predicate:
+        return self._time_filter(token, "last_used_at", allow_never=True)

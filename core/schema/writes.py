@@ -1,0 +1,202 @@
+"""The write side of the codec: an intended change of one key -> the exact writes CRS expects.
+
+`plan_key_write` is pure: it takes the key's current stored fields and returns a `KeyWritePlan`
+listing each field's before and after string plus every index-set update CRS's `updateApiKey`
+would make (schema sheet 2.2/2.3). `core.store.apply` carries a plan out in one server-side
+script that compare-and-sets the fields, so only the fields named here are ever written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.errors import BadInput
+from core.schema import layout
+from core.schema.bindings import Binding, BindingKind, format_binding
+from core.schema.encoding import decode_bool, decode_tags, encode_bool, encode_iso, encode_json
+from core.schema.platforms import BindingField
+
+# The two Claude fields are mutually exclusive: the scheduler checks claudeAccountId first, and
+# CRS's UI always clears one when it sets the other.
+_EXCLUSIVE_PARTNER = {
+    BindingField.CLAUDE: BindingField.CLAUDE_CONSOLE,
+    BindingField.CLAUDE_CONSOLE: BindingField.CLAUDE,
+}
+
+MAX_TAG_LENGTH = 64
+
+# Fields a change may need to read before planning.
+PLAN_INPUT_FIELDS = ("name", "tags", "isActive", "isDeleted", *tuple(BindingField))
+
+
+class KeyChange:
+    """What an operator wants a key to look like afterwards; None / absent = leave as is."""
+
+    __slots__ = ("bindings", "is_active", "name", "tags")
+
+    def __init__(
+        self,
+        *,
+        tags: list[str] | None = None,
+        is_active: bool | None = None,
+        name: str | None = None,
+        bindings: dict[BindingField, Binding] | None = None,
+    ) -> None:
+        self.tags = None if tags is None else normalize_tags(tags)
+        self.is_active = is_active
+        self.name = name
+        self.bindings = dict(bindings or {})
+        for binding_field, binding in self.bindings.items():
+            if binding.field is not binding_field:
+                raise BadInput(f"binding for {binding_field} names field {binding.field}")
+        claude = self.bindings.get(BindingField.CLAUDE)
+        console = self.bindings.get(BindingField.CLAUDE_CONSOLE)
+        if (
+            claude is not None
+            and console is not None
+            and claude.kind is not BindingKind.SHARED
+            and console.kind is not BindingKind.SHARED
+        ):
+            raise BadInput(
+                "claudeAccountId and claudeConsoleAccountId are mutually exclusive: set one"
+            )
+
+
+def validate_tag(tag: str) -> str:
+    """A tag as CRS should store it: trimmed, non-empty, short, no control characters."""
+    trimmed = tag.strip()
+    if not trimmed:
+        raise BadInput("empty tag: tags must have at least one visible character")
+    if len(trimmed) > MAX_TAG_LENGTH:
+        raise BadInput(
+            f"tag {trimmed[:20]!r}... is {len(trimmed)} characters; at most {MAX_TAG_LENGTH}"
+        )
+    if any(ord(char) < 32 or ord(char) == 127 for char in trimmed):
+        raise BadInput(f"tag {trimmed!r} contains a control character (newline, tab, ...)")
+    return trimmed
+
+
+def normalize_tags(tags: list[str]) -> list[str]:
+    """Trimmed, validated and de-duplicated, first occurrence wins (order is kept)."""
+    seen: dict[str, None] = {}
+    for tag in tags:
+        seen.setdefault(validate_tag(tag), None)
+    return list(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWrite:
+    field: str
+    before: str | None  # None: the field does not exist yet
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOp:
+    """One index-set update. `prune` removes `member` from tags:all if `key` is then empty."""
+
+    op: str  # 'sadd' | 'srem' | 'zadd' | 'zrem' | 'prune'
+    key: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyWritePlan:
+    key_id: str
+    fields: tuple[FieldWrite, ...] = ()
+    index_ops: tuple[IndexOp, ...] = field(default=())
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.fields
+
+    @property
+    def redis_key(self) -> str:
+        return layout.api_key(self.key_id)
+
+
+def plan_key_write(
+    key_id: str,
+    current: dict[str, str],
+    change: KeyChange,
+    *,
+    now: datetime,
+    index_ready: bool,
+) -> KeyWritePlan:
+    """The field writes and index updates that make `current` into what `change` asks for.
+
+    `current` holds the key's stored strings (at least PLAN_INPUT_FIELDS that exist). A change
+    that alters nothing gives an empty plan: no updatedAt, no EXPIRE, no index write.
+    """
+    wanted: dict[str, str] = {}
+    is_deleted = decode_bool(current.get("isDeleted"))
+    if change.tags is not None:
+        wanted["tags"] = encode_json(change.tags)
+    if change.is_active is not None:
+        if change.is_active and is_deleted:
+            raise BadInput(f"key {key_id} is soft-deleted; keyops never enables a deleted key")
+        wanted["isActive"] = encode_bool(change.is_active)
+    if change.name is not None:
+        name = change.name.strip()
+        if not 1 <= len(name) <= 100:
+            raise BadInput("a key name must be 1 to 100 characters after trimming")
+        wanted["name"] = name
+    for binding_field, binding in change.bindings.items():
+        wanted[binding_field] = format_binding(binding)
+        partner = _EXCLUSIVE_PARTNER.get(binding_field)
+        if partner is not None and binding.kind is not BindingKind.SHARED:
+            wanted.setdefault(partner, "")
+
+    writes = [
+        FieldWrite(name, current.get(name), value)
+        for name, value in wanted.items()
+        if current.get(name) != value
+    ]
+    if not writes:
+        return KeyWritePlan(key_id)
+    writes.append(FieldWrite("updatedAt", current.get("updatedAt"), encode_iso(now)))
+
+    ops: list[IndexOp] = []
+    if index_ready:
+        changed = {write.field for write in writes}
+        if "tags" in changed and change.tags is not None:
+            ops.extend(_tag_index_ops(key_id, decode_tags(current.get("tags")), change.tags))
+        if "isActive" in changed and change.is_active is not None:
+            ops.extend(_status_index_ops(key_id, change.is_active, is_deleted))
+        if "name" in changed and change.name is not None:
+            old_name = current.get("name", "")
+            ops.append(IndexOp("zrem", layout.IDX_NAME, layout.name_index_member(old_name, key_id)))
+            ops.append(
+                IndexOp("zadd", layout.IDX_NAME, layout.name_index_member(wanted["name"], key_id))
+            )
+    return KeyWritePlan(key_id, tuple(writes), tuple(ops))
+
+
+def _tag_index_ops(key_id: str, old_tags: list[str], new_tags: list[str]) -> list[IndexOp]:
+    """Exactly updateIndex's tag branch: SREM dropped, SADD every new tag, prune emptied sets."""
+    new_set = set(new_tags)
+    dropped = [tag for tag in dict.fromkeys(old_tags) if tag not in new_set]
+    ops = [IndexOp("srem", layout.tag_set(tag), key_id) for tag in dropped]
+    for tag in new_tags:
+        ops.append(IndexOp("sadd", layout.tag_set(tag), key_id))
+        ops.append(IndexOp("sadd", layout.TAGS_ALL, tag))
+    ops.extend(IndexOp("prune", layout.tag_set(tag), tag) for tag in dropped)
+    return ops
+
+
+def _status_index_ops(key_id: str, is_active: bool, is_deleted: bool) -> list[IndexOp]:
+    if is_deleted:
+        return [
+            IndexOp("sadd", layout.SET_DELETED, key_id),
+            IndexOp("srem", layout.SET_ACTIVE, key_id),
+        ]
+    if is_active:
+        return [
+            IndexOp("sadd", layout.SET_ACTIVE, key_id),
+            IndexOp("srem", layout.SET_DELETED, key_id),
+        ]
+    return [
+        IndexOp("srem", layout.SET_ACTIVE, key_id),
+        IndexOp("srem", layout.SET_DELETED, key_id),
+    ]

@@ -1,0 +1,137 @@
+"""Where Redis is: from a URL, or from CRS's own REDIS_* settings (environment or .env file).
+
+Precedence, first found wins: --redis-url, KEYOPS_REDIS_URL, then CRS's settings. For CRS's
+settings the process environment beats the .env file, because that is how CRS's own dotenv
+loading behaves, so keyops talks to the very Redis the relay on that host talks to.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from core.errors import BadInput
+
+CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
+
+
+class RedisSettings(BaseModel):
+    """A resolved Redis endpoint. `password` is a SecretStr so it never prints by accident."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    source: str = "defaults"
+
+    @property
+    def endpoint(self) -> str:
+        """host:port/db, safe to show: no user name, no password."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+
+    def url(self) -> str:
+        """The full URL including credentials: for building a client only, never for display."""
+        credentials = ""
+        if self.username or self.password:
+            user = quote(self.username or "", safe="")
+            secret = quote(self.password.get_secret_value(), safe="") if self.password else ""
+            credentials = f"{user}:{secret}@"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(url: str, source: str) -> RedisSettings:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 6379
+    except ValueError as error:
+        raise BadInput(f"bad Redis URL from {source}: {error}") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise BadInput(
+            f"bad Redis URL from {source}: scheme must be redis:// or rediss://, "
+            f"not {parts.scheme + '://' if parts.scheme else 'nothing'}"
+        )
+    if not parts.hostname:
+        raise BadInput(f"bad Redis URL from {source}: it names no host")
+    path = parts.path.lstrip("/")
+    if path and not path.isdigit():
+        raise BadInput(f"bad Redis URL from {source}: database {path!r} is not a number")
+    return RedisSettings(
+        host=parts.hostname,
+        port=port,
+        db=int(path) if path else 0,
+        username=unquote(parts.username) if parts.username else None,
+        password=SecretStr(unquote(parts.password)) if parts.password else None,
+        tls=parts.scheme == "rediss",
+        source=source,
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a dotenv file: comments, `export`, and quoted values are understood."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise BadInput(f"cannot read CRS env file {path}: {error.strerror}") from None
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        name, _, value = stripped.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name.strip()] = value
+    return values
+
+
+def settings_from_crs(values: Mapping[str, str], source: str) -> RedisSettings:
+    port_text = values.get("REDIS_PORT", "6379") or "6379"
+    db_text = values.get("REDIS_DB", "0") or "0"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BadInput(f"REDIS_PORT from {source} is not a port number: {port_text!r}")
+    if not db_text.isdigit():
+        raise BadInput(f"REDIS_DB from {source} is not a database number: {db_text!r}")
+    password = values.get("REDIS_PASSWORD") or None
+    return RedisSettings(
+        host=values.get("REDIS_HOST") or "127.0.0.1",
+        port=int(port_text),
+        db=int(db_text),
+        password=SecretStr(password) if password else None,
+        tls=values.get("REDIS_ENABLE_TLS", "").lower() == "true",
+        source=source,
+    )
+
+
+def resolve_settings(
+    redis_url: str | None = None,
+    crs_env: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RedisSettings:
+    env = os.environ if environ is None else environ
+    if redis_url:
+        return parse_redis_url(redis_url, "--redis-url")
+    if env.get("KEYOPS_REDIS_URL"):
+        return parse_redis_url(env["KEYOPS_REDIS_URL"], "KEYOPS_REDIS_URL")
+    merged: dict[str, str] = {}
+    sources: list[str] = []
+    if crs_env is not None:
+        merged.update(read_env_file(crs_env))
+        sources.append(str(crs_env))
+    from_process = {name: env[name] for name in CRS_SETTING_NAMES if env.get(name)}
+    if from_process:
+        merged.update(from_process)
+        sources.append("environment")
+    return settings_from_crs(merged, " + ".join(sources) or "defaults")

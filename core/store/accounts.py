@@ -1,0 +1,114 @@
+"""Loading upstream accounts and account groups into a catalog the query language and
+assignment checks resolve names and ids against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from core.schema import layout
+from core.schema.accounts import Account, AccountGroup
+from core.schema.bindings import Binding, BindingKind
+from core.schema.platforms import ACCOUNT_STORES, AccountStore, Platform
+
+# Fields read from account hashes: never credentials.
+ACCOUNT_FIELDS = ("id", "name", "isActive", "status", "schedulable", "accountType", "platform")
+
+
+@dataclass(slots=True)
+class AccountCatalog:
+    accounts: dict[tuple[Platform, str], Account] = field(default_factory=dict)
+    groups: dict[str, AccountGroup] = field(default_factory=dict)
+
+    def account(self, platform: Platform, account_id: str) -> Account | None:
+        return self.accounts.get((platform, account_id))
+
+    def all_accounts(self) -> list[Account]:
+        return sorted(self.accounts.values(), key=lambda a: (a.platform.value, a.name.lower()))
+
+    def all_groups(self) -> list[AccountGroup]:
+        return sorted(self.groups.values(), key=lambda g: g.name.lower())
+
+    def describe(self, binding: Binding) -> str:
+        """A binding as an operator reads it: the account or group name where we know it."""
+        if binding.kind is BindingKind.SHARED:
+            return "shared pool"
+        if binding.kind is BindingKind.GROUP:
+            group = self.groups.get(binding.target_id)
+            return f"group {group.name}" if group else f"group {binding.target_id[:8]} (missing)"
+        assert isinstance(binding.platform, Platform)
+        account = self.account(binding.platform, binding.target_id)
+        return account.name if account else f"{binding.target_id[:8]} (missing)"
+
+
+async def _account_ids(client: aioredis.Redis, store: AccountStore) -> list[str]:
+    """Ids from the store's index set; if it is empty, SCAN once as CRS's getAllIdsByIndex does."""
+    ids = cast(set[str], await client.smembers(store.index_set))
+    if ids:
+        return sorted(ids)
+    found: set[str] = set()
+    cursor = 0
+    expected_type = "string" if store.json_string else "hash"
+    while True:
+        cursor, names = await client.scan(
+            cursor, match=f"{store.record_prefix}*", count=1000, _type=expected_type
+        )
+        for name in cast(list[str], names):
+            rest = name[len(store.record_prefix) :]
+            if rest and ":" not in rest:
+                found.add(rest)
+        if cursor == 0:
+            return sorted(found)
+
+
+async def load_accounts(client: aioredis.Redis) -> AccountCatalog:
+    catalog = AccountCatalog()
+    for store in ACCOUNT_STORES.values():
+        ids = await _account_ids(client, store)
+        if not ids:
+            continue
+        pipe = client.pipeline(transaction=False)
+        for account_id in ids:
+            name = f"{store.record_prefix}{account_id}"
+            if store.json_string:
+                pipe.get(name)
+            else:
+                pipe.hmget(name, ACCOUNT_FIELDS)
+        replies = await pipe.execute(raise_on_error=False)
+        for account_id, reply in zip(ids, replies, strict=True):
+            if isinstance(reply, ResponseError) or reply is None:
+                continue
+            if store.json_string:
+                account = Account.from_bedrock_json(account_id, reply)
+            else:
+                if all(value is None for value in reply):
+                    continue  # stale index entry: the record is gone
+                fields = {k: v for k, v in zip(ACCOUNT_FIELDS, reply, strict=True) if v is not None}
+                account = Account.from_fields(store.platform, account_id, fields)
+            catalog.accounts[(store.platform, account_id)] = account
+    await _load_groups(
+        client, catalog, sorted(cast(set[str], await client.smembers(layout.ACCOUNT_GROUPS)))
+    )
+    return catalog
+
+
+async def _load_groups(client: aioredis.Redis, catalog: AccountCatalog, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    if not ids:
+        return
+    pipe = client.pipeline(transaction=False)
+    for group_id in ids:
+        pipe.hgetall(layout.account_group(group_id))
+        pipe.smembers(layout.account_group_members(group_id))
+    replies = await pipe.execute(raise_on_error=False)
+    for position, group_id in enumerate(ids):
+        fields, members = replies[2 * position], replies[2 * position + 1]
+        if isinstance(fields, ResponseError) or not fields:
+            continue
+        if isinstance(members, ResponseError):
+            members = set()
+        catalog.groups[group_id] = AccountGroup.from_fields(group_id, fields, set(members))

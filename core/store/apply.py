@@ -1,0 +1,161 @@
+"""Carrying out key write plans: one server-side script per chunk, field compare-and-set.
+
+Each key is checked and written inside the script, so a write lands only on fields that still
+hold their planned before-value; unrelated fields CRS changes meanwhile never conflict. A
+resent chunk finds its fields already at their after-values and writes nothing twice.
+
+CRS has no Redis Cluster support (schema sheet 6), so the script builds index key names from
+its arguments instead of declaring every one in KEYS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis.asyncio as aioredis
+
+from core.schema import layout
+from core.schema.writes import KeyWritePlan
+
+APPLY_CHUNK = 500
+
+# ARGV: ttl, tags_all_key, then per key:
+#   record_key, n_fields, (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
+# mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking.
+APPLY_PLANS_LUA = """
+local ttl = tonumber(ARGV[1])
+local tags_all = ARGV[2]
+local i = 3
+local results = {}
+while i <= #ARGV do
+  local key = ARGV[i]
+  local nfields = tonumber(ARGV[i + 1])
+  local fstart = i + 2
+  local nops = tonumber(ARGV[fstart + nfields * 4])
+  local ostart = fstart + nfields * 4 + 1
+  i = ostart + nops * 3
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then
+    results[#results + 1] = 'missing'
+  elseif kind ~= 'hash' then
+    results[#results + 1] = 'not-hash'
+  else
+    local conflict = nil
+    local checked, at_after = 0, 0
+    for f = 0, nfields - 1 do
+      local base = fstart + f * 4
+      local mode = ARGV[base + 1]
+      if mode ~= 'x' then
+        local current = redis.call('HGET', key, ARGV[base])
+        checked = checked + 1
+        if current == ARGV[base + 3] then
+          at_after = at_after + 1
+        elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
+          conflict = ARGV[base]
+          break
+        end
+      end
+    end
+    if conflict then
+      results[#results + 1] = 'conflict:' .. conflict
+    elseif checked > 0 and at_after == checked then
+      results[#results + 1] = 'already'
+    else
+      local args = {}
+      for f = 0, nfields - 1 do
+        local base = fstart + f * 4
+        args[#args + 1] = ARGV[base]
+        args[#args + 1] = ARGV[base + 3]
+      end
+      redis.call('HSET', key, unpack(args))
+      redis.call('EXPIRE', key, ttl)
+      local index_error = nil
+      for o = 0, nops - 1 do
+        local base = ostart + o * 3
+        local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+        local reply
+        if op == 'sadd' then reply = redis.pcall('SADD', target, member)
+        elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
+        elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
+        elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
+        elseif op == 'prune' then
+          reply = redis.pcall('SCARD', target)
+          if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
+        end
+        if type(reply) == 'table' and reply['err'] then index_error = target end
+      end
+      if index_error then
+        results[#results + 1] = 'applied-index-error:' .. index_error
+      else
+        results[#results + 1] = 'applied'
+      end
+    end
+  end
+end
+return results
+"""
+
+# Written on every change but never a reason to refuse one.
+UNCHECKED_FIELDS = frozenset({"updatedAt"})
+
+
+class ApplyStatus(StrEnum):
+    APPLIED = "applied"
+    ALREADY = "already"  # every field already held its after-value: a resend, nothing written
+    CONFLICT = "conflict"  # a field no longer held its before-value: nothing written
+    MISSING = "missing"
+    NOT_HASH = "not-hash"
+    INDEX_ERROR = "applied-index-error"  # record written, an index set had the wrong type
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    key_id: str
+    status: ApplyStatus
+    detail: str = ""
+
+
+def encode_plans(plans: Sequence[KeyWritePlan]) -> list[str | int]:
+    args: list[str | int] = [layout.API_KEY_TTL_SECONDS, layout.TAGS_ALL]
+    for plan in plans:
+        args.extend((plan.redis_key, len(plan.fields)))
+        for write in plan.fields:
+            if write.field in UNCHECKED_FIELDS:
+                mode = "x"
+            else:
+                mode = "n" if write.before is None else "b"
+            args.extend((write.field, mode, write.before or "", write.after))
+        args.append(len(plan.index_ops))
+        for op in plan.index_ops:
+            args.extend((op.op, op.key, op.member))
+    return args
+
+
+def _decode(plan: KeyWritePlan, reply: str) -> ApplyResult:
+    status, _, detail = reply.partition(":")
+    return ApplyResult(plan.key_id, ApplyStatus(status), detail)
+
+
+class KeyWriter:
+    """Runs write plans through the apply script on a client that never retries on its own."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._script = client.register_script(APPLY_PLANS_LUA)
+
+    async def apply_chunk(self, plans: Sequence[KeyWritePlan]) -> list[ApplyResult]:
+        live = [plan for plan in plans if not plan.is_noop]
+        if not live:
+            return []
+        replies = await self._script(keys=[], args=encode_plans(live))
+        return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
+
+    async def apply(
+        self, plans: Sequence[KeyWritePlan], chunk_size: int = APPLY_CHUNK
+    ) -> list[ApplyResult]:
+        results: list[ApplyResult] = []
+        for start in range(0, len(plans), chunk_size):
+            results.extend(await self.apply_chunk(plans[start : start + chunk_size]))
+        return results
