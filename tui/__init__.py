@@ -1,0 +1,1 @@
+"""keyops console (Textual). Talks to Redis only through `core` services."""

@@ -110,6 +110,7 @@ def normalize_permissions(raw: str | None) -> list[str]:
 
 def encode_number(value: float) -> str:
     """A plain decimal string the way JavaScript's String(number) prints common values."""
+    value = float(value)  # model defaults are plain ints
     if value.is_integer():
         return str(int(value))
     return repr(value)

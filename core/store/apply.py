@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import redis.asyncio as aioredis
 
 from core.schema import layout
-from core.schema.writes import KeyWritePlan
+from core.schema.writes import PLAN_INPUT_FIELDS, KeyChange, KeyWritePlan, plan_key_write
 
 APPLY_CHUNK = 500
 
@@ -159,3 +160,30 @@ class KeyWriter:
         for start in range(0, len(plans), chunk_size):
             results.extend(await self.apply_chunk(plans[start : start + chunk_size]))
         return results
+
+
+async def plan_changes(
+    client: aioredis.Redis,
+    key_ids: Sequence[str],
+    change: KeyChange,
+    *,
+    now: datetime,
+    index_ready: bool,
+) -> list[KeyWritePlan]:
+    """Read what each key holds now and plan the change against it (missing keys are skipped)."""
+    wanted = (*PLAN_INPUT_FIELDS, "updatedAt")
+    plans: list[KeyWritePlan] = []
+    for start in range(0, len(key_ids), APPLY_CHUNK):
+        chunk = key_ids[start : start + APPLY_CHUNK]
+        pipe = client.pipeline(transaction=False)
+        for key_id in chunk:
+            pipe.hmget(layout.api_key(key_id), wanted)
+        replies = await pipe.execute(raise_on_error=False)
+        for key_id, reply in zip(chunk, replies, strict=True):
+            if not isinstance(reply, list) or all(value is None for value in reply):
+                continue
+            current = {
+                name: value for name, value in zip(wanted, reply, strict=True) if value is not None
+            }
+            plans.append(plan_key_write(key_id, current, change, now=now, index_ready=index_ready))
+    return plans

@@ -1,0 +1,51 @@
+"""Shared fixtures: a real redis-server for the whole run, fresh clients per test, fakeredis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.redis_server import RedisServer, RedisServerMissing, start_redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = start_redis_server()
+    except RedisServerMissing as error:
+        # Never skip the real-Redis tests: fail the run with the one line that says how to fix it.
+        pytest.exit(str(error), returncode=1)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def real_redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fake_redis() -> AsyncIterator[aioredis.Redis]:
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["real", "fake"])
+async def any_redis(
+    request: pytest.FixtureRequest, redis_server: RedisServer
+) -> AsyncIterator[aioredis.Redis]:
+    """The same test against real redis-server and against fakeredis."""
+    if request.param == "real":
+        client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+        await client.flushall()
+    else:
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    yield client
+    await client.aclose()

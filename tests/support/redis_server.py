@@ -1,0 +1,93 @@
+"""Start and stop a real redis-server on a free loopback port (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MISSING_MESSAGE = (
+    "redis-server is not installed: run ./dev test (it installs it), "
+    "or: sudo apt-get install -y redis-server"
+)
+
+
+class RedisServerMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    password: str | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_redis_server(
+    *, password: str | None = None, extra_args: list[str] | None = None
+) -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RedisServerMissing(MISSING_MESSAGE)
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="keyops-redis-"))
+    args = [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(workdir),
+        "--daemonize", "no",
+        "--loglevel", "warning",
+        # SLOWLOG every call over 1 ms so benchmarks can read the longest ones back.
+        "--slowlog-log-slower-than", "1000",
+        "--slowlog-max-len", "1024",
+    ]  # fmt: skip
+    if password:
+        args += ["--requirepass", password]
+    args += extra_args or []
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"redis-server exited at start: {error.strip()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                reply = conn.recv(64)
+                if reply.startswith((b"+PONG", b"-NOAUTH")):
+                    return RedisServer(port, process, workdir, password, extra_args or [])
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"redis-server did not answer on port {port} within 10 s")
