@@ -81,15 +81,16 @@ def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
     message = str(error)
     if settings.password is not None:
         message = message.replace(settings.password.get_secret_value(), "***")
-    if isinstance(error, AuthenticationError) or "WRONGPASS" in message:
-        return (
-            f"Redis at {where} rejected the credentials (from {settings.source}): "
-            "check REDIS_PASSWORD or the user:password in the URL"
-        )
-    if "NOAUTH" in message:
+    auth_failed = isinstance(error, AuthenticationError) or "WRONGPASS" in message
+    if "NOAUTH" in message or (auth_failed and settings.password is None):
         return (
             f"Redis at {where} requires a password: set REDIS_PASSWORD "
             "or put it in the URL (redis://:PASSWORD@host:port/db)"
+        )
+    if auth_failed:
+        return (
+            f"Redis at {where} rejected the credentials (from {settings.source}): "
+            "check REDIS_PASSWORD or the user:password in the URL"
         )
     if isinstance(error, AuthorizationError) or "NOPERM" in message:
         return f"Redis at {where}: this user lacks permission: {message}"
