@@ -108,8 +108,11 @@ class RowBuilder:
         if tags is None:
             tags = tuple(self._shared(tag) for tag in decode_tags(raw_tags))
             self._tags[raw_tags] = tags
-        bindings = tuple(self._shared(value or "") for value in values[_BINDINGS_START:])
-        bindings = self._binding_tuples.setdefault(bindings, bindings)
+        raw_bindings = tuple(value or "" for value in values[_BINDINGS_START:])
+        bindings = self._binding_tuples.get(raw_bindings)
+        if bindings is None:
+            bindings = tuple(self._shared(value) for value in raw_bindings)
+            self._binding_tuples[raw_bindings] = bindings
         return KeyRow(
             key_id,
             values[0] or "",
