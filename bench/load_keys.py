@@ -60,7 +60,9 @@ async def seed(url: str, keys: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -71,7 +73,12 @@ def main() -> None:
         print(f"seeded {args.keys} keys in {seconds:.1f} s into redis-server on port {server.port}")
         runs = []
         for _ in range(args.runs):
-            out = subprocess.run([sys.executable, "-c", CHILD, server.url], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, server.url],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(out.stdout))
             r = runs[-1]
             print(
