@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -109,7 +110,8 @@ class KeyListScreen(Screen[None]):
             query = compile_query(text, QueryContext(catalog=self.catalog, now=now))
         except QueryError as error:
             # A bad query is marked and the list stays as it was.
-            error_line.update(error.pointer(text) + f"\n{error.reason}")
+            # A Text keeps the caret line's leading spaces, which a markup string would lose.
+            error_line.update(Text(error.pointer(text) + f"\n{error.reason}"))
             error_line.add_class("visible")
             return
         error_line.remove_class("visible")
