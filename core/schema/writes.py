@@ -27,13 +27,21 @@ _EXCLUSIVE_PARTNER = {
 MAX_TAG_LENGTH = 64
 
 # Fields a change may need to read before planning.
-PLAN_INPUT_FIELDS = ("name", "tags", "isActive", "isDeleted", *tuple(BindingField))
+PLAN_INPUT_FIELDS = (
+    "name",
+    "tags",
+    "isActive",
+    "isDeleted",
+    "expiresAt",
+    "updatedAt",
+    *tuple(BindingField),
+)
 
 
 class KeyChange:
     """What an operator wants a key to look like afterwards; None / absent = leave as is."""
 
-    __slots__ = ("bindings", "is_active", "name", "tags")
+    __slots__ = ("bindings", "expires_at", "is_active", "name", "tags")
 
     def __init__(
         self,
@@ -42,7 +50,10 @@ class KeyChange:
         is_active: bool | None = None,
         name: str | None = None,
         bindings: dict[BindingField, Binding] | None = None,
+        expires_at: str | None = None,
     ) -> None:
+        """`expires_at`: an ISO timestamp, or '' for never; None leaves it as it is."""
+        self.expires_at = expires_at
         self.tags = None if tags is None else normalize_tags(tags)
         self.is_active = is_active
         self.name = name
@@ -142,12 +153,30 @@ def plan_key_write(
         if not 1 <= len(name) <= 100:
             raise BadInput("a key name must be 1 to 100 characters after trimming")
         wanted["name"] = name
+    if change.expires_at is not None:
+        wanted["expiresAt"] = change.expires_at
     for binding_field, binding in change.bindings.items():
         wanted[binding_field] = format_binding(binding)
         partner = _EXCLUSIVE_PARTNER.get(binding_field)
         if partner is not None and binding.kind is not BindingKind.SHARED:
             wanted.setdefault(partner, "")
 
+    return plan_field_writes(key_id, current, wanted, now=now, index_ready=index_ready)
+
+
+def plan_field_writes(
+    key_id: str,
+    current: dict[str, str],
+    wanted: dict[str, str],
+    *,
+    now: datetime,
+    index_ready: bool,
+) -> KeyWritePlan:
+    """Writes that give each field in `wanted` its stored string, with CRS's index updates.
+
+    Shared by edits (through `plan_key_write`) and by rollback/revert, which put journaled
+    before-values back: the index updates follow from the field transitions either way.
+    """
     writes = [
         FieldWrite(name, current.get(name), value)
         for name, value in wanted.items()
@@ -159,17 +188,20 @@ def plan_key_write(
 
     ops: list[IndexOp] = []
     if index_ready:
-        changed = {write.field for write in writes}
-        if "tags" in changed and change.tags is not None:
-            ops.extend(_tag_index_ops(key_id, decode_tags(current.get("tags")), change.tags))
-        if "isActive" in changed and change.is_active is not None:
-            ops.extend(_status_index_ops(key_id, change.is_active, is_deleted))
-        if "name" in changed and change.name is not None:
-            old_name = current.get("name", "")
-            ops.append(IndexOp("zrem", layout.IDX_NAME, layout.name_index_member(old_name, key_id)))
-            ops.append(
-                IndexOp("zadd", layout.IDX_NAME, layout.name_index_member(wanted["name"], key_id))
+        changed = {write.field: write for write in writes}
+        if "tags" in changed:
+            new_tags = decode_tags(changed["tags"].after)
+            ops.extend(_tag_index_ops(key_id, decode_tags(current.get("tags")), new_tags))
+        if "isActive" in changed:
+            is_deleted = decode_bool(current.get("isDeleted"))
+            ops.extend(
+                _status_index_ops(key_id, decode_bool(changed["isActive"].after), is_deleted)
             )
+        if "name" in changed:
+            old_name = current.get("name", "")
+            new_name = changed["name"].after
+            ops.append(IndexOp("zrem", layout.IDX_NAME, layout.name_index_member(old_name, key_id)))
+            ops.append(IndexOp("zadd", layout.IDX_NAME, layout.name_index_member(new_name, key_id)))
     return KeyWritePlan(key_id, tuple(writes), tuple(ops))
 
 

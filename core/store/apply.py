@@ -10,6 +10,7 @@ its arguments instead of declaring every one in KEYS.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,81 +23,122 @@ from core.schema.writes import PLAN_INPUT_FIELDS, KeyChange, KeyWritePlan, plan_
 
 APPLY_CHUNK = 500
 
-# ARGV: ttl, tags_all_key, then per key:
-#   record_key, n_fields, (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
+# ARGV header (HEADER_SIZE values):
+#   1 ttl, 2 tags_all key, 3 lease key ('' = no lock), 4 lease token, 5 journal key ('' = none),
+#   6 audit stream ('' = none), 7 audit MINID ('' = keep all), 8 op id, 9 audit event name,
+#   10 '1' if a failed audit write must stop the chunk
+# then per key:
+#   record key, key id, changes JSON (journal + audit), n_fields,
+#   (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
 # mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking.
+#
+# Every check for a key runs before any of its writes (a Lua error after a write would not undo
+# it). The lease check is the fence: a holder whose lock lapsed cannot write even one chunk.
 APPLY_PLANS_LUA = """
 local ttl = tonumber(ARGV[1])
 local tags_all = ARGV[2]
-local i = 3
+local lease_key, lease_token = ARGV[3], ARGV[4]
+local journal, stream, minid = ARGV[5], ARGV[6], ARGV[7]
+local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
+if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
+  return {'lock-lost'}
+end
+local i = 11
 local results = {}
+local stopped = false
 while i <= #ARGV do
-  local key = ARGV[i]
-  local nfields = tonumber(ARGV[i + 1])
-  local fstart = i + 2
+  local key, key_id, changes = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local nfields = tonumber(ARGV[i + 3])
+  local fstart = i + 4
   local nops = tonumber(ARGV[fstart + nfields * 4])
   local ostart = fstart + nfields * 4 + 1
   i = ostart + nops * 3
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'none' then
-    results[#results + 1] = 'missing'
-  elseif kind ~= 'hash' then
-    results[#results + 1] = 'not-hash'
+  if stopped then
+    results[#results + 1] = 'not-run'
   else
-    local conflict = nil
-    local checked, at_after = 0, 0
-    for f = 0, nfields - 1 do
-      local base = fstart + f * 4
-      local mode = ARGV[base + 1]
-      if mode ~= 'x' then
-        local current = redis.call('HGET', key, ARGV[base])
-        checked = checked + 1
-        if current == ARGV[base + 3] then
-          at_after = at_after + 1
-        elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
-          conflict = ARGV[base]
-          break
-        end
-      end
-    end
-    if conflict then
-      results[#results + 1] = 'conflict:' .. conflict
-    elseif checked > 0 and at_after == checked then
-      results[#results + 1] = 'already'
+    local kind = redis.call('TYPE', key)['ok']
+    if kind == 'none' then
+      results[#results + 1] = 'missing'
+    elseif kind ~= 'hash' then
+      results[#results + 1] = 'not-hash'
     else
-      local args = {}
+      local conflict = nil
+      local checked, at_after = 0, 0
       for f = 0, nfields - 1 do
         local base = fstart + f * 4
-        args[#args + 1] = ARGV[base]
-        args[#args + 1] = ARGV[base + 3]
-      end
-      redis.call('HSET', key, unpack(args))
-      redis.call('EXPIRE', key, ttl)
-      local index_error = nil
-      for o = 0, nops - 1 do
-        local base = ostart + o * 3
-        local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-        local reply
-        if op == 'sadd' then reply = redis.pcall('SADD', target, member)
-        elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
-        elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
-        elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
-        elseif op == 'prune' then
-          reply = redis.pcall('SCARD', target)
-          if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
+        local mode = ARGV[base + 1]
+        if mode ~= 'x' then
+          local current = redis.call('HGET', key, ARGV[base])
+          checked = checked + 1
+          if current == ARGV[base + 3] then
+            at_after = at_after + 1
+          elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
+            conflict = ARGV[base]
+            break
+          end
         end
-        if type(reply) == 'table' and reply['err'] then index_error = target end
       end
-      if index_error then
-        results[#results + 1] = 'applied-index-error:' .. index_error
+      if conflict then
+        results[#results + 1] = 'conflict:' .. conflict
+      elseif checked > 0 and at_after == checked then
+        results[#results + 1] = 'already'
       else
-        results[#results + 1] = 'applied'
+        local audit_error = nil
+        if stream ~= '' then
+          local reply
+          if minid ~= '' then
+            reply = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', 'op', op_id,
+              'event', event, 'key', key_id, 'changes', changes)
+          else
+            reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event,
+              'key', key_id, 'changes', changes)
+          end
+          if type(reply) == 'table' and reply['err'] then audit_error = reply['err'] end
+        end
+        if audit_error and audit_required then
+          results[#results + 1] = 'audit-failed:' .. audit_error
+          stopped = true
+        else
+          if journal ~= '' then redis.call('HSETNX', journal, key_id, changes) end
+          local args = {}
+          for f = 0, nfields - 1 do
+            local base = fstart + f * 4
+            args[#args + 1] = ARGV[base]
+            args[#args + 1] = ARGV[base + 3]
+          end
+          redis.call('HSET', key, unpack(args))
+          redis.call('EXPIRE', key, ttl)
+          local index_error = nil
+          for o = 0, nops - 1 do
+            local base = ostart + o * 3
+            local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+            local reply
+            if op == 'sadd' then reply = redis.pcall('SADD', target, member)
+            elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
+            elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
+            elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
+            elseif op == 'prune' then
+              reply = redis.pcall('SCARD', target)
+              if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
+            end
+            if type(reply) == 'table' and reply['err'] then index_error = target end
+          end
+          if index_error then
+            results[#results + 1] = 'applied-index-error:' .. index_error
+          elseif audit_error then
+            results[#results + 1] = 'applied-audit-error:' .. audit_error
+          else
+            results[#results + 1] = 'applied'
+          end
+        end
       end
     end
   end
 end
 return results
 """
+HEADER_SIZE = 10
+
 
 # Written on every change but never a reason to refuse one.
 UNCHECKED_FIELDS = frozenset({"updatedAt"})
@@ -109,6 +151,14 @@ class ApplyStatus(StrEnum):
     MISSING = "missing"
     NOT_HASH = "not-hash"
     INDEX_ERROR = "applied-index-error"  # record written, an index set had the wrong type
+    AUDIT_ERROR = "applied-audit-error"  # record written, its audit entry was not (policy warn)
+    AUDIT_FAILED = "audit-failed"  # nothing written: the audit entry could not be (policy block)
+    NOT_RUN = "not-run"  # the chunk stopped before this key
+    LOCK_LOST = "lock-lost"  # nothing in the chunk written: our lease had lapsed
+
+    @property
+    def wrote(self) -> bool:
+        return self in (ApplyStatus.APPLIED, ApplyStatus.INDEX_ERROR, ApplyStatus.AUDIT_ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +168,44 @@ class ApplyResult:
     detail: str = ""
 
 
-def encode_plans(plans: Sequence[KeyWritePlan]) -> list[str | int]:
-    args: list[str | int] = [layout.API_KEY_TTL_SECONDS, layout.TAGS_ALL]
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Lock fence, journal and audit for a chunk; all empty for a plain write (seeding, tests)."""
+
+    lease_key: str = ""
+    lease_token: str = ""
+    journal_key: str = ""
+    audit_stream: str = ""
+    audit_minid: str = ""
+    op_id: str = ""
+    event: str = "applied"
+    audit_required: bool = True
+
+
+def changes_json(plan: KeyWritePlan) -> str:
+    """{field: [before, after]} of a plan: what the journal keeps and the audit shows."""
+    return json.dumps(
+        {write.field: [write.before, write.after] for write in plan.fields},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[str | int]:
+    args: list[str | int] = [
+        layout.API_KEY_TTL_SECONDS,
+        layout.TAGS_ALL,
+        context.lease_key,
+        context.lease_token,
+        context.journal_key,
+        context.audit_stream,
+        context.audit_minid,
+        context.op_id,
+        context.event,
+        "1" if context.audit_required else "0",
+    ]
     for plan in plans:
-        args.extend((plan.redis_key, len(plan.fields)))
+        args.extend((plan.redis_key, plan.key_id, changes_json(plan), len(plan.fields)))
         for write in plan.fields:
             if write.field in UNCHECKED_FIELDS:
                 mode = "x"
@@ -146,11 +230,15 @@ class KeyWriter:
         self._client = client
         self._script = client.register_script(APPLY_PLANS_LUA)
 
-    async def apply_chunk(self, plans: Sequence[KeyWritePlan]) -> list[ApplyResult]:
+    async def apply_chunk(
+        self, plans: Sequence[KeyWritePlan], context: WriteContext = WriteContext()
+    ) -> list[ApplyResult]:
         live = [plan for plan in plans if not plan.is_noop]
         if not live:
             return []
-        replies = await self._script(keys=[], args=encode_plans(live))
+        replies = await self._script(keys=[], args=encode_plans(live, context))
+        if replies == [ApplyStatus.LOCK_LOST.value]:
+            return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
         return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
 
     async def apply(
@@ -171,7 +259,7 @@ async def plan_changes(
     index_ready: bool,
 ) -> list[KeyWritePlan]:
     """Read what each key holds now and plan the change against it (missing keys are skipped)."""
-    wanted = (*PLAN_INPUT_FIELDS, "updatedAt")
+    wanted = PLAN_INPUT_FIELDS
     plans: list[KeyWritePlan] = []
     for start in range(0, len(key_ids), APPLY_CHUNK):
         chunk = key_ids[start : start + APPLY_CHUNK]

@@ -1,0 +1,1 @@
+"""The batch engine: locked, journaled, verified, audited bulk edits of API keys."""

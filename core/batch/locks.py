@@ -1,0 +1,189 @@
+"""Key locks: two operators may edit disjoint keys at once, never the same key.
+
+Each op holds a lease (`keyops:lease:{op}`, a token with a TTL renewed by a heartbeat) and
+claims its keys in `keyops:keylocks` (key id -> op id). A claim by an op whose lease is gone is
+stale and free to take, so a crashed keyops frees its keys after one TTL. Every write script
+checks the lease token first (the fence): a holder whose lease lapsed cannot write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from core.batch import names
+from core.batch.operations import OperationRecord, OperationStore
+from core.errors import KeyopsError
+
+LOCK_TTL_MS = 30_000
+CLAIM_CHUNK = 1000
+
+# KEYS[1] keylocks hash; ARGV: op id, then key ids. Claims all or none of this chunk.
+CLAIM_LUA = """
+local locks, op = KEYS[1], ARGV[1]
+local holders = {}
+local live = {}
+for i = 2, #ARGV do
+  local owner = redis.call('HGET', locks, ARGV[i])
+  if owner and owner ~= op then
+    if live[owner] == nil then
+      live[owner] = redis.call('EXISTS', 'keyops:lease:' .. owner) == 1
+    end
+    if live[owner] then holders[#holders + 1] = owner end
+  end
+end
+if #holders > 0 then return holders end
+for i = 2, #ARGV do redis.call('HSET', locks, ARGV[i], op) end
+return {}
+"""
+
+# KEYS[1] keylocks hash; ARGV: op id, then key ids. Frees only what this op holds.
+RELEASE_LUA = """
+local locks, op = KEYS[1], ARGV[1]
+for i = 2, #ARGV do
+  if redis.call('HGET', locks, ARGV[i]) == op then redis.call('HDEL', locks, ARGV[i]) end
+end
+return 1
+"""
+
+# KEYS[1] lease; ARGV: token, ttl ms. Renews only our own lease.
+RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] lease; ARGV: token. Deletes only our own lease.
+DROP_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    op_id: str
+    keys_held: int
+    record: OperationRecord | None
+
+    def describe(self, now: float) -> str:
+        record = self.record
+        if record is None:
+            return f"{self.keys_held} keys are held by operation {self.op_id}"
+        since = time.strftime("%H:%M:%S UTC", time.gmtime(record.started_at))
+        text = (
+            f"{self.keys_held} of these keys are held by operation {self.op_id} "
+            f"({record.type.value}: {record.summary}) run by {record.operator.label}, since {since}"
+        )
+        counts = record.counts
+        elapsed = now - record.started_at
+        done = counts.applied + counts.already + counts.failed
+        if counts.planned and done and elapsed > 0:
+            left = (counts.planned - done) * elapsed / done
+            text += f", about {max(1, round(left))} s left"
+        return text
+
+
+class LockRefused(KeyopsError):
+    exit_code = 3
+
+    def __init__(self, holders: list[LockHolder]) -> None:
+        now = time.time()
+        super().__init__("refused: " + "; ".join(holder.describe(now) for holder in holders))
+        self.holders = holders
+
+
+class LockLost(KeyopsError):
+    """Our lease lapsed (Redis unreachable longer than the TTL): we must stop writing."""
+
+
+class KeyLock:
+    def __init__(self, client: aioredis.Redis, op_id: str, ttl_ms: int = LOCK_TTL_MS) -> None:
+        self.client = client
+        self.op_id = op_id
+        self.ttl_ms = ttl_ms
+        self.token = ""
+        self.fence = 0
+        self.claimed: list[str] = []
+        self._claim = client.register_script(CLAIM_LUA)
+        self._release = client.register_script(RELEASE_LUA)
+        self._renew = client.register_script(RENEW_LUA)
+        self._drop = client.register_script(DROP_LUA)
+        self._last_renewal = 0.0
+
+    @property
+    def lease_key(self) -> str:
+        return names.lease(self.op_id)
+
+    async def acquire(self, key_ids: list[str], ops: OperationStore) -> None:
+        """Take the lease, then claim every key; on any overlap give everything back."""
+        self.fence = int(await self.client.incr(names.FENCE_COUNTER))
+        self.token = f"{self.fence}:{uuid.uuid4().hex}"
+        # The lease exists before any claim, so nobody can mistake our claims for stale ones.
+        await self.client.set(self.lease_key, self.token, px=self.ttl_ms, nx=True)
+        self._last_renewal = time.monotonic()
+        holders: Counter[str] = Counter()
+        for start in range(0, len(key_ids), CLAIM_CHUNK):
+            chunk = key_ids[start : start + CLAIM_CHUNK]
+            found = cast(
+                list[str], await self._claim(keys=[names.KEY_LOCKS], args=[self.op_id, *chunk])
+            )
+            if found:
+                holders.update(found)
+                break
+            self.claimed.extend(chunk)
+        if holders:
+            await self.release()
+            described = [
+                LockHolder(op_id, count, await ops.get(op_id)) for op_id, count in holders.items()
+            ]
+            raise LockRefused(described)
+
+    async def renew(self) -> bool:
+        renewed = bool(await self._renew(keys=[self.lease_key], args=[self.token, self.ttl_ms]))
+        if renewed:
+            self._last_renewal = time.monotonic()
+        return renewed
+
+    def surely_alive(self, margin_ms: int = 2000) -> bool:
+        """False once the lease may have lapsed: stop writing before Redis says so."""
+        return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
+
+    async def release(self) -> None:
+        for start in range(0, len(self.claimed), CLAIM_CHUNK):
+            chunk = self.claimed[start : start + CLAIM_CHUNK]
+            await self._release(keys=[names.KEY_LOCKS], args=[self.op_id, *chunk])
+        self.claimed = []
+        if self.token:
+            await self._drop(keys=[self.lease_key], args=[self.token])
+
+
+async def heartbeat(lock: KeyLock, stop: asyncio.Event, lost: asyncio.Event) -> None:
+    """Renew the lease every third of its TTL until told to stop; flag `lost` if it lapsed."""
+    interval = lock.ttl_ms / 3000
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+            return
+        except TimeoutError:
+            pass
+        try:
+            if not await lock.renew():
+                lost.set()
+                return
+        except Exception:  # a failed renewal is retried next beat; surely_alive() guards writes
+            if not lock.surely_alive():
+                lost.set()
+                return
+
+
+async def break_lock(client: aioredis.Redis, op_id: str) -> bool:
+    """Delete another op's lease by hand (its claims become stale). True if there was one."""
+    return bool(await client.delete(names.lease(op_id)))

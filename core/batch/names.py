@@ -1,0 +1,27 @@
+"""Redis key names keyops keeps for itself, all under `keyops:` so they never meet CRS's."""
+
+from __future__ import annotations
+
+AUDIT_STREAM = "keyops:audit"
+OPS_INDEX = "keyops:ops"  # ZSET: op id scored by start time (ms)
+KEY_LOCKS = "keyops:keylocks"  # HASH: key id -> id of the op holding it
+FENCE_COUNTER = "keyops:fence"  # INCR per lock; never deleted, so fences only grow
+
+
+def op_record(op_id: str) -> str:
+    return f"keyops:op:{op_id}"
+
+
+def op_journal(op_id: str) -> str:
+    """HASH key id -> {field: [before, after]} of what the op wrote to that key."""
+    return f"keyops:op:{op_id}:journal"
+
+
+def op_targets(op_id: str) -> str:
+    """SET of the key ids the op planned to write (what a resume continues with)."""
+    return f"keyops:op:{op_id}:targets"
+
+
+def lease(op_id: str) -> str:
+    """STRING holding the lock token while the op's lock is alive (PX TTL, heartbeat-renewed)."""
+    return f"keyops:lease:{op_id}"

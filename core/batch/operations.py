@@ -1,0 +1,131 @@
+"""Operation records: what an op is, who runs it, where it got to, how it ended."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from enum import StrEnum
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from core.batch import names
+from core.batch.identity import OperatorIdentity
+
+
+class OpType(StrEnum):
+    TAGS = "tags"
+    ACCOUNTS = "accounts"
+    STATUS = "status"
+    REVERT = "revert"
+    ROLLBACK = "rollback"
+
+
+class OpStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"  # every planned key written and verified
+    PARTIAL = "partial"  # best-effort run with failures, or drift left after verify
+    FAILED = "failed"  # stopped; nothing was left written (or nothing written at all)
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"  # a lock or the audit refused it before anything was written
+
+    @property
+    def finished(self) -> bool:
+        return self is not OpStatus.RUNNING
+
+
+class OpCounts(BaseModel):
+    planned: int = 0
+    applied: int = 0
+    already: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rolled_back: int = 0
+    drifting: int = 0
+    reapplied: int = 0
+
+
+class OperationRecord(BaseModel):
+    id: str
+    type: OpType
+    status: OpStatus = OpStatus.RUNNING
+    summary: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    operator: OperatorIdentity
+    started_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    atomic: bool = True
+    fence: int = 0
+    counts: OpCounts = Field(default_factory=OpCounts)
+    reverts: str = ""  # the op this one reverts or rolls back
+    message: str = ""
+
+    def to_redis(self) -> dict[str, str]:
+        return {"json": self.model_dump_json()}
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> OperationRecord:
+        return cls.model_validate_json(raw["json"])
+
+
+def new_op_id() -> str:
+    # Time-ordered and readable: 20261127-031522-3f9c1a
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+class OperationStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def save(self, record: OperationRecord) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(names.op_record(record.id), "json", record.model_dump_json())
+        pipe.zadd(names.OPS_INDEX, {record.id: int(record.started_at * 1000)})
+        await pipe.execute()
+
+    async def get(self, op_id: str) -> OperationRecord | None:
+        raw = cast(dict[str, str], await self.client.hgetall(names.op_record(op_id)))
+        return OperationRecord.from_redis(raw) if raw else None
+
+    async def recent(self, limit: int = 50) -> list[OperationRecord]:
+        ids = cast(list[str], await self.client.zrevrange(names.OPS_INDEX, 0, limit - 1))
+        records = [await self.get(op_id) for op_id in ids]
+        return [record for record in records if record is not None]
+
+    async def unfinished(self) -> list[OperationRecord]:
+        """Ops marked running whose lock lease is gone: their process died or lost Redis."""
+        found = []
+        for record in await self.recent(limit=200):
+            if record.status is OpStatus.RUNNING and not await self.client.exists(
+                names.lease(record.id)
+            ):
+                found.append(record)
+        return found
+
+    async def add_targets(self, op_id: str, key_ids: list[str]) -> None:
+        for start in range(0, len(key_ids), 1000):
+            await self.client.sadd(names.op_targets(op_id), *key_ids[start : start + 1000])
+
+    async def targets(self, op_id: str) -> set[str]:
+        members: set[str] = set()
+        cursor = 0
+        while True:
+            cursor, batch = await self.client.sscan(names.op_targets(op_id), cursor, count=1000)
+            members.update(cast(list[str], batch))
+            if cursor == 0:
+                return members
+
+    async def journal(self, op_id: str) -> dict[str, dict[str, list[str | None]]]:
+        """key id -> {field: [before, after]} for every key the op wrote."""
+        entries: dict[str, dict[str, list[str | None]]] = {}
+        cursor = 0
+        while True:
+            cursor, batch = await self.client.hscan(names.op_journal(op_id), cursor, count=1000)
+            for key_id, changes in cast(dict[str, str], batch).items():
+                entries[key_id] = json.loads(changes)
+            if cursor == 0:
+                return entries

@@ -1,0 +1,475 @@
+"""Planning a batch: per key, the exact writes (or why the key is skipped), plus the preview.
+
+A planner is a per-key decision `decide(key_id, current) -> KeyWritePlan | Skip`, so the runner
+can re-plan a key whose fields moved between planning and writing (a CAS conflict) with the
+same rules.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.batch.operations import OpType
+from core.batch.requests import (
+    AccountAssign,
+    AssignTarget,
+    BadRequest,
+    ConflictMode,
+    StatusChange,
+    TagAction,
+    TagEdit,
+)
+from core.errors import BadInput
+from core.schema.accounts import Account
+from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
+from core.schema.platforms import FIELD_RULES, BindingField, Platform
+from core.schema.writes import (
+    PLAN_INPUT_FIELDS,
+    KeyChange,
+    KeyWritePlan,
+    plan_field_writes,
+    plan_key_write,
+)
+from core.store.accounts import AccountCatalog
+from core.store.key_table import read_current
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+    conflict: bool = False  # bound elsewhere and not allowed to overwrite
+
+
+Decision = KeyWritePlan | Skip
+Decide = Callable[[str, dict[str, str]], Decision]
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    op_type: OpType
+    summary: str
+    params: dict[str, Any]
+    atomic: bool
+    decide: Decide
+    index_ready: bool
+    plans: list[KeyWritePlan] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    tag_counts: Counter[str] = field(default_factory=Counter)
+    reverts: str = ""
+
+    @property
+    def total(self) -> int:
+        return len(self.plans) + len(self.unchanged) + len(self.skipped)
+
+    def preview(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        """(key id, name, before, after) for the first `limit` keys that change."""
+        rows = []
+        for plan in self.plans[:limit]:
+            before, after = describe_change(plan)
+            rows.append((plan.key_id, self.names.get(plan.key_id, ""), before, after))
+        return rows
+
+
+def describe_change(plan: KeyWritePlan) -> tuple[str, str]:
+    """A compact before / after of a plan's fields (tags shown as lists, updatedAt left out)."""
+    before, after = [], []
+    for write in plan.fields:
+        if write.field == "updatedAt":
+            continue
+        if write.field == "tags":
+            before.append(", ".join(decode_tags(write.before)) or "(no tags)")
+            after.append(", ".join(decode_tags(write.after)) or "(no tags)")
+        else:
+            before.append(f"{write.field}={write.before if write.before else '∅'}")
+            after.append(f"{write.field}={write.after if write.after else '∅'}")
+    return "; ".join(before), "; ".join(after)
+
+
+async def build_plan(
+    client: aioredis.Redis,
+    key_ids: list[str],
+    plan: BatchPlan,
+    *,
+    extra_fields: tuple[str, ...] = (),
+) -> BatchPlan:
+    """Read every target's current fields and decide per key."""
+    fields = tuple(dict.fromkeys((*PLAN_INPUT_FIELDS, *extra_fields)))
+    current = await read_current(client, key_ids, fields)
+    for key_id in key_ids:
+        stored = current.get(key_id)
+        if stored is None:
+            plan.skipped.append((key_id, "the key no longer exists"))
+            continue
+        plan.names[key_id] = stored.get("name", "")
+        plan.tag_counts.update(decode_tags(stored.get("tags")))
+        decision = plan.decide(key_id, stored)
+        if isinstance(decision, Skip):
+            plan.skipped.append((key_id, decision.reason))
+            if decision.conflict:
+                plan.conflicts.append((key_id, decision.reason))
+        elif decision.is_noop:
+            plan.unchanged.append(key_id)
+        else:
+            plan.plans.append(decision)
+    return plan
+
+
+def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
+    given = list(request.tags)
+    given_set = set(given)
+
+    def decide(key_id: str, current: dict[str, str]) -> Decision:
+        if decode_bool(current.get("isDeleted")):
+            return Skip("soft-deleted")
+        old = decode_tags(current.get("tags"))
+        if request.action is TagAction.REPLACE:
+            new = given
+        elif request.action is TagAction.REMOVE:
+            new = [tag for tag in old if tag.strip() not in given_set]
+        elif request.conflict is ConflictMode.SKIP and given_set & {tag.strip() for tag in old}:
+            return Skip(
+                "already carries " + ", ".join(sorted(given_set & {t.strip() for t in old}))
+            )
+        elif request.conflict is ConflictMode.REPLACE:
+            new = given
+        else:
+            present = {tag.strip() for tag in old}
+            new = old + [tag for tag in given if tag not in present]
+        if new == old:
+            return KeyWritePlan(key_id)
+        # Existing tags are kept as stored unless this edit rewrites the list; CRS matches
+        # tags after trimming, so normalising them here would be a change nobody asked for.
+        return plan_key_write(key_id, current, _tags_change(new), now=now, index_ready=index_ready)
+
+    return decide
+
+
+def _tags_change(tags: list[str]) -> KeyChange:
+    change = KeyChange()
+    change.tags = tags  # already validated (new ones) or as CRS stored them (kept ones)
+    return change
+
+
+async def plan_tags(
+    client: aioredis.Redis, key_ids: list[str], request: TagEdit, *, index_ready: bool
+) -> BatchPlan:
+    now = datetime.now(UTC)
+    plan = BatchPlan(
+        op_type=OpType.TAGS,
+        summary=request.summary,
+        params=request.model_dump(mode="json"),
+        atomic=request.atomic,
+        decide=tags_decider(request, now, index_ready),
+        index_ready=index_ready,
+    )
+    return await build_plan(client, key_ids, plan)
+
+
+def status_decider(request: StatusChange, now: datetime, index_ready: bool) -> Decide:
+    def decide(key_id: str, current: dict[str, str]) -> Decision:
+        deleted = decode_bool(current.get("isDeleted"))
+        if request.enable:
+            if deleted:
+                return Skip("soft-deleted: keyops never enables a deleted key")
+            expires = iso_to_epoch(current.get("expiresAt"))
+            if request.expires_at is None and expires is not None and expires <= now.timestamp():
+                return Skip(
+                    f"expired at {current.get('expiresAt')}: CRS's hourly job would disable it "
+                    "again; give a new expiry (--expires DATE or never)"
+                )
+        change = KeyChange(is_active=request.enable, expires_at=request.expires_at)
+        return plan_key_write(key_id, current, change, now=now, index_ready=index_ready)
+
+    return decide
+
+
+async def plan_status(
+    client: aioredis.Redis, key_ids: list[str], request: StatusChange, *, index_ready: bool
+) -> BatchPlan:
+    now = datetime.now(UTC)
+    plan = BatchPlan(
+        op_type=OpType.STATUS,
+        summary=request.summary,
+        params=request.model_dump(mode="json"),
+        atomic=request.atomic,
+        decide=status_decider(request, now, index_ready),
+        index_ready=index_ready,
+    )
+    return await build_plan(client, key_ids, plan)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    binding: Binding
+    label: str
+    account: Account | None = None
+
+
+def resolve_assignment(
+    field_name: BindingField, target: AssignTarget, catalog: AccountCatalog, force: bool
+) -> tuple[ResolvedTarget | None, list[str], list[str]]:
+    """The binding a target means for a field, with problems (refusals) and warnings."""
+    rule = FIELD_RULES[field_name]
+    problems: list[str] = []
+    warnings: list[str] = []
+    if target.kind == "shared":
+        return ResolvedTarget(Binding.shared(field_name), "shared pool"), problems, warnings
+    if target.kind == "group":
+        if rule.group_platform is None:
+            return None, [f"{field_name.value}: groups cannot be bound in this field"], warnings
+        groups = [
+            g
+            for g in catalog.groups.values()
+            if target.ref in (g.id,) or g.name.casefold() == target.ref.casefold()
+        ]
+        if not groups:
+            return None, [f"{field_name.value}: no account group {target.ref!r}"], warnings
+        if len(groups) > 1:
+            return (
+                None,
+                [f"{field_name.value}: {len(groups)} groups are named {target.ref!r}; use the id"],
+                warnings,
+            )
+        group = groups[0]
+        if group.platform is not rule.group_platform:
+            platform = group.platform.value if group.platform else "an unknown platform"
+            return (
+                None,
+                [
+                    f"{field_name.value}: group {group.name!r} serves {platform}; this field takes "
+                    f"{rule.group_platform.value} groups"
+                ],
+                warnings,
+            )
+        if not group.member_ids:
+            warnings.append(
+                f"group {group.name!r} has no members: requests through it will find no account"
+            )
+        binding = Binding(field_name, BindingKind.GROUP, group.platform, group.id)
+        return ResolvedTarget(binding, f"group {group.name}"), problems, warnings
+
+    allowed = [p for p in (rule.native, *rule.prefixed.values()) if p is not None]
+    matches = [
+        account for account in catalog.accounts.values()
+        if account.id == target.ref or account.name.casefold() == target.ref.casefold()
+    ]  # fmt: skip
+    fitting = [account for account in matches if account.platform in allowed]
+    if not fitting:
+        if matches:
+            other = matches[0]
+            return (
+                None,
+                [
+                    f"{field_name.value}: {other.name!r} is a {other.platform.value} account; this field "
+                    f"takes {', '.join(p.value for p in allowed)} accounts"
+                ],
+                warnings,
+            )
+        return (
+            None,
+            [
+                f"{field_name.value}: no {' or '.join(p.value for p in allowed)} account {target.ref!r}"
+            ],
+            warnings,
+        )
+    if len(fitting) > 1:
+        return (
+            None,
+            [f"{field_name.value}: {len(fitting)} accounts are named {target.ref!r}; use the id"],
+            warnings,
+        )
+    account = fitting[0]
+    binding = Binding(field_name, BindingKind.ACCOUNT, account.platform, account.id)
+    bad = _account_trouble(account)
+    if bad:
+        message = f"{field_name.value}: account {account.name!r} is {bad}"
+        if account.fails_hard_when_unhealthy and not force:
+            problems.append(
+                message + f"; CRS fails {account.platform.value} requests on such an account "
+                "instead of falling back (use --force to bind anyway)"
+            )
+        else:
+            warnings.append(
+                message
+                + (
+                    ""
+                    if account.fails_hard_when_unhealthy
+                    else "; CRS falls back to the shared pool"
+                )
+            )
+    return ResolvedTarget(binding, account.name, account), problems, warnings
+
+
+def _account_trouble(account: Account) -> str:
+    if not account.is_active:
+        return "inactive"
+    if not account.healthy:
+        return f"unhealthy (status {account.status})"
+    if not account.schedulable:
+        return "not schedulable"
+    return ""
+
+
+def accounts_decider(
+    request: AccountAssign,
+    resolved: dict[BindingField, ResolvedTarget],
+    catalog: AccountCatalog,
+    now: datetime,
+    index_ready: bool,
+) -> Decide:
+    def label(field_name: BindingField, raw: str) -> str:
+        try:
+            return catalog.describe(parse_binding(field_name, raw))
+        except BadBinding:
+            return f"damaged value {raw!r}"
+
+    def decide(key_id: str, current: dict[str, str]) -> Decision:
+        if decode_bool(current.get("isDeleted")):
+            return Skip("soft-deleted")
+        bindings: dict[BindingField, Binding] = {}
+        for field_name, target in resolved.items():
+            wanted = target.binding.encode()
+            stored = current.get(field_name, "")
+            touched = [field_name]
+            partner = _partner(field_name)
+            if (
+                partner is not None
+                and target.binding.kind is not BindingKind.SHARED
+                and partner not in resolved
+            ):
+                touched.append(partner)
+            for name in touched:
+                existing = current.get(name, "")
+                goal = wanted if name is field_name else ""
+                if existing and existing != goal and not request.overwrite_existing:
+                    return Skip(
+                        f"{name.value} is bound to {label(name, existing)}; use --overwrite-existing",
+                        conflict=True,
+                    )
+            if stored != wanted or any(current.get(p, "") for p in touched[1:]):
+                bindings[field_name] = target.binding
+        if not bindings:
+            return KeyWritePlan(key_id)
+        return plan_key_write(
+            key_id, current, KeyChange(bindings=bindings), now=now, index_ready=index_ready
+        )
+
+    return decide
+
+
+def _partner(field_name: BindingField) -> BindingField | None:
+    return {
+        BindingField.CLAUDE: BindingField.CLAUDE_CONSOLE,
+        BindingField.CLAUDE_CONSOLE: BindingField.CLAUDE,
+    }.get(field_name)
+
+
+async def plan_accounts(
+    client: aioredis.Redis,
+    key_ids: list[str],
+    request: AccountAssign,
+    catalog: AccountCatalog,
+    *,
+    index_ready: bool,
+    bound_elsewhere: Counter[tuple[Platform, str]] | None = None,
+) -> BatchPlan:
+    """`bound_elsewhere`: how many keys outside the selection use each account (dedicated check)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    resolved: dict[BindingField, ResolvedTarget] = {}
+    for field_name, target in request.assignments.items():
+        result, field_problems, field_warnings = resolve_assignment(
+            field_name, target, catalog, request.force
+        )
+        problems += field_problems
+        warnings += field_warnings
+        if result is not None:
+            resolved[field_name] = result
+    if problems:
+        raise BadRequest(problems)
+    now = datetime.now(UTC)
+    plan = BatchPlan(
+        op_type=OpType.ACCOUNTS,
+        summary=request.summary,
+        params=request.model_dump(mode="json"),
+        atomic=request.atomic,
+        decide=accounts_decider(request, resolved, catalog, now, index_ready),
+        index_ready=index_ready,
+        warnings=warnings,
+    )
+    await build_plan(client, key_ids, plan)
+    for resolved_target in resolved.values():
+        account = resolved_target.account
+        if account is None or not account.dedicated:
+            continue
+        keys_after = len(plan.plans) + len(plan.unchanged)
+        elsewhere = (bound_elsewhere or Counter())[(account.platform, account.id)]
+        if keys_after + elsewhere > 1:
+            plan.warnings.append(
+                f"dedicated account {account.name!r} will be bound to {keys_after + elsewhere} keys"
+            )
+    return plan
+
+
+def revert_decider(
+    journal: dict[str, dict[str, list[str | None]]], now: datetime, index_ready: bool
+) -> Decide:
+    """Put back the before-value of every field that still holds what the op wrote."""
+
+    def decide(key_id: str, current: dict[str, str]) -> Decision:
+        entry = journal.get(key_id)
+        if entry is None:
+            return KeyWritePlan(key_id)
+        wanted: dict[str, str] = {}
+        moved: list[str] = []
+        for name, (before, after) in entry.items():
+            if name == "updatedAt":
+                continue
+            if current.get(name) == after:
+                wanted[name] = before or ""
+            elif current.get(name) != before:
+                moved.append(name)
+        if decode_bool(current.get("isDeleted")) and wanted.get("isActive") == "true":
+            return Skip("soft-deleted since: keyops never enables a deleted key")
+        if not wanted and moved:
+            return Skip("changed since: " + ", ".join(moved))
+        result = plan_field_writes(key_id, current, wanted, now=now, index_ready=index_ready)
+        return result
+
+    return decide
+
+
+async def plan_revert(
+    client: aioredis.Redis,
+    op_id: str,
+    journal: dict[str, dict[str, list[str | None]]],
+    *,
+    index_ready: bool,
+    op_type: OpType = OpType.REVERT,
+    atomic: bool = False,
+) -> BatchPlan:
+    if not journal:
+        raise BadInput(f"operation {op_id} wrote nothing: there is nothing to revert")
+    now = datetime.now(UTC)
+    fields = tuple(sorted({name for entry in journal.values() for name in entry}))
+    plan = BatchPlan(
+        op_type=op_type,
+        summary=f"{op_type.value} of {op_id}",
+        params={"op": op_id},
+        atomic=atomic,
+        decide=revert_decider(journal, now, index_ready),
+        index_ready=index_ready,
+        reverts=op_id,
+    )
+    return await build_plan(client, sorted(journal), plan, extra_fields=fields)

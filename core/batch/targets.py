@@ -1,0 +1,85 @@
+"""Which keys a request acts on: `--where`, `--ids`, `--ids-file`, resolved against the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import BadInput
+from core.query import QueryContext, QueryError, compile_query
+from core.store.accounts import AccountCatalog
+from core.store.key_table import KeyTable
+
+MIN_PREFIX = 8
+
+
+def read_ids_file(path: Path) -> list[str]:
+    """One id per line; blank lines and `#` comments are ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise BadInput(f"cannot read ids file {path}: {error.strerror}") from None
+    return [
+        line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()
+    ]
+
+
+def resolve_targets(
+    table: KeyTable,
+    catalog: AccountCatalog,
+    *,
+    where: str | None = None,
+    ids: list[str] | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """Key ids to act on. With both `where` and `ids`, a key must be listed and match.
+
+    Unknown ids, ambiguous prefixes and soft-deleted keys named explicitly are errors: a batch
+    never silently drops a key the operator asked for.
+    """
+    if where is None and ids is None:
+        raise BadInput("say which keys: --where QUERY, --ids ID[,ID...] or --ids-file PATH")
+    selected: list[str] | None = None
+    if ids is not None:
+        problems: list[str] = []
+        resolved: dict[str, None] = {}
+        for raw in ids:
+            key_id = _resolve_id(table, raw, problems)
+            if key_id is None:
+                continue
+            if table.by_id[key_id].is_deleted:
+                problems.append(f"key {key_id} ({table.by_id[key_id].name}) is soft-deleted")
+                continue
+            resolved.setdefault(key_id, None)
+        if problems:
+            shown = problems[:5] + ([f"and {len(problems) - 5} more"] if len(problems) > 5 else [])
+            raise BadInput("; ".join(shown))
+        selected = list(resolved)
+    if where is not None:
+        context = QueryContext(catalog=catalog)
+        if now is not None:
+            context.now = now
+        try:
+            query = compile_query(where, context)
+        except QueryError as error:
+            raise BadInput(f"{error}\n{error.pointer(where)}") from None
+        rows = table.rows if selected is None else [table.by_id[key_id] for key_id in selected]
+        selected = [row.id for row in query.filter(rows)]
+    assert selected is not None
+    if not selected:
+        raise BadInput("no keys match: nothing to do")
+    return selected
+
+
+def _resolve_id(table: KeyTable, raw: str, problems: list[str]) -> str | None:
+    if raw in table.by_id:
+        return raw
+    if len(raw) < MIN_PREFIX:
+        problems.append(f"unknown key id {raw!r}")
+        return None
+    matches = [key_id for key_id in table.by_id if key_id.startswith(raw)]
+    if len(matches) == 1:
+        return matches[0]
+    problems.append(
+        f"id prefix {raw!r} matches {len(matches)} keys" if matches else f"unknown key id {raw!r}"
+    )
+    return None
