@@ -423,29 +423,37 @@ async def plan_accounts(
 
 
 def revert_decider(
-    journal: dict[str, dict[str, list[str | None]]], now: datetime, index_ready: bool
+    journal: dict[str, dict[str, list[str | None]]], now: datetime, index_ready: bool, exact: bool
 ) -> Decide:
-    """Put back the before-value of every field that still holds what the op wrote."""
+    """Put back the before-value of every field that still holds what the op wrote.
+
+    `exact` (rollback of a failed or cancelled op): fields that did not exist are deleted again
+    and `updatedAt` gets its old value, so the record is restored byte for byte. Otherwise
+    (revert of a finished op) the undo is a new change and stamps `updatedAt` like CRS does.
+    """
 
     def decide(key_id: str, current: dict[str, str]) -> Decision:
         entry = journal.get(key_id)
         if entry is None:
             return KeyWritePlan(key_id)
-        wanted: dict[str, str] = {}
+        wanted: dict[str, str | None] = {}
         moved: list[str] = []
         for name, (before, after) in entry.items():
             if name == "updatedAt":
                 continue
             if current.get(name) == after:
-                wanted[name] = before or ""
+                wanted[name] = before
             elif current.get(name) != before:
                 moved.append(name)
         if decode_bool(current.get("isDeleted")) and wanted.get("isActive") == "true":
             return Skip("soft-deleted since: keyops never enables a deleted key")
         if not wanted and moved:
             return Skip("changed since: " + ", ".join(moved))
-        result = plan_field_writes(key_id, current, wanted, now=now, index_ready=index_ready)
-        return result
+        if exact and "updatedAt" in entry:
+            wanted["updatedAt"] = entry["updatedAt"][0]
+        return plan_field_writes(
+            key_id, current, wanted, now=now, index_ready=index_ready, stamp_updated_at=not exact
+        )
 
     return decide
 
@@ -458,17 +466,19 @@ async def plan_revert(
     index_ready: bool,
     op_type: OpType = OpType.REVERT,
     atomic: bool = False,
+    exact: bool = False,
 ) -> BatchPlan:
     if not journal:
         raise BadInput(f"operation {op_id} wrote nothing: there is nothing to revert")
     now = datetime.now(UTC)
     fields = tuple(sorted({name for entry in journal.values() for name in entry}))
+    # The fields a decision reads must be fetched too, or a moved one would look absent.
     plan = BatchPlan(
         op_type=op_type,
         summary=f"{op_type.value} of {op_id}",
         params={"op": op_id},
         atomic=atomic,
-        decide=revert_decider(journal, now, index_ready),
+        decide=revert_decider(journal, now, index_ready, exact),
         index_ready=index_ready,
         reverts=op_id,
     )

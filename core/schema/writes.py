@@ -100,7 +100,7 @@ def normalize_tags(tags: list[str]) -> list[str]:
 class FieldWrite:
     field: str
     before: str | None  # None: the field does not exist yet
-    after: str
+    after: str | None  # None: delete the field (only rollback uses this, to restore exactly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,30 +161,37 @@ def plan_key_write(
         if partner is not None and binding.kind is not BindingKind.SHARED:
             wanted.setdefault(partner, "")
 
-    return plan_field_writes(key_id, current, wanted, now=now, index_ready=index_ready)
+    return plan_field_writes(key_id, current, dict(wanted), now=now, index_ready=index_ready)
 
 
 def plan_field_writes(
     key_id: str,
     current: dict[str, str],
-    wanted: dict[str, str],
+    wanted: dict[str, str | None],
     *,
     now: datetime,
     index_ready: bool,
+    stamp_updated_at: bool = True,
 ) -> KeyWritePlan:
-    """Writes that give each field in `wanted` its stored string, with CRS's index updates.
+    """Writes that give each field in `wanted` its stored string (None: no such field), with
+    CRS's index updates.
 
     Shared by edits (through `plan_key_write`) and by rollback/revert, which put journaled
-    before-values back: the index updates follow from the field transitions either way.
+    before-values back: the index updates follow from the field transitions either way. A
+    rollback passes `stamp_updated_at=False` and the old `updatedAt` in `wanted`, so the record
+    comes back byte for byte.
     """
     writes = [
         FieldWrite(name, current.get(name), value)
         for name, value in wanted.items()
-        if current.get(name) != value
+        if current.get(name) != value and name != "updatedAt"
     ]
     if not writes:
         return KeyWritePlan(key_id)
-    writes.append(FieldWrite("updatedAt", current.get("updatedAt"), encode_iso(now)))
+    if stamp_updated_at:
+        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), encode_iso(now)))
+    elif "updatedAt" in wanted and current.get("updatedAt") != wanted["updatedAt"]:
+        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), wanted["updatedAt"]))
 
     ops: list[IndexOp] = []
     if index_ready:
@@ -199,7 +206,7 @@ def plan_field_writes(
             )
         if "name" in changed:
             old_name = current.get("name", "")
-            new_name = changed["name"].after
+            new_name = changed["name"].after or ""
             ops.append(IndexOp("zrem", layout.IDX_NAME, layout.name_index_member(old_name, key_id)))
             ops.append(IndexOp("zadd", layout.IDX_NAME, layout.name_index_member(new_name, key_id)))
     return KeyWritePlan(key_id, tuple(writes), tuple(ops))

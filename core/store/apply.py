@@ -30,7 +30,8 @@ APPLY_CHUNK = 500
 # then per key:
 #   record key, key id, changes JSON (journal + audit), n_fields,
 #   (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
-# mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking.
+# mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking; in upper
+# case ('B', 'N', 'X') the same check, then the field is deleted instead of set (exact rollback).
 #
 # Every check for a key runs before any of its writes (a Lua error after a write would not undo
 # it). The lease check is the fence: a holder whose lock lapsed cannot write even one chunk.
@@ -66,11 +67,12 @@ while i <= #ARGV do
       local checked, at_after = 0, 0
       for f = 0, nfields - 1 do
         local base = fstart + f * 4
-        local mode = ARGV[base + 1]
+        local mode = string.lower(ARGV[base + 1])
+        local deleting = mode ~= ARGV[base + 1]
         if mode ~= 'x' then
           local current = redis.call('HGET', key, ARGV[base])
           checked = checked + 1
-          if current == ARGV[base + 3] then
+          if (deleting and not current) or (not deleting and current == ARGV[base + 3]) then
             at_after = at_after + 1
           elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
             conflict = ARGV[base]
@@ -103,10 +105,15 @@ while i <= #ARGV do
           local args = {}
           for f = 0, nfields - 1 do
             local base = fstart + f * 4
-            args[#args + 1] = ARGV[base]
-            args[#args + 1] = ARGV[base + 3]
+            local mode = ARGV[base + 1]
+            if mode == string.lower(mode) then
+              args[#args + 1] = ARGV[base]
+              args[#args + 1] = ARGV[base + 3]
+            else
+              redis.call('HDEL', key, ARGV[base])
+            end
           end
-          redis.call('HSET', key, unpack(args))
+          if #args > 0 then redis.call('HSET', key, unpack(args)) end
           redis.call('EXPIRE', key, ttl)
           local index_error = nil
           for o = 0, nops - 1 do
@@ -211,7 +218,9 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[s
                 mode = "x"
             else:
                 mode = "n" if write.before is None else "b"
-            args.extend((write.field, mode, write.before or "", write.after))
+            if write.after is None:
+                mode = mode.upper()
+            args.extend((write.field, mode, write.before or "", write.after or ""))
         args.append(len(plan.index_ops))
         for op in plan.index_ops:
             args.extend((op.op, op.key, op.member))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -87,9 +87,12 @@ async def iter_key_ids(client: aioredis.Redis, index_version: int) -> AsyncItera
             return
 
 
-def chunked(ids: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+T = TypeVar("T")
+
+
+def chunked(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _resp_bulk(value: str) -> bytes:

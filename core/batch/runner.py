@@ -1,0 +1,525 @@
+"""Running a planned batch: audit, lock, journal + apply in chunks, verify, roll back, report.
+
+Every chunk is one apply-script call that checks our lease (fence), compare-and-sets each key's
+planned fields, journals their before-values and appends the audit entries, all atomically. A
+chunk whose outcome is unknown (timeout, dropped connection) is simply sent again: keys it did
+write come back `already`, so nothing is applied or audited twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.batch import names
+from core.batch.audit import AuditLog
+from core.batch.identity import OperatorIdentity
+from core.batch.locks import KeyLock, LockRefused, heartbeat
+from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType, new_op_id
+from core.batch.planning import BatchPlan, Skip, plan_revert
+from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from core.schema.writes import KeyWritePlan
+from core.store.apply import ApplyResult, ApplyStatus, KeyWriter, WriteContext
+from core.store.key_table import chunked, read_current
+
+# 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
+# bench/batch_tags.py for the measured longest call.
+CHUNK_SIZE = 500
+
+ChunkHook = Callable[[int], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RunnerSettings:
+    chunk_size: int = CHUNK_SIZE
+    audit_policy: str = "block"  # or "warn"
+    verify_delay: float = 0.5  # CRS's in-flight requests get time to write back first
+    verify_rounds: int = 3
+    conflict_retries: int = 2
+    transient_retries: int = 3
+    lock_ttl_ms: int = 30_000
+    # Test seam: awaited before each chunk is written (fault injection, concurrent writers).
+    before_chunk: ChunkHook | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    record: OperationRecord
+    plan: BatchPlan
+    lock: KeyLock
+    context: WriteContext
+    written: dict[str, KeyWritePlan] = field(default_factory=dict)
+    failures: list[KeyFailure] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    warnings: list[str] = field(default_factory=list)
+    not_rolled_back: list[KeyFailure] = field(default_factory=list)
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        identity: OperatorIdentity,
+        audit: AuditLog,
+        settings: RunnerSettings | None = None,
+    ) -> None:
+        self.client = client
+        self.identity = identity
+        self.audit = audit
+        self.settings = settings or RunnerSettings()
+        self.ops = OperationStore(client)
+        self.writer = KeyWriter(client)
+
+    async def execute(
+        self,
+        plan: BatchPlan,
+        cancel: asyncio.Event | None = None,
+        resume: OperationRecord | None = None,
+    ) -> AsyncIterator[ProgressEvent]:
+        cancel = cancel or asyncio.Event()
+        record = resume or OperationRecord(
+            id=new_op_id(),
+            type=plan.op_type,
+            summary=plan.summary,
+            params=plan.params,
+            operator=self.identity,
+            atomic=plan.atomic,
+            reverts=plan.reverts,
+        )
+        counts = record.counts
+        counts.planned = len(plan.plans) + (counts.applied if resume else 0)
+        counts.skipped = len(plan.skipped)
+        total = len(plan.plans)
+        yield ProgressEvent(record.id, Phase.PLANNED, 0, total, message=plan.summary)
+
+        try:
+            await self.audit.op_event(
+                record.id, "op-resume" if resume else "op-start", self._op_detail(record, plan)
+            )
+        except RedisError as error:
+            if self.settings.audit_policy == "block":
+                record.status = OpStatus.REFUSED
+                record.message = f"the audit trail cannot be written ({error}); nothing was changed"
+                yield self._final(
+                    record, total, Outcome(record.id, record.status, counts, message=record.message)
+                )
+                return
+            record.message = f"warning: the audit trail cannot be written ({error})"
+        await self.ops.save(record)
+        if not plan.plans:
+            record.status, record.finished_at = OpStatus.DONE, time.time()
+            await self._finish(record)
+            yield self._final(
+                record,
+                total,
+                Outcome(record.id, record.status, counts, message="nothing to change"),
+            )
+            return
+
+        lock = KeyLock(self.client, record.id, self.settings.lock_ttl_ms)
+        yield ProgressEvent(record.id, Phase.LOCKING, 0, total, message=f"locking {total} keys")
+        try:
+            await lock.acquire([p.key_id for p in plan.plans], self.ops)
+        except LockRefused as refused:
+            record.status, record.message, record.finished_at = (
+                OpStatus.REFUSED,
+                str(refused),
+                time.time(),
+            )
+            await self._finish(record)
+            yield self._final(
+                record,
+                total,
+                Outcome(
+                    record.id, record.status, counts, message=str(refused), refused_by_lock=True
+                ),
+            )
+            return
+        record.fence = lock.fence
+        await self.ops.save(record)
+        await self.ops.add_targets(record.id, [p.key_id for p in plan.plans])
+        context = WriteContext(
+            lease_key=lock.lease_key,
+            lease_token=lock.token,
+            journal_key=names.op_journal(record.id),
+            audit_stream=self.audit.stream,
+            audit_minid=self.audit.minid(),
+            op_id=record.id,
+            event="applied",
+            audit_required=self.settings.audit_policy == "block",
+        )
+        run = _Run(record, plan, lock, context)
+        stop_beat, lost = asyncio.Event(), asyncio.Event()
+        beat = asyncio.create_task(heartbeat(lock, stop_beat, lost))
+        try:
+            async for event in self._apply(run, cancel, lost):
+                yield event
+            async for event in self._conclude(run, cancel):
+                yield event
+        except (RedisError, OSError) as error:
+            # Redis went away for longer than our retries: leave the op for recovery.
+            record.message = f"interrupted: {error}; run 'keyops ops recover {record.id}'"
+            await self._try_save(record)
+            yield self._final(
+                record,
+                total,
+                Outcome(
+                    record.id, OpStatus.RUNNING, counts, tuple(run.failures), message=record.message
+                ),
+            )
+        finally:
+            stop_beat.set()
+            await asyncio.gather(beat, return_exceptions=True)
+            with contextlib.suppress(RedisError, OSError):  # the lease expires by itself
+                await lock.release()
+
+    # -- applying ---------------------------------------------------------------------------
+
+    async def _apply(
+        self, run: _Run, cancel: asyncio.Event, lost: asyncio.Event
+    ) -> AsyncIterator[ProgressEvent]:
+        record, counts = run.record, run.record.counts
+        for index, chunk in enumerate(chunked(run.plan.plans, self.settings.chunk_size)):
+            if cancel.is_set():
+                record.message = "cancelled by the operator"
+                return
+            if lost.is_set() or not run.lock.surely_alive():
+                record.message = (
+                    "the lock lapsed (Redis unreachable for longer than its TTL); stopped writing"
+                )
+                run.failures.append(KeyFailure("", "", record.message))
+                return
+            if self.settings.before_chunk is not None:
+                try:
+                    await self.settings.before_chunk(index)
+                except Exception as error:  # injected or real: the chunk is not written
+                    failure = KeyFailure(
+                        "", "", f"chunk {index + 1} failed before writing: {error}"
+                    )
+                    run.failures.append(failure)
+                    counts.failed += len(chunk)
+                    yield self._progress(run, Phase.APPLYING, (failure,))
+                    if run.plan.atomic:
+                        return
+                    continue
+            new_failures = await self._write_chunk(run, chunk)
+            await self._try_save(record)
+            yield self._progress(run, Phase.APPLYING, tuple(new_failures))
+            if run.plan.atomic and run.failures:
+                return
+            if any(f.reason.startswith(("audit", "lock")) for f in new_failures):
+                return
+
+    async def _write_chunk(self, run: _Run, chunk: list[KeyWritePlan]) -> list[KeyFailure]:
+        counts = run.record.counts
+        failures: list[KeyFailure] = []
+        pending = list(chunk)
+        for attempt in range(self.settings.conflict_retries + 1):
+            results = await self._send(run, pending)
+            retry: list[str] = []
+            for plan, result in zip(pending, results, strict=True):
+                status = result.status
+                if status.wrote or status is ApplyStatus.ALREADY:
+                    run.written[plan.key_id] = plan
+                    run.done += 1
+                    if status is ApplyStatus.ALREADY:
+                        counts.already += 1
+                    else:
+                        counts.applied += 1
+                    if status is ApplyStatus.INDEX_ERROR:
+                        run.warnings.append(
+                            f"{plan.key_id}: index set {result.detail} has the wrong type"
+                        )
+                elif status is ApplyStatus.CONFLICT and attempt < self.settings.conflict_retries:
+                    retry.append(plan.key_id)
+                else:
+                    failures.append(self._failure(run, plan.key_id, result))
+                    counts.failed += 1
+                    run.done += 1
+            if not retry:
+                break
+            # A field moved between planning and writing: decide again on what is there now.
+            await asyncio.sleep(0.01 * (attempt + 1))
+            current = await read_current(self.client, retry, _fields_of(pending))
+            pending = []
+            for key_id in retry:
+                stored = current.get(key_id)
+                decision = (
+                    run.plan.decide(key_id, stored)
+                    if stored is not None
+                    else Skip("the key no longer exists")
+                )
+                if isinstance(decision, Skip):
+                    failures.append(
+                        KeyFailure(key_id, run.plan.names.get(key_id, ""), decision.reason)
+                    )
+                    counts.failed += 1
+                    run.done += 1
+                elif decision.is_noop:
+                    run.done += 1
+                    counts.already += 1
+                else:
+                    pending.append(decision)
+            if not pending:
+                break
+        run.failures.extend(failures)
+        return failures
+
+    async def _send(
+        self, run: _Run, plans: list[KeyWritePlan], context: WriteContext | None = None
+    ) -> list[ApplyResult]:
+        """One script call; an unknown outcome (timeout, dropped link) is resolved by resending."""
+        for attempt in range(self.settings.transient_retries + 1):
+            try:
+                return await self.writer.apply_chunk(plans, context or run.context)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                if attempt == self.settings.transient_retries or not run.lock.surely_alive():
+                    raise
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _failure(self, run: _Run, key_id: str, result: ApplyResult) -> KeyFailure:
+        name = run.plan.names.get(key_id, "")
+        status = result.status
+        if status is ApplyStatus.CONFLICT:
+            return KeyFailure(
+                key_id,
+                name,
+                f"{result.detail} kept changing while keyops wrote it",
+                "CRS or another tool is editing this key; retry when it is quiet",
+            )
+        if status is ApplyStatus.MISSING:
+            return KeyFailure(key_id, name, "the key was deleted meanwhile", "nothing to do")
+        if status is ApplyStatus.NOT_HASH:
+            return KeyFailure(
+                key_id, name, "the key is not a hash", "inspect it; CRS cannot use it either"
+            )
+        if status is ApplyStatus.AUDIT_FAILED:
+            return KeyFailure(
+                key_id,
+                name,
+                f"audit entry could not be written: {result.detail}",
+                "free memory or fix permissions for keyops:audit, then retry",
+            )
+        if status is ApplyStatus.LOCK_LOST:
+            return KeyFailure(
+                key_id, name, "lock lapsed before this chunk", "run the operation again"
+            )
+        return KeyFailure(key_id, name, status.value)
+
+    # -- finishing --------------------------------------------------------------------------
+
+    async def _conclude(self, run: _Run, cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+        record, counts = run.record, run.record.counts
+        total = len(run.plan.plans)
+        if run.plan.atomic and (run.failures or cancel.is_set()):
+            async for event in self._rollback(run):
+                yield event
+            status = (
+                OpStatus.CANCELLED if cancel.is_set() and not run.failures else OpStatus.ROLLED_BACK
+            )
+            if run.failures and not record.message:
+                record.message = (
+                    f"{len(run.failures)} failures: rolled back every key already written"
+                )
+            elif cancel.is_set():
+                record.message = "cancelled: rolled back every key already written"
+            record.status = status
+            await self._finish(record)
+            yield self._final(record, total, self._outcome(run))
+            return
+        drifting: list[KeyFailure] = []
+        if run.written:
+            yield self._progress(
+                run, Phase.VERIFYING, (), message=f"verifying {len(run.written)} keys"
+            )
+            drifting = await self._verify(run)
+        counts.drifting = len(drifting)
+        if cancel.is_set():
+            record.status = OpStatus.CANCELLED
+            record.message = record.message or f"cancelled: {counts.applied} keys written were kept"
+        elif run.failures or drifting:
+            record.status = OpStatus.PARTIAL
+        else:
+            record.status = OpStatus.DONE
+        await self._finish(record)
+        yield self._final(record, total, self._outcome(run, drifting))
+
+    async def _verify(self, run: _Run) -> list[KeyFailure]:
+        """Re-read every written key; re-apply what CRS's whole-hash rewrites put back."""
+        suspects = dict(run.written)
+        drifting: dict[str, KeyFailure] = {}
+        for _ in range(self.settings.verify_rounds):
+            await asyncio.sleep(self.settings.verify_delay)
+            current = await read_current(
+                self.client, list(suspects), _fields_of(list(suspects.values()))
+            )
+            reverted: list[KeyWritePlan] = []
+            drifting = {}
+            for key_id, plan in suspects.items():
+                stored = current.get(key_id) or {}
+                wrong = [
+                    w
+                    for w in plan.fields
+                    if w.field != "updatedAt" and stored.get(w.field) != w.after
+                ]
+                if not wrong:
+                    continue
+                if all(stored.get(w.field) == w.before for w in wrong):
+                    reverted.append(plan)
+                else:
+                    drifting[key_id] = KeyFailure(
+                        key_id,
+                        run.plan.names.get(key_id, ""),
+                        "changed by someone else after keyops wrote it: "
+                        + ", ".join(w.field for w in wrong),
+                        "check the key; run the operation again if the change is still wanted",
+                    )
+            if not reverted:
+                break
+            context = replace(run.context, event="reapplied")
+            results = [
+                result
+                for part in chunked(reverted, self.settings.chunk_size)
+                for result in await self._send(run, part, context)
+            ]
+            run.record.counts.reapplied += sum(1 for r in results if r.status.wrote)
+            suspects = {plan.key_id: plan for plan in reverted}
+            for plan, result in zip(reverted, results, strict=True):
+                if not (result.status.wrote or result.status is ApplyStatus.ALREADY):
+                    drifting[plan.key_id] = self._failure(run, plan.key_id, result)
+        else:
+            for plan in suspects.values():
+                drifting.setdefault(
+                    plan.key_id,
+                    KeyFailure(
+                        plan.key_id,
+                        run.plan.names.get(plan.key_id, ""),
+                        "CRS keeps rewriting this key with old values",
+                        "retry when its traffic is quiet",
+                    ),
+                )
+        return list(drifting.values())
+
+    async def _rollback(self, run: _Run) -> AsyncIterator[ProgressEvent]:
+        record = run.record
+        journal = await self.ops.journal(record.id)
+        if not journal:
+            return
+        yield self._progress(
+            run, Phase.ROLLING_BACK, (), message=f"rolling back {len(journal)} keys"
+        )
+        restore = await plan_revert(
+            self.client,
+            record.id,
+            journal,
+            index_ready=run.plan.index_ready,
+            op_type=OpType.ROLLBACK,
+            exact=True,
+        )
+        # No journal: the rollback must not overwrite the before-values it restores from.
+        context = replace(run.context, event="rolled-back", journal_key="")
+        stuck = [
+            KeyFailure(
+                k, run.plan.names.get(k, ""), reason, "restore it by hand from the audit trail"
+            )
+            for k, reason in restore.skipped
+        ]
+        for chunk in chunked(restore.plans, self.settings.chunk_size):
+            for plan, result in zip(chunk, await self._send(run, chunk, context), strict=True):
+                if result.status.wrote or result.status is ApplyStatus.ALREADY:
+                    record.counts.rolled_back += 1
+                else:
+                    stuck.append(self._failure(run, plan.key_id, result))
+        record.counts.rolled_back += len(restore.unchanged)
+        run.warnings.extend(f.reason for f in stuck)
+        run.not_rolled_back = stuck
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _outcome(self, run: _Run, drifting: list[KeyFailure] | None = None) -> Outcome:
+        return Outcome(
+            run.record.id,
+            run.record.status,
+            run.record.counts,
+            tuple(run.failures),
+            tuple(drifting or ()),
+            tuple(run.not_rolled_back),
+            run.record.message,
+        )
+
+    def _progress(
+        self, run: _Run, phase: Phase, failures: tuple[KeyFailure, ...], message: str = ""
+    ) -> ProgressEvent:
+        total = len(run.plan.plans)
+        elapsed = max(1e-6, time.monotonic() - run.started)
+        rate = run.done / elapsed
+        eta = (total - run.done) / rate if rate > 0 else None
+        return ProgressEvent(
+            run.record.id,
+            phase,
+            run.done,
+            total,
+            run.record.counts.failed,
+            rate,
+            eta,
+            message,
+            failures,
+        )
+
+    def _final(self, record: OperationRecord, total: int, outcome: Outcome) -> ProgressEvent:
+        return ProgressEvent(
+            record.id,
+            Phase.FINISHED,
+            total,
+            total,
+            record.counts.failed,
+            message=outcome.message,
+            outcome=outcome,
+        )
+
+    def _op_detail(self, record: OperationRecord, plan: BatchPlan) -> dict[str, object]:
+        return {
+            "type": record.type.value,
+            "summary": plan.summary,
+            "params": plan.params,
+            "operator": record.operator.model_dump(),
+            "planned": len(plan.plans),
+            "skipped": len(plan.skipped),
+            "atomic": plan.atomic,
+            "reverts": plan.reverts,
+        }
+
+    async def _finish(self, record: OperationRecord) -> None:
+        record.finished_at = time.time()
+        await self._try_save(record)
+        await self.audit.try_op_event(
+            record.id,
+            "op-end",
+            {
+                "status": record.status.value,
+                "counts": record.counts.model_dump(),
+                "message": record.message,
+            },
+        )
+
+    async def _try_save(self, record: OperationRecord) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.ops.save(record)
+
+
+def _fields_of(plans: list[KeyWritePlan]) -> tuple[str, ...]:
+    from core.schema.writes import PLAN_INPUT_FIELDS
+
+    names_seen = {write.field for plan in plans for write in plan.fields}
+    return tuple(dict.fromkeys((*PLAN_INPUT_FIELDS, *sorted(names_seen))))

@@ -1,0 +1,54 @@
+"""Engine tests run against the real redis-server, on the CRS fixture."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.batch.planning import BatchPlan
+from core.batch.progress import Outcome, ProgressEvent
+from core.batch.runner import RunnerSettings
+from core.batch.service import BatchConfig, BatchService
+from core.session import CrsSession
+from tests.support.dump import crs_fixture, load_dump, snapshot
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture
+async def crs(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    await client.flushall()
+    await load_dump(client, crs_fixture())
+    yield client
+    await client.aclose()
+
+
+def make_service(client: aioredis.Redis, **settings: Any) -> BatchService:
+    runner = RunnerSettings(**{"verify_delay": 0.05, **settings})
+    return BatchService(CrsSession.from_client(client, "test"), BatchConfig(runner))
+
+
+async def run(
+    service: BatchService, plan: BatchPlan, cancel: asyncio.Event | None = None
+) -> tuple[Outcome, list[ProgressEvent]]:
+    events = [event async for event in service.run(plan, cancel)]
+    outcome = events[-1].outcome
+    assert outcome is not None
+    return outcome, events
+
+
+async def crs_state(client: aioredis.Redis) -> dict[str, Any]:
+    """Everything CRS owns (keyops's own `keyops:*` bookkeeping left out)."""
+    return {
+        name: value
+        for name, value in (await snapshot(client)).items()
+        if not name.startswith("keyops:")
+    }
+
+
+async def ids_where(service: BatchService, where: str) -> list[str]:
+    return await service.targets(where, None)
