@@ -152,8 +152,9 @@ class KeyLock:
             self._last_renewal = time.monotonic()
         return renewed
 
-    def surely_alive(self, margin_ms: int = 2000) -> bool:
+    def surely_alive(self) -> bool:
         """False once the lease may have lapsed: stop writing before Redis says so."""
+        margin_ms = min(2000, self.ttl_ms / 3)
         return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
 
     async def release(self) -> None:

@@ -1,0 +1,70 @@
+"""A keyops process SIGKILLed mid-operation is found on the next start and recovered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.batch.operations import OpStatus
+from tests.engine.conftest import crs_state, make_service, run
+from tests.support.invariants import crs_index_problems
+from tests.support.redis_server import RedisServer
+
+
+async def kill_mid_batch(crs: aioredis.Redis, redis_server: RedisServer, tag: str) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.slow_batch", redis_server.url, "tag:bulk", tag
+    )
+    try:
+        for _ in range(300):
+            if await crs.exists("test:stalled"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the batch never reached its fourth chunk")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    await crs.delete("test:stalled")
+    await asyncio.sleep(2.0)  # the dead process's 1.5 s lease runs out
+
+
+async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
+    crs: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    before = await crs_state(crs)
+    await kill_mid_batch(crs, redis_server, "killed")
+    assert await crs.scard("apikey:tag:killed") == 300  # three chunks landed before the kill
+
+    service = make_service(crs)
+    (interrupted,) = await service.unfinished()
+    assert interrupted.summary == "tags add (merge): killed"
+    plan, resume = await service.plan_recovery(interrupted.id, "rollback")
+    assert resume is None and len(plan.plans) == 300
+    outcome, _ = await run(service, plan)
+    assert outcome.status is OpStatus.DONE
+    assert await crs_state(crs) == before
+    assert (await service.op(interrupted.id)).status is OpStatus.ROLLED_BACK
+    assert await service.unfinished() == []
+
+
+async def test_sigkilled_operation_can_be_resumed_to_the_end(
+    crs: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    await kill_mid_batch(crs, redis_server, "resumed")
+    service = make_service(crs)
+    (interrupted,) = await service.unfinished()
+    plan, resume = await service.plan_recovery(interrupted.id, "resume")
+    assert resume is not None and len(plan.plans) == 700
+    events = [event async for event in service.run_recovery(plan, resume)]
+    outcome = events[-1].outcome
+    assert outcome is not None and outcome.status is OpStatus.DONE
+    assert await crs.scard("apikey:tag:resumed") == 1000
+    journal = await service.ops.journal(interrupted.id)
+    assert len(journal) == 1000 and json.loads(json.dumps(journal))  # one journal for the whole op
+    assert await crs_index_problems(crs) == []
