@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.cli import render
+from core.cli import batch_commands, render
 from core.connection import connect, holds_crs_data
 from core.errors import BadInput, KeyopsError
 from core.query import QueryContext, QueryError, compile_query
@@ -52,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys_list.add_argument("--json", action="store_true", help="one JSON object per key")
     keys_list.set_defaults(handler=cmd_keys_list)
 
-    accounts = commands.add_parser("accounts", help="read upstream accounts").add_subparsers(
-        dest="action", metavar="ACTION", required=True
-    )
+    accounts = commands.add_parser(
+        "accounts", help="upstream accounts: list, assign keys to them"
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
     accounts_list = accounts.add_parser("list", parents=[connection], help="accounts and groups")
     accounts_list.add_argument("--json", action="store_true")
     accounts_list.set_defaults(handler=cmd_accounts_list)
+
+    batch_commands.register(commands, connection, accounts)
 
     info = commands.add_parser("info", parents=[connection], help="server, counts, index version")
     info.add_argument("--json", action="store_true")
@@ -168,6 +170,8 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
             if ui_runner is None:
                 raise KeyopsError("the console is not available in this installation")
             return ui_runner(args)
+        if hasattr(args, "batch_handler"):
+            return batch_commands.run_batch_command(args)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyopsError as error:

@@ -1,0 +1,492 @@
+"""Headless batch commands: tags, accounts assign, status, ops, audit.
+
+Every mutating command previews first (`--dry-run` stops there), asks before writing unless
+`--yes`, streams progress to stderr and ends with a summary. Exit codes: 0 done, 1 failed or
+rolled back, 2 bad input, 3 refused by a lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.batch.audit import AuditFilter
+from core.batch.operations import OperationRecord
+from core.batch.planning import BatchPlan
+from core.batch.progress import Outcome, Phase, ProgressEvent
+from core.batch.requests import AccountAssign, StatusChange, TagEdit
+from core.batch.runner import RunnerSettings
+from core.batch.service import BatchConfig, BatchService
+from core.batch.targets import read_ids_file
+from core.errors import BadInput
+from core.session import CrsSession
+from core.settings import resolve_settings
+
+TYPED_CONFIRM_THRESHOLD = 500
+
+Handler = Callable[[BatchService, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--where", metavar="QUERY", help="keys matching this query")
+    parser.add_argument("--ids", action="append", metavar="ID[,ID...]", help="key ids (repeatable)")
+    parser.add_argument("--ids-file", type=Path, metavar="PATH", help="one key id per line")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument(
+        "--audit-failure", choices=("block", "warn"), default="block",
+        help="if the audit trail cannot be written: block (default) or warn and go on",
+    )  # fmt: skip
+
+
+def register(commands: Any, connection: argparse.ArgumentParser, accounts_parsers: Any) -> None:
+    tags = commands.add_parser("tags", help="add, remove or replace tags on many keys")
+    tag_actions = tags.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (
+        ("add", "add tags"),
+        ("remove", "remove tags"),
+        ("replace", "set the exact tag list"),
+    ):
+        sub = tag_actions.add_parser(action, parents=[connection], help=text)
+        sub.add_argument("tags", nargs="*", metavar="TAG")
+        if action == "add":
+            sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
+                             help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
+        sub.add_argument(
+            "--best-effort", action="store_true", help="keep what succeeded when a key fails"
+        )
+        add_target_options(sub)
+        add_run_options(sub)
+        sub.set_defaults(batch_handler=cmd_tags)
+
+    assign = accounts_parsers.add_parser(
+        "assign", parents=[connection], help="bind keys to an account, a group or the shared pool"
+    )
+    assign.add_argument("assignments", nargs="+", metavar="FIELD=TARGET",
+                        help="e.g. console=my-account, claude=group:my-group, gemini=shared")  # fmt: skip
+    assign.add_argument(
+        "--overwrite-existing", action="store_true", help="replace bindings keys already have"
+    )
+    assign.add_argument(
+        "--force", action="store_true", help="bind even to an unhealthy hard-fail account"
+    )
+    assign.add_argument(
+        "--best-effort", action="store_true", help="keep what succeeded when a key fails"
+    )
+    add_target_options(assign)
+    add_run_options(assign)
+    assign.set_defaults(batch_handler=cmd_assign)
+
+    status = commands.add_parser("status", help="enable or disable many keys")
+    status_actions = status.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action in ("enable", "disable"):
+        sub = status_actions.add_parser(action, parents=[connection], help=f"{action} keys")
+        if action == "enable":
+            sub.add_argument(
+                "--expires", metavar="DATE|never", help="new expiry for keys that expired"
+            )
+        sub.add_argument(
+            "--atomic", action="store_true", help="all or nothing (default: best effort)"
+        )
+        add_target_options(sub)
+        add_run_options(sub)
+        sub.set_defaults(batch_handler=cmd_status)
+
+    ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
+    ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
+    ops_list.add_argument("--limit", type=int, default=20)
+    ops_list.add_argument("--json", action="store_true")
+    ops_list.set_defaults(batch_handler=cmd_ops_list)
+    ops_show = ops_actions.add_parser("show", parents=[connection], help="one operation, per key")
+    ops_show.add_argument("op_id")
+    ops_show.add_argument("--json", action="store_true")
+    ops_show.set_defaults(batch_handler=cmd_ops_show)
+    ops_revert = ops_actions.add_parser(
+        "revert", parents=[connection], help="undo a finished operation"
+    )
+    ops_revert.add_argument("op_id")
+    add_run_options(ops_revert)
+    ops_revert.set_defaults(batch_handler=cmd_ops_revert)
+    ops_recover = ops_actions.add_parser(
+        "recover", parents=[connection], help="finish or roll back an interrupted operation"
+    )
+    ops_recover.add_argument("op_id", nargs="?")
+    way = ops_recover.add_mutually_exclusive_group()
+    way.add_argument("--rollback", action="store_true")
+    way.add_argument("--resume", action="store_true")
+    add_run_options(ops_recover)
+    ops_recover.set_defaults(batch_handler=cmd_ops_recover)
+    ops_break = ops_actions.add_parser(
+        "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
+    )
+    ops_break.add_argument("op_id")
+    ops_break.add_argument("--yes", action="store_true")
+    ops_break.set_defaults(batch_handler=cmd_ops_break_lock)
+
+    audit = commands.add_parser("audit", help="the audit trail: list and export")
+    audit_actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action in ("list", "export"):
+        sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
+        sub.add_argument(
+            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback")
+        )
+        sub.add_argument("--since", metavar="DATE")
+        sub.add_argument("--until", metavar="DATE")
+        sub.add_argument("--key", metavar="KEY_ID")
+        sub.add_argument("--operator", metavar="TEXT", help="part of user@host")
+        sub.add_argument("--op", metavar="OP_ID")
+        if action == "list":
+            sub.add_argument("--limit", type=int, default=200)
+            sub.add_argument("--json", action="store_true")
+            sub.set_defaults(batch_handler=cmd_audit_list)
+        else:
+            sub.add_argument("--format", choices=("csv", "json"), default="csv")
+            sub.add_argument(
+                "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
+            )
+            sub.set_defaults(batch_handler=cmd_audit_export)
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        session = await CrsSession.open(resolve_settings(args.redis_url, args.crs_env))
+        config = BatchConfig(RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")))
+        service = BatchService(session, config)
+        try:
+            await warn_about_interrupted(service, args)
+            handler: Handler = args.batch_handler
+            return await handler(service, args)
+        finally:
+            await session.aclose()
+
+    return asyncio.run(main())
+
+
+async def warn_about_interrupted(service: BatchService, args: argparse.Namespace) -> None:
+    if getattr(args, "command", "") == "ops" and getattr(args, "action", "") == "recover":
+        return
+    for record in await service.unfinished():
+        print(
+            f"keyops: operation {record.id} ({record.summary}) by {record.operator.label} was "
+            f"interrupted; finish it with 'keyops ops recover {record.id} --resume' or undo it "
+            f"with '--rollback'",
+            file=sys.stderr,
+        )
+
+
+def _ids(args: argparse.Namespace) -> list[str] | None:
+    ids: list[str] | None = None
+    if args.ids:
+        ids = [part.strip() for chunk in args.ids for part in chunk.split(",") if part.strip()]
+    if args.ids_file:
+        ids = (ids or []) + read_ids_file(args.ids_file)
+    return ids
+
+
+async def cmd_tags(service: BatchService, args: argparse.Namespace) -> int:
+    request = TagEdit.build(
+        args.action, args.tags, getattr(args, "conflict", "merge"), atomic=not args.best_effort
+    )
+    targets = await service.targets(args.where, _ids(args))
+    return await preview_and_run(service, await service.plan_tags(targets, request), args)
+
+
+async def cmd_assign(service: BatchService, args: argparse.Namespace) -> int:
+    request = AccountAssign.build(
+        args.assignments, overwrite_existing=args.overwrite_existing, force=args.force,
+        atomic=not args.best_effort,
+    )  # fmt: skip
+    targets = await service.targets(args.where, _ids(args))
+    return await preview_and_run(service, await service.plan_accounts(targets, request), args)
+
+
+async def cmd_status(service: BatchService, args: argparse.Namespace) -> int:
+    request = StatusChange.build(
+        args.action == "enable", getattr(args, "expires", None), atomic=args.atomic
+    )
+    targets = await service.targets(args.where, _ids(args))
+    return await preview_and_run(service, await service.plan_status(targets, request), args)
+
+
+async def cmd_ops_revert(service: BatchService, args: argparse.Namespace) -> int:
+    return await preview_and_run(service, await service.plan_revert(args.op_id), args)
+
+
+async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> int:
+    unfinished = await service.unfinished()
+    if args.op_id is None:
+        if not unfinished:
+            print("no interrupted operations")
+            return 0
+        for record in unfinished:
+            print(f"{record.id}  {record.summary}  by {record.operator.label}  "
+                  f"({record.counts.applied} of {record.counts.planned} keys written)")  # fmt: skip
+        print("recover one with: keyops ops recover OP_ID --rollback | --resume")
+        return 0
+    if not (args.rollback or args.resume):
+        raise BadInput("say how: --rollback (undo what it wrote) or --resume (finish it)")
+    plan, resume = await service.plan_recovery(
+        args.op_id, "rollback" if args.rollback else "resume"
+    )
+    return await preview_and_run(service, plan, args, resume=resume)
+
+
+async def cmd_ops_break_lock(service: BatchService, args: argparse.Namespace) -> int:
+    record = await service.op(args.op_id)
+    if not args.yes and not confirm(
+        f"break the lock of {record.id} ({record.summary}, {record.operator.label})?", 1
+    ):
+        return 1
+    broken = await service.break_lock(args.op_id)
+    print(
+        f"lock of {args.op_id} {'broken' if broken else 'was already gone'}; recorded in the audit trail"
+    )
+    return 0
+
+
+async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
+    records = await service.recent_ops(args.limit)
+    if args.json:
+        print(
+            json.dumps(
+                [json.loads(r.model_dump_json()) for r in records], ensure_ascii=False, indent=1
+            )
+        )
+        return 0
+    for record in records:
+        print(f"{record.id}  {_when(record.started_at)}  {record.status.value:<11}  {record.type.value:<8} "
+              f"{record.counts.applied:>6} keys  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
+    return 0
+
+
+async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
+    record = await service.op(args.op_id)
+    journal = await service.ops.journal(args.op_id)
+    if args.json:
+        print(
+            json.dumps(
+                {"op": json.loads(record.model_dump_json()), "keys": journal},
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
+        return 0
+    print(_describe_op(record))
+    for key_id, changes in sorted(journal.items()):
+        for field, (before, after) in changes.items():
+            if field != "updatedAt":
+                print(f"  {key_id}  {field}: {before!r} -> {after!r}")
+    return 0
+
+
+async def cmd_audit_list(service: BatchService, args: argparse.Namespace) -> int:
+    shown = 0
+    async for entry in service.audit_entries(_audit_filter(args)):
+        if args.json:
+            print(json.dumps({"entry_id": entry.entry_id, "time": _when(entry.time), "op_id": entry.op_id,
+                              "event": entry.event, "key_id": entry.key_id, "changes": entry.changes,
+                              "detail": entry.detail}, ensure_ascii=False))  # fmt: skip
+        else:
+            changes = ", ".join(
+                f"{f}: {b!r} -> {a!r}" for f, (b, a) in entry.changes.items() if f != "updatedAt"
+            )
+            print(
+                f"{_when(entry.time)}  {entry.op_id}  {entry.event:<11} {entry.key_id or '-'}  {changes}"
+            )
+        shown += 1
+        if shown >= args.limit:
+            break
+    return 0
+
+
+async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> int:
+    filters = _audit_filter(args)
+    if args.output is None:
+        count = await service.export_audit(sys.stdout, args.format, filters)
+    else:
+        temporary = args.output.with_name(args.output.name + ".partial")
+        with temporary.open("w", encoding="utf-8", newline="") as out:
+            count = await service.export_audit(out, args.format, filters)
+        temporary.replace(args.output)  # no half-written export is left under the real name
+    print(f"exported {count} audit entries", file=sys.stderr)
+    return 0
+
+
+def _audit_filter(args: argparse.Namespace) -> AuditFilter:
+    return AuditFilter(
+        op_types=set(args.type or ()), since=_date(args.since, "--since"), until=_date(args.until, "--until"),
+        key_id=args.key, operator=args.operator, op_id=args.op,
+    )  # fmt: skip
+
+
+def _date(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(
+            f"{option} {text!r} is not a date (2026-11-27 or 2026-11-27T10:00)"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def _describe_op(record: OperationRecord) -> str:
+    counts = record.counts
+    return (
+        f"{record.id}  {record.type.value}: {record.summary}\n"
+        f"  by {record.operator.label}, {_when(record.started_at)} UTC, status {record.status.value}\n"
+        f"  planned {counts.planned}, applied {counts.applied}, already {counts.already}, failed {counts.failed}, "
+        f"skipped {counts.skipped}, rolled back {counts.rolled_back}, re-applied {counts.reapplied}, "
+        f"drifting {counts.drifting}" + (f"\n  {record.message}" if record.message else "")
+    )
+
+
+def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
+    print(f"{plan.summary}", file=out)
+    print(f"  {len(plan.plans)} keys change, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+          f" ({'all or nothing' if plan.atomic else 'best effort'})", file=out)  # fmt: skip
+    if plan.tag_counts:
+        common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
+        print(f"  tags on these keys now: {common}", file=out)
+    for key_id, name, before, after in plan.preview(10):
+        print(f"  {key_id[:8]} {name[:30]:<30} {before}  ->  {after}", file=out)
+    if len(plan.plans) > 10:
+        print(f"  … and {len(plan.plans) - 10} more", file=out)
+    reasons: dict[str, int] = {}
+    for _, reason in plan.skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:10]:
+        print(f"  skipped {count}: {reason}", file=out)
+    for warning in plan.warnings:
+        print(f"  warning: {warning}", file=out)
+
+
+def confirm(question: str, count: int) -> bool:
+    if not sys.stdin.isatty():
+        raise BadInput("refusing to write without --yes: standard input is not a terminal")
+    if count > TYPED_CONFIRM_THRESHOLD:
+        answer = input(f"{question} Type {count} to confirm: ")
+        return answer.strip() == str(count)
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+async def preview_and_run(
+    service: BatchService,
+    plan: BatchPlan,
+    args: argparse.Namespace,
+    resume: OperationRecord | None = None,
+) -> int:
+    if args.json and args.dry_run:
+        print(json.dumps(_plan_json(plan), ensure_ascii=False, indent=1))
+        return 0
+    print_preview(plan)
+    if args.dry_run:
+        return 0
+    if not plan.plans:
+        print("nothing to change", file=sys.stderr)
+        return 0
+    if not args.yes and not confirm(f"Write {len(plan.plans)} keys?", len(plan.plans)):
+        print("nothing written", file=sys.stderr)
+        return 1
+    events: AsyncIterator[ProgressEvent] = (
+        service.run_recovery(plan, resume) if resume else service.run(plan)
+    )
+    outcome = await follow(events)
+    if args.json:
+        print(json.dumps(_outcome_json(outcome), ensure_ascii=False, indent=1))
+    else:
+        print_outcome(outcome)
+    return outcome.exit_code
+
+
+async def follow(events: AsyncIterator[ProgressEvent]) -> Outcome:
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+    outcome: Outcome | None = None
+    async for event in events:
+        for failure in event.failures:
+            print(
+                f"\nfailed {failure.key_id[:8] or '-'} {failure.name}: {failure.reason}",
+                file=sys.stderr,
+            )
+        if event.outcome is not None:
+            outcome = event.outcome
+            continue
+        now = time.monotonic()
+        if event.phase is Phase.APPLYING and now - last_print < (0.2 if tty else 5.0):
+            continue
+        last_print = now
+        eta = f", ETA {event.eta_seconds:.0f} s" if event.eta_seconds is not None else ""
+        line = (f"{event.phase.value}: {event.done}/{event.total} ({event.percent:.0f}%), "
+                f"{event.keys_per_second:,.0f} keys/s{eta}, {event.failed} failed")  # fmt: skip
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr)
+    if tty:
+        print(file=sys.stderr)
+    assert outcome is not None
+    return outcome
+
+
+def print_outcome(outcome: Outcome) -> None:
+    counts = outcome.counts
+    print(f"operation {outcome.op_id}: {outcome.status.value}")
+    print(f"  applied {counts.applied}, already {counts.already}, failed {counts.failed}, skipped {counts.skipped}, "
+          f"rolled back {counts.rolled_back}, re-applied after CRS rewrote them {counts.reapplied}")  # fmt: skip
+    if outcome.message:
+        print(f"  {outcome.message}")
+    for failure in outcome.failures[:20]:
+        print(
+            f"  failed {failure.key_id or '-'} {failure.name}: {failure.reason}"
+            + (f" ({failure.advice})" if failure.advice else "")
+        )
+    for failure in outcome.drifting[:20]:
+        print(f"  drifting {failure.key_id} {failure.name}: {failure.reason} ({failure.advice})")
+    for failure in outcome.not_rolled_back[:20]:
+        print(
+            f"  NOT rolled back {failure.key_id} {failure.name}: {failure.reason} ({failure.advice})"
+        )
+    if outcome.status.value in ("done", "partial"):
+        print(f"  undo with: keyops ops revert {outcome.op_id}")
+
+
+def _plan_json(plan: BatchPlan) -> dict[str, Any]:
+    return {
+        "summary": plan.summary, "atomic": plan.atomic, "change": len(plan.plans),
+        "unchanged": len(plan.unchanged), "skipped": [{"id": k, "reason": r} for k, r in plan.skipped],
+        "conflicts": [{"id": k, "reason": r} for k, r in plan.conflicts], "warnings": plan.warnings,
+        "tags_now": dict(plan.tag_counts.most_common()),
+        "keys": [
+            {"id": p.key_id, "name": plan.names.get(p.key_id, ""),
+             "changes": {w.field: [w.before, w.after] for w in p.fields if w.field != "updatedAt"}}
+            for p in plan.plans
+        ],
+    }  # fmt: skip
+
+
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    def failures(items: tuple[Any, ...]) -> list[dict[str, str]]:
+        return [
+            {"id": f.key_id, "name": f.name, "reason": f.reason, "advice": f.advice} for f in items
+        ]
+
+    return {
+        "op_id": outcome.op_id, "status": outcome.status.value, "counts": outcome.counts.model_dump(),
+        "message": outcome.message, "failures": failures(outcome.failures),
+        "drifting": failures(outcome.drifting), "not_rolled_back": failures(outcome.not_rolled_back),
+    }  # fmt: skip
