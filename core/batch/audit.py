@@ -46,17 +46,17 @@ class AuditEntry:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_stream(cls, entry_id: str, fields: dict[str, str]) -> AuditEntry:
-        millis = int(entry_id.split("-", 1)[0])
-        return cls(
-            entry_id=entry_id,
-            time=millis / 1000,
-            op_id=fields.get("op", ""),
-            event=fields.get("event", ""),
-            key_id=fields.get("key", ""),
-            changes=json.loads(fields["changes"]) if fields.get("changes") else {},
-            detail=json.loads(fields["detail"]) if fields.get("detail") else {},
-        )
+    def from_stream(cls, entry_id: str, fields: dict[str, str]) -> list[AuditEntry]:
+        """One stream entry as audit entries: a chunk's entry lists every key it wrote."""
+        moment = int(entry_id.split("-", 1)[0]) / 1000
+        op_id, event = fields.get("op", ""), fields.get("event", "")
+        detail = json.loads(fields["detail"]) if fields.get("detail") else {}
+        if "keys" not in fields:
+            return [cls(entry_id, moment, op_id, event, detail=detail)]
+        return [
+            cls(entry_id, moment, op_id, event, item["key"], item["changes"], detail)
+            for item in json.loads(fields["keys"])
+        ]
 
 
 @dataclass(slots=True)
@@ -112,28 +112,34 @@ class AuditLog:
                 await self.client.xrange(self.stream, min=start, max=end, count=PAGE),
             )
             for entry_id, fields in page:
-                entry = AuditEntry.from_stream(entry_id, fields)
-                if filters.op_id and entry.op_id != filters.op_id:
-                    continue
-                if filters.key_id and entry.key_id != filters.key_id:
-                    continue
-                if filters.op_types or filters.operator:
-                    if entry.op_id not in op_cache:
-                        op_cache[entry.op_id] = await ops.get(entry.op_id)
-                    record = op_cache[entry.op_id]
-                    if filters.op_types and (
-                        record is None or record.type.value not in filters.op_types
-                    ):
-                        continue
-                    if filters.operator and (
-                        record is None
-                        or filters.operator.lower() not in record.operator.label.lower()
-                    ):
-                        continue
-                yield entry
+                for entry in AuditEntry.from_stream(entry_id, fields):
+                    if await self._wanted(entry, filters, ops, op_cache):
+                        yield entry
             if len(page) < PAGE:
                 return
             start = "(" + page[-1][0]
+
+    async def _wanted(
+        self,
+        entry: AuditEntry,
+        filters: AuditFilter,
+        ops: OperationStore,
+        op_cache: dict[str, OperationRecord | None],
+    ) -> bool:
+        if filters.op_id and entry.op_id != filters.op_id:
+            return False
+        if filters.key_id and entry.key_id != filters.key_id:
+            return False
+        if not (filters.op_types or filters.operator):
+            return True
+        if entry.op_id not in op_cache:
+            op_cache[entry.op_id] = await ops.get(entry.op_id)
+        record = op_cache[entry.op_id]
+        if record is None:
+            return False
+        if filters.op_types and record.type.value not in filters.op_types:
+            return False
+        return not filters.operator or filters.operator.lower() in record.operator.label.lower()
 
     async def export(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:
         """Stream matching entries as CSV (one row per changed field) or JSON lines."""

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from core.batch import names
 from core.batch.operations import OperationRecord, OperationStore
 from core.errors import KeyopsError
+from core.store.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 1000
@@ -112,8 +113,8 @@ class KeyLock:
         self.token = ""
         self.fence = 0
         self.claimed: list[str] = []
-        self._claim = client.register_script(CLAIM_LUA)
-        self._release = client.register_script(RELEASE_LUA)
+        self._claim = RawScript(client, CLAIM_LUA)
+        self._release = RawScript(client, RELEASE_LUA)
         self._renew = client.register_script(RENEW_LUA)
         self._drop = client.register_script(DROP_LUA)
         self._last_renewal = 0.0
@@ -132,9 +133,7 @@ class KeyLock:
         holders: Counter[str] = Counter()
         for start in range(0, len(key_ids), CLAIM_CHUNK):
             chunk = key_ids[start : start + CLAIM_CHUNK]
-            found = cast(
-                list[str], await self._claim(keys=[names.KEY_LOCKS], args=[self.op_id, *chunk])
-            )
+            found = cast(list[str], await self._claim([names.KEY_LOCKS], [self.op_id, *chunk]))
             if found:
                 holders.update(found)
                 break
@@ -160,7 +159,7 @@ class KeyLock:
     async def release(self) -> None:
         for start in range(0, len(self.claimed), CLAIM_CHUNK):
             chunk = self.claimed[start : start + CLAIM_CHUNK]
-            await self._release(keys=[names.KEY_LOCKS], args=[self.op_id, *chunk])
+            await self._release([names.KEY_LOCKS], [self.op_id, *chunk])
         self.claimed = []
         if self.token:
             await self._drop(keys=[self.lease_key], args=[self.token])

@@ -125,7 +125,7 @@ class OperationStore:
         cursor = 0
         while True:
             cursor, batch = await self.client.hscan(names.op_journal(op_id), cursor, count=1000)
-            for key_id, changes in cast(dict[str, str], batch).items():
-                entries[key_id] = json.loads(changes)
+            for key_id, entry in cast(dict[str, str], batch).items():
+                entries[key_id] = json.loads(entry)["changes"]
             if cursor == 0:
                 return entries

@@ -8,7 +8,7 @@ script that compare-and-sets the fields, so only the fields named here are ever 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from core.errors import BadInput
@@ -114,9 +114,13 @@ class IndexOp:
 
 @dataclass(frozen=True, slots=True)
 class KeyWritePlan:
+    """The writes for one key. Index updates are derived from the field transitions when the
+    plan is sent, not stored: at 100,000 keys the stored ops cost more memory than the data."""
+
     key_id: str
     fields: tuple[FieldWrite, ...] = ()
-    index_ops: tuple[IndexOp, ...] = field(default=())
+    index_ready: bool = False
+    is_deleted: bool = False
 
     @property
     def is_noop(self) -> bool:
@@ -125,6 +129,27 @@ class KeyWritePlan:
     @property
     def redis_key(self) -> str:
         return layout.api_key(self.key_id)
+
+    @property
+    def index_ops(self) -> tuple[IndexOp, ...]:
+        if not self.index_ready or not self.fields:
+            return ()
+        ops: list[IndexOp] = []
+        for write in self.fields:
+            if write.field == "tags":
+                ops.extend(
+                    _tag_index_ops(self.key_id, decode_tags(write.before), decode_tags(write.after))
+                )
+            elif write.field == "isActive":
+                ops.extend(
+                    _status_index_ops(self.key_id, decode_bool(write.after), self.is_deleted)
+                )
+            elif write.field == "name":
+                old_member = layout.name_index_member(write.before or "", self.key_id)
+                new_member = layout.name_index_member(write.after or "", self.key_id)
+                ops.append(IndexOp("zrem", layout.IDX_NAME, old_member))
+                ops.append(IndexOp("zadd", layout.IDX_NAME, new_member))
+        return tuple(ops)
 
 
 def plan_key_write(
@@ -193,31 +218,17 @@ def plan_field_writes(
     elif "updatedAt" in wanted and current.get("updatedAt") != wanted["updatedAt"]:
         writes.append(FieldWrite("updatedAt", current.get("updatedAt"), wanted["updatedAt"]))
 
-    ops: list[IndexOp] = []
-    if index_ready:
-        changed = {write.field: write for write in writes}
-        if "tags" in changed:
-            new_tags = decode_tags(changed["tags"].after)
-            ops.extend(_tag_index_ops(key_id, decode_tags(current.get("tags")), new_tags))
-        if "isActive" in changed:
-            is_deleted = decode_bool(current.get("isDeleted"))
-            ops.extend(
-                _status_index_ops(key_id, decode_bool(changed["isActive"].after), is_deleted)
-            )
-        if "name" in changed:
-            old_name = current.get("name", "")
-            new_name = changed["name"].after or ""
-            ops.append(IndexOp("zrem", layout.IDX_NAME, layout.name_index_member(old_name, key_id)))
-            ops.append(IndexOp("zadd", layout.IDX_NAME, layout.name_index_member(new_name, key_id)))
-    return KeyWritePlan(key_id, tuple(writes), tuple(ops))
+    return KeyWritePlan(key_id, tuple(writes), index_ready, decode_bool(current.get("isDeleted")))
 
 
 def _tag_index_ops(key_id: str, old_tags: list[str], new_tags: list[str]) -> list[IndexOp]:
-    """Exactly updateIndex's tag branch: SREM dropped, SADD every new tag, prune emptied sets."""
-    new_set = set(new_tags)
+    """updateIndex's tag branch, minus its no-op writes: SREM dropped tags, SADD added ones
+    (to their set and to tags:all), prune the sets that dropped tags leave empty."""
+    old_set, new_set = set(old_tags), set(new_tags)
     dropped = [tag for tag in dict.fromkeys(old_tags) if tag not in new_set]
+    added = [tag for tag in dict.fromkeys(new_tags) if tag not in old_set]
     ops = [IndexOp("srem", layout.tag_set(tag), key_id) for tag in dropped]
-    for tag in new_tags:
+    for tag in added:
         ops.append(IndexOp("sadd", layout.tag_set(tag), key_id))
         ops.append(IndexOp("sadd", layout.TAGS_ALL, tag))
     ops.extend(IndexOp("prune", layout.tag_set(tag), tag) for tag in dropped)

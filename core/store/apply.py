@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from core.schema import layout
 from core.schema.writes import PLAN_INPUT_FIELDS, KeyChange, KeyWritePlan, plan_key_write
+from core.store.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
 
@@ -28,13 +29,15 @@ APPLY_CHUNK = 500
 #   6 audit stream ('' = none), 7 audit MINID ('' = keep all), 8 op id, 9 audit event name,
 #   10 '1' if a failed audit write must stop the chunk
 # then per key:
-#   record key, key id, changes JSON (journal + audit), n_fields,
+#   record key, key id, entry JSON ({"key": id, "changes": {field: [before, after]}}), n_fields,
 #   (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
 # mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking; in upper
 # case ('B', 'N', 'X') the same check, then the field is deleted instead of set (exact rollback).
 #
-# Every check for a key runs before any of its writes (a Lua error after a write would not undo
-# it). The lease check is the fence: a holder whose lock lapsed cannot write even one chunk.
+# Pass 1 checks every key (no writes). Then one audit entry lists every key about to be written;
+# if it cannot be written under the `block` policy, nothing is. Pass 2 journals and writes. A Lua
+# error after a write would not undo it, so nothing that can fail runs between writes unguarded.
+# The lease check is the fence: a holder whose lock lapsed cannot write even one chunk.
 APPLY_PLANS_LUA = """
 local ttl = tonumber(ARGV[1])
 local tags_all = ARGV[2]
@@ -44,102 +47,104 @@ local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
 if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
 end
+local results, writes, entries = {}, {}, {}
 local i = 11
-local results = {}
-local stopped = false
 while i <= #ARGV do
-  local key, key_id, changes = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local key, key_id, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local nfields = tonumber(ARGV[i + 3])
   local fstart = i + 4
   local nops = tonumber(ARGV[fstart + nfields * 4])
   local ostart = fstart + nfields * 4 + 1
   i = ostart + nops * 3
-  if stopped then
-    results[#results + 1] = 'not-run'
-  else
-    local kind = redis.call('TYPE', key)['ok']
-    if kind == 'none' then
-      results[#results + 1] = 'missing'
-    elseif kind ~= 'hash' then
-      results[#results + 1] = 'not-hash'
-    else
-      local conflict = nil
-      local checked, at_after = 0, 0
-      for f = 0, nfields - 1 do
-        local base = fstart + f * 4
-        local mode = string.lower(ARGV[base + 1])
-        local deleting = mode ~= ARGV[base + 1]
-        if mode ~= 'x' then
-          local current = redis.call('HGET', key, ARGV[base])
-          checked = checked + 1
-          if (deleting and not current) or (not deleting and current == ARGV[base + 3]) then
-            at_after = at_after + 1
-          elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
-            conflict = ARGV[base]
-            break
-          end
-        end
+  local status = nil
+  local checked, at_after = 0, 0
+  local exists_known = false
+  for f = 0, nfields - 1 do
+    local base = fstart + f * 4
+    local mode = string.lower(ARGV[base + 1])
+    local deleting = mode ~= ARGV[base + 1]
+    if mode ~= 'x' then
+      local current = redis.pcall('HGET', key, ARGV[base])
+      if type(current) == 'table' and current['err'] then status = 'not-hash' break end
+      if not current and not exists_known then
+        if redis.call('EXISTS', key) == 0 then status = 'missing' break end
+        exists_known = true
       end
-      if conflict then
-        results[#results + 1] = 'conflict:' .. conflict
-      elseif checked > 0 and at_after == checked then
-        results[#results + 1] = 'already'
-      else
-        local audit_error = nil
-        if stream ~= '' then
-          local reply
-          if minid ~= '' then
-            reply = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', 'op', op_id,
-              'event', event, 'key', key_id, 'changes', changes)
-          else
-            reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event,
-              'key', key_id, 'changes', changes)
-          end
-          if type(reply) == 'table' and reply['err'] then audit_error = reply['err'] end
-        end
-        if audit_error and audit_required then
-          results[#results + 1] = 'audit-failed:' .. audit_error
-          stopped = true
-        else
-          if journal ~= '' then redis.call('HSETNX', journal, key_id, changes) end
-          local args = {}
-          for f = 0, nfields - 1 do
-            local base = fstart + f * 4
-            local mode = ARGV[base + 1]
-            if mode == string.lower(mode) then
-              args[#args + 1] = ARGV[base]
-              args[#args + 1] = ARGV[base + 3]
-            else
-              redis.call('HDEL', key, ARGV[base])
-            end
-          end
-          if #args > 0 then redis.call('HSET', key, unpack(args)) end
-          redis.call('EXPIRE', key, ttl)
-          local index_error = nil
-          for o = 0, nops - 1 do
-            local base = ostart + o * 3
-            local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-            local reply
-            if op == 'sadd' then reply = redis.pcall('SADD', target, member)
-            elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
-            elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
-            elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
-            elseif op == 'prune' then
-              reply = redis.pcall('SCARD', target)
-              if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
-            end
-            if type(reply) == 'table' and reply['err'] then index_error = target end
-          end
-          if index_error then
-            results[#results + 1] = 'applied-index-error:' .. index_error
-          elseif audit_error then
-            results[#results + 1] = 'applied-audit-error:' .. audit_error
-          else
-            results[#results + 1] = 'applied'
-          end
-        end
+      checked = checked + 1
+      if (deleting and not current) or (not deleting and current == ARGV[base + 3]) then
+        at_after = at_after + 1
+      elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
+        status = 'conflict:' .. ARGV[base]
+        break
       end
     end
+  end
+  if not status and checked == 0 then
+    local kind = redis.call('TYPE', key)['ok']
+    if kind == 'none' then status = 'missing' elseif kind ~= 'hash' then status = 'not-hash' end
+  end
+  if not status and checked > 0 and at_after == checked then status = 'already' end
+  if not status then
+    writes[#writes + 1] = {#results + 1, key, key_id, entry, fstart, nfields, ostart, nops}
+    entries[#entries + 1] = entry
+    status = 'applied'
+  end
+  results[#results + 1] = status
+end
+if #writes == 0 then return results end
+
+local audit_error = nil
+if stream ~= '' then
+  local listing = '[' .. table.concat(entries, ',') .. ']'
+  local reply
+  if minid ~= '' then
+    reply = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', 'op', op_id, 'event', event, 'keys', listing)
+  else
+    reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event, 'keys', listing)
+  end
+  if type(reply) == 'table' and reply['err'] then audit_error = reply['err'] end
+end
+if audit_error and audit_required then
+  for _, w in ipairs(writes) do results[w[1]] = 'audit-failed:' .. audit_error end
+  return results
+end
+
+for _, w in ipairs(writes) do
+  local position, key, key_id, entry, fstart, nfields, ostart, nops =
+    w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+  if journal ~= '' then redis.call('HSETNX', journal, key_id, entry) end
+  local args = {}
+  for f = 0, nfields - 1 do
+    local base = fstart + f * 4
+    local mode = ARGV[base + 1]
+    if mode == string.lower(mode) then
+      args[#args + 1] = ARGV[base]
+      args[#args + 1] = ARGV[base + 3]
+    else
+      redis.call('HDEL', key, ARGV[base])
+    end
+  end
+  if #args > 0 then redis.call('HSET', key, unpack(args)) end
+  redis.call('EXPIRE', key, ttl)
+  local index_error = nil
+  for o = 0, nops - 1 do
+    local base = ostart + o * 3
+    local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+    local reply
+    if op == 'sadd' then reply = redis.pcall('SADD', target, member)
+    elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
+    elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
+    elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
+    elseif op == 'prune' then
+      reply = redis.pcall('SCARD', target)
+      if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
+    end
+    if type(reply) == 'table' and reply['err'] then index_error = target end
+  end
+  if index_error then
+    results[position] = 'applied-index-error:' .. index_error
+  elseif audit_error then
+    results[position] = 'applied-audit-error:' .. audit_error
   end
 end
 return results
@@ -189,17 +194,17 @@ class WriteContext:
     audit_required: bool = True
 
 
-def changes_json(plan: KeyWritePlan) -> str:
-    """{field: [before, after]} of a plan: what the journal keeps and the audit shows."""
+def entry_json(plan: KeyWritePlan) -> str:
+    """{"key": id, "changes": {field: [before, after]}}: the journal value and the audit item."""
     return json.dumps(
-        {write.field: [write.before, write.after] for write in plan.fields},
+        {"key": plan.key_id, "changes": {w.field: [w.before, w.after] for w in plan.fields}},
         separators=(",", ":"),
         ensure_ascii=False,
     )
 
 
-def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[str | int]:
-    args: list[str | int] = [
+def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[Arg]:
+    args: list[Arg] = [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,
         context.lease_key,
@@ -212,7 +217,7 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[s
         "1" if context.audit_required else "0",
     ]
     for plan in plans:
-        args.extend((plan.redis_key, plan.key_id, changes_json(plan), len(plan.fields)))
+        args.extend((plan.redis_key, plan.key_id, entry_json(plan), len(plan.fields)))
         for write in plan.fields:
             if write.field in UNCHECKED_FIELDS:
                 mode = "x"
@@ -221,8 +226,9 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[s
             if write.after is None:
                 mode = mode.upper()
             args.extend((write.field, mode, write.before or "", write.after or ""))
-        args.append(len(plan.index_ops))
-        for op in plan.index_ops:
+        index_ops = plan.index_ops
+        args.append(len(index_ops))
+        for op in index_ops:
             args.extend((op.op, op.key, op.member))
     return args
 
@@ -237,7 +243,7 @@ class KeyWriter:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._script = client.register_script(APPLY_PLANS_LUA)
+        self._script = RawScript(client, APPLY_PLANS_LUA)
 
     async def apply_chunk(
         self, plans: Sequence[KeyWritePlan], context: WriteContext = WriteContext()
@@ -245,7 +251,7 @@ class KeyWriter:
         live = [plan for plan in plans if not plan.is_noop]
         if not live:
             return []
-        replies = await self._script(keys=[], args=encode_plans(live, context))
+        replies = await self._script([], encode_plans(live, context))
         if replies == [ApplyStatus.LOCK_LOST.value]:
             return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
         return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]

@@ -1,0 +1,61 @@
+"""Calling a Lua script with many arguments without redis-py's per-argument packing cost.
+
+redis-py encodes every argument through a generic Python encoder; for a chunk of 500 keys (about
+6,000 arguments) that cost more than Redis's own work for the chunk. Here the call is encoded once
+as RESP bytes and sent on a connection from the client's pool. A write is sent exactly once:
+a connection error propagates (the caller reconciles), and only NOSCRIPT, which means the script
+did not run, is answered by loading it and sending again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+Arg = str | bytes | int
+
+
+def resp_command(args: Iterable[Arg]) -> bytes:
+    parts: list[bytes] = []
+    count = 0
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int):
+            data = str(arg).encode()
+        else:
+            data = arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        count += 1
+    return b"*%d\r\n" % count + b"".join(parts)
+
+
+class RawScript:
+    def __init__(self, client: aioredis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, keys: list[Arg], args: list[Arg]) -> Any:
+        payload = resp_command(["EVALSHA", self.sha, len(keys), *keys, *args])
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(payload)
+            try:
+                return await connection.read_response()
+            except NoScriptError:
+                # Not run at all (server restarted, failover, SCRIPT FLUSH): load and resend.
+                await connection.send_packed_command(resp_command(["SCRIPT", "LOAD", self.source]))
+                await connection.read_response()
+                await connection.send_packed_command(payload)
+                return await connection.read_response()
+        except BaseException:
+            await connection.disconnect()  # never reuse a connection in an unknown state
+            raise
+        finally:
+            await pool.release(connection)
