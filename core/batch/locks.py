@@ -25,13 +25,15 @@ from core.store.raw_script import RawScript
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 1000
 
-# KEYS[1] keylocks hash; ARGV: op id, then key ids. Claims all or none of this chunk.
+# KEYS[1] keylocks hash; ARGV: op id, then key ids. Claims all or none of this chunk, with one
+# HMGET and one HSET for the whole chunk.
 CLAIM_LUA = """
 local locks, op = KEYS[1], ARGV[1]
-local holders = {}
-local live = {}
-for i = 2, #ARGV do
-  local owner = redis.call('HGET', locks, ARGV[i])
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local owners = redis.call('HMGET', locks, unpack(ids))
+local holders, live = {}, {}
+for i, owner in ipairs(owners) do
   if owner and owner ~= op then
     if live[owner] == nil then
       live[owner] = redis.call('EXISTS', 'keyops:lease:' .. owner) == 1
@@ -40,17 +42,27 @@ for i = 2, #ARGV do
   end
 end
 if #holders > 0 then return holders end
-for i = 2, #ARGV do redis.call('HSET', locks, ARGV[i], op) end
+local pairs_ = {}
+for _, id in ipairs(ids) do
+  pairs_[#pairs_ + 1] = id
+  pairs_[#pairs_ + 1] = op
+end
+redis.call('HSET', locks, unpack(pairs_))
 return {}
 """
 
 # KEYS[1] keylocks hash; ARGV: op id, then key ids. Frees only what this op holds.
 RELEASE_LUA = """
 local locks, op = KEYS[1], ARGV[1]
-for i = 2, #ARGV do
-  if redis.call('HGET', locks, ARGV[i]) == op then redis.call('HDEL', locks, ARGV[i]) end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local owners = redis.call('HMGET', locks, unpack(ids))
+local mine = {}
+for i, owner in ipairs(owners) do
+  if owner == op then mine[#mine + 1] = ids[i] end
 end
-return 1
+if #mine > 0 then redis.call('HDEL', locks, unpack(mine)) end
+return #mine
 """
 
 # KEYS[1] lease; ARGV: token, ttl ms. Renews only our own lease.

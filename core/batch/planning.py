@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from core.batch.operations import OpType
 from core.batch.requests import (
@@ -28,17 +29,25 @@ from core.batch.requests import (
 from core.errors import BadInput
 from core.schema.accounts import Account
 from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
-from core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
+from core.schema.encoding import decode_bool, decode_tags, encode_iso, encode_json, iso_to_epoch
 from core.schema.platforms import FIELD_RULES, BindingField, Platform
 from core.schema.writes import (
-    PLAN_INPUT_FIELDS,
     KeyChange,
     KeyWritePlan,
     plan_field_writes,
     plan_key_write,
 )
 from core.store.accounts import AccountCatalog
-from core.store.key_table import read_current
+from core.store.key_table import LOAD_CHUNK, chunked, read_fields
+
+# What each kind of decision reads from a key (besides a revert's journaled fields).
+READ_FIELDS: dict[OpType, tuple[str, ...]] = {
+    OpType.TAGS: ("tags", "isDeleted", "updatedAt"),
+    OpType.STATUS: ("isActive", "isDeleted", "expiresAt", "updatedAt"),
+    OpType.ACCOUNTS: ("isDeleted", "updatedAt", *tuple(BindingField)),
+    OpType.REVERT: ("isDeleted", "updatedAt", "isActive"),
+    OpType.ROLLBACK: ("isDeleted", "updatedAt", "isActive"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +73,18 @@ class BatchPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Names of the keys shown in previews and messages; `name_lookup` (the loaded key table)
+    # answers for the rest, so a 100k plan does not hold 100k names.
     names: dict[str, str] = field(default_factory=dict)
+    name_lookup: Callable[[str], str] | None = None
     tag_counts: Counter[str] = field(default_factory=Counter)
     reverts: str = ""
+    read_fields: tuple[str, ...] = ("isDeleted", "updatedAt")
+
+    def name(self, key_id: str) -> str:
+        if key_id in self.names:
+            return self.names[key_id]
+        return self.name_lookup(key_id) if self.name_lookup is not None else ""
 
     @property
     def total(self) -> int:
@@ -77,7 +95,7 @@ class BatchPlan:
         rows = []
         for plan in self.plans[:limit]:
             before, after = describe_change(plan)
-            rows.append((plan.key_id, self.names.get(plan.key_id, ""), before, after))
+            rows.append((plan.key_id, self.name(plan.key_id), before, after))
         return rows
 
 
@@ -103,62 +121,77 @@ async def build_plan(
     *,
     extra_fields: tuple[str, ...] = (),
 ) -> BatchPlan:
-    """Read every target's current fields and decide per key."""
-    fields = tuple(dict.fromkeys((*PLAN_INPUT_FIELDS, *extra_fields)))
-    current = await read_current(client, key_ids, fields)
-    for key_id in key_ids:
-        stored = current.get(key_id)
-        if stored is None:
-            plan.skipped.append((key_id, "the key no longer exists"))
-            continue
-        plan.names[key_id] = stored.get("name", "")
-        plan.tag_counts.update(decode_tags(stored.get("tags")))
-        decision = plan.decide(key_id, stored)
-        if isinstance(decision, Skip):
-            plan.skipped.append((key_id, decision.reason))
-            if decision.conflict:
-                plan.conflicts.append((key_id, decision.reason))
-        elif decision.is_noop:
-            plan.unchanged.append(key_id)
-        else:
-            plan.plans.append(decision)
+    """Read each target's fields (only those the decision needs), chunk by chunk, and decide.
+
+    Nothing but the decisions is kept: at 100,000 keys the stored current values alone would
+    exceed the memory a batch may add.
+    """
+    fields = tuple(dict.fromkeys((*plan.read_fields, *extra_fields)))
+    plan.read_fields = fields
+    counting_tags = "tags" in fields
+    async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
+        for key_id, reply in zip(chunk, replies, strict=True):
+            if isinstance(reply, ResponseError) or all(value is None for value in reply):
+                plan.skipped.append((key_id, "the key no longer exists (or is not a hash)"))
+                continue
+            stored = {
+                name: value for name, value in zip(fields, reply, strict=True) if value is not None
+            }
+            if counting_tags:
+                plan.tag_counts.update(decode_tags(stored.get("tags")))
+            decision = plan.decide(key_id, stored)
+            if isinstance(decision, Skip):
+                plan.skipped.append((key_id, decision.reason))
+                if decision.conflict:
+                    plan.conflicts.append((key_id, decision.reason))
+            elif decision.is_noop:
+                plan.unchanged.append(key_id)
+            else:
+                plan.plans.append(decision)
     return plan
 
 
 def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
     given = list(request.tags)
     given_set = set(given)
+    stamp = encode_iso(now)
+    # Keys share tag lists, so each distinct stored list is worked out once.
+    outcomes: dict[str, str | Skip | None] = {}
 
-    def decide(key_id: str, current: dict[str, str]) -> Decision:
-        if decode_bool(current.get("isDeleted")):
-            return Skip("soft-deleted")
-        old = decode_tags(current.get("tags"))
+    def new_tags(raw: str) -> str | Skip | None:
+        """The new stored list, a Skip, or None when the list stays as it is."""
+        old = decode_tags(raw)
+        stripped = {tag.strip() for tag in old}
         if request.action is TagAction.REPLACE:
             new = given
         elif request.action is TagAction.REMOVE:
             new = [tag for tag in old if tag.strip() not in given_set]
-        elif request.conflict is ConflictMode.SKIP and given_set & {tag.strip() for tag in old}:
-            return Skip(
-                "already carries " + ", ".join(sorted(given_set & {t.strip() for t in old}))
-            )
+        elif request.conflict is ConflictMode.SKIP and given_set & stripped:
+            return Skip("already carries " + ", ".join(sorted(given_set & stripped)))
         elif request.conflict is ConflictMode.REPLACE:
             new = given
         else:
-            present = {tag.strip() for tag in old}
-            new = old + [tag for tag in given if tag not in present]
-        if new == old:
+            # Existing tags are kept as stored; CRS matches tags after trimming, so rewriting
+            # them here would be a change nobody asked for.
+            new = old + [tag for tag in given if tag not in stripped]
+        return None if new == old else encode_json(new)
+
+    def decide(key_id: str, current: dict[str, str]) -> Decision:
+        if current.get("isDeleted") == "true":
+            return Skip("soft-deleted")
+        raw = current.get("tags") or "[]"
+        if raw not in outcomes:
+            outcomes[raw] = new_tags(raw)
+        outcome = outcomes[raw]
+        if isinstance(outcome, Skip):
+            return outcome
+        if outcome is None:
             return KeyWritePlan(key_id)
-        # Existing tags are kept as stored unless this edit rewrites the list; CRS matches
-        # tags after trimming, so normalising them here would be a change nobody asked for.
-        return plan_key_write(key_id, current, _tags_change(new), now=now, index_ready=index_ready)
+        return plan_field_writes(
+            key_id, current, {"tags": outcome}, now=stamp, index_ready=index_ready
+        )
 
     return decide
-
-
-def _tags_change(tags: list[str]) -> KeyChange:
-    change = KeyChange()
-    change.tags = tags  # already validated (new ones) or as CRS stored them (kept ones)
-    return change
 
 
 async def plan_tags(
@@ -172,6 +205,7 @@ async def plan_tags(
         atomic=request.atomic,
         decide=tags_decider(request, now, index_ready),
         index_ready=index_ready,
+        read_fields=READ_FIELDS[OpType.TAGS],
     )
     return await build_plan(client, key_ids, plan)
 
@@ -205,6 +239,7 @@ async def plan_status(
         atomic=request.atomic,
         decide=status_decider(request, now, index_ready),
         index_ready=index_ready,
+        read_fields=READ_FIELDS[OpType.STATUS],
     )
     return await build_plan(client, key_ids, plan)
 
@@ -407,6 +442,7 @@ async def plan_accounts(
         decide=accounts_decider(request, resolved, catalog, now, index_ready),
         index_ready=index_ready,
         warnings=warnings,
+        read_fields=READ_FIELDS[OpType.ACCOUNTS],
     )
     await build_plan(client, key_ids, plan)
     for resolved_target in resolved.values():
@@ -481,5 +517,6 @@ async def plan_revert(
         decide=revert_decider(journal, now, index_ready, exact),
         index_ready=index_ready,
         reverts=op_id,
+        read_fields=READ_FIELDS[op_type],
     )
     return await build_plan(client, sorted(journal), plan, extra_fields=fields)

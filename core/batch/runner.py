@@ -63,6 +63,7 @@ class _Run:
     done: int = 0
     warnings: list[str] = field(default_factory=list)
     not_rolled_back: list[KeyFailure] = field(default_factory=list)
+    last_write: float = 0.0
 
 
 class BatchRunner:
@@ -250,7 +251,7 @@ class BatchRunner:
                 break
             # A field moved between planning and writing: decide again on what is there now.
             await asyncio.sleep(0.01 * (attempt + 1))
-            current = await read_current(self.client, retry, _fields_of(pending))
+            current = await read_current(self.client, retry, run.plan.read_fields)
             pending = []
             for key_id in retry:
                 stored = current.get(key_id)
@@ -260,9 +261,7 @@ class BatchRunner:
                     else Skip("the key no longer exists")
                 )
                 if isinstance(decision, Skip):
-                    failures.append(
-                        KeyFailure(key_id, run.plan.names.get(key_id, ""), decision.reason)
-                    )
+                    failures.append(KeyFailure(key_id, run.plan.name(key_id), decision.reason))
                     counts.failed += 1
                     run.done += 1
                 elif decision.is_noop:
@@ -281,7 +280,9 @@ class BatchRunner:
         """One script call; an unknown outcome (timeout, dropped link) is resolved by resending."""
         for attempt in range(self.settings.transient_retries + 1):
             try:
-                return await self.writer.apply_chunk(plans, context or run.context)
+                results = await self.writer.apply_chunk(plans, context or run.context)
+                run.last_write = time.monotonic()
+                return results
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 if attempt == self.settings.transient_retries or not run.lock.surely_alive():
                     raise
@@ -289,7 +290,7 @@ class BatchRunner:
         raise AssertionError("unreachable")
 
     def _failure(self, run: _Run, key_id: str, result: ApplyResult) -> KeyFailure:
-        name = run.plan.names.get(key_id, "")
+        name = run.plan.name(key_id)
         status = result.status
         if status is ApplyStatus.CONFLICT:
             return KeyFailure(
@@ -359,11 +360,15 @@ class BatchRunner:
         """Re-read every written key; re-apply what CRS's whole-hash rewrites put back."""
         suspects = dict(run.written)
         drifting: dict[str, KeyFailure] = {}
+        checked = tuple(
+            sorted({w.field for p in suspects.values() for w in p.fields} - {"updatedAt"})
+        )
         for _ in range(self.settings.verify_rounds):
-            await asyncio.sleep(self.settings.verify_delay)
-            current = await read_current(
-                self.client, list(suspects), _fields_of(list(suspects.values()))
+            # CRS's in-flight requests get verify_delay after our last write to write back.
+            await asyncio.sleep(
+                max(0.0, self.settings.verify_delay - (time.monotonic() - run.last_write))
             )
+            current = await read_current(self.client, list(suspects), checked)
             reverted: list[KeyWritePlan] = []
             drifting = {}
             for key_id, plan in suspects.items():
@@ -380,7 +385,7 @@ class BatchRunner:
                 else:
                     drifting[key_id] = KeyFailure(
                         key_id,
-                        run.plan.names.get(key_id, ""),
+                        run.plan.name(key_id),
                         "changed by someone else after keyops wrote it: "
                         + ", ".join(w.field for w in wrong),
                         "check the key; run the operation again if the change is still wanted",
@@ -404,7 +409,7 @@ class BatchRunner:
                     plan.key_id,
                     KeyFailure(
                         plan.key_id,
-                        run.plan.names.get(plan.key_id, ""),
+                        run.plan.name(plan.key_id),
                         "CRS keeps rewriting this key with old values",
                         "retry when its traffic is quiet",
                     ),
@@ -430,9 +435,7 @@ class BatchRunner:
         # No journal: the rollback must not overwrite the before-values it restores from.
         context = replace(run.context, event="rolled-back", journal_key="")
         stuck = [
-            KeyFailure(
-                k, run.plan.names.get(k, ""), reason, "restore it by hand from the audit trail"
-            )
+            KeyFailure(k, run.plan.name(k), reason, "restore it by hand from the audit trail")
             for k, reason in restore.skipped
         ]
         for chunk in chunked(restore.plans, self.settings.chunk_size):
@@ -516,10 +519,3 @@ class BatchRunner:
     async def _try_save(self, record: OperationRecord) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self.ops.save(record)
-
-
-def _fields_of(plans: list[KeyWritePlan]) -> tuple[str, ...]:
-    from core.schema.writes import PLAN_INPUT_FIELDS
-
-    names_seen = {write.field for plan in plans for write in plan.fields}
-    return tuple(dict.fromkeys((*PLAN_INPUT_FIELDS, *sorted(names_seen))))

@@ -13,6 +13,7 @@ from core.batch.identity import OperatorIdentity, current_identity
 from core.batch.locks import break_lock
 from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
 from core.batch.planning import (
+    READ_FIELDS,
     BatchPlan,
     accounts_decider,
     build_plan,
@@ -70,11 +71,15 @@ class BatchService:
 
     async def plan_tags(self, key_ids: list[str], request: TagEdit) -> BatchPlan:
         table, _ = await self.load()
-        return await plan_tags(self.client, key_ids, request, index_ready=table.index_ready)
+        return self._named(
+            await plan_tags(self.client, key_ids, request, index_ready=table.index_ready)
+        )
 
     async def plan_status(self, key_ids: list[str], request: StatusChange) -> BatchPlan:
         table, _ = await self.load()
-        return await plan_status(self.client, key_ids, request, index_ready=table.index_ready)
+        return self._named(
+            await plan_status(self.client, key_ids, request, index_ready=table.index_ready)
+        )
 
     async def plan_accounts(self, key_ids: list[str], request: AccountAssign) -> BatchPlan:
         table, catalog = await self.load()
@@ -93,13 +98,15 @@ class BatchService:
                     continue
                 if binding.kind is BindingKind.ACCOUNT and isinstance(binding.platform, Platform):
                     elsewhere[(binding.platform, binding.target_id)] += 1
-        return await plan_accounts(
-            self.client,
-            key_ids,
-            request,
-            catalog,
-            index_ready=table.index_ready,
-            bound_elsewhere=elsewhere,
+        return self._named(
+            await plan_accounts(
+                self.client,
+                key_ids,
+                request,
+                catalog,
+                index_ready=table.index_ready,
+                bound_elsewhere=elsewhere,
+            )
         )
 
     async def plan_revert(self, op_id: str) -> BatchPlan:
@@ -109,9 +116,21 @@ class BatchService:
         if record.status is OpStatus.RUNNING:
             raise BadInput(f"operation {op_id} is still running (or interrupted: use ops recover)")
         table, _ = await self.load()
-        return await plan_revert(
-            self.client, op_id, await self.ops.journal(op_id), index_ready=table.index_ready
+        return self._named(
+            await plan_revert(
+                self.client, op_id, await self.ops.journal(op_id), index_ready=table.index_ready
+            )
         )
+
+    def _named(self, plan: BatchPlan) -> BatchPlan:
+        table = self.table
+
+        def name_of(key_id: str) -> str:
+            row = table.by_id.get(key_id) if table is not None else None
+            return row.name if row is not None else ""
+
+        plan.name_lookup = name_of
+        return plan
 
     async def run(
         self, plan: BatchPlan, cancel: asyncio.Event | None = None
@@ -160,16 +179,17 @@ class BatchService:
                 op_type=OpType.ROLLBACK,
                 exact=True,
             )
-            return plan, None
+            return self._named(plan), None
         if action != "resume":
             raise BadInput("recover takes --rollback or --resume")
         remaining = sorted((await self.ops.targets(op_id)) - set(journal))
         plan = BatchPlan(
             op_type=record.type, summary=record.summary, params=record.params, atomic=record.atomic,
-            decide=self._decider_for(record, catalog, table.index_ready), index_ready=table.index_ready,
+            decide=self._decider_for(record, catalog, table.index_ready),
+            read_fields=READ_FIELDS[record.type], index_ready=table.index_ready,
         )  # fmt: skip
         await build_plan(self.client, remaining, plan)
-        return plan, record
+        return self._named(plan), record
 
     async def run_recovery(
         self, plan: BatchPlan, resume: OperationRecord | None, cancel: asyncio.Event | None = None

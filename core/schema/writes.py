@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from core.errors import BadInput
 from core.schema import layout
@@ -137,9 +138,7 @@ class KeyWritePlan:
         ops: list[IndexOp] = []
         for write in self.fields:
             if write.field == "tags":
-                ops.extend(
-                    _tag_index_ops(self.key_id, decode_tags(write.before), decode_tags(write.after))
-                )
+                ops.extend(_tag_index_ops(self.key_id, write.before, write.after))
             elif write.field == "isActive":
                 ops.extend(
                     _status_index_ops(self.key_id, decode_bool(write.after), self.is_deleted)
@@ -157,7 +156,7 @@ def plan_key_write(
     current: dict[str, str],
     change: KeyChange,
     *,
-    now: datetime,
+    now: datetime | str,
     index_ready: bool,
 ) -> KeyWritePlan:
     """The field writes and index updates that make `current` into what `change` asks for.
@@ -194,7 +193,7 @@ def plan_field_writes(
     current: dict[str, str],
     wanted: dict[str, str | None],
     *,
-    now: datetime,
+    now: datetime | str,
     index_ready: bool,
     stamp_updated_at: bool = True,
 ) -> KeyWritePlan:
@@ -214,19 +213,31 @@ def plan_field_writes(
     if not writes:
         return KeyWritePlan(key_id)
     if stamp_updated_at:
-        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), encode_iso(now)))
+        # A batch passes its timestamp already encoded: one string shared by every key.
+        stamp = now if isinstance(now, str) else encode_iso(now)
+        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), stamp))
     elif "updatedAt" in wanted and current.get("updatedAt") != wanted["updatedAt"]:
         writes.append(FieldWrite("updatedAt", current.get("updatedAt"), wanted["updatedAt"]))
 
     return KeyWritePlan(key_id, tuple(writes), index_ready, decode_bool(current.get("isDeleted")))
 
 
-def _tag_index_ops(key_id: str, old_tags: list[str], new_tags: list[str]) -> list[IndexOp]:
+@lru_cache(maxsize=4096)
+def _tag_transition(
+    before: str | None, after: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(dropped, added) tags between two stored lists; cached because keys share tag lists."""
+    old_tags, new_tags = decode_tags(before), decode_tags(after)
+    old_set, new_set = set(old_tags), set(new_tags)
+    dropped = tuple(tag for tag in dict.fromkeys(old_tags) if tag not in new_set)
+    added = tuple(tag for tag in dict.fromkeys(new_tags) if tag not in old_set)
+    return dropped, added
+
+
+def _tag_index_ops(key_id: str, before: str | None, after: str | None) -> list[IndexOp]:
     """updateIndex's tag branch, minus its no-op writes: SREM dropped tags, SADD added ones
     (to their set and to tags:all), prune the sets that dropped tags leave empty."""
-    old_set, new_set = set(old_tags), set(new_tags)
-    dropped = [tag for tag in dict.fromkeys(old_tags) if tag not in new_set]
-    added = [tag for tag in dict.fromkeys(new_tags) if tag not in old_set]
+    dropped, added = _tag_transition(before, after)
     ops = [IndexOp("srem", layout.tag_set(tag), key_id) for tag in dropped]
     for tag in added:
         ops.append(IndexOp("sadd", layout.tag_set(tag), key_id))

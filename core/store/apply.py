@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 import redis.asyncio as aioredis
 
@@ -109,10 +110,26 @@ if audit_error and audit_required then
   return results
 end
 
+-- Index updates are grouped by target set: one SADD of many members per tag set and chunk
+-- instead of one call per key (the same end state, a fraction of the calls).
+local grouped, order = {}, {}
+local function add(op, target, member, position)
+  local id = op .. '\0' .. target
+  local group = grouped[id]
+  if not group then
+    group = {op = op, target = target, members = {}, positions = {}}
+    grouped[id] = group
+    order[#order + 1] = id
+  end
+  group.members[#group.members + 1] = member
+  group.positions[#group.positions + 1] = position
+end
+local journal_args = {}
 for _, w in ipairs(writes) do
   local position, key, key_id, entry, fstart, nfields, ostart, nops =
     w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
-  if journal ~= '' then redis.call('HSETNX', journal, key_id, entry) end
+  journal_args[#journal_args + 1] = key_id
+  journal_args[#journal_args + 1] = entry
   local args = {}
   for f = 0, nfields - 1 do
     local base = fstart + f * 4
@@ -126,25 +143,44 @@ for _, w in ipairs(writes) do
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
   redis.call('EXPIRE', key, ttl)
-  local index_error = nil
   for o = 0, nops - 1 do
     local base = ostart + o * 3
-    local op, target, member = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-    local reply
-    if op == 'sadd' then reply = redis.pcall('SADD', target, member)
-    elseif op == 'srem' then reply = redis.pcall('SREM', target, member)
-    elseif op == 'zadd' then reply = redis.pcall('ZADD', target, 0, member)
-    elseif op == 'zrem' then reply = redis.pcall('ZREM', target, member)
-    elseif op == 'prune' then
-      reply = redis.pcall('SCARD', target)
-      if reply == 0 then reply = redis.pcall('SREM', tags_all, member) end
-    end
-    if type(reply) == 'table' and reply['err'] then index_error = target end
+    add(ARGV[base], ARGV[base + 1], ARGV[base + 2], position)
   end
-  if index_error then
-    results[position] = 'applied-index-error:' .. index_error
-  elseif audit_error then
-    results[position] = 'applied-audit-error:' .. audit_error
+end
+-- Resends and re-applies write the same entry again, so a plain HSET keeps the journal right.
+if journal ~= '' then redis.call('HSET', journal, unpack(journal_args)) end
+local phases = {'srem', 'sadd', 'zrem', 'zadd', 'prune'}
+for _, phase in ipairs(phases) do
+  for _, id in ipairs(order) do
+    local group = grouped[id]
+    if group.op == phase then
+      local reply
+      if phase == 'sadd' then reply = redis.pcall('SADD', group.target, unpack(group.members))
+      elseif phase == 'srem' then reply = redis.pcall('SREM', group.target, unpack(group.members))
+      elseif phase == 'zrem' then reply = redis.pcall('ZREM', group.target, unpack(group.members))
+      elseif phase == 'zadd' then
+        local scored = {}
+        for _, member in ipairs(group.members) do
+          scored[#scored + 1] = 0
+          scored[#scored + 1] = member
+        end
+        reply = redis.pcall('ZADD', group.target, unpack(scored))
+      else
+        reply = redis.pcall('SCARD', group.target)
+        if reply == 0 then reply = redis.pcall('SREM', tags_all, unpack(group.members)) end
+      end
+      if type(reply) == 'table' and reply['err'] then
+        for _, position in ipairs(group.positions) do
+          results[position] = 'applied-index-error:' .. group.target
+        end
+      end
+    end
+  end
+end
+if audit_error then
+  for _, w in ipairs(writes) do
+    if results[w[1]] == 'applied' then results[w[1]] = 'applied-audit-error:' .. audit_error end
   end
 end
 return results
@@ -194,13 +230,21 @@ class WriteContext:
     audit_required: bool = True
 
 
+@lru_cache(maxsize=8192)
+def _json_string(value: str | None) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def entry_json(plan: KeyWritePlan) -> str:
-    """{"key": id, "changes": {field: [before, after]}}: the journal value and the audit item."""
-    return json.dumps(
-        {"key": plan.key_id, "changes": {w.field: [w.before, w.after] for w in plan.fields}},
-        separators=(",", ":"),
-        ensure_ascii=False,
+    """{"key": id, "changes": {field: [before, after]}}: the journal value and the audit item.
+
+    Built from cached encodings of the values (many keys share them): at 100,000 keys a
+    json.dumps per key was a visible share of the batch."""
+    changes = ",".join(
+        f"{_json_string(w.field)}:[{_json_string(w.before)},{_json_string(w.after)}]"
+        for w in plan.fields
     )
+    return f'{{"key":{_json_string(plan.key_id)},"changes":{{{changes}}}}}'
 
 
 def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[Arg]:

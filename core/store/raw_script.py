@@ -10,7 +10,6 @@ did not run, is answered by loading it and sending again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,19 +18,17 @@ from redis.exceptions import NoScriptError
 Arg = str | bytes | int
 
 
-def resp_command(args: Iterable[Arg]) -> bytes:
-    parts: list[bytes] = []
-    count = 0
-    for arg in args:
-        if isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int):
-            data = str(arg).encode()
-        else:
-            data = arg
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        count += 1
-    return b"*%d\r\n" % count + b"".join(parts)
+def _bulk(arg: Arg) -> bytes:
+    data = (
+        arg.encode()
+        if isinstance(arg, str)
+        else (str(arg).encode() if isinstance(arg, int) else arg)
+    )
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def resp_command(args: list[Arg]) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join([_bulk(arg) for arg in args])
 
 
 class RawScript:

@@ -24,7 +24,9 @@ def test_a_change_that_alters_nothing_writes_nothing() -> None:
     assert result.is_noop and result.index_ops == ()
 
 
-def test_tag_change_writes_tags_and_updated_at_and_only_the_index_ops_that_change_something() -> None:
+def test_tag_change_writes_tags_and_updated_at_and_only_the_index_ops_that_change_something() -> (
+    None
+):
     result = plan({"tags": '["old","keep"]'}, KeyChange(tags=["keep", "new"]))
     assert [(w.field, w.before, w.after) for w in result.fields] == [
         ("tags", '["old","keep"]', '["keep","new"]'),

@@ -38,7 +38,17 @@ async def state(url: str) -> dict:  # type: ignore[type-arg]
 
 async def test_dry_run_previews_as_json_and_writes_nothing(crs_url: str) -> None:
     before = await state(crs_url)
-    result = keyops("tags", "add", "ops-x", "--where", "tag:team-a", "--dry-run", "--json", "--redis-url", crs_url)
+    result = keyops(
+        "tags",
+        "add",
+        "ops-x",
+        "--where",
+        "tag:team-a",
+        "--dry-run",
+        "--json",
+        "--redis-url",
+        crs_url,
+    )
     assert result.returncode == 0, result.stderr
     preview = json.loads(result.stdout)
     assert preview["change"] == 7 and preview["tags_now"]["team-a"] == 7
@@ -48,14 +58,20 @@ async def test_dry_run_previews_as_json_and_writes_nothing(crs_url: str) -> None
 
 async def test_a_batch_runs_reports_json_and_can_be_reverted(crs_url: str, tmp_path: Path) -> None:
     ids_file = tmp_path / "ids.txt"
-    listed = json.loads(keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout)
+    listed = json.loads(
+        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout
+    )
     ids_file.write_text("# loop keys\n" + "\n".join(key["id"] for key in listed[:5]) + "\n")
-    result = keyops("status", "disable", "--ids-file", str(ids_file), "--yes", "--json", "--redis-url", crs_url)
+    result = keyops(
+        "status", "disable", "--ids-file", str(ids_file), "--yes", "--json", "--redis-url", crs_url
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome["status"] == "done" and outcome["counts"]["applied"] == 5
 
-    shown = json.loads(keyops("ops", "show", outcome["op_id"], "--json", "--redis-url", crs_url).stdout)
+    shown = json.loads(
+        keyops("ops", "show", outcome["op_id"], "--json", "--redis-url", crs_url).stdout
+    )
     assert len(shown["keys"]) == 5 and shown["op"]["type"] == "status"
 
     exported = keyops("audit", "export", "--op", outcome["op_id"], "--redis-url", crs_url)
@@ -64,7 +80,9 @@ async def test_a_batch_runs_reports_json_and_can_be_reverted(crs_url: str, tmp_p
 
     reverted = keyops("ops", "revert", outcome["op_id"], "--yes", "--json", "--redis-url", crs_url)
     assert reverted.returncode == 0, reverted.stderr
-    after = json.loads(keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout)
+    after = json.loads(
+        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout
+    )
     assert all(key["status"] == "active" for key in after)
 
 
@@ -91,7 +109,9 @@ async def test_without_yes_and_no_terminal_nothing_is_written(crs_url: str) -> N
 
 async def test_keys_held_by_another_operator_exit_3(crs_url: str) -> None:
     client = aioredis.from_url(crs_url, decode_responses=True)
-    listed = json.loads(keyops("keys", "list", "--where", "tag:team-a", "--json", "--redis-url", crs_url).stdout)
+    listed = json.loads(
+        keyops("keys", "list", "--where", "tag:team-a", "--json", "--redis-url", crs_url).stdout
+    )
     ops = OperationStore(client)
     other = OperationRecord(
         id="20261127-000000-abcdef", type=OpType.TAGS, summary="tags add (merge): theirs",
@@ -100,7 +120,9 @@ async def test_keys_held_by_another_operator_exit_3(crs_url: str) -> None:
     await ops.save(other)
     lock = KeyLock(client, other.id, ttl_ms=60_000)
     await lock.acquire([key["id"] for key in listed], ops)
-    result = keyops("tags", "add", "mine", "--where", "tag:team-a | tag:loop20", "--yes", "--redis-url", crs_url)
+    result = keyops(
+        "tags", "add", "mine", "--where", "tag:team-a | tag:loop20", "--yes", "--redis-url", crs_url
+    )
     assert result.returncode == 3, result.stderr
     assert "alice@bastion (from 10.1.2.3)" in result.stdout and "7 of these keys" in result.stdout
     await lock.release()
