@@ -28,10 +28,16 @@ APPLY_CHUNK = 500
 # ARGV header (HEADER_SIZE values):
 #   1 ttl, 2 tags_all key, 3 lease key ('' = no lock), 4 lease token, 5 journal key ('' = none),
 #   6 audit stream ('' = none), 7 audit MINID ('' = keep all), 8 op id, 9 audit event name,
-#   10 '1' if a failed audit write must stop the chunk
-# then per key:
-#   record key, key id, entry JSON ({"key": id, "changes": {field: [before, after]}}), n_fields,
-#   (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops
+#   10 '1' if a failed audit write must stop the chunk, 11 record key prefix ('apikey:')
+# then templates: a count, and per template
+#   n_fields, (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops,
+#   changes JSON head, changes JSON tail
+# then per key: key id, key id as JSON, template number, its old updatedAt as JSON.
+#
+# Keys of one batch mostly undergo the same transition (same old tags -> same new tags), so a
+# transition is sent once as a template and each key names it: three or four arguments a key
+# instead of twenty, which is most of the cost on both sides. An index op member of "\0" means
+# "this key's id".
 # mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking; in upper
 # case ('B', 'N', 'X') the same check, then the field is deleted instead of set (exact rollback).
 #
@@ -45,37 +51,55 @@ local tags_all = ARGV[2]
 local lease_key, lease_token = ARGV[3], ARGV[4]
 local journal, stream, minid = ARGV[5], ARGV[6], ARGV[7]
 local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
+local prefix = ARGV[11]
 if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
 end
+local templates = {}
+local i = 13
+for t = 1, tonumber(ARGV[12]) do
+  local template = {fields = {}, ops = {}}
+  local nfields = tonumber(ARGV[i])
+  i = i + 1
+  for f = 1, nfields do
+    local mode = ARGV[i + 1]
+    template.fields[f] = {name = ARGV[i], mode = string.lower(mode), delete = mode ~= string.lower(mode),
+                          before = ARGV[i + 2], after = ARGV[i + 3]}
+    i = i + 4
+  end
+  local nops = tonumber(ARGV[i])
+  i = i + 1
+  for o = 1, nops do
+    template.ops[o] = {ARGV[i], ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  end
+  template.head, template.tail = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  templates[t] = template
+end
+
 local results, writes, entries = {}, {}, {}
-local i = 11
 while i <= #ARGV do
-  local key, key_id, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local nfields = tonumber(ARGV[i + 3])
-  local fstart = i + 4
-  local nops = tonumber(ARGV[fstart + nfields * 4])
-  local ostart = fstart + nfields * 4 + 1
-  i = ostart + nops * 3
+  local key_id, key_json, template = ARGV[i], ARGV[i + 1], templates[tonumber(ARGV[i + 2])]
+  local updated_json = ARGV[i + 3]
+  i = i + 4
+  local key = prefix .. key_id
   local status = nil
   local checked, at_after = 0, 0
   local exists_known = false
-  for f = 0, nfields - 1 do
-    local base = fstart + f * 4
-    local mode = string.lower(ARGV[base + 1])
-    local deleting = mode ~= ARGV[base + 1]
-    if mode ~= 'x' then
-      local current = redis.pcall('HGET', key, ARGV[base])
+  for _, field in ipairs(template.fields) do
+    if field.mode ~= 'x' then
+      local current = redis.pcall('HGET', key, field.name)
       if type(current) == 'table' and current['err'] then status = 'not-hash' break end
       if not current and not exists_known then
         if redis.call('EXISTS', key) == 0 then status = 'missing' break end
         exists_known = true
       end
       checked = checked + 1
-      if (deleting and not current) or (not deleting and current == ARGV[base + 3]) then
+      if (field.delete and not current) or (not field.delete and current == field.after) then
         at_after = at_after + 1
-      elseif not ((mode == 'b' and current == ARGV[base + 2]) or (mode == 'n' and not current)) then
-        status = 'conflict:' .. ARGV[base]
+      elseif not ((field.mode == 'b' and current == field.before) or (field.mode == 'n' and not current)) then
+        status = 'conflict:' .. field.name
         break
       end
     end
@@ -86,7 +110,8 @@ while i <= #ARGV do
   end
   if not status and checked > 0 and at_after == checked then status = 'already' end
   if not status then
-    writes[#writes + 1] = {#results + 1, key, key_id, entry, fstart, nfields, ostart, nops}
+    local entry = '{"key":' .. key_json .. ',"changes":' .. template.head .. updated_json .. template.tail .. '}'
+    writes[#writes + 1] = {#results + 1, key, key_id, entry, template}
     entries[#entries + 1] = entry
     status = 'applied'
   end
@@ -126,32 +151,29 @@ local function add(op, target, member, position)
 end
 local journal_args = {}
 for _, w in ipairs(writes) do
-  local position, key, key_id, entry, fstart, nfields, ostart, nops =
-    w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+  local position, key, key_id, entry, template = w[1], w[2], w[3], w[4], w[5]
   journal_args[#journal_args + 1] = key_id
   journal_args[#journal_args + 1] = entry
   local args = {}
-  for f = 0, nfields - 1 do
-    local base = fstart + f * 4
-    local mode = ARGV[base + 1]
-    if mode == string.lower(mode) then
-      args[#args + 1] = ARGV[base]
-      args[#args + 1] = ARGV[base + 3]
+  for _, field in ipairs(template.fields) do
+    if field.delete then
+      redis.call('HDEL', key, field.name)
     else
-      redis.call('HDEL', key, ARGV[base])
+      args[#args + 1] = field.name
+      args[#args + 1] = field.after
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
   redis.call('EXPIRE', key, ttl)
-  for o = 0, nops - 1 do
-    local base = ostart + o * 3
-    add(ARGV[base], ARGV[base + 1], ARGV[base + 2], position)
+  for _, op in ipairs(template.ops) do
+    local member = op[3]
+    if member == '\0' then member = key_id end
+    add(op[1], op[2], member, position)
   end
 end
 -- Resends and re-applies write the same entry again, so a plain HSET keeps the journal right.
 if journal ~= '' then redis.call('HSET', journal, unpack(journal_args)) end
-local phases = {'srem', 'sadd', 'zrem', 'zadd', 'prune'}
-for _, phase in ipairs(phases) do
+for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune'}) do
   for _, id in ipairs(order) do
     local group = grouped[id]
     if group.op == phase then
@@ -185,7 +207,8 @@ if audit_error then
 end
 return results
 """
-HEADER_SIZE = 10
+HEADER_SIZE = 12
+KEY_MEMBER = "\0"  # an index op member standing for "this key's id"
 
 
 # Written on every change but never a reason to refuse one.
@@ -235,20 +258,64 @@ def _json_string(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def entry_json(plan: KeyWritePlan) -> str:
-    """{"key": id, "changes": {field: [before, after]}}: the journal value and the audit item.
+Template = tuple[Arg, ...]
 
-    Built from cached encodings of the values (many keys share them): at 100,000 keys a
-    json.dumps per key was a visible share of the batch."""
-    changes = ",".join(
-        f"{_json_string(w.field)}:[{_json_string(w.before)},{_json_string(w.after)}]"
-        for w in plan.fields
+
+def _template(plan: KeyWritePlan) -> Template:
+    """The key-independent part of a plan: field checks and writes, index ops, entry JSON."""
+    args: list[Arg] = [len(plan.fields)]
+    changes: list[str] = []
+    updated_after: str | bool | None = False  # False: the plan does not write updatedAt
+    for write in plan.fields:
+        mode = "x" if write.field in UNCHECKED_FIELDS else ("n" if write.before is None else "b")
+        if write.after is None:
+            mode = mode.upper()
+        args.extend((write.field, mode, write.before or "", write.after or ""))
+        if write.field == "updatedAt":
+            updated_after = write.after
+        else:
+            changes.append(
+                f"{_json_string(write.field)}:[{_json_string(write.before)},{_json_string(write.after)}]"
+            )
+    ops = plan.index_ops
+    args.append(len(ops))
+    for op in ops:
+        args.extend((op.op, op.key, KEY_MEMBER if op.member == plan.key_id else op.member))
+    head = "{" + ",".join(changes)
+    if updated_after is False:
+        args.extend((head, "}"))
+    else:
+        assert not isinstance(updated_after, bool)
+        args.extend((head + ',"updatedAt":[', "," + _json_string(updated_after) + "]}"))
+    return tuple(args)
+
+
+def _signature(plan: KeyWritePlan) -> tuple[object, ...]:
+    """What makes two plans share a template: everything but the key id and updatedAt's before."""
+    return (
+        plan.index_ready,
+        plan.is_deleted,
+        tuple(
+            (w.field, None if w.field == "updatedAt" else w.before, w.after) for w in plan.fields
+        ),
     )
-    return f'{{"key":{_json_string(plan.key_id)},"changes":{{{changes}}}}}'
 
 
 def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[Arg]:
-    args: list[Arg] = [
+    templates: dict[tuple[object, ...], int] = {}
+    template_args: list[Arg] = []
+    key_args: list[Arg] = []
+    for plan in plans:
+        signature = _signature(plan)
+        number = templates.get(signature)
+        if number is None:
+            number = templates[signature] = len(templates) + 1
+            template_args.extend(_template(plan))
+        updated_before = next((w.before for w in plan.fields if w.field == "updatedAt"), None)
+        key_args.extend(
+            (plan.key_id, _json_string(plan.key_id), number, _json_string(updated_before))
+        )
+    return [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,
         context.lease_key,
@@ -259,22 +326,11 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
         context.op_id,
         context.event,
         "1" if context.audit_required else "0",
+        layout.API_KEY_PREFIX,
+        len(templates),
+        *template_args,
+        *key_args,
     ]
-    for plan in plans:
-        args.extend((plan.redis_key, plan.key_id, entry_json(plan), len(plan.fields)))
-        for write in plan.fields:
-            if write.field in UNCHECKED_FIELDS:
-                mode = "x"
-            else:
-                mode = "n" if write.before is None else "b"
-            if write.after is None:
-                mode = mode.upper()
-            args.extend((write.field, mode, write.before or "", write.after or ""))
-        index_ops = plan.index_ops
-        args.append(len(index_ops))
-        for op in index_ops:
-            args.extend((op.op, op.key, op.member))
-    return args
 
 
 def _decode(plan: KeyWritePlan, reply: str) -> ApplyResult:

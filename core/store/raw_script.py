@@ -18,17 +18,25 @@ from redis.exceptions import NoScriptError
 Arg = str | bytes | int
 
 
-def _bulk(arg: Arg) -> bytes:
-    data = (
-        arg.encode()
-        if isinstance(arg, str)
-        else (str(arg).encode() if isinstance(arg, int) else arg)
-    )
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 def resp_command(args: list[Arg]) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join([_bulk(arg) for arg in args])
+    """RESP for one command. Text is framed as text and encoded once at the end; byte lengths
+    equal character lengths for ASCII, and only non-ASCII values are measured separately."""
+    pieces: list[str] = []
+    raw: list[tuple[int, bytes]] = []
+    for arg in args:
+        if isinstance(arg, bytes):
+            raw.append((len(pieces), arg))
+            pieces.append("")
+            continue
+        text = arg if isinstance(arg, str) else str(arg)
+        size = len(text) if text.isascii() else len(text.encode())
+        pieces.append(f"${size}\r\n{text}\r\n")
+    if raw:
+        encoded = [piece.encode() for piece in pieces]
+        for position, data in raw:
+            encoded[position] = b"$%d\r\n%s\r\n" % (len(data), data)
+        return b"*%d\r\n" % len(args) + b"".join(encoded)
+    return (f"*{len(args)}\r\n" + "".join(pieces)).encode()
 
 
 class RawScript:
