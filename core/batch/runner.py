@@ -28,7 +28,7 @@ from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpT
 from core.batch.planning import BatchPlan, Skip, plan_revert
 from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
 from core.schema.writes import KeyWritePlan
-from core.store.apply import ApplyResult, ApplyStatus, KeyWriter, WriteContext
+from core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from core.store.key_table import chunked, read_current
 
 # 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
@@ -64,6 +64,11 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
     not_rolled_back: list[KeyFailure] = field(default_factory=list)
     last_write: float = 0.0
+    pending_events: list[KeyFailure] = field(default_factory=list)
+
+    def drain_events(self) -> tuple[KeyFailure, ...]:
+        events, self.pending_events = tuple(self.pending_events), []
+        return events
 
 
 class BatchRunner:
@@ -190,43 +195,84 @@ class BatchRunner:
         self, run: _Run, cancel: asyncio.Event, lost: asyncio.Event
     ) -> AsyncIterator[ProgressEvent]:
         record, counts = run.record, run.record.counts
-        for index, chunk in enumerate(chunked(run.plan.plans, self.settings.chunk_size)):
-            if cancel.is_set():
-                record.message = "cancelled by the operator"
+        stop = False
+
+        async def chunks() -> AsyncIterator[list[KeyWritePlan]]:
+            """The chunks to send, checked one by one at the boundary before each is sent."""
+            nonlocal stop
+            for index, chunk in enumerate(chunked(run.plan.plans, self.settings.chunk_size)):
+                if stop:
+                    return
+                if cancel.is_set():
+                    record.message = "cancelled by the operator"
+                    return
+                if lost.is_set() or not run.lock.surely_alive():
+                    record.message = "the lock lapsed (Redis unreachable for longer than its TTL); stopped writing"
+                    run.failures.append(KeyFailure("", "", record.message))
+                    return
+                if self.settings.before_chunk is not None:
+                    try:
+                        await self.settings.before_chunk(index)
+                    except Exception as error:  # injected or real: the chunk is not written
+                        failure = KeyFailure(
+                            "", "", f"chunk {index + 1} failed before writing: {error}"
+                        )
+                        run.failures.append(failure)
+                        run.pending_events.append(failure)
+                        counts.failed += len(chunk)
+                        if run.plan.atomic:
+                            return
+                        continue
+                yield chunk
+
+        try:
+            async for chunk, results in self.writer.pipelined(chunks(), run.context):
+                run.last_write = time.monotonic()
+                new_failures = await self._settle(run, chunk, results)
+                await self._try_save(record)
+                yield self._progress(run, Phase.APPLYING, (*run.drain_events(), *new_failures))
+                if (run.plan.atomic and run.failures) or any(
+                    f.reason.startswith(("audit", "lock")) for f in new_failures
+                ):
+                    stop = True
+        except ChunksInDoubt as doubt:
+            # The connection failed with chunks in flight: resend them (compare-and-set makes
+            # a resend of an applied chunk come back `already`), then go on chunk by chunk.
+            for chunk in doubt.chunks:
+                new_failures = await self._write_chunk(run, chunk)
+                yield self._progress(run, Phase.APPLYING, tuple(new_failures))
+            sent = set(run.written) | {f.key_id for f in run.failures}
+            rest = [plan for plan in run.plan.plans if plan.key_id not in sent]
+            async for event in self._apply_rest(run, rest, cancel, lost):
+                yield event
+        if run.pending_events:
+            yield self._progress(run, Phase.APPLYING, run.drain_events())
+
+    async def _apply_rest(
+        self, run: _Run, plans: list[KeyWritePlan], cancel: asyncio.Event, lost: asyncio.Event
+    ) -> AsyncIterator[ProgressEvent]:
+        """After a connection failure: the remaining chunks, one call at a time."""
+        for chunk in chunked(plans, self.settings.chunk_size):
+            if cancel.is_set() or lost.is_set() or not run.lock.surely_alive():
+                run.record.message = run.record.message or "stopped after a connection failure"
                 return
-            if lost.is_set() or not run.lock.surely_alive():
-                record.message = (
-                    "the lock lapsed (Redis unreachable for longer than its TTL); stopped writing"
-                )
-                run.failures.append(KeyFailure("", "", record.message))
-                return
-            if self.settings.before_chunk is not None:
-                try:
-                    await self.settings.before_chunk(index)
-                except Exception as error:  # injected or real: the chunk is not written
-                    failure = KeyFailure(
-                        "", "", f"chunk {index + 1} failed before writing: {error}"
-                    )
-                    run.failures.append(failure)
-                    counts.failed += len(chunk)
-                    yield self._progress(run, Phase.APPLYING, (failure,))
-                    if run.plan.atomic:
-                        return
-                    continue
             new_failures = await self._write_chunk(run, chunk)
-            await self._try_save(record)
             yield self._progress(run, Phase.APPLYING, tuple(new_failures))
             if run.plan.atomic and run.failures:
                 return
-            if any(f.reason.startswith(("audit", "lock")) for f in new_failures):
-                return
 
     async def _write_chunk(self, run: _Run, chunk: list[KeyWritePlan]) -> list[KeyFailure]:
+        return await self._settle(run, chunk, await self._send(run, chunk))
+
+    async def _settle(
+        self, run: _Run, chunk: list[KeyWritePlan], first_results: list[ApplyResult]
+    ) -> list[KeyFailure]:
+        """Count a chunk's results; re-plan and resend keys whose fields moved meanwhile."""
         counts = run.record.counts
         failures: list[KeyFailure] = []
         pending = list(chunk)
         for attempt in range(self.settings.conflict_retries + 1):
-            results = await self._send(run, pending)
+            results = first_results if attempt == 0 else await self._send(run, pending)
             retry: list[str] = []
             for plan, result in zip(pending, results, strict=True):
                 status = result.status

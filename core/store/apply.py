@@ -11,13 +11,14 @@ its arguments instead of declaring every one in KEYS.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from core.schema import layout
 from core.schema.writes import PLAN_INPUT_FIELDS, KeyChange, KeyWritePlan, plan_key_write
@@ -338,6 +339,14 @@ def _decode(plan: KeyWritePlan, reply: str) -> ApplyResult:
     return ApplyResult(plan.key_id, ApplyStatus(status), detail)
 
 
+class ChunksInDoubt(Exception):
+    """Chunks sent on a connection that failed before their replies arrived."""
+
+    def __init__(self, chunks: list[list[KeyWritePlan]]) -> None:
+        super().__init__(f"{len(chunks)} chunks in doubt")
+        self.chunks = chunks
+
+
 class KeyWriter:
     """Runs write plans through the apply script on a client that never retries on its own."""
 
@@ -355,6 +364,53 @@ class KeyWriter:
         if replies == [ApplyStatus.LOCK_LOST.value]:
             return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
         return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
+
+    def decode_replies(
+        self, plans: Sequence[KeyWritePlan], replies: list[str]
+    ) -> list[ApplyResult]:
+        live = [plan for plan in plans if not plan.is_noop]
+        if replies == [ApplyStatus.LOCK_LOST.value]:
+            return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
+        return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
+
+    async def pipelined(
+        self, chunks: AsyncIterator[list[KeyWritePlan]], context: WriteContext
+    ) -> AsyncIterator[tuple[list[KeyWritePlan], list[ApplyResult]]]:
+        """Write chunks with the next one already sent while the current one's reply is read,
+        so Redis runs a chunk while Python encodes the next.
+
+        A connection error leaves the chunks in flight unknown: they are raised in
+        `ChunksInDoubt` for the caller to resend (the compare-and-set makes that safe).
+        """
+        await self._script.load()
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        in_flight: list[list[KeyWritePlan]] = []
+        try:
+            async for chunk in chunks:
+                try:
+                    await connection.send_packed_command(
+                        self._script.payload([], encode_plans(chunk, context))
+                    )
+                    in_flight.append(chunk)
+                    if len(in_flight) > 1:
+                        done = in_flight.pop(0)
+                        yield done, self.decode_replies(done, await connection.read_response())
+                except (ConnectionError, TimeoutError, OSError, RedisError) as error:
+                    await connection.disconnect()
+                    raise ChunksInDoubt(
+                        in_flight + ([] if chunk in in_flight else [chunk])
+                    ) from error
+            while in_flight:
+                try:
+                    reply = await connection.read_response()
+                except (ConnectionError, TimeoutError, OSError, RedisError) as error:
+                    await connection.disconnect()
+                    raise ChunksInDoubt(list(in_flight)) from error
+                done = in_flight.pop(0)
+                yield done, self.decode_replies(done, reply)
+        finally:
+            await pool.release(connection)
 
     async def apply(
         self, plans: Sequence[KeyWritePlan], chunk_size: int = APPLY_CHUNK

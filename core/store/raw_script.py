@@ -64,3 +64,9 @@ class RawScript:
             raise
         finally:
             await pool.release(connection)
+
+    async def load(self) -> None:
+        await self.client.script_load(self.source)
+
+    def payload(self, keys: list[Arg], args: list[Arg]) -> bytes:
+        return resp_command(["EVALSHA", self.sha, len(keys), *keys, *args])
