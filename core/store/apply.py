@@ -21,7 +21,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.schema import layout
-from core.schema.writes import PLAN_INPUT_FIELDS, KeyChange, KeyWritePlan, plan_key_write
+from core.schema.writes import (
+    PLAN_INPUT_FIELDS,
+    FieldWrite,
+    KeyChange,
+    KeyWritePlan,
+    plan_key_write,
+)
 from core.store.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
@@ -64,9 +70,8 @@ for t = 1, tonumber(ARGV[12]) do
   i = i + 1
   for f = 1, nfields do
     local mode = ARGV[i + 1]
-    template.fields[f] = {name = ARGV[i], mode = string.lower(mode), delete = mode ~= string.lower(mode),
-                          before = ARGV[i + 2], after = ARGV[i + 3]}
-    i = i + 4
+    template.fields[f] = {name = ARGV[i], mode = string.lower(mode), delete = mode ~= string.lower(mode)}
+    i = i + 2
   end
   local nops = tonumber(ARGV[i])
   i = i + 1
@@ -74,21 +79,20 @@ for t = 1, tonumber(ARGV[12]) do
     template.ops[o] = {ARGV[i], ARGV[i + 1], ARGV[i + 2]}
     i = i + 3
   end
-  template.head, template.tail = ARGV[i], ARGV[i + 1]
-  i = i + 2
   templates[t] = template
 end
 
 local results, writes, entries = {}, {}, {}
 while i <= #ARGV do
   local key_id, key_json, template = ARGV[i], ARGV[i + 1], templates[tonumber(ARGV[i + 2])]
-  local updated_json = ARGV[i + 3]
-  i = i + 4
+  local values = i + 3
+  i = values + #template.fields * 3
   local key = prefix .. key_id
   local status = nil
   local checked, at_after = 0, 0
   local exists_known = false
-  for _, field in ipairs(template.fields) do
+  for f, field in ipairs(template.fields) do
+    local before, after = ARGV[values + (f - 1) * 3], ARGV[values + (f - 1) * 3 + 1]
     if field.mode ~= 'x' then
       local current = redis.pcall('HGET', key, field.name)
       if type(current) == 'table' and current['err'] then status = 'not-hash' break end
@@ -97,9 +101,9 @@ while i <= #ARGV do
         exists_known = true
       end
       checked = checked + 1
-      if (field.delete and not current) or (not field.delete and current == field.after) then
+      if (field.delete and not current) or (not field.delete and current == after) then
         at_after = at_after + 1
-      elseif not ((field.mode == 'b' and current == field.before) or (field.mode == 'n' and not current)) then
+      elseif not ((field.mode == 'b' and current == before) or (field.mode == 'n' and not current)) then
         status = 'conflict:' .. field.name
         break
       end
@@ -111,8 +115,10 @@ while i <= #ARGV do
   end
   if not status and checked > 0 and at_after == checked then status = 'already' end
   if not status then
-    local entry = '{"key":' .. key_json .. ',"changes":' .. template.head .. updated_json .. template.tail .. '}'
-    writes[#writes + 1] = {#results + 1, key, key_id, entry, template}
+    local pieces = {}
+    for f = 1, #template.fields do pieces[f] = ARGV[values + (f - 1) * 3 + 2] end
+    local entry = '{"key":' .. key_json .. ',"changes":{' .. table.concat(pieces, ',') .. '}}'
+    writes[#writes + 1] = {#results + 1, key, key_id, entry, template, values}
     entries[#entries + 1] = entry
     status = 'applied'
   end
@@ -152,16 +158,16 @@ local function add(op, target, member, position)
 end
 local journal_args = {}
 for _, w in ipairs(writes) do
-  local position, key, key_id, entry, template = w[1], w[2], w[3], w[4], w[5]
+  local position, key, key_id, entry, template, values = w[1], w[2], w[3], w[4], w[5], w[6]
   journal_args[#journal_args + 1] = key_id
   journal_args[#journal_args + 1] = entry
   local args = {}
-  for _, field in ipairs(template.fields) do
+  for f, field in ipairs(template.fields) do
     if field.delete then
       redis.call('HDEL', key, field.name)
     else
       args[#args + 1] = field.name
-      args[#args + 1] = field.after
+      args[#args + 1] = ARGV[values + (f - 1) * 3 + 1]
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
@@ -259,47 +265,14 @@ def _json_string(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-Template = tuple[Arg, ...]
+@lru_cache(maxsize=65536)
+def _change_piece(name: str, before: str | None, after: str | None) -> str:
+    return f"{_json_string(name)}:[{_json_string(before)},{_json_string(after)}]"
 
 
-def _template(plan: KeyWritePlan) -> Template:
-    """The key-independent part of a plan: field checks and writes, index ops, entry JSON."""
-    args: list[Arg] = [len(plan.fields)]
-    changes: list[str] = []
-    updated_after: str | bool | None = False  # False: the plan does not write updatedAt
-    for write in plan.fields:
-        mode = "x" if write.field in UNCHECKED_FIELDS else ("n" if write.before is None else "b")
-        if write.after is None:
-            mode = mode.upper()
-        args.extend((write.field, mode, write.before or "", write.after or ""))
-        if write.field == "updatedAt":
-            updated_after = write.after
-        else:
-            changes.append(
-                f"{_json_string(write.field)}:[{_json_string(write.before)},{_json_string(write.after)}]"
-            )
-    ops = plan.index_ops
-    args.append(len(ops))
-    for op in ops:
-        args.extend((op.op, op.key, KEY_MEMBER if op.member == plan.key_id else op.member))
-    head = "{" + ",".join(changes)
-    if updated_after is False:
-        args.extend((head, "}"))
-    else:
-        assert not isinstance(updated_after, bool)
-        args.extend((head + ',"updatedAt":[', "," + _json_string(updated_after) + "]}"))
-    return tuple(args)
-
-
-def _signature(plan: KeyWritePlan) -> tuple[object, ...]:
-    """What makes two plans share a template: everything but the key id and updatedAt's before."""
-    return (
-        plan.index_ready,
-        plan.is_deleted,
-        tuple(
-            (w.field, None if w.field == "updatedAt" else w.before, w.after) for w in plan.fields
-        ),
-    )
+def _mode(write: FieldWrite) -> str:
+    mode = "x" if write.field in UNCHECKED_FIELDS else ("n" if write.before is None else "b")
+    return mode.upper() if write.after is None else mode
 
 
 def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[Arg]:
@@ -307,15 +280,30 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
     template_args: list[Arg] = []
     key_args: list[Arg] = []
     for plan in plans:
-        signature = _signature(plan)
-        number = templates.get(signature)
-        if number is None:
-            number = templates[signature] = len(templates) + 1
-            template_args.extend(_template(plan))
-        updated_before = next((w.before for w in plan.fields if w.field == "updatedAt"), None)
-        key_args.extend(
-            (plan.key_id, _json_string(plan.key_id), number, _json_string(updated_before))
+        modes = tuple((write.field, _mode(write)) for write in plan.fields)
+        ops = tuple(
+            (op.op, op.key, KEY_MEMBER if op.member == plan.key_id else op.member)
+            for op in plan.index_ops
         )
+        shape = (modes, ops)
+        number = templates.get(shape)
+        if number is None:
+            number = templates[shape] = len(templates) + 1
+            template_args.append(len(modes))
+            for field_name, mode in modes:
+                template_args.extend((field_name, mode))
+            template_args.append(len(ops))
+            for op in ops:
+                template_args.extend(op)
+        key_args.extend((plan.key_id, _json_string(plan.key_id), number))
+        for write in plan.fields:
+            key_args.extend(
+                (
+                    write.before or "",
+                    write.after or "",
+                    _change_piece(write.field, write.before, write.after),
+                )
+            )
     return [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,

@@ -10,33 +10,25 @@ did not run, is answered by loading it and sending again.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-Arg = str | bytes | int
+Arg = str | int
+
+
+@lru_cache(maxsize=65536)
+def _frame(text: str) -> str:
+    size = len(text) if text.isascii() else len(text.encode())
+    return f"${size}\r\n{text}\r\n"
 
 
 def resp_command(args: list[Arg]) -> bytes:
-    """RESP for one command. Text is framed as text and encoded once at the end; byte lengths
-    equal character lengths for ASCII, and only non-ASCII values are measured separately."""
-    pieces: list[str] = []
-    raw: list[tuple[int, bytes]] = []
-    for arg in args:
-        if isinstance(arg, bytes):
-            raw.append((len(pieces), arg))
-            pieces.append("")
-            continue
-        text = arg if isinstance(arg, str) else str(arg)
-        size = len(text) if text.isascii() else len(text.encode())
-        pieces.append(f"${size}\r\n{text}\r\n")
-    if raw:
-        encoded = [piece.encode() for piece in pieces]
-        for position, data in raw:
-            encoded[position] = b"$%d\r\n%s\r\n" % (len(data), data)
-        return b"*%d\r\n" % len(args) + b"".join(encoded)
-    return (f"*{len(args)}\r\n" + "".join(pieces)).encode()
+    """RESP for one command: framed as text (cached: batches repeat most values), encoded once."""
+    framed = [_frame(arg) if isinstance(arg, str) else _frame(str(arg)) for arg in args]
+    return (f"*{len(args)}\r\n" + "".join(framed)).encode()
 
 
 class RawScript:
