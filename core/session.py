@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
@@ -16,6 +17,9 @@ from core.settings import RedisSettings
 from core.store.accounts import AccountCatalog, load_accounts
 from core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
 from core.store.rows import KeyStatus
+
+if TYPE_CHECKING:
+    from core.batch.operations import OperationRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,12 @@ class CrsSession:
             group_count=len(catalog.groups),
             tag_count=len(tags),
         )
+
+    async def interrupted_operations(self) -> list[OperationRecord]:
+        """Operations a keyops process left half-done (it died or lost Redis mid-batch)."""
+        from core.batch.operations import OperationStore
+
+        return await OperationStore(self.clients.read).unfinished()
 
     async def aclose(self) -> None:
         await self.clients.aclose()

@@ -84,9 +84,20 @@ class KeyListScreen(Screen[None]):
             session = await self.keyops.open_session()
             self.table = await session.load_keys()
             self.catalog = await session.load_accounts()
+            interrupted = await session.interrupted_operations()
         except KeyopsError as error:
             self.query_one("#status-line", Static).update(f"cannot load keys: {error}")
             return
+        for record in interrupted:
+            # Recovery screens come with the console issue; until then, say exactly what to run.
+            self.notify(
+                f"Operation {record.id} ({record.summary}) by {record.operator.label} was "
+                f"interrupted. Finish it: keyops ops recover {record.id} --resume; "
+                "undo it: --rollback",
+                title="Interrupted operation",
+                severity="warning",
+                timeout=60,
+            )
         self.apply_filter(self.query_one("#filter", Input).value)
 
     def describe_bindings(self, row: KeyRow) -> str:
