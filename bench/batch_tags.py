@@ -78,7 +78,8 @@ async def measure(size: int) -> dict[str, float]:
         assert outcome is not None and outcome.status.value == "done", outcome
         slow = await client.slowlog_get(1024)
         longest_ms = max((entry["duration"] for entry in slow), default=0) / 1000
-        slowest = max(slow, key=lambda e: e["duration"])["command"][:40] if slow else b""
+        slowest = max(slow, key=lambda e: e["duration"])["command"][:60] if slow else b""
+        over = sorted((e["duration"] / 1000, e["command"][:60]) for e in slow if e["duration"] > 8000)
 
         base = await baseline(client, ids)
         await client.aclose()
@@ -86,7 +87,7 @@ async def measure(size: int) -> dict[str, float]:
             "keys": len(ids), "keyops_s": elapsed, "keyops_keys_per_s": len(ids) / elapsed,
             "baseline_s": base, "baseline_keys_per_s": len(ids) / base, "ratio": elapsed / base,
             "longest_call_ms": longest_ms, "slowest": str(slowest), "added_mb": peak - rss_loaded,
-            "rss_loaded_mb": rss_loaded,
+            "rss_loaded_mb": rss_loaded, "calls_over_8ms": [(ms, str(c)) for ms, c in over],
         }  # fmt: skip
     finally:
         server.stop()

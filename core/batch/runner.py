@@ -29,11 +29,11 @@ from core.batch.planning import BatchPlan, Skip, plan_revert
 from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
 from core.schema.writes import KeyWritePlan
 from core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
-from core.store.key_table import chunked, read_current
+from core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
 
 # 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
 # bench/batch_tags.py for the measured longest call.
-CHUNK_SIZE = 250
+CHUNK_SIZE = 200
 
 ChunkHook = Callable[[int], Awaitable[None]]
 
@@ -404,38 +404,46 @@ class BatchRunner:
 
     async def _verify(self, run: _Run) -> list[KeyFailure]:
         """Re-read every written key; re-apply what CRS's whole-hash rewrites put back."""
-        suspects = dict(run.written)
+        suspects: list[KeyWritePlan] = list(run.written.values())
         drifting: dict[str, KeyFailure] = {}
-        checked = tuple(
-            sorted({w.field for p in suspects.values() for w in p.fields} - {"updatedAt"})
-        )
+        checked = tuple(sorted({w.field for p in suspects for w in p.fields} - {"updatedAt"}))
         for _ in range(self.settings.verify_rounds):
             # CRS's in-flight requests get verify_delay after our last write to write back.
             await asyncio.sleep(
                 max(0.0, self.settings.verify_delay - (time.monotonic() - run.last_write))
             )
-            current = await read_current(self.client, list(suspects), checked)
             reverted: list[KeyWritePlan] = []
             drifting = {}
-            for key_id, plan in suspects.items():
-                stored = current.get(key_id) or {}
-                wrong = [
-                    w
-                    for w in plan.fields
-                    if w.field != "updatedAt" and stored.get(w.field) != w.after
-                ]
-                if not wrong:
-                    continue
-                if all(stored.get(w.field) == w.before for w in wrong):
-                    reverted.append(plan)
-                else:
-                    drifting[key_id] = KeyFailure(
-                        key_id,
-                        run.plan.name(key_id),
-                        "changed by someone else after keyops wrote it: "
-                        + ", ".join(w.field for w in wrong),
-                        "check the key; run the operation again if the change is still wanted",
+            # Read and judge chunk by chunk: holding every key's fields at once would be the
+            # largest allocation of a 100,000-key batch.
+            chunks = list(chunked(suspects, LOAD_CHUNK))
+            ids = [[plan.key_id for plan in chunk] for chunk in chunks]
+            position = 0
+            async for _, replies in read_fields(self.client, ids, checked):
+                for plan, reply in zip(chunks[position], replies, strict=True):
+                    stored = (
+                        {}
+                        if isinstance(reply, Exception)
+                        else {name: value for name, value in zip(checked, reply, strict=True)}
                     )
+                    wrong = [
+                        w
+                        for w in plan.fields
+                        if w.field != "updatedAt" and stored.get(w.field) != w.after
+                    ]
+                    if not wrong:
+                        continue
+                    if all(stored.get(w.field) == w.before for w in wrong):
+                        reverted.append(plan)
+                    else:
+                        drifting[plan.key_id] = KeyFailure(
+                            plan.key_id,
+                            run.plan.name(plan.key_id),
+                            "changed by someone else after keyops wrote it: "
+                            + ", ".join(w.field for w in wrong),
+                            "check the key; run the operation again if the change is still wanted",
+                        )
+                position += 1
             if not reverted:
                 break
             context = replace(run.context, event="reapplied")
@@ -445,12 +453,12 @@ class BatchRunner:
                 for result in await self._send(run, part, context)
             ]
             run.record.counts.reapplied += sum(1 for r in results if r.status.wrote)
-            suspects = {plan.key_id: plan for plan in reverted}
+            suspects = reverted
             for plan, result in zip(reverted, results, strict=True):
                 if not (result.status.wrote or result.status is ApplyStatus.ALREADY):
                     drifting[plan.key_id] = self._failure(run, plan.key_id, result)
         else:
-            for plan in suspects.values():
+            for plan in suspects:
                 drifting.setdefault(
                     plan.key_id,
                     KeyFailure(

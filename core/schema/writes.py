@@ -133,22 +133,36 @@ class KeyWritePlan:
 
     @property
     def index_ops(self) -> tuple[IndexOp, ...]:
-        if not self.index_ready or not self.fields:
-            return ()
-        ops: list[IndexOp] = []
-        for write in self.fields:
-            if write.field == "tags":
-                ops.extend(_tag_index_ops(self.key_id, write.before, write.after))
-            elif write.field == "isActive":
-                ops.extend(
-                    _status_index_ops(self.key_id, decode_bool(write.after), self.is_deleted)
+        return index_ops_for(self.key_id, self.fields, self.index_ready, self.is_deleted)
+
+
+def index_ops_for(
+    key_id: str, fields: tuple[FieldWrite, ...], index_ready: bool, is_deleted: bool
+) -> tuple[IndexOp, ...]:
+    """CRS's index updates for these field transitions (none when the index is not ready)."""
+    if not index_ready or not fields:
+        return ()
+    ops: list[IndexOp] = []
+    for write in fields:
+        if write.field == "tags":
+            ops.extend(_tag_index_ops(key_id, write.before, write.after))
+        elif write.field == "isActive":
+            ops.extend(_status_index_ops(key_id, decode_bool(write.after), is_deleted))
+        elif write.field == "name":
+            ops.append(
+                IndexOp(
+                    "zrem", layout.IDX_NAME, layout.name_index_member(write.before or "", key_id)
                 )
-            elif write.field == "name":
-                old_member = layout.name_index_member(write.before or "", self.key_id)
-                new_member = layout.name_index_member(write.after or "", self.key_id)
-                ops.append(IndexOp("zrem", layout.IDX_NAME, old_member))
-                ops.append(IndexOp("zadd", layout.IDX_NAME, new_member))
-        return tuple(ops)
+            )
+            ops.append(
+                IndexOp(
+                    "zadd", layout.IDX_NAME, layout.name_index_member(write.after or "", key_id)
+                )
+            )
+    return tuple(ops)
+
+
+INDEXED_FIELDS = frozenset({"tags", "isActive", "name"})
 
 
 def plan_key_write(

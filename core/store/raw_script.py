@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 Arg = str | int
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _frame(text: str) -> str:
     size = len(text) if text.isascii() else len(text.encode())
     return f"${size}\r\n{text}\r\n"
