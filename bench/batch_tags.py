@@ -79,7 +79,9 @@ async def measure(size: int) -> dict[str, float]:
         slow = await client.slowlog_get(1024)
         longest_ms = max((entry["duration"] for entry in slow), default=0) / 1000
         slowest = max(slow, key=lambda e: e["duration"])["command"][:60] if slow else b""
-        over = sorted((e["duration"] / 1000, e["command"][:60]) for e in slow if e["duration"] > 8000)
+        over = sorted(
+            (e["duration"] / 1000, e["command"][:60]) for e in slow if e["duration"] > 8000
+        )
 
         base = await baseline(client, ids)
         await client.aclose()

@@ -377,9 +377,15 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
     ]
 
 
+_PLAIN_STATUS = {status.value: status for status in ApplyStatus}
+
+
 def _decode(plan: KeyWritePlan, reply: str) -> ApplyResult:
-    status, _, detail = reply.partition(":")
-    return ApplyResult(plan.key_id, ApplyStatus(status), detail)
+    status = _PLAIN_STATUS.get(reply)
+    if status is not None:
+        return ApplyResult(plan.key_id, status)
+    name, _, detail = reply.partition(":")
+    return ApplyResult(plan.key_id, ApplyStatus(name), detail)
 
 
 class ChunksInDoubt(Exception):

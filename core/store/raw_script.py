@@ -10,7 +10,6 @@ did not run, is answered by loading it and sending again.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,15 +18,13 @@ from redis.exceptions import NoScriptError
 Arg = str | int
 
 
-@lru_cache(maxsize=4096)
-def _frame(text: str) -> str:
-    size = len(text) if text.isascii() else len(text.encode())
-    return f"${size}\r\n{text}\r\n"
-
-
 def resp_command(args: list[Arg]) -> bytes:
-    """RESP for one command: framed as text (cached: batches repeat most values), encoded once."""
-    framed = [_frame(arg) if isinstance(arg, str) else _frame(str(arg)) for arg in args]
+    """RESP for one command, framed as text and encoded once; byte lengths equal character
+    lengths for ASCII, so only non-ASCII values are encoded to be measured."""
+    framed = []
+    for arg in args:
+        text = arg if isinstance(arg, str) else str(arg)
+        framed.append(f"${len(text) if text.isascii() else len(text.encode())}\r\n{text}\r\n")
     return (f"*{len(args)}\r\n" + "".join(framed)).encode()
 
 

@@ -134,6 +134,7 @@ async def test_account_assignment_checks_conflicts_exclusivity_and_dedicated(
             "",
         ]
 
+    assert await crs_index_problems(crs) == []
     plan = await service.plan_accounts(zeta, AccountAssign.build(["gemini=gemini-api-loop"]))
     assert any("dedicated account 'gemini-api-loop' will be bound to" in w for w in plan.warnings)
     assert all(p.fields[0].after == "api:541082f5-ad9a-41c6-9394-acd18fb2dda4" for p in plan.plans)

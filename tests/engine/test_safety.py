@@ -232,3 +232,39 @@ async def test_audit_filters_and_exports_parse_back(crs: aioredis.Redis) -> None
     ]
     assert documents[1]["changes"]["isActive"] == ["true", "false"]
     assert "apiKey" not in out.getvalue()
+
+
+async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aioredis.Redis) -> None:
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(index: int) -> None:
+        holding.set()
+        await release.wait()
+
+    stuck = make_service(crs, before_chunk=hold)
+    loop = await ids_where(stuck, "tag:loop20")
+    task = asyncio.create_task(
+        run(stuck, await stuck.plan_tags(loop, TagEdit.build("add", ["stuck"])))
+    )
+    await asyncio.wait_for(holding.wait(), 10)
+    (stuck_op,) = [r for r in await stuck.recent_ops() if r.status is OpStatus.RUNNING]
+
+    rescuer = make_service(crs)
+    assert await rescuer.break_lock(stuck_op.id) is True
+    outcome, _ = await run(
+        rescuer, await rescuer.plan_tags(loop, TagEdit.build("add", ["rescued"]))
+    )
+    assert outcome.status is OpStatus.DONE  # the stale claims no longer block
+    breaks = [
+        e
+        async for e in rescuer.audit_entries(AuditFilter(op_id=stuck_op.id))
+        if e.event == "lock-break"
+    ]
+    assert len(breaks) == 1 and breaks[0].detail["had_lease"] is True
+    assert breaks[0].detail["by"]["os_user"]
+
+    release.set()
+    stuck_outcome, _ = await task
+    # Its lease is gone, so the fence stops it before it writes a single chunk.
+    assert stuck_outcome.status is not OpStatus.DONE
+    assert not await crs.exists("apikey:tag:stuck")
