@@ -64,9 +64,6 @@ class OperationRecord(BaseModel):
     reverts: str = ""  # the op this one reverts or rolls back
     message: str = ""
 
-    def to_redis(self) -> dict[str, str]:
-        return {"json": self.model_dump_json()}
-
     @classmethod
     def from_redis(cls, raw: dict[str, str]) -> OperationRecord:
         return cls.model_validate_json(raw["json"])

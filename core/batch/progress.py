@@ -35,6 +35,7 @@ class Outcome:
     not_rolled_back: tuple[KeyFailure, ...] = ()
     message: str = ""
     refused_by_lock: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:

@@ -513,6 +513,7 @@ class BatchRunner:
             tuple(drifting or ()),
             tuple(run.not_rolled_back),
             run.record.message,
+            warnings=tuple(run.warnings),
         )
 
     def _progress(

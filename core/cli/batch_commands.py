@@ -461,6 +461,8 @@ def print_outcome(outcome: Outcome) -> None:
         print(
             f"  NOT rolled back {failure.key_id} {failure.name}: {failure.reason} ({failure.advice})"
         )
+    for warning in outcome.warnings[:20]:
+        print(f"  warning: {warning}")
     if outcome.status.value in ("done", "partial"):
         print(f"  undo with: keyops ops revert {outcome.op_id}")
 
@@ -489,4 +491,5 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
         "op_id": outcome.op_id, "status": outcome.status.value, "counts": outcome.counts.model_dump(),
         "message": outcome.message, "failures": failures(outcome.failures),
         "drifting": failures(outcome.drifting), "not_rolled_back": failures(outcome.not_rolled_back),
+        "warnings": list(outcome.warnings),
     }  # fmt: skip

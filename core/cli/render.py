@@ -8,21 +8,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from core.schema.bindings import BadBinding, parse_binding
 from core.schema.platforms import BindingField
 from core.session import ServerInfo
-from core.store.accounts import AccountCatalog
+from core.store.accounts import AccountCatalog, binding_labels
 from core.store.rows import KeyRow
-
-SHORT_FIELD_NAMES = {
-    BindingField.CLAUDE: "claude",
-    BindingField.CLAUDE_CONSOLE: "console",
-    BindingField.GEMINI: "gemini",
-    BindingField.OPENAI: "openai",
-    BindingField.AZURE_OPENAI: "azure",
-    BindingField.BEDROCK: "bedrock",
-    BindingField.DROID: "droid",
-}
 
 
 def iso_or_empty(epoch: float | None) -> str:
@@ -42,17 +31,10 @@ def relative_age(epoch: float | None, now: float) -> str:
 
 
 def describe_bindings(row: KeyRow, catalog: AccountCatalog) -> str:
-    parts = []
-    for field in BindingField:
-        raw = row.binding(field)
-        if not raw:
-            continue
-        try:
-            label = catalog.describe(parse_binding(field, raw))
-        except BadBinding:
-            label = f"damaged {raw!r}"
-        parts.append(f"{SHORT_FIELD_NAMES[field]}={label}")
-    return ", ".join(parts) or "shared pool"
+    return (
+        ", ".join(f"{name}={label}" for name, label in binding_labels(row, catalog))
+        or "shared pool"
+    )
 
 
 def key_json(row: KeyRow, now: float) -> dict[str, Any]:

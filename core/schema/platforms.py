@@ -33,6 +33,18 @@ class BindingField(StrEnum):
     DROID = "droidAccountId"
 
 
+# How screens and the CLI name the binding fields in one word.
+FIELD_SHORT_NAMES: dict[BindingField, str] = {
+    BindingField.CLAUDE: "claude",
+    BindingField.CLAUDE_CONSOLE: "console",
+    BindingField.GEMINI: "gemini",
+    BindingField.OPENAI: "openai",
+    BindingField.AZURE_OPENAI: "azure",
+    BindingField.BEDROCK: "bedrock",
+    BindingField.DROID: "droid",
+}
+
+
 class GroupPlatform(StrEnum):
     """`account_group:{id}.platform`: the four platforms a group can serve."""
 

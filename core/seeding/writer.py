@@ -58,7 +58,7 @@ def binding_choices(sample: SampleData) -> dict[BindingField, list[str]]:
 
 
 async def write_entries(client: aioredis.Redis, entries: Mapping[str, Mapping[str, Any]]) -> None:
-    """Non-key entries of a dump ({"type", "value"}) written as they were."""
+    """Entries of a dump ({"type", "value", optional "ttl"}) written as they were."""
     pipe = client.pipeline(transaction=False)
     for name, entry in entries.items():
         kind, value = entry["type"], entry["value"]
@@ -72,6 +72,8 @@ async def write_entries(client: aioredis.Redis, entries: Mapping[str, Mapping[st
             pipe.set(name, value)
         elif kind == "list":
             pipe.rpush(name, *value)
+        if entry.get("ttl"):
+            pipe.expire(name, entry["ttl"])
     await pipe.execute()
 
 

@@ -12,8 +12,15 @@ from redis.exceptions import ResponseError
 
 from core.schema import layout
 from core.schema.accounts import Account, AccountGroup
-from core.schema.bindings import Binding, BindingKind
-from core.schema.platforms import ACCOUNT_STORES, AccountStore, Platform
+from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from core.schema.platforms import (
+    ACCOUNT_STORES,
+    FIELD_SHORT_NAMES,
+    AccountStore,
+    BindingField,
+    Platform,
+)
+from core.store.rows import KeyRow
 
 # Fields read from account hashes: never credentials.
 ACCOUNT_FIELDS = ("id", "name", "isActive", "status", "schedulable", "accountType", "platform")
@@ -43,6 +50,21 @@ class AccountCatalog:
         assert isinstance(binding.platform, Platform)
         account = self.account(binding.platform, binding.target_id)
         return account.name if account else f"{binding.target_id[:8]} (missing)"
+
+
+def binding_labels(row: KeyRow, catalog: AccountCatalog) -> list[tuple[str, str]]:
+    """(field short name, what it points at) for each bound field of a key row."""
+    labels = []
+    for binding_field in BindingField:
+        raw = row.binding(binding_field)
+        if not raw:
+            continue
+        try:
+            label = catalog.describe(parse_binding(binding_field, raw))
+        except BadBinding:
+            label = f"damaged {raw!r}"
+        labels.append((FIELD_SHORT_NAMES[binding_field], label))
+    return labels
 
 
 async def _account_ids(client: aioredis.Redis, store: AccountStore) -> list[str]:

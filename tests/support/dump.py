@@ -9,6 +9,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.seeding.writer import write_entries
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "crs-1.1.314-redis.json"
 
@@ -29,22 +31,7 @@ def crs_fixture() -> dict[str, dict[str, Any]]:
 
 
 async def load_dump(client: aioredis.Redis, entries: dict[str, dict[str, Any]]) -> None:
-    pipe = client.pipeline(transaction=False)
-    for name, entry in entries.items():
-        kind, value = entry["type"], entry["value"]
-        if kind == "hash":
-            pipe.hset(name, mapping=value)
-        elif kind == "set":
-            pipe.sadd(name, *value)
-        elif kind == "zset":
-            pipe.zadd(name, {member: score for member, score in value})
-        elif kind == "string":
-            pipe.set(name, value)
-        elif kind == "list":
-            pipe.rpush(name, *value)
-        if entry.get("ttl"):
-            pipe.expire(name, entry["ttl"])
-    await pipe.execute()
+    await write_entries(client, entries)
 
 
 async def snapshot(client: aioredis.Redis) -> dict[str, tuple[str, Any]]:

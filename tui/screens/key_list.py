@@ -18,24 +18,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from core.errors import KeyopsError
 from core.query import QueryContext, QueryError, compile_query
-from core.schema.bindings import BadBinding, parse_binding
-from core.schema.platforms import BindingField
-from core.store.accounts import AccountCatalog
+from core.store.accounts import AccountCatalog, binding_labels
 from core.store.key_table import KeyTable
 from core.store.rows import KeyRow
 
 if TYPE_CHECKING:
     from tui.app import KeyopsApp
 
-SHORT_FIELD = {
-    BindingField.CLAUDE: "claude",
-    BindingField.CLAUDE_CONSOLE: "console",
-    BindingField.GEMINI: "gemini",
-    BindingField.OPENAI: "openai",
-    BindingField.AZURE_OPENAI: "azure",
-    BindingField.BEDROCK: "bedrock",
-    BindingField.DROID: "droid",
-}
 SHOWN_LIMIT = 5000  # the simple table renders at most this many rows
 
 
@@ -101,16 +90,9 @@ class KeyListScreen(Screen[None]):
         self.apply_filter(self.query_one("#filter", Input).value)
 
     def describe_bindings(self, row: KeyRow) -> str:
-        parts = []
-        for field in BindingField:
-            raw = row.binding(field)
-            if raw:
-                try:
-                    label = self.catalog.describe(parse_binding(field, raw))
-                except BadBinding:
-                    label = "damaged"
-                parts.append(f"{SHORT_FIELD[field]}:{label}")
-        return " ".join(parts) or "-"
+        return (
+            " ".join(f"{name}:{label}" for name, label in binding_labels(row, self.catalog)) or "-"
+        )
 
     def apply_filter(self, text: str) -> None:
         if self.table is None:
