@@ -25,10 +25,11 @@ from core.store.raw_script import RawScript
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 500
 
-# KEYS[1] keylocks hash; ARGV: op id, then key ids. Claims all or none of this chunk, with one
-# HMGET and one HSET for the whole chunk.
+# KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, then key ids. Claims all or
+# none of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as
+# the op's targets (what a resume continues with).
 CLAIM_LUA = """
-local locks, op = KEYS[1], ARGV[1]
+local locks, targets, op = KEYS[1], KEYS[2], ARGV[1]
 local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 local owners = redis.call('HMGET', locks, unpack(ids))
@@ -48,6 +49,7 @@ for _, id in ipairs(ids) do
   pairs_[#pairs_ + 1] = op
 end
 redis.call('HSET', locks, unpack(pairs_))
+redis.call('SADD', targets, unpack(ids))
 return {}
 """
 
@@ -145,7 +147,12 @@ class KeyLock:
         holders: Counter[str] = Counter()
         for start in range(0, len(key_ids), CLAIM_CHUNK):
             chunk = key_ids[start : start + CLAIM_CHUNK]
-            found = cast(list[str], await self._claim([names.KEY_LOCKS], [self.op_id, *chunk]))
+            found = cast(
+                list[str],
+                await self._claim(
+                    [names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk]
+                ),
+            )
             if found:
                 holders.update(found)
                 break

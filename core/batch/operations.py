@@ -103,10 +103,6 @@ class OperationStore:
                 found.append(record)
         return found
 
-    async def add_targets(self, op_id: str, key_ids: list[str]) -> None:
-        for start in range(0, len(key_ids), 1000):
-            await self.client.sadd(names.op_targets(op_id), *key_ids[start : start + 1000])
-
     async def targets(self, op_id: str) -> set[str]:
         members: set[str] = set()
         cursor = 0

@@ -32,6 +32,7 @@ from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
 from core.schema.encoding import decode_bool, decode_tags, encode_iso, encode_json, iso_to_epoch
 from core.schema.platforms import FIELD_RULES, BindingField, Platform
 from core.schema.writes import (
+    FieldWrite,
     KeyChange,
     KeyWritePlan,
     plan_field_writes,
@@ -192,9 +193,14 @@ def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
             return outcome
         if outcome is None:
             return KeyWritePlan(key_id)
-        return plan_field_writes(
-            key_id, current, {"tags": outcome}, now=stamp, index_ready=index_ready
-        )
+        # What plan_field_writes would build, written out: this runs once per key.
+        return KeyWritePlan(
+            key_id,
+            (FieldWrite("tags", current.get("tags"), outcome),
+             FieldWrite("updatedAt", current.get("updatedAt"), stamp)),
+            index_ready,
+            False,
+        )  # fmt: skip
 
     return decide
 

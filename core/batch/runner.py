@@ -64,6 +64,9 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
     not_rolled_back: list[KeyFailure] = field(default_factory=list)
     last_write: float = 0.0
+    # (number of keys written, when): verify reads a key once verify_delay has passed since
+    # its own chunk was written, so most of a big batch is checked while the rest ages.
+    write_marks: list[tuple[int, float]] = field(default_factory=list)
     pending_events: list[KeyFailure] = field(default_factory=list)
 
     def drain_events(self) -> tuple[KeyFailure, ...]:
@@ -153,7 +156,6 @@ class BatchRunner:
             return
         record.fence = lock.fence
         await self.ops.save(record)
-        await self.ops.add_targets(record.id, [p.key_id for p in plan.plans])
         context = WriteContext(
             lease_key=lock.lease_key,
             lease_token=lock.token,
@@ -229,6 +231,7 @@ class BatchRunner:
             async for chunk, results in self.writer.pipelined(chunks(), run.context):
                 run.last_write = time.monotonic()
                 new_failures = await self._settle(run, chunk, results)
+                run.write_marks.append((len(run.written), run.last_write))
                 await self._try_save(record)
                 yield self._progress(run, Phase.APPLYING, (*run.drain_events(), *new_failures))
                 if (run.plan.atomic and run.failures) or any(
@@ -407,43 +410,23 @@ class BatchRunner:
         suspects: list[KeyWritePlan] = list(run.written.values())
         drifting: dict[str, KeyFailure] = {}
         checked = tuple(sorted({w.field for p in suspects for w in p.fields} - {"updatedAt"}))
-        for _ in range(self.settings.verify_rounds):
-            # CRS's in-flight requests get verify_delay after our last write to write back.
-            await asyncio.sleep(
-                max(0.0, self.settings.verify_delay - (time.monotonic() - run.last_write))
-            )
+        for round_number in range(self.settings.verify_rounds):
+            # CRS's in-flight requests get verify_delay after a key's write to write it back.
+            batches = [suspects]
+            if round_number == 0:
+                aged_before = time.monotonic() - self.settings.verify_delay
+                aged = max(
+                    (count for count, when in run.write_marks if when <= aged_before), default=0
+                )
+                batches = [suspects[:aged], suspects[aged:]]
             reverted: list[KeyWritePlan] = []
             drifting = {}
-            # Read and judge chunk by chunk: holding every key's fields at once would be the
-            # largest allocation of a 100,000-key batch.
-            chunks = list(chunked(suspects, LOAD_CHUNK))
-            ids = [[plan.key_id for plan in chunk] for chunk in chunks]
-            position = 0
-            async for _, replies in read_fields(self.client, ids, checked):
-                for plan, reply in zip(chunks[position], replies, strict=True):
-                    stored = (
-                        {}
-                        if isinstance(reply, Exception)
-                        else {name: value for name, value in zip(checked, reply, strict=True)}
+            for batch in batches:
+                if batch is not batches[0] or len(batches) == 1:
+                    await asyncio.sleep(
+                        max(0.0, self.settings.verify_delay - (time.monotonic() - run.last_write))
                     )
-                    wrong = [
-                        w
-                        for w in plan.fields
-                        if w.field != "updatedAt" and stored.get(w.field) != w.after
-                    ]
-                    if not wrong:
-                        continue
-                    if all(stored.get(w.field) == w.before for w in wrong):
-                        reverted.append(plan)
-                    else:
-                        drifting[plan.key_id] = KeyFailure(
-                            plan.key_id,
-                            run.plan.name(plan.key_id),
-                            "changed by someone else after keyops wrote it: "
-                            + ", ".join(w.field for w in wrong),
-                            "check the key; run the operation again if the change is still wanted",
-                        )
-                position += 1
+                await self._verify_batch(run, batch, checked, reverted, drifting)
             if not reverted:
                 break
             context = replace(run.context, event="reapplied")
@@ -469,6 +452,45 @@ class BatchRunner:
                     ),
                 )
         return list(drifting.values())
+
+    async def _verify_batch(
+        self,
+        run: _Run,
+        plans: list[KeyWritePlan],
+        checked: tuple[str, ...],
+        reverted: list[KeyWritePlan],
+        drifting: dict[str, KeyFailure],
+    ) -> None:
+        """Read and judge chunk by chunk: holding every key's fields at once would be the
+        largest allocation of a 100,000-key batch."""
+        chunks = list(chunked(plans, LOAD_CHUNK))
+        ids = [[plan.key_id for plan in chunk] for chunk in chunks]
+        position = 0
+        async for _, replies in read_fields(self.client, ids, checked):
+            for plan, reply in zip(chunks[position], replies, strict=True):
+                stored = (
+                    {}
+                    if isinstance(reply, Exception)
+                    else {name: value for name, value in zip(checked, reply, strict=True)}
+                )
+                wrong = [
+                    w
+                    for w in plan.fields
+                    if w.field != "updatedAt" and stored.get(w.field) != w.after
+                ]
+                if not wrong:
+                    continue
+                if all(stored.get(w.field) == w.before for w in wrong):
+                    reverted.append(plan)
+                else:
+                    drifting[plan.key_id] = KeyFailure(
+                        plan.key_id,
+                        run.plan.name(plan.key_id),
+                        "changed by someone else after keyops wrote it: "
+                        + ", ".join(w.field for w in wrong),
+                        "check the key; run the operation again if the change is still wanted",
+                    )
+            position += 1
 
     async def _rollback(self, run: _Run) -> AsyncIterator[ProgressEvent]:
         record = run.record
