@@ -133,27 +133,35 @@ async def build_plan(
     # Equal stored values (tag lists, bindings) become one shared string: plans keep their
     # before-values, and at 100,000 keys the duplicates alone were several MB.
     shared: dict[str, str] = {}
+    tag_lists: Counter[str] = Counter()  # decoded once per distinct stored list, at the end
+    sharing = tuple(name != "updatedAt" for name in fields)
+    skipped, plans, unchanged, decide = plan.skipped, plan.plans, plan.unchanged, plan.decide
     async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
         for key_id, reply in zip(chunk, replies, strict=True):
-            if isinstance(reply, ResponseError) or all(value is None for value in reply):
-                plan.skipped.append((key_id, "the key no longer exists (or is not a hash)"))
+            if isinstance(reply, ResponseError) or reply.count(None) == len(reply):
+                skipped.append((key_id, "the key no longer exists (or is not a hash)"))
                 continue
             stored = {
-                name: shared.setdefault(value, value) if name != "updatedAt" else value
-                for name, value in zip(fields, reply, strict=True)
+                name: shared.setdefault(value, value) if share else value
+                for name, value, share in zip(fields, reply, sharing, strict=True)
                 if value is not None
             }
             if counting_tags:
-                plan.tag_counts.update(decode_tags(stored.get("tags")))
-            decision = plan.decide(key_id, stored)
-            if isinstance(decision, Skip):
-                plan.skipped.append((key_id, decision.reason))
+                tag_lists[stored.get("tags", "[]")] += 1
+            decision = decide(key_id, stored)
+            if type(decision) is KeyWritePlan:
+                if decision.fields:
+                    plans.append(decision)
+                else:
+                    unchanged.append(key_id)
+            else:
+                assert isinstance(decision, Skip)
+                skipped.append((key_id, decision.reason))
                 if decision.conflict:
                     plan.conflicts.append((key_id, decision.reason))
-            elif decision.is_noop:
-                plan.unchanged.append(key_id)
-            else:
-                plan.plans.append(decision)
+    for raw, count in tag_lists.items():
+        for tag in decode_tags(raw):
+            plan.tag_counts[tag] += count
     return plan
 
 

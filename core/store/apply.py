@@ -34,6 +34,8 @@ from core.schema.writes import (
 from core.store.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
+# Chunks sent ahead of the one whose reply is read: Redis works while Python encodes.
+PIPELINE_DEPTH = 1
 
 # ARGV header (HEADER_SIZE values):
 #   1 ttl, 2 tags_all key, 3 lease key ('' = no lock), 4 lease token, 5 journal key ('' = none),
@@ -442,7 +444,7 @@ class KeyWriter:
                         self._script.payload([], encode_plans(chunk, context))
                     )
                     in_flight.append(chunk)
-                    if len(in_flight) > 1:
+                    if len(in_flight) > PIPELINE_DEPTH:
                         done = in_flight.pop(0)
                         yield done, self.decode_replies(done, await connection.read_response())
                 except (ConnectionError, TimeoutError, OSError, RedisError) as error:
