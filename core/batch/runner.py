@@ -64,6 +64,7 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
     not_rolled_back: list[KeyFailure] = field(default_factory=list)
     last_write: float = 0.0
+    last_save: float = 0.0
     # (number of keys written, when): verify reads a key once verify_delay has passed since
     # its own chunk was written, so most of a big batch is checked while the rest ages.
     write_marks: list[tuple[int, float]] = field(default_factory=list)
@@ -232,7 +233,12 @@ class BatchRunner:
                 run.last_write = time.monotonic()
                 new_failures = await self._settle(run, chunk, results)
                 run.write_marks.append((len(run.written), run.last_write))
-                await self._try_save(record)
+                # The op record (progress other operators see when refused) is saved once a
+                # second: a save waits behind the chunk Redis is running, so saving after every
+                # chunk stalled the pipeline.
+                if run.last_write - run.last_save >= 1.0:
+                    run.last_save = run.last_write
+                    await self._try_save(record)
                 yield self._progress(run, Phase.APPLYING, (*run.drain_events(), *new_failures))
                 if (run.plan.atomic and run.failures) or any(
                     f.reason.startswith(("audit", "lock")) for f in new_failures
