@@ -145,18 +145,20 @@ class KeyLock:
         await self.client.set(self.lease_key, self.token, px=self.ttl_ms, nx=True)
         self._last_renewal = time.monotonic()
         holders: Counter[str] = Counter()
-        for start in range(0, len(key_ids), CLAIM_CHUNK):
-            chunk = key_ids[start : start + CLAIM_CHUNK]
-            found = cast(
-                list[str],
-                await self._claim(
-                    [names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk]
-                ),
-            )
-            if found:
-                holders.update(found)
-                break
-            self.claimed.extend(chunk)
+        chunks = [
+            key_ids[start : start + CLAIM_CHUNK] for start in range(0, len(key_ids), CLAIM_CHUNK)
+        ]
+        # All chunks go out at once. A chunk that meets another op's claim claims nothing, and
+        # on any refusal everything this op did claim is given back below.
+        self.claimed = list(key_ids)
+        replies = await self._claim.call_many(
+            [
+                ([names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk])
+                for chunk in chunks
+            ]
+        )
+        for found in replies:
+            holders.update(cast(list[str], found))
         if holders:
             await self.release()
             described = [
@@ -176,9 +178,13 @@ class KeyLock:
         return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
 
     async def release(self) -> None:
-        for start in range(0, len(self.claimed), CLAIM_CHUNK):
-            chunk = self.claimed[start : start + CLAIM_CHUNK]
-            await self._release([names.KEY_LOCKS], [self.op_id, *chunk])
+        chunks = [
+            self.claimed[start : start + CLAIM_CHUNK]
+            for start in range(0, len(self.claimed), CLAIM_CHUNK)
+        ]
+        await self._release.call_many(
+            [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in chunks]
+        )
         self.claimed = []
         if self.token:
             await self._drop(keys=[self.lease_key], args=[self.token])
