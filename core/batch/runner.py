@@ -472,8 +472,14 @@ class BatchRunner:
         chunks = list(chunked(plans, LOAD_CHUNK))
         ids = [[plan.key_id for plan in chunk] for chunk in chunks]
         position = 0
+        single = checked[0] if len(checked) == 1 else None
         async for _, replies in read_fields(self.client, ids, checked):
             for plan, reply in zip(chunks[position], replies, strict=True):
+                if single is not None and not isinstance(reply, Exception):
+                    # The common case, one field written: compare without building a dict.
+                    write = next(w for w in plan.fields if w.field == single)
+                    if reply[0] == write.after:
+                        continue
                 stored = (
                     {}
                     if isinstance(reply, Exception)
