@@ -8,7 +8,8 @@ console would. Then, in one process:
   timed end to end, keys/s;
 - baseline: plain pipelined HSET of the same two fields (tags, updatedAt), 1,000 a round trip,
   no lock, no CAS, no index, no audit;
-- the longest single Redis call during the keyops batch (SLOWLOG, threshold 1 ms);
+- the longest single Redis call during the keyops batches (SLOWLOG, threshold 1 ms);
+- each size is run --runs times (default 3), keyops and baseline alternating; medians reported;
 - memory the batch adds over the loaded key list (peak RSS during the batch minus RSS after
   loading, read from /proc/self/status VmHWM after resetting it).
 Targets at 100k: >= 25,000 keys/s, no slower than 2x the baseline, longest call <= 10 ms,
@@ -19,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import statistics
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -55,7 +59,7 @@ async def baseline(client: aioredis.Redis, ids: list[str]) -> float:
     return time.perf_counter() - start
 
 
-async def measure(size: int) -> dict[str, float]:
+async def measure(size: int, repeats: int) -> dict[str, Any]:
     server = start_redis_server()
     try:
         client = aioredis.from_url(server.url, decode_responses=True)
@@ -65,31 +69,42 @@ async def measure(size: int) -> dict[str, float]:
         table, _ = await service.load()
         ids = [row.id for row in table if not row.is_deleted]
         rss_loaded, _ = rss_mb()
-        reset_peak()
-        await client.slowlog_reset()
-
-        start = time.perf_counter()
-        plan = await service.plan_tags(ids, TagEdit.build("add", ["bench-tag"]))
-        outcome = None
-        async for event in service.run(plan):
-            outcome = event.outcome or outcome
-        elapsed = time.perf_counter() - start
-        _, peak = rss_mb()
-        assert outcome is not None and outcome.status.value == "done", outcome
-        slow = await client.slowlog_get(1024)
-        longest_ms = max((entry["duration"] for entry in slow), default=0) / 1000
-        slowest = max(slow, key=lambda e: e["duration"])["command"][:60] if slow else b""
-        over = sorted(
-            (e["duration"] / 1000, e["command"][:60]) for e in slow if e["duration"] > 8000
-        )
-
-        base = await baseline(client, ids)
+        elapsed_runs, base_runs, longest_ms, peak_added, over = [], [], 0.0, 0.0, []
+        slowest: object = b""
+        for run_number in range(repeats):
+            # keyops and the baseline alternate, so both see the same machine conditions.
+            reset_peak()
+            await client.slowlog_reset()
+            start = time.perf_counter()
+            plan = await service.plan_tags(ids, TagEdit.build("add", [f"bench-tag-{run_number}"]))
+            outcome = None
+            async for event in service.run(plan):
+                outcome = event.outcome or outcome
+            elapsed_runs.append(time.perf_counter() - start)
+            _, peak = rss_mb()
+            peak_added = max(peak_added, peak - rss_loaded)
+            assert outcome is not None and outcome.status.value == "done", outcome
+            slow = await client.slowlog_get(1024)
+            if slow:
+                worst = max(slow, key=lambda e: e["duration"])
+                if worst["duration"] / 1000 > longest_ms:
+                    longest_ms, slowest = worst["duration"] / 1000, worst["command"][:60]
+                over += [
+                    (e["duration"] / 1000, str(e["command"][:60]))
+                    for e in slow
+                    if e["duration"] > 8000
+                ]
+            del plan, outcome  # the next run's peak must not include this run's plan
+            gc.collect()
+            base_runs.append(await baseline(client, ids))
+        elapsed, base = statistics.median(elapsed_runs), statistics.median(base_runs)
         await client.aclose()
         return {
             "keys": len(ids), "keyops_s": elapsed, "keyops_keys_per_s": len(ids) / elapsed,
             "baseline_s": base, "baseline_keys_per_s": len(ids) / base, "ratio": elapsed / base,
-            "longest_call_ms": longest_ms, "slowest": str(slowest), "added_mb": peak - rss_loaded,
-            "rss_loaded_mb": rss_loaded, "calls_over_8ms": [(ms, str(c)) for ms, c in over],
+            "longest_call_ms": longest_ms, "slowest": str(slowest), "added_mb": peak_added,
+            "rss_loaded_mb": rss_loaded, "calls_over_8ms": over, "runs": repeats,
+            "keyops_runs_s": elapsed_runs, "baseline_runs_s": base_runs,
         }  # fmt: skip
     finally:
         server.stop()
@@ -100,11 +115,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are reported")
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
-        r = asyncio.run(measure(size))
+        r = asyncio.run(measure(size, args.runs))
         print(
-            f"{r['keys']:>7} keys: keyops {r['keyops_s']:.2f} s ({r['keyops_keys_per_s']:,.0f} keys/s), "
+            f"{r['keys']:>7} keys (median of {r['runs']}): keyops {r['keyops_s']:.2f} s ({r['keyops_keys_per_s']:,.0f} keys/s), "
             f"baseline HSET {r['baseline_s']:.2f} s ({r['baseline_keys_per_s']:,.0f} keys/s), "
             f"ratio {r['ratio']:.2f}x, longest Redis call {r['longest_call_ms']:.1f} ms, "
             f"memory added {r['added_mb']:.0f} MB over a {r['rss_loaded_mb']:.0f} MB loaded list",
