@@ -68,6 +68,14 @@ local lease_key, lease_token = ARGV[3], ARGV[4]
 local journal, stream, minid = ARGV[5], ARGV[6], ARGV[7]
 local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
 local prefix = ARGV[11]
+local BACKSLASH = string.char(92)
+local function json_string(value)
+  if not value then return 'null' end
+  local escaped = string.gsub(value, '[%c"' .. BACKSLASH .. ']', function(c)
+    return string.format(BACKSLASH .. 'u%04x', string.byte(c))
+  end)
+  return '"' .. escaped .. '"'
+end
 if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
 end
@@ -125,7 +133,18 @@ while i <= #ARGV do
   if not status and checked > 0 and at_after == checked then status = 'already' end
   if not status then
     local pieces = {}
-    for f = 1, #template.fields do pieces[f] = ARGV[values + (f - 1) * 3 + 2] end
+    for f, field in ipairs(template.fields) do
+      local piece = ARGV[values + (f - 1) * 3 + 2]
+      if piece == '' then
+        -- An unchecked field (updatedAt): its before-value is whatever the key holds now,
+        -- read here so the journal keeps the true value for an exact rollback.
+        local after = ARGV[values + (f - 1) * 3 + 1]
+        if field.delete then after = nil end
+        piece = json_string(field.name) .. ':[' .. json_string(redis.call('HGET', key, field.name))
+          .. ',' .. json_string(after) .. ']'
+      end
+      pieces[f] = piece
+    end
     local entry = '{"key":' .. key_json .. ',"changes":{' .. table.concat(pieces, ',') .. '}}'
     writes[#writes + 1] = {#results + 1, key, key_id, entry, template, values}
     entries[#entries + 1] = entry
@@ -274,10 +293,6 @@ def _json_string(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _piece(name: str, before: str | None, after: str | None) -> str:
-    return f"{_json_string(name)}:[{json.dumps(before, ensure_ascii=False)},{_json_string(after)}]"
-
-
 @lru_cache(maxsize=8192)
 def _change_piece(name: str, before: str | None, after: str | None) -> str:
     return f"{_json_string(name)}:[{_json_string(before)},{_json_string(after)}]"
@@ -356,15 +371,19 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
             template_args.append(len(ops))
             for op in ops:
                 template_args.extend(op)
-        key_args.extend((plan.key_id, _json_string(plan.key_id), number))
+        key_args.extend((plan.key_id, _key_json(plan.key_id), number))
         for write in plan.fields:
-            key_args.extend(
-                (
-                    write.before or "",
-                    write.after or "",
-                    _change_piece(write.field, write.before, write.after),
+            if write.field in UNCHECKED_FIELDS:
+                # The script journals what the key holds at write time (see json_string use).
+                key_args.extend(("", write.after or "", ""))
+            else:
+                key_args.extend(
+                    (
+                        write.before or "",
+                        write.after or "",
+                        _change_piece(write.field, write.before, write.after),
+                    )
                 )
-            )
     return [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,
