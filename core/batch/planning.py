@@ -40,6 +40,7 @@ from core.schema.writes import (
 )
 from core.store.accounts import AccountCatalog
 from core.store.key_table import LOAD_CHUNK, chunked, read_fields
+from core.store.rows import KeyRow
 
 # What each kind of decision reads from a key (besides a revert's journaled fields).
 READ_FIELDS: dict[OpType, tuple[str, ...]] = {
@@ -213,9 +214,15 @@ def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
     return decide
 
 
-async def plan_tags(
-    client: aioredis.Redis, key_ids: list[str], request: TagEdit, *, index_ready: bool
-) -> BatchPlan:
+def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bool) -> BatchPlan:
+    """A tag edit planned from the loaded key list, without reading every key again.
+
+    Each key's stored tag list is taken to be the canonical JSON of the tags the list shows
+    (CRS stores JSON.stringify output, which is exactly that). The write compare-and-sets the
+    stored list, so a key edited since it was loaded, or stored in another spelling, is re-read
+    and re-planned from Redis instead of overwritten. Skipping the read is what keeps a
+    100,000-key tag edit within twice the time of a plain HSET of the same fields.
+    """
     now = datetime.now(UTC)
     plan = BatchPlan(
         op_type=OpType.TAGS,
@@ -223,6 +230,48 @@ async def plan_tags(
         params=request.model_dump(mode="json"),
         atomic=request.atomic,
         decide=tags_decider(request, now, index_ready),
+        index_ready=index_ready,
+        read_fields=READ_FIELDS[OpType.TAGS],
+    )
+    encoded: dict[tuple[str, ...], str] = {}
+    tag_lists: Counter[tuple[str, ...]] = Counter()
+    decide = plan.decide
+    for row in rows:
+        raw = encoded.get(row.tags)
+        if raw is None:
+            raw = encoded[row.tags] = encode_json(list(row.tags))
+        tag_lists[row.tags] += 1
+        current = {"tags": raw, "isDeleted": "true"} if row.is_deleted else {"tags": raw}
+        decision = decide(row.id, current)
+        if type(decision) is KeyWritePlan:
+            if decision.fields:
+                plan.plans.append(decision)
+            else:
+                plan.unchanged.append(row.id)
+        else:
+            assert isinstance(decision, Skip)
+            plan.skipped.append((row.id, decision.reason))
+    for tags, count in tag_lists.items():
+        for tag in tags:
+            plan.tag_counts[tag] += count
+    return plan
+
+
+async def plan_tags(
+    client: aioredis.Redis,
+    key_ids: list[str],
+    request: TagEdit,
+    *,
+    index_ready: bool,
+    into: BatchPlan | None = None,
+) -> BatchPlan:
+    """A tag edit planned on what Redis holds now (`into`: add the keys to an existing plan)."""
+    plan = into or BatchPlan(
+        op_type=OpType.TAGS,
+        summary=request.summary,
+        params=request.model_dump(mode="json"),
+        atomic=request.atomic,
+        decide=tags_decider(request, datetime.now(UTC), index_ready),
         index_ready=index_ready,
         read_fields=READ_FIELDS[OpType.TAGS],
     )

@@ -298,6 +298,12 @@ class BatchRunner:
                         )
                 elif status is ApplyStatus.CONFLICT and attempt < self.settings.conflict_retries:
                     retry.append(plan.key_id)
+                elif status is ApplyStatus.MISSING:
+                    # Deleted since it was listed: nothing to change and nothing lost, so the
+                    # key is skipped rather than failing (and rolling back) the whole batch.
+                    counts.skipped += 1
+                    run.done += 1
+                    run.warnings.append(f"{plan.key_id}: deleted before keyops reached it; skipped")
                 else:
                     failures.append(self._failure(run, plan.key_id, result))
                     counts.failed += 1

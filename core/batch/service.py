@@ -21,6 +21,7 @@ from core.batch.planning import (
     plan_revert,
     plan_status,
     plan_tags,
+    plan_tags_from_rows,
     resolve_assignment,
     status_decider,
     tags_decider,
@@ -71,9 +72,12 @@ class BatchService:
 
     async def plan_tags(self, key_ids: list[str], request: TagEdit) -> BatchPlan:
         table, _ = await self.load()
-        return self._named(
-            await plan_tags(self.client, key_ids, request, index_ready=table.index_ready)
-        )
+        rows = [table.by_id[key_id] for key_id in key_ids if key_id in table.by_id]
+        plan = plan_tags_from_rows(rows, request, index_ready=table.index_ready)
+        unknown = [key_id for key_id in key_ids if key_id not in table.by_id]
+        if unknown:  # not in the loaded list: decide on what Redis holds
+            await plan_tags(self.client, unknown, request, index_ready=table.index_ready, into=plan)
+        return self._named(plan)
 
     async def plan_status(self, key_ids: list[str], request: StatusChange) -> BatchPlan:
         table, _ = await self.load()

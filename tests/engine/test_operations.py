@@ -193,3 +193,22 @@ async def test_unknown_ids_are_refused(crs: aioredis.Redis) -> None:
     service = make_service(crs)
     with pytest.raises(BadInput, match="unknown key id 'nope'"):
         await service.targets(None, ["nope"])
+
+
+async def test_tags_planned_from_the_loaded_list_never_overwrite_newer_or_odd_values(
+    crs: aioredis.Redis,
+) -> None:
+    service = make_service(crs)
+    loop = await ids_where(service, "tag:loop20")  # loads the list the plan is made from
+    edited, spaced, deleted = loop[0], loop[1], loop[2]
+    await crs.hset(f"apikey:{edited}", "tags", '["edited-after-loading"]')
+    await crs.hset(
+        f"apikey:{spaced}", "tags", '["loop20", "spaced"]'
+    )  # not JSON.stringify's spelling
+    await crs.delete(f"apikey:{deleted}")
+    outcome, _ = await run(service, await service.plan_tags(loop, TagEdit.build("add", ["x"])))
+    assert outcome.status is OpStatus.DONE and outcome.counts.skipped == 1
+    assert json.loads(await crs.hget(f"apikey:{edited}", "tags")) == ["edited-after-loading", "x"]
+    assert json.loads(await crs.hget(f"apikey:{spaced}", "tags")) == ["loop20", "spaced", "x"]
+    assert not await crs.exists(f"apikey:{deleted}")  # never recreated
+    assert any("deleted before keyops reached it" in w for w in outcome.warnings)
