@@ -69,12 +69,19 @@ local journal, stream, minid = ARGV[5], ARGV[6], ARGV[7]
 local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
 local prefix = ARGV[11]
 local BACKSLASH = string.char(92)
+local SPECIAL = '[%c"' .. BACKSLASH .. ']'
 local function json_string(value)
   if not value then return 'null' end
-  local escaped = string.gsub(value, '[%c"' .. BACKSLASH .. ']', function(c)
+  if not string.find(value, SPECIAL) then return '"' .. value .. '"' end
+  local escaped = string.gsub(value, SPECIAL, function(c)
     return string.format(BACKSLASH .. 'u%04x', string.byte(c))
   end)
   return '"' .. escaped .. '"'
+end
+-- True if any of the first n values is set (HMGET gives false for a missing field).
+local function next_value(values, n)
+  for v = 1, n do if values[v] then return true end end
+  return false
 end
 if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
@@ -82,12 +89,13 @@ end
 local templates = {}
 local i = 13
 for t = 1, tonumber(ARGV[12]) do
-  local template = {fields = {}, ops = {}}
+  local template = {fields = {}, ops = {}, names = {}}
   local nfields = tonumber(ARGV[i])
   i = i + 1
   for f = 1, nfields do
     local mode = ARGV[i + 1]
     template.fields[f] = {name = ARGV[i], mode = string.lower(mode), delete = mode ~= string.lower(mode)}
+    template.names[f] = ARGV[i]
     i = i + 2
   end
   local nops = tonumber(ARGV[i])
@@ -107,28 +115,26 @@ while i <= #ARGV do
   local key = prefix .. key_id
   local status = nil
   local checked, at_after = 0, 0
-  local exists_known = false
-  for f, field in ipairs(template.fields) do
-    local before, after = ARGV[values + (f - 1) * 3], ARGV[values + (f - 1) * 3 + 1]
-    if field.mode ~= 'x' then
-      local current = redis.pcall('HGET', key, field.name)
-      if type(current) == 'table' and current['err'] then status = 'not-hash' break end
-      if not current and not exists_known then
-        if redis.call('EXISTS', key) == 0 then status = 'missing' break end
-        exists_known = true
-      end
-      checked = checked + 1
-      if (field.delete and not current) or (not field.delete and current == after) then
-        at_after = at_after + 1
-      elseif not ((field.mode == 'b' and current == before) or (field.mode == 'n' and not current)) then
-        status = 'conflict:' .. field.name
-        break
+  -- One HMGET reads every field the template touches: the checked ones and updatedAt.
+  local currents = redis.pcall('HMGET', key, unpack(template.names))
+  if type(currents) == 'table' and currents['err'] then
+    status = 'not-hash'
+  elseif not next_value(currents, #template.names) and redis.call('EXISTS', key) == 0 then
+    status = 'missing'
+  else
+    for f, field in ipairs(template.fields) do
+      local before, after = ARGV[values + (f - 1) * 3], ARGV[values + (f - 1) * 3 + 1]
+      if field.mode ~= 'x' then
+        local current = currents[f]
+        checked = checked + 1
+        if (field.delete and not current) or (not field.delete and current == after) then
+          at_after = at_after + 1
+        elseif not ((field.mode == 'b' and current == before) or (field.mode == 'n' and not current)) then
+          status = 'conflict:' .. field.name
+          break
+        end
       end
     end
-  end
-  if not status and checked == 0 then
-    local kind = redis.call('TYPE', key)['ok']
-    if kind == 'none' then status = 'missing' elseif kind ~= 'hash' then status = 'not-hash' end
   end
   if not status and checked > 0 and at_after == checked then status = 'already' end
   if not status then
@@ -140,8 +146,7 @@ while i <= #ARGV do
         -- read here so the journal keeps the true value for an exact rollback.
         local after = ARGV[values + (f - 1) * 3 + 1]
         if field.delete then after = nil end
-        piece = json_string(field.name) .. ':[' .. json_string(redis.call('HGET', key, field.name))
-          .. ',' .. json_string(after) .. ']'
+        piece = json_string(field.name) .. ':[' .. json_string(currents[f]) .. ',' .. json_string(after) .. ']'
       end
       pieces[f] = piece
     end
