@@ -79,7 +79,7 @@ async def measure(size: int, repeats: int) -> dict[str, Any]:
             if run_number:
                 table, _ = await service.load(refresh=True)
                 gc.collect()
-                rss_loaded = min(rss_loaded, rss_mb()[0])
+                rss_loaded = rss_mb()[0]
             reset_peak()
             await client.slowlog_reset()
             start = time.perf_counter()
