@@ -21,6 +21,17 @@ class InjectedFault(Exception):
     pass
 
 
+class Pause:
+    """A before_chunk hook that stops the batch at its first chunk until released."""
+
+    def __init__(self) -> None:
+        self.holding, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, index: int) -> None:
+        self.holding.set()
+        await self.release.wait()
+
+
 async def test_a_failure_at_chunk_k_rolls_earlier_chunks_back_byte_for_byte(
     crs: aioredis.Redis,
 ) -> None:
@@ -75,18 +86,13 @@ async def test_cancel_atomic_rolls_back_and_cancel_best_effort_keeps_what_is_don
 async def test_overlapping_operations_are_refused_and_disjoint_ones_both_succeed(
     crs: aioredis.Redis,
 ) -> None:
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(index: int) -> None:
-        holding.set()
-        await release.wait()
-
-    first = make_service(crs, before_chunk=hold)
+    pause = Pause()
+    first = make_service(crs, before_chunk=pause)
     team_a = await ids_where(first, "tag:team-a")
     task = asyncio.create_task(
         run(first, await first.plan_tags(team_a, TagEdit.build("add", ["first"])))
     )
-    await asyncio.wait_for(holding.wait(), 10)
+    await asyncio.wait_for(pause.holding.wait(), 10)
 
     second = make_service(crs)
     overlap = await ids_where(second, "tag:team-a | tag:team-b")
@@ -104,7 +110,7 @@ async def test_overlapping_operations_are_refused_and_disjoint_ones_both_succeed
     )
     assert outcome.status is OpStatus.DONE
 
-    release.set()
+    pause.release.set()
     first_outcome, _ = await task
     assert first_outcome.status is OpStatus.DONE
     assert await crs.smembers("apikey:tag:first") == set(team_a)
@@ -235,18 +241,13 @@ async def test_audit_filters_and_exports_parse_back(crs: aioredis.Redis) -> None
 
 
 async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aioredis.Redis) -> None:
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(index: int) -> None:
-        holding.set()
-        await release.wait()
-
-    stuck = make_service(crs, before_chunk=hold)
+    pause = Pause()
+    stuck = make_service(crs, before_chunk=pause)
     loop = await ids_where(stuck, "tag:loop20")
     task = asyncio.create_task(
         run(stuck, await stuck.plan_tags(loop, TagEdit.build("add", ["stuck"])))
     )
-    await asyncio.wait_for(holding.wait(), 10)
+    await asyncio.wait_for(pause.holding.wait(), 10)
     (stuck_op,) = [r for r in await stuck.recent_ops() if r.status is OpStatus.RUNNING]
 
     rescuer = make_service(crs)
@@ -263,7 +264,7 @@ async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aiored
     assert len(breaks) == 1 and breaks[0].detail["had_lease"] is True
     assert breaks[0].detail["by"]["os_user"]
 
-    release.set()
+    pause.release.set()
     stuck_outcome, _ = await task
     # Its lease is gone, so the fence stops it before it writes a single chunk.
     assert stuck_outcome.status is not OpStatus.DONE

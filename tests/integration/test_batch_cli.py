@@ -5,27 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 
 from core.batch.identity import OperatorIdentity
 from core.batch.locks import KeyLock
 from core.batch.operations import OperationRecord, OperationStore, OpType
 from tests.integration.test_cli import keyops
-from tests.support.dump import crs_fixture, load_dump, snapshot
-from tests.support.redis_server import RedisServer
-
-
-@pytest.fixture
-async def crs_url(redis_server: RedisServer) -> AsyncIterator[str]:
-    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
-    await client.flushall()
-    await load_dump(client, crs_fixture())
-    await client.aclose()
-    yield redis_server.url
+from tests.support.dump import snapshot
 
 
 async def state(url: str) -> dict:  # type: ignore[type-arg]
@@ -36,8 +24,8 @@ async def state(url: str) -> dict:  # type: ignore[type-arg]
         await client.aclose()
 
 
-async def test_dry_run_previews_as_json_and_writes_nothing(crs_url: str) -> None:
-    before = await state(crs_url)
+async def test_dry_run_previews_as_json_and_writes_nothing(fixture_db: str) -> None:
+    before = await state(fixture_db)
     result = keyops(
         "tags",
         "add",
@@ -47,70 +35,81 @@ async def test_dry_run_previews_as_json_and_writes_nothing(crs_url: str) -> None
         "--dry-run",
         "--json",
         "--redis-url",
-        crs_url,
+        fixture_db,
     )
     assert result.returncode == 0, result.stderr
     preview = json.loads(result.stdout)
     assert preview["change"] == 7 and preview["tags_now"]["team-a"] == 7
     assert all(key["changes"]["tags"][1].endswith('"ops-x"]') for key in preview["keys"])
-    assert await state(crs_url) == before
+    assert await state(fixture_db) == before
 
 
-async def test_a_batch_runs_reports_json_and_can_be_reverted(crs_url: str, tmp_path: Path) -> None:
+async def test_a_batch_runs_reports_json_and_can_be_reverted(
+    fixture_db: str, tmp_path: Path
+) -> None:
     ids_file = tmp_path / "ids.txt"
     listed = json.loads(
-        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout
+        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", fixture_db).stdout
     )
     ids_file.write_text("# loop keys\n" + "\n".join(key["id"] for key in listed[:5]) + "\n")
     result = keyops(
-        "status", "disable", "--ids-file", str(ids_file), "--yes", "--json", "--redis-url", crs_url
+        "status",
+        "disable",
+        "--ids-file",
+        str(ids_file),
+        "--yes",
+        "--json",
+        "--redis-url",
+        fixture_db,
     )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert outcome["status"] == "done" and outcome["counts"]["applied"] == 5
 
     shown = json.loads(
-        keyops("ops", "show", outcome["op_id"], "--json", "--redis-url", crs_url).stdout
+        keyops("ops", "show", outcome["op_id"], "--json", "--redis-url", fixture_db).stdout
     )
     assert len(shown["keys"]) == 5 and shown["op"]["type"] == "status"
 
-    exported = keyops("audit", "export", "--op", outcome["op_id"], "--redis-url", crs_url)
+    exported = keyops("audit", "export", "--op", outcome["op_id"], "--redis-url", fixture_db)
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert sorted(r["after"] for r in rows if r["field"] == "isActive") == ["false"] * 5
 
-    reverted = keyops("ops", "revert", outcome["op_id"], "--yes", "--json", "--redis-url", crs_url)
+    reverted = keyops(
+        "ops", "revert", outcome["op_id"], "--yes", "--json", "--redis-url", fixture_db
+    )
     assert reverted.returncode == 0, reverted.stderr
     after = json.loads(
-        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", crs_url).stdout
+        keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", fixture_db).stdout
     )
     assert all(key["status"] == "active" for key in after)
 
 
-async def test_bad_input_exits_2_and_writes_nothing(crs_url: str) -> None:
-    before = await state(crs_url)
+async def test_bad_input_exits_2_and_writes_nothing(fixture_db: str) -> None:
+    before = await state(fixture_db)
     for args in (
         ("tags", "add", "", "--where", "tag:team-a", "--yes"),
         ("tags", "add", "x", "--ids", "not-a-key", "--yes"),
         ("accounts", "assign", "openai=group:grp-claude-loop", "--where", "tag:team-a", "--yes"),
         ("tags", "add", "x", "--yes"),
     ):
-        result = keyops(*args, "--redis-url", crs_url)
+        result = keyops(*args, "--redis-url", fixture_db)
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
-    assert await state(crs_url) == before
+    assert await state(fixture_db) == before
 
 
-async def test_without_yes_and_no_terminal_nothing_is_written(crs_url: str) -> None:
-    before = await state(crs_url)
-    result = keyops("status", "disable", "--where", "tag:team-a", "--redis-url", crs_url)
+async def test_without_yes_and_no_terminal_nothing_is_written(fixture_db: str) -> None:
+    before = await state(fixture_db)
+    result = keyops("status", "disable", "--where", "tag:team-a", "--redis-url", fixture_db)
     assert result.returncode == 2 and "refusing to write without --yes" in result.stderr
-    assert await state(crs_url) == before
+    assert await state(fixture_db) == before
 
 
-async def test_keys_held_by_another_operator_exit_3(crs_url: str) -> None:
-    client = aioredis.from_url(crs_url, decode_responses=True)
+async def test_keys_held_by_another_operator_exit_3(fixture_db: str) -> None:
+    client = aioredis.from_url(fixture_db, decode_responses=True)
     listed = json.loads(
-        keyops("keys", "list", "--where", "tag:team-a", "--json", "--redis-url", crs_url).stdout
+        keyops("keys", "list", "--where", "tag:team-a", "--json", "--redis-url", fixture_db).stdout
     )
     ops = OperationStore(client)
     other = OperationRecord(
@@ -121,7 +120,14 @@ async def test_keys_held_by_another_operator_exit_3(crs_url: str) -> None:
     lock = KeyLock(client, other.id, ttl_ms=60_000)
     await lock.acquire([key["id"] for key in listed], ops)
     result = keyops(
-        "tags", "add", "mine", "--where", "tag:team-a | tag:loop20", "--yes", "--redis-url", crs_url
+        "tags",
+        "add",
+        "mine",
+        "--where",
+        "tag:team-a | tag:loop20",
+        "--yes",
+        "--redis-url",
+        fixture_db,
     )
     assert result.returncode == 3, result.stderr
     assert "alice@bastion (from 10.1.2.3)" in result.stdout and "7 of these keys" in result.stdout

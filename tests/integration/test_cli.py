@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.dump import crs_fixture, load_dump
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer, free_port, start_redis_server
 
@@ -34,15 +33,6 @@ def assert_one_line_error(
     assert len(lines) == 1 and lines[0].startswith("keyops: ") and fragment in lines[0], (
         result.stderr
     )
-
-
-@pytest.fixture
-async def fixture_db(redis_server: RedisServer) -> AsyncIterator[str]:
-    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
-    await client.flushall()
-    await load_dump(client, crs_fixture())
-    await client.aclose()
-    yield redis_server.url
 
 
 @pytest.fixture(scope="module")
