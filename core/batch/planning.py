@@ -185,15 +185,23 @@ def _new_plan(
     )
 
 
-def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
-    given = list(request.tags)
-    given_set = set(given)
-    stamp = encode_iso(now)
-    # Keys share tag lists, so each distinct stored list is worked out once.
-    outcomes: dict[str, str | Skip | None] = {}
+class TagsDecider:
+    """The per-key decision of a tag edit. Keys share tag lists, so each distinct stored list
+    is worked out once, and keys with the same list share one (immutable) tuple of writes."""
 
-    def new_tags(raw: str) -> str | Skip | None:
+    def __init__(self, request: TagEdit, now: datetime, index_ready: bool) -> None:
+        self.request = request
+        self.given = list(request.tags)
+        self.given_set = set(self.given)
+        self.index_ready = index_ready
+        self.stamp = FieldWrite(
+            "updatedAt", None, encode_iso(now)
+        )  # the script journals the old one
+        self.outcomes: dict[str, tuple[FieldWrite, ...] | Skip | None] = {}
+
+    def _new_tags(self, raw: str) -> str | Skip | None:
         """The new stored list, a Skip, or None when the list stays as it is."""
+        request, given, given_set = self.request, self.given, self.given_set
         old = decode_tags(raw)
         stripped = {tag.strip() for tag in old}
         if request.action is TagAction.REPLACE:
@@ -210,27 +218,32 @@ def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
             new = old + [tag for tag in given if tag not in stripped]
         return None if new == old else encode_json(new)
 
-    def decide(key_id: str, current: dict[str, str]) -> Decision:
-        if current.get("isDeleted") == "true":
-            return Skip("soft-deleted")
-        raw = current.get("tags") or "[]"
-        if raw not in outcomes:
-            outcomes[raw] = new_tags(raw)
-        outcome = outcomes[raw]
-        if isinstance(outcome, Skip):
-            return outcome
+    def outcome(self, raw: str | None) -> tuple[FieldWrite, ...] | Skip | None:
+        """The writes for a key whose stored list is `raw` (None: the field is absent)."""
+        key = raw if raw is not None else "\0absent"
+        if key not in self.outcomes:
+            new = self._new_tags(raw or "[]")
+            if isinstance(new, str):
+                self.outcomes[key] = (FieldWrite("tags", raw, new), self.stamp)
+            else:
+                self.outcomes[key] = new
+        return self.outcomes[key]
+
+    def plan(self, key_id: str, outcome: tuple[FieldWrite, ...] | Skip | None) -> Decision:
         if outcome is None:
             return KeyWritePlan(key_id)
-        # What plan_field_writes would build, written out: this runs once per key.
-        return KeyWritePlan(
-            key_id,
-            (FieldWrite("tags", current.get("tags"), outcome),
-             FieldWrite("updatedAt", current.get("updatedAt"), stamp)),
-            index_ready,
-            False,
-        )  # fmt: skip
+        if isinstance(outcome, Skip):
+            return outcome
+        return KeyWritePlan(key_id, outcome, self.index_ready, False)
 
-    return decide
+    def __call__(self, key_id: str, current: dict[str, str]) -> Decision:
+        if current.get("isDeleted") == "true":
+            return Skip("soft-deleted")
+        return self.plan(key_id, self.outcome(current.get("tags")))
+
+
+def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
+    return TagsDecider(request, now, index_ready)
 
 
 def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bool) -> BatchPlan:
@@ -242,27 +255,27 @@ def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bo
     and re-planned from Redis instead of overwritten. Skipping the read is what keeps a
     100,000-key tag edit within twice the time of a plain HSET of the same fields.
     """
-    plan = _new_plan(
-        OpType.TAGS, request, tags_decider(request, datetime.now(UTC), index_ready), index_ready
-    )
-    encoded: dict[tuple[str, ...], str] = {}
+    decider = TagsDecider(request, datetime.now(UTC), index_ready)
+    plan = _new_plan(OpType.TAGS, request, decider, index_ready)
+    outcomes: dict[tuple[str, ...], tuple[FieldWrite, ...] | Skip | None] = {}
     tag_lists: Counter[tuple[str, ...]] = Counter()
-    decide = plan.decide
+    plans, unchanged, skipped = plan.plans, plan.unchanged, plan.skipped
     for row in rows:
-        raw = encoded.get(row.tags)
-        if raw is None:
-            raw = encoded[row.tags] = encode_json(list(row.tags))
-        tag_lists[row.tags] += 1
-        current = {"tags": raw, "isDeleted": "true"} if row.is_deleted else {"tags": raw}
-        decision = decide(row.id, current)
-        if type(decision) is KeyWritePlan:
-            if decision.fields:
-                plan.plans.append(decision)
-            else:
-                plan.unchanged.append(row.id)
+        tags = row.tags
+        tag_lists[tags] += 1
+        if row.is_deleted:
+            skipped.append((row.id, "soft-deleted"))
+            continue
+        if tags in outcomes:
+            outcome = outcomes[tags]
         else:
-            assert isinstance(decision, Skip)
-            plan.skipped.append((row.id, decision.reason))
+            outcome = outcomes[tags] = decider.outcome(encode_json(list(tags)))
+        if outcome is None:
+            unchanged.append(row.id)
+        elif isinstance(outcome, Skip):
+            skipped.append((row.id, outcome.reason))
+        else:
+            plans.append(KeyWritePlan(row.id, outcome, index_ready, False))
     for tags, count in tag_lists.items():
         for tag in tags:
             plan.tag_counts[tag] += count

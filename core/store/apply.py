@@ -354,8 +354,15 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
     templates: dict[Shape, int] = {}
     template_args: list[Arg] = []
     key_args: list[Arg] = []
+    # Plans of one batch often share their tuple of writes (same transition): work out each
+    # tuple's shape once per call. Keyed by identity: every plan stays alive during the call.
+    shapes: dict[tuple[int, bool, bool], Shape] = {}
     for plan in plans:
-        if any(write.field == "name" for write in plan.fields):
+        shape_key = (id(plan.fields), plan.index_ready, plan.is_deleted)
+        shape = shapes.get(shape_key)
+        if shape is not None:
+            pass
+        elif any(write.field == "name" for write in plan.fields):
             # The name index member embeds the key id, so a rename's shape is its own.
             shape = (
                 tuple((write.field, _mode(write)) for write in plan.fields),
@@ -365,7 +372,9 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
                 ),
             )
         else:
-            shape = _shape(plan.index_ready, plan.is_deleted, tuple(map(_transition, plan.fields)))
+            shape = shapes[shape_key] = _shape(
+                plan.index_ready, plan.is_deleted, tuple(map(_transition, plan.fields))
+            )
         number = templates.get(shape)
         if number is None:
             number = templates[shape] = len(templates) + 1
