@@ -23,7 +23,7 @@ from core.errors import KeyopsError
 from core.store.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
-CLAIM_CHUNK = 500
+CLAIM_CHUNK = 250
 
 # KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, then key ids. Claims all or
 # none of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as

@@ -33,7 +33,7 @@ from core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
 
 # 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
 # bench/batch_tags.py for the measured longest call.
-CHUNK_SIZE = 150
+CHUNK_SIZE = 100
 
 ChunkHook = Callable[[int], Awaitable[None]]
 
