@@ -89,12 +89,17 @@ end
 local templates = {}
 local i = 13
 for t = 1, tonumber(ARGV[12]) do
-  local template = {fields = {}, ops = {}, names = {}}
+  local template = {fields = {}, ops = {}, names = {}, width = 0}
   local nfields = tonumber(ARGV[i])
   i = i + 1
   for f = 1, nfields do
     local mode = ARGV[i + 1]
-    template.fields[f] = {name = ARGV[i], mode = string.lower(mode), delete = mode ~= string.lower(mode)}
+    local lowered = string.lower(mode)
+    -- A key sends before, after and its journal piece for a checked field; only the after
+    -- value for an unchecked one (updatedAt), whose before the script reads itself.
+    template.fields[f] = {name = ARGV[i], mode = lowered, delete = mode ~= lowered,
+                          offset = template.width}
+    template.width = template.width + (lowered == 'x' and 1 or 3)
     template.names[f] = ARGV[i]
     i = i + 2
   end
@@ -110,8 +115,9 @@ end
 local results, writes, entries = {}, {}, {}
 while i <= #ARGV do
   local key_id, key_json, template = ARGV[i], ARGV[i + 1], templates[tonumber(ARGV[i + 2])]
+  if key_json == '' then key_json = '"' .. key_id .. '"' end
   local values = i + 3
-  i = values + #template.fields * 3
+  i = values + template.width
   local key = prefix .. key_id
   local status = nil
   local checked, at_after = 0, 0
@@ -123,7 +129,7 @@ while i <= #ARGV do
     status = 'missing'
   else
     for f, field in ipairs(template.fields) do
-      local before, after = ARGV[values + (f - 1) * 3], ARGV[values + (f - 1) * 3 + 1]
+      local before, after = ARGV[values + field.offset], ARGV[values + field.offset + 1]
       if field.mode ~= 'x' then
         local current = currents[f]
         checked = checked + 1
@@ -140,11 +146,13 @@ while i <= #ARGV do
   if not status then
     local pieces = {}
     for f, field in ipairs(template.fields) do
-      local piece = ARGV[values + (f - 1) * 3 + 2]
-      if piece == '' then
+      local piece
+      if field.mode ~= 'x' then
+        piece = ARGV[values + field.offset + 2]
+      else
         -- An unchecked field (updatedAt): its before-value is whatever the key holds now,
         -- read here so the journal keeps the true value for an exact rollback.
-        local after = ARGV[values + (f - 1) * 3 + 1]
+        local after = ARGV[values + field.offset]
         if field.delete then after = nil end
         piece = json_string(field.name) .. ':[' .. json_string(currents[f]) .. ',' .. json_string(after) .. ']'
       end
@@ -200,7 +208,7 @@ for _, w in ipairs(writes) do
       redis.call('HDEL', key, field.name)
     else
       args[#args + 1] = field.name
-      args[#args + 1] = ARGV[values + (f - 1) * 3 + 1]
+      args[#args + 1] = ARGV[values + field.offset + (field.mode == 'x' and 0 or 1)]
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
@@ -307,8 +315,9 @@ _PLAIN_ID = re.compile(r"[0-9A-Za-z_.-]+")
 
 
 def _key_json(key_id: str) -> str:
-    # CRS ids are UUIDs; anything else (a hostile key name) goes through the JSON encoder.
-    return f'"{key_id}"' if _PLAIN_ID.fullmatch(key_id) else json.dumps(key_id, ensure_ascii=False)
+    # CRS ids are UUIDs, which the script quotes itself (''); anything else (a hostile key
+    # name) goes through the JSON encoder here.
+    return "" if _PLAIN_ID.fullmatch(key_id) else json.dumps(key_id, ensure_ascii=False)
 
 
 def _mode(write: FieldWrite) -> str:
@@ -385,11 +394,11 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
             template_args.append(len(ops))
             for op in ops:
                 template_args.extend(op)
-        key_args.extend((plan.key_id, _key_json(plan.key_id), number))
+        key_args.extend((plan.key_id, _key_json(plan.key_id), number))  # '' = plain id
         for write in plan.fields:
             if write.field in UNCHECKED_FIELDS:
-                # The script journals what the key holds at write time (see json_string use).
-                key_args.extend(("", write.after or "", ""))
+                # Only the new value: the script journals what the key holds at write time.
+                key_args.append(write.after or "")
             else:
                 key_args.extend(
                     (
