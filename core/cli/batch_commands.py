@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.batch.audit import AuditFilter
+from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
 from core.batch.operations import OperationRecord
 from core.batch.planning import BatchPlan
 from core.batch.progress import Outcome, Phase, ProgressEvent
@@ -47,6 +47,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--audit-failure", choices=("block", "warn"), default="block",
         help="if the audit trail cannot be written: block (default) or warn and go on",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-retention-days", type=int, default=DEFAULT_RETENTION_DAYS, metavar="DAYS",
+        help=f"audit entries older than this are trimmed as new ones arrive (default {DEFAULT_RETENTION_DAYS})",
     )  # fmt: skip
 
 
@@ -160,9 +164,16 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
+    retention = getattr(args, "audit_retention_days", DEFAULT_RETENTION_DAYS)
+    if retention < 1:
+        raise BadInput("--audit-retention-days must be at least 1")
+
     async def main() -> int:
         session = await CrsSession.open(resolve_settings(args.redis_url, args.crs_env))
-        config = BatchConfig(RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")))
+        config = BatchConfig(
+            RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")),
+            audit_retention_days=retention,
+        )
         service = BatchService(session, config)
         try:
             await warn_about_interrupted(service, args)

@@ -92,6 +92,7 @@ async def test_bad_input_exits_2_and_writes_nothing(fixture_db: str) -> None:
         ("tags", "add", "x", "--ids", "not-a-key", "--yes"),
         ("accounts", "assign", "openai=group:grp-claude-loop", "--where", "tag:team-a", "--yes"),
         ("tags", "add", "x", "--yes"),
+        ("tags", "add", "x", "--where", "tag:team-a", "--yes", "--audit-retention-days", "0"),
     ):
         result = keyops(*args, "--redis-url", fixture_db)
         assert result.returncode == 2, (args, result.stderr)
