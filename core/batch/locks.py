@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from core.batch import names
 from core.batch.operations import OperationRecord, OperationStore
 from core.errors import KeyopsError
+from core.store.key_table import chunked
 from core.store.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
@@ -115,10 +116,6 @@ class LockRefused(KeyopsError):
         self.holders = holders
 
 
-class LockLost(KeyopsError):
-    """Our lease lapsed (Redis unreachable longer than the TTL): we must stop writing."""
-
-
 class KeyLock:
     def __init__(self, client: aioredis.Redis, op_id: str, ttl_ms: int = LOCK_TTL_MS) -> None:
         self.client = client
@@ -145,9 +142,7 @@ class KeyLock:
         await self.client.set(self.lease_key, self.token, px=self.ttl_ms, nx=True)
         self._last_renewal = time.monotonic()
         holders: Counter[str] = Counter()
-        chunks = [
-            key_ids[start : start + CLAIM_CHUNK] for start in range(0, len(key_ids), CLAIM_CHUNK)
-        ]
+        chunks = list(chunked(key_ids, CLAIM_CHUNK))
         # All chunks go out at once. A chunk that meets another op's claim claims nothing, and
         # on any refusal everything this op did claim is given back below.
         self.claimed = list(key_ids)
@@ -178,10 +173,7 @@ class KeyLock:
         return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
 
     async def release(self) -> None:
-        chunks = [
-            self.claimed[start : start + CLAIM_CHUNK]
-            for start in range(0, len(self.claimed), CLAIM_CHUNK)
-        ]
+        chunks = list(chunked(self.claimed, CLAIM_CHUNK))
         await self._release.call_many(
             [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in chunks]
         )

@@ -242,10 +242,6 @@ class TagsDecider:
         return self.plan(key_id, self.outcome(current.get("tags")))
 
 
-def tags_decider(request: TagEdit, now: datetime, index_ready: bool) -> Decide:
-    return TagsDecider(request, now, index_ready)
-
-
 def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bool) -> BatchPlan:
     """A tag edit planned from the loaded key list, without reading every key again.
 
@@ -292,7 +288,7 @@ async def plan_tags(
 ) -> BatchPlan:
     """A tag edit planned on what Redis holds now (`into`: add the keys to an existing plan)."""
     plan = into or _new_plan(
-        OpType.TAGS, request, tags_decider(request, datetime.now(UTC), index_ready), index_ready
+        OpType.TAGS, request, TagsDecider(request, datetime.now(UTC), index_ready), index_ready
     )
     return await build_plan(client, key_ids, plan)
 

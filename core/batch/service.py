@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TextIO
 
 from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
@@ -15,6 +16,8 @@ from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpT
 from core.batch.planning import (
     READ_FIELDS,
     BatchPlan,
+    Decide,
+    TagsDecider,
     accounts_decider,
     build_plan,
     plan_accounts,
@@ -24,7 +27,6 @@ from core.batch.planning import (
     plan_tags_from_rows,
     resolve_assignment,
     status_decider,
-    tags_decider,
 )
 from core.batch.progress import ProgressEvent
 from core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
@@ -206,12 +208,12 @@ class BatchService:
         async for event in runner.execute(plan, cancel, resume=resume):
             yield event
 
-    def _decider_for(self, record: OperationRecord, catalog: AccountCatalog, index_ready: bool):  # type: ignore[no-untyped-def]
-        from datetime import UTC, datetime
-
+    def _decider_for(
+        self, record: OperationRecord, catalog: AccountCatalog, index_ready: bool
+    ) -> Decide:
         now = datetime.now(UTC)
         if record.type is OpType.TAGS:
-            return tags_decider(TagEdit.model_validate(record.params), now, index_ready)
+            return TagsDecider(TagEdit.model_validate(record.params), now, index_ready)
         if record.type is OpType.STATUS:
             return status_decider(StatusChange.model_validate(record.params), now, index_ready)
         if record.type is OpType.ACCOUNTS:

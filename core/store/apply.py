@@ -35,13 +35,14 @@ from core.schema.writes import (
     index_ops_for,
     plan_key_write,
 )
+from core.store.key_table import read_current
 from core.store.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
 # Chunks sent ahead of the one whose reply is read: Redis works while Python encodes.
 PIPELINE_DEPTH = 1
 
-# ARGV header (HEADER_SIZE values):
+# ARGV header:
 #   1 ttl, 2 tags_all key, 3 lease key ('' = no lock), 4 lease token, 5 journal key ('' = none),
 #   6 audit stream ('' = none), 7 audit MINID ('' = keep all), 8 op id, 9 audit event name,
 #   10 '1' if a failed audit write must stop the chunk, 11 record key prefix ('apikey:')
@@ -255,7 +256,6 @@ if audit_error then
 end
 return results
 """
-HEADER_SIZE = 12
 KEY_MEMBER = "\0"  # an index op member standing for "this key's id"
 
 
@@ -272,7 +272,6 @@ class ApplyStatus(StrEnum):
     INDEX_ERROR = "applied-index-error"  # record written, an index set had the wrong type
     AUDIT_ERROR = "applied-audit-error"  # record written, its audit entry was not (policy warn)
     AUDIT_FAILED = "audit-failed"  # nothing written: the audit entry could not be (policy block)
-    NOT_RUN = "not-run"  # the chunk stopped before this key
     LOCK_LOST = "lock-lost"  # nothing in the chunk written: our lease had lapsed
 
     @property
@@ -467,6 +466,11 @@ async def _send(connection: Any, payload: bytes) -> None:
         await writer.drain()
 
 
+def _live(plans: Sequence[KeyWritePlan]) -> list[KeyWritePlan]:
+    """The plans that write something: a no-op is never sent, so it has no reply either."""
+    return [plan for plan in plans if not plan.is_noop]
+
+
 class ChunksInDoubt(Exception):
     """Chunks sent on a connection that failed before their replies arrived."""
 
@@ -485,18 +489,15 @@ class KeyWriter:
     async def apply_chunk(
         self, plans: Sequence[KeyWritePlan], context: WriteContext = WriteContext()
     ) -> list[ApplyResult]:
-        live = [plan for plan in plans if not plan.is_noop]
+        live = _live(plans)
         if not live:
             return []
-        replies = await self._script([], encode_plans(live, context))
-        if replies == [ApplyStatus.LOCK_LOST.value]:
-            return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
-        return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
+        return self.decode_replies(live, await self._script([], encode_plans(live, context)))
 
     def decode_replies(
         self, plans: Sequence[KeyWritePlan], replies: list[str]
     ) -> list[ApplyResult]:
-        live = [plan for plan in plans if not plan.is_noop]
+        live = _live(plans)
         if replies == [ApplyStatus.LOCK_LOST.value]:
             return [ApplyResult(plan.key_id, ApplyStatus.LOCK_LOST) for plan in live]
         return [_decode(plan, reply) for plan, reply in zip(live, replies, strict=True)]
@@ -518,7 +519,9 @@ class KeyWriter:
         try:
             async for chunk in chunks:
                 try:
-                    await _send(connection, self._script.payload([], encode_plans(chunk, context)))
+                    await _send(
+                        connection, self._script.payload([], encode_plans(_live(chunk), context))
+                    )
                     in_flight.append(chunk)
                     if len(in_flight) > PIPELINE_DEPTH:
                         done = in_flight.pop(0)
@@ -557,19 +560,9 @@ async def plan_changes(
     index_ready: bool,
 ) -> list[KeyWritePlan]:
     """Read what each key holds now and plan the change against it (missing keys are skipped)."""
-    wanted = PLAN_INPUT_FIELDS
-    plans: list[KeyWritePlan] = []
-    for start in range(0, len(key_ids), APPLY_CHUNK):
-        chunk = key_ids[start : start + APPLY_CHUNK]
-        pipe = client.pipeline(transaction=False)
-        for key_id in chunk:
-            pipe.hmget(layout.api_key(key_id), wanted)
-        replies = await pipe.execute(raise_on_error=False)
-        for key_id, reply in zip(chunk, replies, strict=True):
-            if not isinstance(reply, list) or all(value is None for value in reply):
-                continue
-            current = {
-                name: value for name, value in zip(wanted, reply, strict=True) if value is not None
-            }
-            plans.append(plan_key_write(key_id, current, change, now=now, index_ready=index_ready))
-    return plans
+    current = await read_current(client, list(key_ids), PLAN_INPUT_FIELDS)
+    return [
+        plan_key_write(key_id, stored, change, now=now, index_ready=index_ready)
+        for key_id, stored in current.items()
+        if stored is not None
+    ]
