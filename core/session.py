@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from core.connection import RedisClients, connect
+from core.errors import ConnectionFailed
 from core.schema.keys import ApiKeyRecord
 from core.settings import RedisSettings
 from core.store.accounts import AccountCatalog, load_accounts
@@ -80,6 +82,13 @@ class CrsSession:
             group_count=len(catalog.groups),
             tag_count=len(tags),
         )
+
+    async def ping(self) -> None:
+        """Raises ConnectionFailed when Redis does not answer (the console's health check)."""
+        try:
+            await self.clients.read.ping()
+        except (RedisError, OSError) as error:
+            raise ConnectionFailed(f"Redis at {self.endpoint} does not answer: {error}") from error
 
     async def interrupted_operations(self) -> list[OperationRecord]:
         """Operations a keyops process left half-done (it died or lost Redis mid-batch)."""

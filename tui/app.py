@@ -1,57 +1,227 @@
-"""The keyops Textual application and its factories (tests build the real app through them)."""
+"""The keyops Textual application and its factories (tests build the real app through them).
+
+App-wide keys: `ctrl+p` or `:` opens the command palette [app.palette, app.palette_colon], `?` or `f1` shows
+help for the current screen [app.help], `ctrl+q` quits [app.quit].
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from textual.app import App
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
-from core.session import CrsSession
+from core.batch.planning import BatchPlan
+from core.batch.service import BatchConfig, BatchService
+from core.errors import ConnectionFailed, KeyopsError
 from core.settings import RedisSettings
-from tui.screens.key_list import KeyListScreen
+from tui.commands import ConsoleCommands
+from tui.config import UiConfig
+from tui.console_data import ConsoleData
+from tui.screens.progress import StartBatch
+from tui.selection import Selection
 from tui.sources import SessionOpener, demo_opener, redis_opener
 
 Clock = Callable[[], float]
+HEALTH_CHECK_SECONDS = 5.0
 
 
 class KeyopsApp(App[int]):
-    """Holds the session; screens ask it for data through core services."""
+    """Holds the session and the marks; screens reach Redis only through core services."""
 
     TITLE = "keyops"
     CSS_PATH = "keyops.tcss"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit")]
+    COMMANDS = {ConsoleCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit"),
+        Binding(
+            "ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"
+        ),
+        # Not a priority binding: in the filter box a colon is typed (tag:prod), not a command.
+        Binding("colon", "command_palette", "Palette", id="app.palette_colon"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+    ]
 
     def __init__(
-        self, opener: SessionOpener, *, read_only: bool = False, clock: Clock = time.time
+        self,
+        opener: SessionOpener,
+        *,
+        read_only: bool = False,
+        clock: Clock = time.time,
+        config: UiConfig | None = None,
+        batch_config: BatchConfig | None = None,
     ) -> None:
         super().__init__()
         self.opener = opener
+        self.batch_config = batch_config
         self.read_only = read_only
         self.clock = clock
-        self.session: CrsSession | None = None
+        self.config = config or UiConfig()
+        self.selection = Selection()
+        self.data: ConsoleData | None = None
+        self.lost_connection = ""
+        self.recovery_offered = False
 
     def on_mount(self) -> None:
-        self.push_screen(KeyListScreen())
+        self.theme = self.config.theme
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+        from tui.screens.key_list import KeyListScreen
 
-    async def open_session(self) -> CrsSession:
-        if self.session is None:
-            self.session = await self.opener()
-            self.sub_title = self.session.endpoint
-        return self.session
+        self.push_screen(KeyListScreen())
+        self.set_interval(HEALTH_CHECK_SECONDS, self.check_connection)
+
+    async def open_data(self) -> ConsoleData:
+        if self.data is None:
+            session = await self.opener()
+            self.data = ConsoleData(
+                session, BatchService(session, self.batch_config), self.selection
+            )
+            self.sub_title = session.endpoint + (" · READ-ONLY" if self.read_only else "")
+        return self.data
 
     async def on_unmount(self) -> None:
-        if self.session is not None:
-            await self.session.aclose()
+        if self.data is not None:
+            await self.data.session.aclose()
+
+    # -- connection ------------------------------------------------------------------------------
+
+    def connection_problem(self, problem: str) -> None:
+        self.lost_connection = problem
+        self._refresh_banners()
+
+    @work(exclusive=True, group="health", exit_on_error=False)
+    async def check_connection(self) -> None:
+        if self.data is None:
+            return
+        try:
+            await self.data.session.ping()
+        except ConnectionFailed as error:
+            if not self.lost_connection:
+                self.connection_problem(str(error))
+            return
+        if self.lost_connection:
+            self.lost_connection = ""
+            self._refresh_banners()
+            self.notify("Redis answers again; keys reloaded, marks kept", title="Reconnected")
+            self._reload_key_list()
+
+    def _key_list(self) -> Screen[None] | None:
+        from tui.screens.key_list import KeyListScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, KeyListScreen):
+                return screen
+        return None
+
+    def _refresh_banners(self) -> None:
+        from tui.screens.key_list import KeyListScreen
+
+        screen = self._key_list()
+        if isinstance(screen, KeyListScreen) and screen.is_mounted:
+            screen.update_banner()
+
+    def _reload_key_list(self) -> None:
+        from tui.screens.key_list import KeyListScreen
+
+        screen = self._key_list()
+        if isinstance(screen, KeyListScreen):
+            screen.reload_after_batch()
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def run_plan(
+        self, plan: BatchPlan, *, confirmed: bool = False, start: StartBatch | None = None
+    ) -> None:
+        """Confirm a planned batch (typing the count when it is large), then run it.
+
+        `confirmed`: the screen that planned it already showed the counts and the operator said
+        go; only a batch over the typed-count threshold asks again.
+        """
+        from tui.screens.confirm import BatchConfirmScreen
+        from tui.screens.progress import ProgressScreen
+
+        if self.read_only:
+            self.notify("read-only session: nothing is written", severity="warning")
+            return
+        if not plan.plans and start is None:
+            self.notify("Nothing to change: every key already has what you asked for.")
+            return
+
+        def confirmed_now(go: bool | None) -> None:
+            if go and self.data is not None:
+                service = self.data.service
+                runner = start or (lambda cancel: service.run(plan, cancel))
+                self.push_screen(ProgressScreen(plan.summary, runner))
+
+        if confirmed and len(plan.plans) <= self.config.confirm_typed_above:
+            confirmed_now(True)
+            return
+        self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
+
+    def batch_finished(self) -> None:
+        """After a batch: the list shows what Redis holds now (marks stay)."""
+        self._reload_key_list()
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="recovery", exit_on_error=False)
+    async def offer_recovery(self) -> None:
+        if self.data is None:
+            return
+        interrupted = await self.data.session.interrupted_operations()
+        if not interrupted:
+            return
+        from tui.screens.recovery import RecoveryScreen
+
+        self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
+
+    # -- help, palette, errors -------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Help", "Keys and help for this screen", self.action_help)
+        yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
+        yield SystemCommand("Quit", "Leave keyops", self.action_quit)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_failed(event)
+
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """One place turns a failed background task into an error the operator cannot miss."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        from tui.screens.error import ErrorScreen
+
+        message = (
+            str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
+        )
+        self.push_screen(ErrorScreen(message))
 
 
 def make_demo_app(
-    key_count: int = 2000, *, now: datetime | None = None, clock: Clock = time.time
+    key_count: int = 2000,
+    *,
+    now: datetime | None = None,
+    clock: Clock = time.time,
+    read_only: bool = False,
+    config: UiConfig | None = None,
 ) -> KeyopsApp:
-    return KeyopsApp(demo_opener(key_count, now), clock=clock)
+    return KeyopsApp(demo_opener(key_count, now), clock=clock, read_only=read_only, config=config)
 
 
-def make_redis_app(settings: RedisSettings, *, read_only: bool = False) -> KeyopsApp:
-    return KeyopsApp(redis_opener(settings), read_only=read_only)
+def make_redis_app(
+    settings: RedisSettings, *, read_only: bool = False, config: UiConfig | None = None
+) -> KeyopsApp:
+    return KeyopsApp(redis_opener(settings), read_only=read_only, config=config)

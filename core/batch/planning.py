@@ -193,6 +193,7 @@ class TagsDecider:
         self.request = request
         self.given = list(request.tags)
         self.given_set = set(self.given)
+        self.removed = set(request.remove)
         self.index_ready = index_ready
         self.stamp = FieldWrite(
             "updatedAt", None, encode_iso(now)
@@ -215,7 +216,12 @@ class TagsDecider:
         else:
             # Existing tags are kept as stored; CRS matches tags after trimming, so rewriting
             # them here would be a change nobody asked for.
-            new = old + [tag for tag in given if tag not in stripped]
+            if self.removed:
+                old_kept = [tag for tag in old if tag.strip() not in self.removed]
+                stripped = {tag.strip() for tag in old_kept}
+            else:
+                old_kept = old
+            new = old_kept + [tag for tag in given if tag not in stripped]
         return None if new == old else encode_json(new)
 
     def outcome(self, raw: str | None) -> tuple[FieldWrite, ...] | Skip | None:

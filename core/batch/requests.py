@@ -46,6 +46,8 @@ class TagEdit(BaseModel):
     tags: tuple[str, ...]
     conflict: ConflictMode = ConflictMode.MERGE
     atomic: bool = True
+    # With `add`: tags taken off in the same edit (the console's add and remove lists).
+    remove: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -54,6 +56,7 @@ class TagEdit(BaseModel):
         tags: list[str],
         conflict: str = "merge",
         atomic: bool = True,
+        remove: list[str] | None = None,
     ) -> TagEdit:
         problems: list[str] = []
         if action not in set(TagAction):
@@ -71,6 +74,17 @@ class TagEdit(BaseModel):
                     clean.setdefault(validate_tag(tag), None)
                 except BadInput as error:
                     problems.append(f"tag #{position}: {error}")
+        removed: dict[str, None] = {}
+        if remove and action != TagAction.ADD:
+            problems.append(f"tags {action} takes no separate remove list")
+        for position, tag in enumerate(remove or [], 1):
+            try:
+                removed.setdefault(validate_tag(tag), None)
+            except BadInput as error:
+                problems.append(f"remove tag #{position}: {error}")
+        both = [tag for tag in clean if tag in removed]
+        if both:
+            problems.append(f"{', '.join(both)}: both added and removed; pick one")
         if problems:
             raise BadRequest(problems)
         return cls(
@@ -78,12 +92,16 @@ class TagEdit(BaseModel):
             tags=tuple(clean),
             conflict=ConflictMode(conflict),
             atomic=atomic,
+            remove=tuple(removed),
         )
 
     @property
     def summary(self) -> str:
         mode = f" ({self.conflict.value})" if self.action is TagAction.ADD else ""
-        return f"tags {self.action.value}{mode}: {', '.join(self.tags) or '(none)'}"
+        text = f"tags {self.action.value}{mode}: {', '.join(self.tags) or '(none)'}"
+        if self.remove:
+            text += f"; remove: {', '.join(self.remove)}"
+        return text
 
 
 class AssignTarget(BaseModel):

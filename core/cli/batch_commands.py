@@ -13,11 +13,11 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
+from core.batch.audit_query import parse_moment
 from core.batch.operations import OperationRecord
 from core.batch.planning import BatchPlan
 from core.batch.progress import Outcome, Phase, ProgressEvent
@@ -67,6 +67,8 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
         if action == "add":
             sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
                              help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
+            sub.add_argument("--remove", action="append", metavar="TAG",
+                             help="also take this tag off in the same edit (repeatable)")  # fmt: skip
         sub.add_argument(
             "--best-effort", action="store_true", help="keep what succeeded when a key fails"
         )
@@ -208,7 +210,11 @@ def _ids(args: argparse.Namespace) -> list[str] | None:
 
 async def cmd_tags(service: BatchService, args: argparse.Namespace) -> int:
     request = TagEdit.build(
-        args.action, args.tags, getattr(args, "conflict", "merge"), atomic=not args.best_effort
+        args.action,
+        args.tags,
+        getattr(args, "conflict", "merge"),
+        atomic=not args.best_effort,
+        remove=getattr(args, "remove", None),
     )
     targets = await service.targets(args.where, _ids(args))
     return await preview_and_run(service, await service.plan_tags(targets, request), args)
@@ -343,15 +349,7 @@ def _audit_filter(args: argparse.Namespace) -> AuditFilter:
 
 
 def _date(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(
-            f"{option} {text!r} is not a date (2026-11-27 or 2026-11-27T10:00)"
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return None if text is None else parse_moment(text, option)
 
 
 def _when(epoch: float) -> str:

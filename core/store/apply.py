@@ -443,8 +443,8 @@ def _widen_send_buffer(connection: object) -> None:
     """
     writer = getattr(connection, "_writer", None)
     transport = getattr(writer, "transport", None)
-    if transport is None:
-        return  # fakeredis: no socket
+    if transport is None or not hasattr(transport, "set_write_buffer_limits"):
+        return  # fakeredis (the demo's in-process store): no socket
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
@@ -458,7 +458,7 @@ async def _send(connection: Any, payload: bytes) -> None:
     """Write a chunk. redis-py's send_packed_command wraps every write in wait_for (a new task
     per call), which cost about 2 ms a chunk here; a plain write under one timeout does not."""
     writer = getattr(connection, "_writer", None)
-    if writer is None:
+    if writer is None or not hasattr(writer, "write"):
         await connection.send_packed_command(payload)  # fakeredis
         return
     async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):

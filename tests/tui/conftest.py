@@ -1,12 +1,94 @@
+"""Helpers for driving the real console (`App.run_test`) on the demo store or a real Redis."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from core.batch.service import BatchConfig
+from core.session import CrsSession
 from tui.app import KeyopsApp, make_demo_app
+from tui.config import UiConfig
+from tui.widgets.key_list_view import KeyListView
 
 # A fixed clock and seed so screens (and their snapshots) are the same on every run.
 DEMO_NOW = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)
 
 
-def demo_app(key_count: int = 300) -> KeyopsApp:
-    return make_demo_app(key_count, now=DEMO_NOW, clock=DEMO_NOW.timestamp)
+def demo_app(
+    key_count: int = 300,
+    *,
+    read_only: bool = False,
+    config: UiConfig | None = None,
+) -> KeyopsApp:
+    return make_demo_app(
+        key_count, now=DEMO_NOW, clock=DEMO_NOW.timestamp, read_only=read_only, config=config
+    )
+
+
+def session_app(
+    session: CrsSession, *, batch_config: BatchConfig | None = None, config: UiConfig | None = None
+) -> KeyopsApp:
+    """The console on a session a test set up (real Redis, a prepared fakeredis)."""
+
+    async def opener() -> CrsSession:
+        return session
+
+    return KeyopsApp(opener, batch_config=batch_config, config=config)
+
+
+def status_line(app: KeyopsApp) -> str:
+    return str(app.screen.query_one("#status-line", Static).render())
+
+
+def key_view(app: KeyopsApp) -> KeyListView:
+    return app.screen.query_one("#keys", KeyListView)
+
+
+def shown_names(app: KeyopsApp) -> list[str]:
+    return [row.name for row in key_view(app).rows]
+
+
+async def wait_for(
+    pilot: Pilot[int], condition: Callable[[], bool], what: str, seconds: float = 15
+) -> None:
+    for _ in range(int(seconds / 0.05)):
+        await pilot.pause(0.05)
+        try:
+            if condition():
+                return
+        except Exception:  # the screen may not be mounted yet
+            continue
+    raise AssertionError(f"never happened: {what}")
+
+
+async def wait_loaded(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, KeyopsApp)
+    await wait_for(pilot, lambda: "shown of" in status_line(app), "keys loaded")
+
+
+async def wait_screen(pilot: Pilot[Any], name: str) -> None:
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == name, f"{name} on top")
+
+
+async def type_filter(pilot: Pilot[Any], text: str) -> None:
+    """Types a query into the filter and waits for the list to show its result."""
+    await pilot.press("slash", *text, "enter")
+    await pilot.pause(0.1)
+
+
+Runner = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def static_text(app: KeyopsApp, selector: str, width: int = 200) -> str:
+    """What a Static shows, as plain text, even when it holds a Rich table."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(app.screen.query_one(selector, Static).content)
+    return console.export_text()

@@ -1,56 +1,48 @@
-"""The key list screen, driven through the real app on the demo store."""
+"""The key list: filter as you type, marks that survive filters, ranges, sorting, details."""
 
 from __future__ import annotations
 
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
-from tests.tui.conftest import demo_app
-from tui.app import KeyopsApp
-
-
-async def wait_loaded(pilot: Pilot[int]) -> None:
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if "shown of" in str(pilot.app.screen.query_one("#status-line", Static).render()):
-            return
-    raise AssertionError("keys never loaded")
-
-
-def status_line(app: KeyopsApp) -> str:
-    return str(app.screen.query_one("#status-line", Static).render())
+from tests.tui.conftest import (
+    demo_app,
+    key_view,
+    shown_names,
+    static_text,
+    status_line,
+    type_filter,
+    wait_for,
+    wait_loaded,
+    wait_screen,
+)
 
 
 async def test_demo_lists_every_key_and_filters_as_you_type() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
-        deleted = status_line(app)
-        total_visible = app.screen.query_one("#keys", DataTable).row_count
-        assert deleted.endswith("of 300 keys") and 250 < total_visible < 300  # deleted keys hidden
-        await pilot.press("slash")
-        await pilot.press(*"tag:i18n")
-        await pilot.pause()
-        table = app.screen.query_one("#keys", DataTable)
-        assert table.row_count == 1
-        assert table.get_row_at(0)[0] == "kappa-Unicode-名字"
-        assert status_line(app) == "1 shown of 300 keys"
+        # Deleted keys are hidden unless asked for (status:deleted).
+        assert status_line(app).startswith("0 marked · 295 shown of 300 keys")
+        await pilot.press("slash", *"tag:i18n")
+        await wait_for(pilot, lambda: len(key_view(app).rows) == 1, "filtered to one key")
+        assert shown_names(app) == ["kappa-Unicode-名字"]
+        assert status_line(app).startswith("0 marked · 1 shown of 300 keys")
 
 
 async def test_a_bad_query_is_marked_and_the_list_stays() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
-        await pilot.press("slash", *"tag:prod")
-        await pilot.pause()
-        shown = app.screen.query_one("#keys", DataTable).row_count
+        await type_filter(pilot, "tag:prod")
+        shown = shown_names(app)
         # Pasted in one go: while typing, each valid prefix would filter on its own.
         app.screen.query_one("#filter", Input).value = "tag:prod colour:red"
-        await pilot.pause()
+        await pilot.pause(0.1)
         error = app.screen.query_one("#filter-error", Static)
         assert error.has_class("visible")
         assert "unknown filter 'colour:'" in str(error.render())
-        assert app.screen.query_one("#keys", DataTable).row_count == shown
+        assert "^" in str(error.render())
+        assert shown_names(app) == shown
 
 
 async def test_escape_clears_the_filter() -> None:
@@ -58,9 +50,115 @@ async def test_escape_clears_the_filter() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         before = status_line(app)
-        await pilot.press("slash", *"status:disabled")
-        await pilot.pause()
+        await type_filter(pilot, "status:disabled")
         assert status_line(app) != before
         await pilot.press("escape")
-        await pilot.pause()
+        await pilot.pause(0.1)
         assert status_line(app) == before
+
+
+async def test_marks_survive_a_new_filter_and_star_marks_what_is_shown() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "tag:team-d")
+        team_d = set(shown_names(app))
+        await pilot.press("asterisk")
+        await pilot.pause()
+        assert status_line(app).startswith(f"{len(team_d)} marked · {len(team_d)} shown")
+        await type_filter(pilot, "tag:i18n")
+        await pilot.press("space")  # marks kappa too; the team-d marks stay
+        await pilot.pause()
+        assert status_line(app).startswith(f"{len(team_d) + 1} marked · 1 shown")
+        marked = {row.name for row in app.data.marked_rows()}  # type: ignore[union-attr]
+        assert marked == team_d | {"kappa-Unicode-名字"}
+        await pilot.press("U")
+        await pilot.pause()
+        assert status_line(app).startswith("0 marked")
+
+
+async def test_space_marks_and_moves_and_v_marks_a_range() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        names = shown_names(app)
+        await pilot.press("space")  # marks row 0, cursor to row 1
+        await pilot.press("down", "v", "down", "down", "down")
+        await pilot.pause()
+        assert "range:" in status_line(app)
+        await pilot.press("v")  # rows 2..5
+        await pilot.pause()
+        marked = {row.name for row in app.data.marked_rows()}  # type: ignore[union-attr]
+        assert marked == {names[0], *names[2:6]}
+        # Space again unmarks a single key.
+        await pilot.press("home", "space")
+        await pilot.pause()
+        assert status_line(app).startswith("4 marked")
+
+
+async def test_escape_cancels_a_range_before_it_marks_anything() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("v", "down", "down", "escape")
+        await pilot.pause()
+        assert "range:" not in status_line(app)
+        await pilot.press("v")  # starts a new range: nothing was marked by the cancelled one
+        await pilot.pause()
+        assert status_line(app).startswith("0 marked")
+
+
+async def test_sort_cycles_columns_and_reverses() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        by_name = shown_names(app)
+        assert by_name == sorted(by_name, key=str.casefold)
+        await pilot.press("S")  # name, reversed
+        await pilot.pause(0.1)
+        assert shown_names(app) == by_name[::-1]
+        assert "sort: name ▼" in status_line(app)
+        await pilot.press("S", "s")  # status, ascending: disabled and expired keys after active
+        await pilot.pause(0.1)
+        statuses = [row.status(app.clock()).value for row in key_view(app).rows]
+        assert statuses.index("disabled") > statuses.index("active")
+        assert statuses == sorted(statuses, key=["active", "disabled", "expired"].index)
+        assert "status ▲" in key_view(app).render_line(0).text
+
+
+async def test_the_cursor_moves_by_page_and_jumps_to_the_ends() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        view = key_view(app)
+        await pilot.press("pagedown")
+        assert view.cursor == view.page_height
+        await pilot.press("G")
+        assert view.cursor == len(view.rows) - 1
+        # The last row is on screen: rendering is only of what is visible.
+        last = view.rows[-1].name
+        assert any(last[:10] in view.render_line(y).text for y in range(1, view.size.height))
+        await pilot.press("g")
+        assert view.cursor == 0
+
+
+async def test_details_show_every_field_but_never_the_secret() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "name:delta-bedrock")
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyDetailScreen")
+        await wait_for(pilot, lambda: "isActive" in static_text(app, "#fields"), "fields read")
+        data = app.data
+        assert data is not None
+        key = next(row for row in data.table if row.name == "delta-bedrock")
+        secret = await data.session.clients.read.hget(f"apikey:{key.id}", "apiKey")
+        assert secret
+        fields = static_text(app, "#fields")
+        assert secret not in fields and secret not in app.export_screenshot()
+        assert "has_secret" in fields and "apiKey" not in fields
+        # Bindings are shown by account name, with the stored value beside it.
+        assert "bedrock-fake-dedicated" in fields
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")

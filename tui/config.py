@@ -1,0 +1,63 @@
+"""The console's own settings, from ~/.config/keyops/config.toml (or $XDG_CONFIG_HOME).
+
+    theme = "ansi-dark"            # any Textual theme; ansi-dark uses the terminal's palette
+    confirm_typed_above = 500      # batches larger than this are confirmed by typing the count
+
+    [keymap]                       # binding id = keys (comma-separated), see `?` in the console
+    "keys.mark" = "x"
+    "app.palette" = "ctrl+p,colon"
+
+A bad file stops the console at start with one line saying what is wrong; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import BadInput
+
+DEFAULT_TYPED_CONFIRM = 500
+DEFAULT_THEME = "textual-dark"
+KNOWN_KEYS = {"theme", "confirm_typed_above", "keymap"}
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    theme: str = DEFAULT_THEME
+    confirm_typed_above: int = DEFAULT_TYPED_CONFIRM
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "keyops" / "config.toml"
+
+
+def load_config(path: Path | None = None) -> UiConfig:
+    path = path or config_path()
+    if not path.exists():
+        return UiConfig()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: not valid TOML: {error}") from error
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise BadInput(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    theme = raw.get("theme", DEFAULT_THEME)
+    if not isinstance(theme, str):
+        raise BadInput(f'{path}: theme must be a string such as "ansi-dark"')
+    threshold = raw.get("confirm_typed_above", DEFAULT_TYPED_CONFIRM)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise BadInput(f"{path}: confirm_typed_above must be a whole number ≥ 0, not {threshold!r}")
+    keymap = raw.get("keymap", {})
+    if not isinstance(keymap, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in keymap.items()
+    ):
+        raise BadInput(f'{path}: [keymap] maps binding ids to key strings, e.g. "keys.mark" = "x"')
+    return UiConfig(theme=theme, confirm_typed_above=threshold, keymap=dict(keymap))

@@ -1,0 +1,88 @@
+"""What the console holds between screens: the loaded keys, the account catalog and the marks.
+
+The screens read and change this; it reaches Redis only through the core's session and batch
+service, never with a client of its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from core.batch.service import BatchService
+from core.query import KeyQuery, QueryContext, compile_query
+from core.schema.bindings import BadBinding, parse_binding
+from core.schema.platforms import BindingField
+from core.session import CrsSession
+from core.store.accounts import AccountCatalog, binding_labels
+from core.store.key_table import KeyTable
+from core.store.rows import KeyRow
+from tui.selection import Selection
+from tui.widgets.key_list_view import SortColumn, sort_rows
+
+
+class ConsoleData:
+    def __init__(self, session: CrsSession, service: BatchService, selection: Selection) -> None:
+        self.session = session
+        self.service = service
+        self.table = KeyTable()
+        self.catalog = AccountCatalog()
+        self.selection = selection
+        self.sorted_rows: list[KeyRow] = []
+        self.sort_column = SortColumn.NAME
+        self.sort_reverse = False
+        self._binding_text: dict[tuple[str, ...], str] = {}
+        self.loaded = False
+
+    async def load(self, now: float) -> None:
+        """(Re)reads every key and account; marks of keys that still exist are kept."""
+        table = await self.session.load_keys()
+        catalog = await self.session.load_accounts()
+        self.table, self.catalog = table, catalog
+        # The batch service plans from the same list the operator is looking at.
+        self.service.table, self.service.catalog = table, catalog
+        self._binding_text.clear()
+        if self.loaded:
+            self.selection.keep_only(table.by_id)
+        self.loaded = True
+        self.resort(now)
+
+    def resort(self, now: float) -> None:
+        self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)
+
+    def compile(self, text: str, now: float) -> KeyQuery:
+        return compile_query(text, QueryContext(catalog=self.catalog, now=now))
+
+    def describe_bindings(self, row: KeyRow) -> str:
+        # Rows share binding tuples, so this cache holds one entry per distinct binding set.
+        text = self._binding_text.get(row.bindings)
+        if text is None:
+            labels = binding_labels(row, self.catalog)
+            text = " ".join(f"{name}:{label}" for name, label in labels) or "-"
+            self._binding_text[row.bindings] = text
+        return text
+
+    def marked_ids(self) -> list[str]:
+        """Marked keys in list order (what previews and batches use)."""
+        by_id = self.table.by_id
+        return sorted(
+            (key_id for key_id in self.selection.marked if key_id in by_id),
+            key=lambda key_id: by_id[key_id].name.casefold(),
+        )
+
+    def marked_rows(self) -> list[KeyRow]:
+        by_id = self.table.by_id
+        return [by_id[key_id] for key_id in self.marked_ids()]
+
+    def tag_counts(self, rows: list[KeyRow]) -> Counter[str]:
+        return Counter(tag for row in rows for tag in row.tags)
+
+    def known_tags(self) -> list[str]:
+        return sorted({tag for row in self.table for tag in row.tags})
+
+    def describe_binding(self, binding_field: BindingField, raw: str) -> str:
+        """A stored binding value as the account or group it points at, raw value beside it."""
+        try:
+            described = self.catalog.describe(parse_binding(binding_field, raw))
+        except BadBinding:
+            described = "damaged"
+        return f"{described}  ({raw})"

@@ -1,0 +1,212 @@
+"""Bind the marked keys to upstream accounts: one row per binding field. For each pick an
+account, a group, the shared pool, or leave it unchanged. Lists show platform, shared or
+dedicated, status and health, and groups with their member counts.
+
+Keys already bound elsewhere are listed as conflicts and are only rebound when "overwrite"
+is ticked; unhealthy targets and dedicated accounts bound to several keys are flagged.
+`ctrl+s` applies through a confirm; `esc` closes, nothing written.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Checkbox, Label, Select, Static
+
+from core.batch.planning import BatchPlan
+from core.batch.requests import AccountAssign, BadRequest
+from core.schema.accounts import Account
+from core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
+from core.store.accounts import AccountCatalog
+from tui.screens.base import ConsoleModal
+from tui.screens.confirm import plan_counts, sample_table
+
+PREVIEW_DELAY_SECONDS = 0.25
+CONFLICTS_SHOWN = 6
+UNCHANGED = "unchanged"
+
+
+def account_health(account: Account) -> str:
+    if not account.is_active:
+        return "inactive"
+    if not account.healthy:
+        return f"unhealthy ({account.status})"
+    if not account.schedulable:
+        return "not schedulable"
+    return "ok"
+
+
+def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[str, str]]:
+    """(label, value) choices for one binding field; values are AccountAssign targets."""
+    rule = FIELD_RULES[field]
+    allowed = {p for p in (rule.native, *rule.prefixed.values()) if p is not None}
+    options = [("— unchanged —", UNCHANGED), ("shared pool", "shared")]
+    if rule.group_platform is not None:
+        for group in catalog.all_groups():
+            if group.platform is rule.group_platform:
+                options.append(
+                    (
+                        f"group {group.name} · {group.platform.value} · {len(group.member_ids)} members",
+                        f"group:{group.id}",
+                    )
+                )
+    for account in catalog.all_accounts():
+        if account.platform in allowed:
+            kind = "dedicated" if account.dedicated else "shared"
+            options.append(
+                (
+                    f"{account.name} · {account.platform.value} · {kind} · {account_health(account)}",
+                    f"account:{account.id}",
+                )
+            )
+    return options
+
+
+def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
+    table.add_column("bound elsewhere", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("now", overflow="ellipsis", no_wrap=True, ratio=2)
+    for key_id, reason in plan.conflicts[:limit]:
+        table.add_row(
+            plan.name(key_id) or key_id[:8], reason.removesuffix("; use --overwrite-existing")
+        )
+    if len(plan.conflicts) > limit:
+        table.add_row(f"… and {len(plan.conflicts) - limit} more", "")
+    return table
+
+
+class AccountAssignScreen(ConsoleModal[None]):
+    HELP_TEXT = __doc__ or ""
+    MUTATING_ACTIONS = frozenset({"apply"})
+    BINDINGS = [
+        Binding("ctrl+s", "apply", "Apply", id="accounts.apply"),
+        Binding("escape", "close", "Close", id="accounts.close"),
+    ]
+
+    def __init__(self, key_ids: list[str]) -> None:
+        super().__init__()
+        self.key_ids = key_ids
+        self.plan: BatchPlan | None = None
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        catalog = self.data.catalog
+        with Vertical(id="dialog", classes="wide"):
+            yield Static(Text(f"Assign accounts to {len(self.key_ids)} keys", style="bold"))
+            with VerticalScroll(id="assign-fields"):
+                for field in BindingField:
+                    with Horizontal(classes="assign-row"):
+                        yield Label(FIELD_SHORT_NAMES[field], classes="assign-label")
+                        yield Select(
+                            field_options(field, catalog), value=UNCHANGED, allow_blank=False,
+                            id=f"assign-{field.value}",
+                        )  # fmt: skip
+                with Horizontal(id="assign-options"):
+                    yield Checkbox("overwrite keys bound elsewhere", id="overwrite")
+                    yield Checkbox("force unhealthy", id="force")
+                    yield Checkbox("atomic", value=True, id="atomic")
+                yield Static("", id="assign-error")
+                yield Static("pick a target to see what would change", id="assign-counts")
+                yield Static("", id="assign-warnings")
+                yield Static("", id="assign-conflicts")
+                yield Static("", id="assign-sample")
+            yield Static("ctrl+s apply · tab next · enter opens a list · esc close", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#assign-{BindingField.CLAUDE.value}", Select).focus()
+
+    def request(self) -> AccountAssign | None:
+        pairs = []
+        for field in BindingField:
+            value = self.query_one(f"#assign-{field.value}", Select).value
+            if value != UNCHANGED:
+                pairs.append(f"{field.value}={value}")
+        error = self.query_one("#assign-error", Static)
+        if not pairs:
+            error.update("")
+            return None
+        try:
+            request = AccountAssign.build(
+                pairs,
+                overwrite_existing=self.query_one("#overwrite", Checkbox).value,
+                force=self.query_one("#force", Checkbox).value,
+                atomic=self.query_one("#atomic", Checkbox).value,
+            )
+        except BadRequest as problem:
+            error.update(Text("\n".join(problem.problems), style="bold red"))
+            return None
+        error.update("")
+        return request
+
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def form_changed(self) -> None:
+        self.plan = None
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(PREVIEW_DELAY_SECONDS, self.refresh_preview)
+
+    def refresh_preview(self) -> None:
+        request = self.request()
+        if request is None:
+            for name in (
+                "#assign-counts",
+                "#assign-warnings",
+                "#assign-conflicts",
+                "#assign-sample",
+            ):
+                self.query_one(name, Static).update("")
+            return
+        self.compute_preview(request)
+
+    async def _plan(self, request: AccountAssign) -> BatchPlan | None:
+        try:
+            return await self.data.service.plan_accounts(self.key_ids, request)
+        except BadRequest as problem:
+            self.query_one("#assign-error", Static).update(
+                Text("\n".join(problem.problems), style="bold red")
+            )
+            return None
+
+    @work(exclusive=True, group="preview", exit_on_error=False)
+    async def compute_preview(self, request: AccountAssign) -> None:
+        plan = await self._plan(request)
+        self.plan = plan
+        if plan is None:
+            self.query_one("#assign-counts", Static).update("")
+            return
+        self.query_one("#assign-counts", Static).update(plan_counts(plan))
+        self.query_one("#assign-warnings", Static).update(
+            Text("\n".join("⚠ " + w for w in plan.warnings), style="yellow")
+            if plan.warnings
+            else ""
+        )
+        conflicts = self.query_one("#assign-conflicts", Static)
+        if plan.conflicts:
+            conflicts.update(conflict_table(plan))
+        else:
+            conflicts.update("")
+        self.query_one("#assign-sample", Static).update(sample_table(plan, 4) if plan.plans else "")
+
+    async def action_apply(self) -> None:
+        request = self.request()
+        if request is None:
+            self.notify(
+                "nothing to apply: pick a target for at least one field", severity="warning"
+            )
+            return
+        plan = self.plan
+        if plan is None or plan.params != request.model_dump(mode="json"):
+            plan = await self._plan(request)
+            if plan is None:
+                return
+        self.dismiss(None)
+        self.keyops.run_plan(plan)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

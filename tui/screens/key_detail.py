@@ -1,0 +1,76 @@
+"""Every field of one key as Redis holds it now, except the secret (keyops never reads it).
+
+`esc` or `q` closes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from core.schema.platforms import BindingField
+from core.store.rows import KeyRow
+from tui.screens.base import ConsoleModal
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=str) if value else "—"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat()).replace("+00:00", "Z")
+    return str(value)
+
+
+class KeyDetailScreen(ConsoleModal[None]):
+    HELP_TEXT = __doc__ or ""
+    BINDINGS = [Binding("escape,q", "close", "Close", id="detail.close")]
+
+    def __init__(self, row: KeyRow) -> None:
+        super().__init__()
+        self.row = row
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Static(f"[b]{escape(self.row.name)}[/b]  {self.row.id}", id="title", markup=True)
+            with VerticalScroll():
+                yield Static("reading…", id="fields")
+            yield Static("esc closes · the secret (apiKey) is never shown", classes="hint")
+
+    def on_mount(self) -> None:
+        self.load_record()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load_record(self) -> None:
+        record = await self.data.session.record(self.row.id)
+        fields = self.query_one("#fields", Static)
+        if record is None:
+            fields.update("This key is gone from Redis.")
+            return
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        values = record.model_dump(exclude={"bindings_raw", "other_fields"})
+        for name, value in values.items():
+            table.add_row(name, _shown(value))
+        for binding_field in BindingField:
+            raw = record.bindings_raw.get(binding_field, "")
+            shown = self.data.describe_binding(binding_field, raw) if raw else "—"
+            table.add_row(binding_field.value, shown)
+        for name, value in sorted(record.other_fields.items()):
+            table.add_row(name, _shown(value))
+        fields.update(table)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

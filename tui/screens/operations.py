@@ -1,0 +1,272 @@
+"""Operations and audit: recent operations (who, when, what, result) and, below, the per-key
+before -> after of the highlighted one.
+
+`/` filters: type:tags since:2026-11-01 until:… key:NAME_OR_ID operator:alice op:ID.
+`enter` shows the highlighted operation's keys; `x` exports the audit entries the filter
+selects to a CSV or JSON file; `r` reverts the highlighted operation (only fields still
+holding what it wrote); `R` recovers an interrupted one (finish or roll back). `esc` goes back.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from core.batch.audit import AuditFilter
+from core.batch.audit_query import parse_audit_filter
+from core.batch.operations import OperationRecord, OpStatus
+from core.errors import BadInput
+from tui.screens.base import ConsoleScreen, PaletteCommand
+
+OPS_SHOWN = 200
+ENTRIES_SHOWN = 500
+
+
+def when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else "—"
+
+
+def op_result(record: OperationRecord, interrupted: bool) -> str:
+    counts = record.counts
+    if interrupted:
+        return "INTERRUPTED"
+    text = record.status.value
+    if counts.applied or counts.failed:
+        text += f" {counts.applied}✓"
+        if counts.failed:
+            text += f" {counts.failed}✗"
+    return text
+
+
+def short(value: str | None, width: int = 40) -> str:
+    if value is None:
+        return "∅"
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+class OperationsScreen(ConsoleScreen):
+    HELP_TEXT = __doc__ or ""
+    MUTATING_ACTIONS = frozenset({"revert", "recover"})
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="ops.filter"),
+        Binding("x", "export", "Export", id="ops.export"),
+        Binding("r", "revert", "Revert", id="ops.revert"),
+        Binding("R", "recover", "Recover", id="ops.recover"),
+        Binding("escape", "back", "Back", id="ops.back"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="ops.reload"),
+    ]
+
+    def __init__(self, focus_op: str = "") -> None:
+        super().__init__()
+        self.filters = AuditFilter()
+        self.records: list[OperationRecord] = []
+        self.interrupted: set[str] = set()
+        self.focus_op = focus_op
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            placeholder="/ filter: type:tags since:2026-11-01 key:NAME operator:alice",
+            id="ops-filter",
+        )
+        yield Static("", id="ops-error")
+        yield DataTable(id="ops", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="entries-title")
+        yield DataTable(id="entries", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ops = self.query_one("#ops", DataTable)
+        ops.add_columns("operation", "when", "who", "result", "what")
+        self.query_one("#entries", DataTable).add_columns("when", "key", "field", "before", "after")
+        ops.focus()
+        self.load_ops()
+
+    @property
+    def selected(self) -> OperationRecord | None:
+        table = self.query_one("#ops", DataTable)
+        if not self.records or table.cursor_row < 0 or table.cursor_row >= len(self.records):
+            return None
+        return self.records[table.cursor_row]
+
+    @work(exclusive=True, group="ops", exit_on_error=False)
+    async def load_ops(self) -> None:
+        service = self.data.service
+        records = await service.recent_ops(OPS_SHOWN)
+        self.interrupted = {record.id for record in await service.unfinished()}
+        filters = self.filters
+        if filters.key_id:
+            touching = set()
+            async for entry in service.audit_entries(AuditFilter(key_id=filters.key_id)):
+                touching.add(entry.op_id)
+            records = [record for record in records if record.id in touching]
+        self.records = [record for record in records if self._wanted(record)]
+        table = self.query_one("#ops", DataTable)
+        table.clear()
+        for record in self.records:
+            table.add_row(
+                record.id,
+                when(record.started_at),
+                short(f"{record.operator.os_user}@{record.operator.host}", 20),
+                op_result(record, record.id in self.interrupted),
+                short(record.summary, 40),
+                key=record.id,
+            )
+        if not self.records:
+            self.query_one("#entries-title", Static).update("no operations match")
+            self.query_one("#entries", DataTable).clear()
+            return
+        index = next((i for i, r in enumerate(self.records) if r.id == self.focus_op), 0)
+        table.move_cursor(row=index)
+        self.load_entries(self.records[index])
+
+    def _wanted(self, record: OperationRecord) -> bool:
+        filters = self.filters
+        if filters.op_types and record.type.value not in filters.op_types:
+            return False
+        if filters.operator and filters.operator.lower() not in record.operator.label.lower():
+            return False
+        if filters.op_id and record.id != filters.op_id:
+            return False
+        if filters.since is not None and record.started_at < filters.since:
+            return False
+        return filters.until is None or record.started_at <= filters.until
+
+    @on(DataTable.RowHighlighted, "#ops")
+    def op_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        record = self.selected
+        if record is not None:
+            self.load_entries(record)
+
+    @work(exclusive=True, group="entries", exit_on_error=False)
+    async def load_entries(self, record: OperationRecord) -> None:
+        table = self.query_one("#entries", DataTable)
+        names = self.data.table.by_id
+        rows = []
+        async for entry in self.data.service.audit_entries(
+            AuditFilter(op_id=record.id, key_id=self.filters.key_id)
+        ):
+            if not entry.key_id:
+                continue
+            name = names[entry.key_id].name if entry.key_id in names else entry.key_id[:8]
+            for field, (before, after) in entry.changes.items():
+                if field == "updatedAt":
+                    continue
+                rows.append(
+                    (when(entry.time), short(name, 24), field, short(before, 30), short(after, 30))
+                )
+            if len(rows) >= ENTRIES_SHOWN:
+                break
+        table.clear()
+        for row in rows[:ENTRIES_SHOWN]:
+            table.add_row(*row)
+        counts = record.counts
+        title = Text(f"{record.id} · {record.summary} · {record.status.value}", style="bold")
+        title.append(
+            f" · applied {counts.applied}, failed {counts.failed}, skipped {counts.skipped}",
+            style="",
+        )
+        if record.reverts:
+            title.append(f" · reverts {record.reverts}", style="")
+        if record.message:
+            title.append(f"\n{record.message}", style="")
+        if len(rows) >= ENTRIES_SHOWN:
+            title.append(f"\nfirst {ENTRIES_SHOWN} changes shown; x exports them all", style="dim")
+        self.query_one("#entries-title", Static).update(title)
+
+    # -- filter ----------------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#ops-filter", Input).focus()
+
+    @on(Input.Submitted, "#ops-filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        error = self.query_one("#ops-error", Static)
+        try:
+            filters = parse_audit_filter(event.value)
+        except BadInput as problem:
+            error.update(Text(str(problem), style="bold red"))
+            return
+        if filters.key_id:
+            # A key can be named as well as given by id.
+            named = [row.id for row in self.data.table if row.name == filters.key_id]
+            if len(named) == 1:
+                filters.key_id = named[0]
+        error.update("")
+        self.filters = filters
+        self.query_one("#ops", DataTable).focus()
+        self.load_ops()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if self.focused is self.query_one("#ops-filter", Input):
+            self.query_one("#ops", DataTable).focus()
+            return
+        self.dismiss(None)
+
+    def action_reload(self) -> None:
+        self.load_ops()
+
+    def action_export(self) -> None:
+        from tui.screens.export import ExportScreen
+
+        self.app.push_screen(ExportScreen(self.filters))
+
+    async def action_revert(self) -> None:
+        record = self.selected
+        if record is None:
+            return
+        if record.status is OpStatus.RUNNING:
+            self.notify(
+                "this operation is running or interrupted: R recovers it", severity="warning"
+            )
+            return
+        plan = await self.data.service.plan_revert(record.id)
+        self.keyops.run_plan(plan)
+
+    def action_recover(self) -> None:
+        record = self.selected
+        if record is None:
+            return
+        if record.id not in self.interrupted:
+            self.notify(
+                f"{record.id} is not interrupted ({record.status.value})", severity="warning"
+            )
+            return
+        from tui.screens.recovery import RecoveryScreen
+
+        self.app.push_screen(RecoveryScreen(record))
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        return [
+            PaletteCommand(
+                "Filter operations",
+                "type: since: until: key: operator: op:",
+                self.action_focus_filter,
+            ),
+            PaletteCommand(
+                "Export audit",
+                "Write the filtered audit entries to CSV or JSON",
+                self.action_export,
+            ),
+            PaletteCommand(
+                "Revert operation",
+                "Undo the highlighted finished operation",
+                self.action_revert,
+                True,
+            ),
+            PaletteCommand(
+                "Recover operation",
+                "Finish or roll back an interrupted operation",
+                self.action_recover,
+                True,
+            ),
+            PaletteCommand("Reload operations", "Read the operations again", self.action_reload),
+            PaletteCommand("Back to keys", "Close this screen", self.action_back),
+        ]

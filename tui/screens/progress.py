@@ -1,0 +1,194 @@
+"""A batch running: phase (locking, applying, verifying, rolling back), a bar with percent,
+keys per second and ETA, and failures as they happen. `c` (or esc) cancels after a confirm:
+an atomic batch then rolls back every key it wrote, a best-effort one keeps what landed.
+At the end a summary says what happened, to which keys, and what to do about each error;
+`enter` or esc closes it and the key list reloads (marks are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Log, ProgressBar, Static
+
+from core.batch.operations import OpStatus
+from core.batch.progress import Outcome, ProgressEvent
+from tui.screens.base import ConsoleScreen
+from tui.screens.confirm import ConfirmScreen
+
+StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
+AFFECTED_SHOWN = 10
+STATUS_WORDS = {
+    OpStatus.DONE: "done",
+    OpStatus.PARTIAL: "partly done",
+    OpStatus.FAILED: "failed, nothing left written",
+    OpStatus.ROLLED_BACK: "rolled back",
+    OpStatus.CANCELLED: "cancelled",
+    OpStatus.REFUSED: "refused",
+    OpStatus.RUNNING: "running",
+}
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA —"
+    if seconds < 60:
+        return f"ETA {seconds:.0f}s"
+    return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def outcome_table(outcome: Outcome) -> Table:
+    counts = outcome.counts
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("planned", counts.planned), ("applied", counts.applied),
+        ("already so", counts.already), ("skipped", counts.skipped),
+        ("failed", counts.failed), ("rolled back", counts.rolled_back),
+        ("re-applied after CRS rewrote them", counts.reapplied), ("still drifting", counts.drifting),
+    ):  # fmt: skip
+        if value or label in ("planned", "applied", "failed"):
+            table.add_row(label, str(value))
+    return table
+
+
+def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | None:
+    problems = [*outcome.failures, *outcome.drifting, *outcome.not_rolled_back]
+    if not problems:
+        return None
+    table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
+    table.add_column("key", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("what happened", overflow="fold", ratio=3)
+    table.add_column("what to do", overflow="fold", ratio=3)
+    for failure in problems[:limit]:
+        table.add_row(failure.name or failure.key_id[:8], failure.reason, failure.advice or "—")
+    if len(problems) > limit:
+        table.add_row(
+            f"… {len(problems) - limit} more", "see the operation in the audit screen (o)", ""
+        )
+    return table
+
+
+class ProgressScreen(ConsoleScreen):
+    HELP_TEXT = __doc__ or ""
+    BINDINGS = [
+        Binding("c,escape", "cancel_or_close", "Cancel", id="progress.cancel"),
+        Binding("enter", "close", "Close", id="progress.close"),
+    ]
+
+    def __init__(self, title: str, start: StartBatch) -> None:
+        super().__init__()
+        self.title_text = title
+        self.start = start
+        self.cancel = asyncio.Event()
+        self.outcome: Outcome | None = None
+        self.last: ProgressEvent | None = None
+        self.failures_seen = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="progress-body"):
+            yield Static(Text(self.title_text, style="bold"), id="progress-title")
+            yield Static("starting…", id="progress-phase")
+            yield ProgressBar(total=100, show_eta=False, id="progress-bar")
+            yield Static("", id="progress-rate")
+            yield Static("failures as they happen:", id="failures-title")
+            yield Log(id="failures", max_lines=500)
+            with VerticalScroll(id="summary"):
+                yield Static("", id="summary-text")
+                yield Static("", id="summary-counts")
+                yield Static("", id="summary-affected")
+            yield Static("c cancel", id="progress-hint", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#summary").display = False
+        self.run_batch()
+
+    @work(exclusive=True, group="batch", exit_on_error=False)
+    async def run_batch(self) -> None:
+        async for event in self.start(self.cancel):
+            self.show_event(event)
+        if self.outcome is None:
+            self.query_one("#progress-phase", Static).update("ended without an outcome")
+
+    def show_event(self, event: ProgressEvent) -> None:
+        self.last = event
+        op = f"op {event.op_id} · " if event.op_id else ""
+        cancelling = " · cancelling…" if self.cancel.is_set() and event.outcome is None else ""
+        self.query_one("#progress-phase", Static).update(
+            Text(
+                f"{op}{event.phase.value}{cancelling}"
+                + (f" · {event.message}" if event.message else "")
+            )
+        )
+        bar = self.query_one("#progress-bar", ProgressBar)
+        bar.update(total=max(event.total, 1), progress=event.done if event.total else 1)
+        self.query_one("#progress-rate", Static).update(
+            f"{event.done}/{event.total} keys · {event.percent:.0f}% · "
+            f"{event.keys_per_second:,.0f} keys/s · {eta_text(event.eta_seconds)} · "
+            f"{event.failed} failed"
+        )
+        log = self.query_one("#failures", Log)
+        for failure in event.failures:  # each event carries the failures new since the last
+            self.failures_seen += 1
+            log.write_line(f"{failure.name or failure.key_id[:8] or 'batch'}: {failure.reason}")
+        if event.outcome is not None:
+            self.finish(event.outcome)
+
+    def finish(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        status = STATUS_WORDS.get(outcome.status, outcome.status.value)
+        text = Text(
+            f"Operation {outcome.op_id}: {status}",
+            style="bold green" if outcome.status is OpStatus.DONE else "bold red",
+        )
+        if outcome.message:
+            text.append(f"\n{outcome.message}", style="")
+        for warning in outcome.warnings:
+            text.append(f"\n⚠ {warning}", style="")
+        self.query_one("#summary-text", Static).update(text)
+        self.query_one("#summary-counts", Static).update(outcome_table(outcome))
+        affected = affected_table(outcome)
+        self.query_one("#summary-affected", Static).update(affected if affected is not None else "")
+        self.query_one("#summary").display = True
+        self.query_one("#progress-hint", Static).update(
+            "enter or esc closes · the list reloads, marks are kept"
+        )
+        self.keyops.batch_finished()
+        if outcome.status is OpStatus.DONE:
+            self.notify(
+                f"{outcome.counts.applied} keys changed", title=f"Operation {outcome.op_id} done"
+            )
+
+    def action_cancel_or_close(self) -> None:
+        if self.outcome is not None:
+            self.action_close()
+            return
+        if self.cancel.is_set():
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.cancel.set()
+                self.query_one("#progress-phase", Static).update("cancelling…")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel this batch?",
+                "An atomic batch rolls back every key it wrote; a best-effort batch keeps what already landed.",
+            ),
+            answer,
+        )
+
+    def action_close(self) -> None:
+        if self.outcome is None:
+            self.notify("still running: c cancels", severity="warning")
+            return
+        self.dismiss(None)

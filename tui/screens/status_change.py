@@ -1,0 +1,121 @@
+"""Enable or disable the marked keys. The confirm states how many keys change, how many
+already are that way, and which keys are refused and why (deleted keys are never enabled;
+expired keys need a new expiry date, typed here as 2027-01-31 or `never`).
+
+`enter` runs (large batches then ask for the key count), `esc` goes back, nothing written.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Checkbox, Input, Static
+
+from core.batch.planning import BatchPlan
+from core.batch.requests import BadRequest, StatusChange
+from tui.screens.base import ConsoleModal
+from tui.screens.confirm import plan_counts
+
+REFUSED_SHOWN = 8
+
+
+def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
+    table = Table(box=None, padding=(0, 1), show_header=True, show_edge=False)
+    table.add_column("refused key", no_wrap=True, overflow="ellipsis")
+    table.add_column("why", overflow="ellipsis", no_wrap=True)
+    for key_id, reason in plan.skipped[:limit]:
+        table.add_row(plan.name(key_id) or key_id[:8], reason)
+    if len(plan.skipped) > limit:
+        table.add_row(f"… and {len(plan.skipped) - limit} more", "")
+    return table
+
+
+class StatusChangeScreen(ConsoleModal[None]):
+    HELP_TEXT = __doc__ or ""
+    MUTATING_ACTIONS = frozenset({"run"})
+    BINDINGS = [
+        Binding("enter", "run", "Run", id="status.run"),
+        Binding("escape", "close", "Back", id="status.close"),
+    ]
+
+    def __init__(self, key_ids: list[str], *, enable: bool) -> None:
+        super().__init__()
+        self.key_ids = key_ids
+        self.enable = enable
+        self.plan: BatchPlan | None = None
+
+    def compose(self) -> ComposeResult:
+        verb = "Enable" if self.enable else "Disable"
+        with Vertical(id="dialog", classes="wide"):
+            yield Static(Text(f"{verb} {len(self.key_ids)} keys", style="bold"))
+            if self.enable:
+                yield Input(
+                    placeholder="new expiry for expired keys (2027-01-31 or never); empty keeps it",
+                    id="expires",
+                )
+            yield Checkbox(
+                "atomic (any failure rolls all back)", value=False, id="atomic",
+                tooltip="Off: a disable lands on every key it can, now",
+            )  # fmt: skip
+            yield Static("", id="status-error")
+            yield Static("reading the keys…", id="status-counts")
+            yield Static("", id="status-refused")
+            yield Static("enter runs · esc back, nothing written", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#atomic", Checkbox).focus()
+        self.refresh_plan()
+
+    def request(self) -> StatusChange | None:
+        expires = self.query_one("#expires", Input).value.strip() if self.enable else ""
+        error = self.query_one("#status-error", Static)
+        try:
+            request = StatusChange.build(
+                self.enable, expires or None, atomic=self.query_one("#atomic", Checkbox).value
+            )
+        except BadRequest as problem:
+            error.update(Text("\n".join(problem.problems), style="bold red"))
+            return None
+        error.update("")
+        return request
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def form_changed(self) -> None:
+        self.refresh_plan()
+
+    @on(Input.Submitted)
+    async def submitted(self) -> None:
+        await self.action_run()
+
+    def refresh_plan(self) -> None:
+        self.plan = None
+        request = self.request()
+        if request is not None:
+            self.compute_plan(request)
+
+    @work(exclusive=True, group="status-plan", exit_on_error=False)
+    async def compute_plan(self, request: StatusChange) -> None:
+        plan = await self.data.service.plan_status(self.key_ids, request)
+        self.plan = plan
+        self.query_one("#status-counts", Static).update(plan_counts(plan))
+        self.query_one("#status-refused", Static).update(
+            refused_table(plan) if plan.skipped else ""
+        )
+
+    async def action_run(self) -> None:
+        request = self.request()
+        if request is None:
+            return
+        plan = self.plan
+        if plan is None or plan.params != request.model_dump(mode="json"):
+            plan = await self.data.service.plan_status(self.key_ids, request)
+        self.dismiss(None)
+        self.keyops.run_plan(plan, confirmed=True)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

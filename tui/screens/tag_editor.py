@@ -1,0 +1,163 @@
+"""Tag editor for the marked keys.
+
+Shows the tags the keys carry now with counts. Type tags to add and to remove (comma-
+separated; tab completes from every tag in Redis), pick what happens to keys that already
+carry tags (merge keeps theirs, replace sets exactly the added tags, skip leaves such keys
+alone), and read the live preview: keys changed, unchanged and skipped, with a sample of
+before -> after. `ctrl+s` applies through a confirm; `esc` closes, nothing written.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import Suggester
+from textual.timer import Timer
+from textual.widgets import Checkbox, Input, Select, Static
+
+from core.batch.planning import BatchPlan
+from core.batch.requests import BadRequest, TagEdit
+from tui.screens.base import ConsoleModal
+from tui.screens.confirm import plan_counts, sample_table
+
+PREVIEW_DELAY_SECONDS = 0.25
+CURRENT_TAGS_SHOWN = 12
+
+
+class TagSuggester(Suggester):
+    """Completes the last comma-separated tag from the tags Redis already holds."""
+
+    def __init__(self, tags: list[str]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.tags = tags
+
+    async def get_suggestion(self, value: str) -> str | None:
+        _, _, last = value.rpartition(",")
+        stem = last.lstrip()
+        if not stem:
+            return None
+        for tag in self.tags:
+            if tag.startswith(stem) and tag != stem:
+                return value[: len(value) - len(stem)] + tag
+        return None
+
+
+def split_tags(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class TagEditorScreen(ConsoleModal[None]):
+    HELP_TEXT = __doc__ or ""
+    MUTATING_ACTIONS = frozenset({"apply"})
+    BINDINGS = [
+        Binding("ctrl+s", "apply", "Apply", id="tags.apply"),
+        Binding("escape", "close", "Close", id="tags.close"),
+    ]
+
+    def __init__(self, key_ids: list[str]) -> None:
+        super().__init__()
+        self.key_ids = key_ids
+        self.plan: BatchPlan | None = None
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        rows = [
+            self.data.table.by_id[key_id]
+            for key_id in self.key_ids
+            if key_id in self.data.table.by_id
+        ]
+        counts = self.data.tag_counts(rows)
+        untagged = sum(1 for row in rows if not row.tags)
+        current = Text(f"{len(self.key_ids)} keys carry: ", style="bold")
+        for tag, count in counts.most_common(CURRENT_TAGS_SHOWN):
+            current.append(f"{tag} ({count})  ")
+        if len(counts) > CURRENT_TAGS_SHOWN:
+            current.append(f"… {len(counts) - CURRENT_TAGS_SHOWN} more  ")
+        if untagged:
+            current.append(f"no tags ({untagged})", style="dim")
+        suggester = TagSuggester(self.data.known_tags())
+        with Vertical(id="dialog", classes="wide"):
+            yield Static(Text(f"Edit tags of {len(self.key_ids)} keys", style="bold"))
+            yield Static(current, id="current-tags")
+            yield Input(placeholder="add: tag, tag…", id="add-tags", suggester=suggester)
+            yield Input(placeholder="remove: tag, tag…", id="remove-tags", suggester=suggester)
+            with Horizontal(id="tag-options"):
+                yield Select(
+                    [("keys with tags: merge", "merge"), ("keys with tags: replace", "replace"),
+                     ("keys with tags: skip", "skip")],
+                    value="merge", allow_blank=False, id="conflict",
+                )  # fmt: skip
+                yield Checkbox("atomic (any failure rolls all back)", value=True, id="atomic")
+            yield Static("", id="tag-error")
+            yield Static("type tags to see what would change", id="preview-counts")
+            yield Static("", id="preview-sample")
+            yield Static("ctrl+s apply · tab next field · esc close", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#add-tags", Input).focus()
+
+    def request(self) -> TagEdit | None:
+        """The edit the form describes; shows why when it is not valid."""
+        add = split_tags(self.query_one("#add-tags", Input).value)
+        remove = split_tags(self.query_one("#remove-tags", Input).value)
+        conflict = str(self.query_one("#conflict", Select).value)
+        atomic = self.query_one("#atomic", Checkbox).value
+        error = self.query_one("#tag-error", Static)
+        if not add and not remove and conflict != "replace":
+            error.update("")
+            return None
+        try:
+            if add or conflict == "replace":
+                request = TagEdit.build("add", add, conflict, atomic, remove=remove)
+                if conflict == "replace" and not add:
+                    request = TagEdit.build("replace", [], atomic=atomic)
+            else:
+                request = TagEdit.build("remove", remove, atomic=atomic)
+        except BadRequest as problem:
+            error.update(Text("\n".join(problem.problems), style="bold red"))
+            error.add_class("visible")
+            return None
+        error.update("")
+        error.remove_class("visible")
+        return request
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def form_changed(self) -> None:
+        self.plan = None
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(PREVIEW_DELAY_SECONDS, self.refresh_preview)
+
+    def refresh_preview(self) -> None:
+        request = self.request()
+        if request is None:
+            self.query_one("#preview-counts", Static).update("type tags to see what would change")
+            self.query_one("#preview-sample", Static).update("")
+            return
+        self.compute_preview(request)
+
+    @work(exclusive=True, group="preview", exit_on_error=False)
+    async def compute_preview(self, request: TagEdit) -> None:
+        plan = await self.data.service.plan_tags(self.key_ids, request)
+        self.plan = plan
+        self.query_one("#preview-counts", Static).update(plan_counts(plan))
+        self.query_one("#preview-sample", Static).update(sample_table(plan))
+
+    async def action_apply(self) -> None:
+        request = self.request()
+        if request is None:
+            self.notify("nothing to apply: type tags to add or remove", severity="warning")
+            return
+        plan = self.plan
+        if plan is None or plan.params != request.model_dump(mode="json"):
+            plan = await self.data.service.plan_tags(self.key_ids, request)
+        self.dismiss(None)
+        self.keyops.run_plan(plan)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,374 @@
+"""KeyListView: a virtualised list of key rows with a cursor, marks and ranges.
+
+Only the visible lines are rendered (the Line API, like Toolong's LogLines), so 100,000 keys
+cost nothing on screen; Textual's DataTable measures every cell when rows are added and
+freezes for seconds at that size.
+
+Bindings (ids in brackets, remappable): up/k, down/j, pageup/ctrl+u, pagedown/ctrl+d, home/g,
+end/G move [keys.*]; space marks the key [keys.mark]; v starts a range and marks it on the
+second press [keys.range]; * marks every key shown [keys.mark_shown]; U clears all marks
+[keys.clear_marks]; s sorts by the next column, S reverses [keys.sort, keys.sort_reverse];
+enter shows the key [keys.detail].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from core.store.rows import KeyRow, KeyStatus
+from tui.selection import Selection
+
+
+class SortColumn(StrEnum):
+    NAME = "name"
+    STATUS = "status"
+    LAST_USED = "last used"
+    CREATED = "created"
+    ID = "id"
+
+
+SORT_CYCLE = list(SortColumn)
+_STATUS_ORDER = {
+    KeyStatus.ACTIVE: 0,
+    KeyStatus.DISABLED: 1,
+    KeyStatus.EXPIRED: 2,
+    KeyStatus.DELETED: 3,
+}
+
+
+def sort_rows(rows: list[KeyRow], column: SortColumn, reverse: bool, now: float) -> list[KeyRow]:
+    """Rows in display order; ties fall back to the name so the order is stable to read."""
+    by_name = sorted(rows, key=lambda row: row.name.casefold())
+    if column is SortColumn.NAME:
+        return by_name[::-1] if reverse else by_name
+    if column is SortColumn.STATUS:
+        return sorted(by_name, key=lambda row: _STATUS_ORDER[row.status(now)], reverse=reverse)
+    if column is SortColumn.ID:
+        return sorted(by_name, key=lambda row: row.id, reverse=reverse)
+    attribute = "last_used_at" if column is SortColumn.LAST_USED else "created_at"
+    # Newest first reads best for dates; keys never used sort last.
+    return sorted(by_name, key=lambda row: getattr(row, attribute) or 0.0, reverse=not reverse)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    width: int  # fixed cells, or 0 for a share of what is left
+    share: int = 0
+    sort: SortColumn | None = None
+
+
+WIDE_COLUMNS = (
+    Column("name", 0, 3, SortColumn.NAME),
+    Column("id", 8, sort=SortColumn.ID),
+    Column("status", 8, sort=SortColumn.STATUS),
+    Column("tags", 0, 2),
+    Column("bindings", 0, 3),
+    Column("last used", 10, sort=SortColumn.LAST_USED),
+    Column("created", 10, sort=SortColumn.CREATED),
+)
+# Under 96 cells the created date gives way to the columns an operator acts on.
+NARROW_COLUMNS = WIDE_COLUMNS[:-1]
+MARK_WIDTH = 2
+
+
+def layout_columns(width: int) -> list[tuple[Column, int]]:
+    columns = WIDE_COLUMNS if width >= 96 else NARROW_COLUMNS
+    fixed = MARK_WIDTH + sum(c.width for c in columns) + len(columns) - 1
+    spare = max(width - fixed, len(columns) * 4)
+    shares = sum(c.share for c in columns)
+    laid, given = [], 0
+    flexible = [c for c in columns if c.share]
+    for column in columns:
+        if column.share:
+            size = spare * column.share // shares
+            if column is flexible[-1]:
+                size = spare - given
+            given += size
+            laid.append((column, size))
+        else:
+            laid.append((column, column.width))
+    return laid
+
+
+def _date(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+
+
+def _fit(text: str, width: int) -> str:
+    if cell_len(text) > width:
+        return set_cell_size(text, max(width - 1, 0)) + "…"
+    return set_cell_size(text, width)
+
+
+class KeyListView(ScrollView, can_focus=True):
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="keys.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="keys.down"),
+        Binding("pageup,ctrl+u", "page(-1)", "Page up", show=False, id="keys.page_up"),
+        Binding("pagedown,ctrl+d", "page(1)", "Page down", show=False, id="keys.page_down"),
+        Binding("home,g", "jump(0)", "First", show=False, id="keys.first"),
+        Binding("end,G", "jump(-1)", "Last", show=False, id="keys.last"),
+        Binding("space", "mark", "Mark", id="keys.mark"),
+        Binding("v", "range", "Range", id="keys.range"),
+        Binding("asterisk", "mark_shown", "Mark shown", id="keys.mark_shown"),
+        Binding("U", "clear_marks", "Unmark all", show=False, id="keys.clear_marks"),
+        Binding("s", "sort", "Sort", show=False, id="keys.sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="keys.sort_reverse"),
+        Binding("enter", "detail", "Details", show=False, id="keys.detail"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "key-list--header",
+        "key-list--cursor",
+        "key-list--marked",
+        "key-list--range",
+        "key-list--disabled",
+        "key-list--expired",
+        "key-list--deleted",
+    }
+
+    DEFAULT_CSS = """
+    KeyListView { height: 1fr; background: $surface; overflow-x: hidden; }
+    KeyListView > .key-list--header { text-style: bold; background: $panel; }
+    KeyListView > .key-list--cursor { background: $primary 40%; }
+    KeyListView:focus > .key-list--cursor { background: $primary; color: $text; }
+    KeyListView > .key-list--marked { color: $warning; text-style: bold; }
+    KeyListView > .key-list--range { background: $secondary 30%; }
+    KeyListView > .key-list--disabled { color: $text-muted; }
+    KeyListView > .key-list--expired { color: $warning; }
+    KeyListView > .key-list--deleted { color: $error; }
+    """
+
+    cursor = reactive(0, repaint=False, always_update=True)
+
+    class MarksChanged(Message):
+        def __init__(self, view: KeyListView) -> None:
+            super().__init__()
+            self.view = view
+
+        @property
+        def control(self) -> KeyListView:
+            return self.view
+
+    class DetailRequested(Message):
+        def __init__(self, row: KeyRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class SortChanged(Message):
+        def __init__(self, column: SortColumn, reverse: bool) -> None:
+            super().__init__()
+            self.column = column
+            self.reverse = reverse
+
+    def __init__(
+        self,
+        selection: Selection,
+        describe_bindings: Callable[[KeyRow], str],
+        clock: Callable[[], float],
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.selection = selection
+        self.describe_bindings = describe_bindings
+        self.clock = clock
+        self.rows: list[KeyRow] = []
+        self.sort_column = SortColumn.NAME
+        self.sort_reverse = False
+        self._now = clock()
+
+    # -- content ---------------------------------------------------------------------------------
+
+    def show_rows(self, rows: list[KeyRow]) -> None:
+        """Replaces the shown rows (already filtered and sorted); keeps the cursor on its key."""
+        current = self.highlighted
+        self.rows = rows
+        self._now = self.clock()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
+        index = 0
+        if current is not None:
+            # Linear scan only when the key is still there; cheap next to the filter itself.
+            for position, row in enumerate(rows):
+                if row is current:
+                    index = position
+                    break
+        self.selection.anchor = None
+        self.move_cursor(index)
+        self.refresh()
+
+    @property
+    def highlighted(self) -> KeyRow | None:
+        if 0 <= self.cursor < len(self.rows):
+            return self.rows[self.cursor]
+        return None
+
+    @property
+    def page_height(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def move_cursor(self, index: int) -> None:
+        if not self.rows:
+            self.cursor = 0
+            self.refresh()
+            return
+        self.cursor = max(0, min(index, len(self.rows) - 1))
+        top = round(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + self.page_height:
+            self.scroll_to(y=self.cursor - self.page_height + 1, animate=False)
+        self.refresh()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * self.page_height)
+
+    def action_jump(self, index: int) -> None:
+        self.move_cursor(len(self.rows) - 1 if index < 0 else index)
+
+    def action_mark(self) -> None:
+        row = self.highlighted
+        if row is None:
+            return
+        bounds = self.selection.range_bounds(self.cursor)
+        if bounds is not None:
+            self.action_range()
+            return
+        self.selection.toggle(row.id)
+        self.move_cursor(self.cursor + 1)  # like a file manager: mark and go on
+        self.post_message(self.MarksChanged(self))
+
+    def action_range(self) -> None:
+        if not self.rows:
+            return
+        bounds = self.selection.range_bounds(self.cursor)
+        if bounds is None:
+            self.selection.anchor = self.cursor
+            self.post_message(self.MarksChanged(self))
+        else:
+            start, end = bounds
+            self.selection.mark_all(row.id for row in self.rows[start : end + 1])
+            self.selection.anchor = None
+            self.post_message(self.MarksChanged(self))
+        self.refresh()
+
+    def action_mark_shown(self) -> None:
+        self.selection.mark_all(row.id for row in self.rows)
+        self.selection.anchor = None
+        self.refresh()
+        self.post_message(self.MarksChanged(self))
+
+    def action_clear_marks(self) -> None:
+        self.selection.clear()
+        self.refresh()
+        self.post_message(self.MarksChanged(self))
+
+    def cancel_range(self) -> bool:
+        if self.selection.anchor is None:
+            return False
+        self.selection.anchor = None
+        self.refresh()
+        return True
+
+    def action_sort(self) -> None:
+        position = SORT_CYCLE.index(self.sort_column)
+        self.sort_column = SORT_CYCLE[(position + 1) % len(SORT_CYCLE)]
+        self.post_message(self.SortChanged(self.sort_column, self.sort_reverse))
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.post_message(self.SortChanged(self.sort_column, self.sort_reverse))
+
+    def action_detail(self) -> None:
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.DetailRequested(row))
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y == 0:
+            return self._header(width)
+        index = round(self.scroll_offset.y) + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        return self._row(index, width)
+
+    def _header(self, width: int) -> Strip:
+        style = self.get_component_rich_style("key-list--header")
+        cells = []
+        for column, size in layout_columns(width):
+            title = column.title
+            if column.sort is not None and column.sort is self.sort_column:
+                title += " ▼" if self.sort_reverse else " ▲"
+            cells.append(_fit(title, size))
+        return Strip([Segment(_fit(" " * MARK_WIDTH + " ".join(cells), width), style)], width)
+
+    def _row(self, index: int, width: int) -> Strip:
+        row = self.rows[index]
+        base = self.rich_style
+        marked = row.id in self.selection
+        bounds = self.selection.range_bounds(self.cursor)
+        if index == self.cursor:
+            base = base + self.get_component_rich_style("key-list--cursor")
+        elif bounds is not None and bounds[0] <= index <= bounds[1]:
+            base = base + self.get_component_rich_style("key-list--range")
+        status = row.status(self._now)
+        status_style = base
+        if status is not KeyStatus.ACTIVE:
+            status_style = base + self.get_component_rich_style(f"key-list--{status.value}")
+        segments = [
+            Segment(
+                "● " if marked else "  ",
+                base + self.get_component_rich_style("key-list--marked") if marked else base,
+            )
+        ]
+        for position, (column, size) in enumerate(layout_columns(width)):
+            text = self._cell(row, column.title, status)
+            style = status_style if column.title == "status" else base
+            if marked and column.title == "name":
+                style = base + Style(bold=True)
+            separator = "" if position == 0 else " "
+            segments.append(Segment(separator + _fit(text, size), style))
+        strip = Strip(segments)
+        return strip.adjust_cell_length(width, base)
+
+    def _cell(self, row: KeyRow, title: str, status: KeyStatus) -> str:
+        if title == "name":
+            return row.name
+        if title == "id":
+            return row.id[:8]
+        if title == "status":
+            return status.value
+        if title == "tags":
+            return ",".join(row.tags) or "-"
+        if title == "bindings":
+            return self.describe_bindings(row)
+        if title == "last used":
+            return _date(row.last_used_at)
+        return _date(row.created_at)
