@@ -17,6 +17,7 @@ from core.batch.planning import (
     READ_FIELDS,
     BatchPlan,
     Decide,
+    Skip,
     TagsDecider,
     accounts_decider,
     build_plan,
@@ -38,6 +39,10 @@ from core.schema.platforms import BindingField, Platform
 from core.session import CrsSession
 from core.store.accounts import AccountCatalog
 from core.store.key_table import KeyTable
+
+
+def _nothing_to_write(key_id: str, current: dict[str, str]) -> Skip:
+    return Skip("nothing to roll back")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +181,14 @@ class BatchService:
             raise BadInput(f"operation {op_id} is still running: its lock is alive")
         table, catalog = await self.load()
         journal = await self.ops.journal(op_id)
+        if action == "rollback" and not journal:
+            # Stopped before writing anything: an empty rollback closes it, and is audited.
+            plan = BatchPlan(
+                op_type=OpType.ROLLBACK, summary=f"rollback of {op_id} (it wrote nothing)",
+                params={"reverts": op_id}, atomic=True, decide=_nothing_to_write,
+                index_ready=table.index_ready, reverts=op_id,
+            )  # fmt: skip
+            return self._named(plan), None
         if action == "rollback":
             plan = await plan_revert(
                 self.client,

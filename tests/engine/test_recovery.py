@@ -10,7 +10,8 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 
-from core.batch.operations import OpStatus
+from core.batch.identity import OperatorIdentity
+from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
 from tests.engine.conftest import crs_state, make_service, run
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
@@ -68,3 +69,24 @@ async def test_sigkilled_operation_can_be_resumed_to_the_end(
     journal = await service.ops.journal(interrupted.id)
     assert len(journal) == 1000 and json.loads(json.dumps(journal))  # one journal for the whole op
     assert await crs_index_problems(crs) == []
+
+
+async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
+    crs: aioredis.Redis,
+) -> None:
+    service = make_service(crs)
+    record = OperationRecord(
+        id="20261127-030000-0dead0", type=OpType.TAGS, summary="tags add (merge): x",
+        operator=OperatorIdentity(os_user="bob", host="ops1", pid=7),
+    )  # fmt: skip
+    await OperationStore(crs).save(record)  # running, no lease, no journal: died while locking
+    before = await crs_state(crs)
+    assert [r.id for r in await service.unfinished()] == [record.id]
+    plan, resume = await service.plan_recovery(record.id, "rollback")
+    assert resume is None and not plan.plans
+    outcome, _ = await run(service, plan)
+    assert outcome.status is OpStatus.DONE
+    closed = await OperationStore(crs).get(record.id)
+    assert closed is not None and closed.status is OpStatus.ROLLED_BACK
+    assert await service.unfinished() == []
+    assert await crs_state(crs) == before

@@ -38,7 +38,8 @@ class StatusChangeScreen(ConsoleModal[None]):
     HELP_TEXT = __doc__ or ""
     MUTATING_ACTIONS = frozenset({"run"})
     BINDINGS = [
-        Binding("enter", "run", "Run", id="status.run"),
+        # Priority: enter runs even with the checkbox focused (space toggles it).
+        Binding("enter", "run", "Run", priority=True, id="status.run"),
         Binding("escape", "close", "Back", id="status.close"),
     ]
 
@@ -87,10 +88,6 @@ class StatusChangeScreen(ConsoleModal[None]):
     @on(Checkbox.Changed)
     def form_changed(self) -> None:
         self.refresh_plan()
-
-    @on(Input.Submitted)
-    async def submitted(self) -> None:
-        await self.action_run()
 
     def refresh_plan(self) -> None:
         self.plan = None
