@@ -36,7 +36,7 @@ class KeyopsApp(App[int]):
 
     TITLE = "keyops"
     CSS_PATH = "keyops.tcss"
-    COMMANDS = {ConsoleCommands}
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
         Binding(
@@ -208,6 +208,34 @@ class KeyopsApp(App[int]):
             str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
         )
         self.push_screen(ErrorScreen(message))
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id the console has: what `[keymap]` in the config may remap."""
+    from textual.dom import DOMNode
+
+    from tui.screens import (
+        account_assign, confirm, error, export, help, key_detail, key_list, operations,
+        progress, recovery, status_change, tag_editor,
+    )  # fmt: skip
+    from tui.widgets.key_list_view import KeyListView
+
+    modules = (
+        account_assign, confirm, error, export, help, key_detail, key_list, operations,
+        progress, recovery, status_change, tag_editor,
+    )  # fmt: skip
+    classes: list[type[DOMNode]] = [KeyopsApp, KeyListView]
+    for module in modules:
+        classes += [
+            value for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, DOMNode) and value.__module__ == module.__name__
+        ]  # fmt: skip
+    ids = set()
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids
 
 
 def make_demo_app(

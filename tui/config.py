@@ -61,3 +61,7 @@ def load_config(path: Path | None = None) -> UiConfig:
     ):
         raise BadInput(f'{path}: [keymap] maps binding ids to key strings, e.g. "keys.mark" = "x"')
     return UiConfig(theme=theme, confirm_typed_above=threshold, keymap=dict(keymap))
+
+
+def unknown_binding_ids(config: UiConfig, known: set[str]) -> list[str]:
+    return sorted(binding_id for binding_id in config.keymap if binding_id not in known)

@@ -13,15 +13,25 @@ from core.cli.main import main as cli_main
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from tui.app import make_demo_app, make_redis_app
+    from core.errors import BadInput
+    from tui.app import known_binding_ids, make_demo_app, make_redis_app
+    from tui.config import config_path, load_config, unknown_binding_ids
 
+    config = load_config()
+    unknown = unknown_binding_ids(config, known_binding_ids())
+    if unknown:
+        raise BadInput(
+            f"{config_path()}: [keymap] names unknown binding id(s) {', '.join(unknown)}; "
+            "press ? in the console to see every id"
+        )
+    read_only = getattr(args, "read_only", False)
     if args.command == "demo":
-        app = make_demo_app(key_count=args.keys)
+        app = make_demo_app(key_count=args.keys, read_only=read_only, config=config)
     else:
         from core.settings import resolve_settings
 
         app = make_redis_app(
-            resolve_settings(args.redis_url, args.crs_env), read_only=args.read_only
+            resolve_settings(args.redis_url, args.crs_env), read_only=read_only, config=config
         )
     app.run()
     return app.return_code or 0

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="open the console on a built-in sample (no server)")
     demo.add_argument("--keys", type=int, default=2000, metavar="N", help="sample size")
+    demo.add_argument("--read-only", action="store_true", help="turn off every mutating action")
     demo.set_defaults(ui=True)
     ui = commands.add_parser("ui", parents=[connection], help="open the console on a CRS Redis")
     ui.add_argument("--read-only", action="store_true", help="turn off every mutating action")

@@ -53,14 +53,21 @@ def summarize_reasons(items: list[tuple[str, str]]) -> str:
     )
 
 
+def console_reason(reason: str) -> str:
+    """A core reason worded for the console (the CLI's flag has a checkbox here)."""
+    return reason.replace("; use --overwrite-existing", "")
+
+
 def plan_counts(plan: BatchPlan) -> Text:
     text = Text()
     text.append(f"{len(plan.plans)} change", style="bold")
     text.append(f" · {len(plan.unchanged)} unchanged · {len(plan.skipped)} skipped")
     if plan.conflicts:
-        text.append(f" · {len(plan.conflicts)} conflicts", style="bold red")
-    if plan.skipped:
-        text.append(f"\nskipped: {summarize_reasons(plan.skipped)}")
+        text.append(f" · {len(plan.conflicts)} conflicts (tick overwrite)", style="bold red")
+    conflicting = {key_id for key_id, _ in plan.conflicts}
+    others = [(key_id, reason) for key_id, reason in plan.skipped if key_id not in conflicting]
+    if others:
+        text.append(f"\nskipped: {summarize_reasons(others)}")
     return text
 
 

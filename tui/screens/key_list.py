@@ -157,6 +157,7 @@ class KeyListScreen(ConsoleScreen):
             banner.set_class(True, "visible")
             banner.set_class(False, "lost")
         else:
+            banner.update("")
             banner.set_class(False, "visible", "lost")
 
     # -- list events -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Tag editor for the marked keys.
 
 Shows the tags the keys carry now with counts. Type tags to add and to remove (comma-
-separated; tab completes from every tag in Redis), pick what happens to keys that already
+separated; → accepts the completion offered from every tag in Redis), pick what happens to keys that already
 carry tags (merge keeps theirs, replace sets exactly the added tags, skip leaves such keys
 alone), and read the live preview: keys changed, unchanged and skipped, with a sample of
 before -> after. `ctrl+s` applies through a confirm; `esc` closes, nothing written.
@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.timer import Timer
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from core.batch.planning import BatchPlan
 from core.batch.requests import BadRequest, TagEdit
@@ -82,8 +82,16 @@ class TagEditorScreen(ConsoleModal[None]):
         with Vertical(id="dialog", classes="wide"):
             yield Static(Text(f"Edit tags of {len(self.key_ids)} keys", style="bold"))
             yield Static(current, id="current-tags")
-            yield Input(placeholder="add: tag, tag…", id="add-tags", suggester=suggester)
-            yield Input(placeholder="remove: tag, tag…", id="remove-tags", suggester=suggester)
+            with Horizontal(classes="tag-row"):
+                yield Label("add", classes="tag-label")
+                yield Input(
+                    placeholder="tag, tag… (→ accepts a completion)",
+                    id="add-tags",
+                    suggester=suggester,
+                )
+            with Horizontal(classes="tag-row"):
+                yield Label("remove", classes="tag-label")
+                yield Input(placeholder="tag, tag…", id="remove-tags", suggester=suggester)
             with Horizontal(id="tag-options"):
                 yield Select(
                     [("keys with tags: merge", "merge"), ("keys with tags: replace", "replace"),
