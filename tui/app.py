@@ -215,8 +215,18 @@ def known_binding_ids() -> set[str]:
     from textual.dom import DOMNode
 
     from tui.screens import (
-        account_assign, confirm, error, export, help, key_detail, key_list, operations,
-        progress, recovery, status_change, tag_editor,
+        account_assign,
+        confirm,
+        error,
+        export,
+        help,
+        key_detail,
+        key_list,
+        operations,
+        progress,
+        recovery,
+        status_change,
+        tag_editor,
     )  # fmt: skip
     from tui.widgets.key_list_view import KeyListView
 

@@ -24,7 +24,7 @@ from core.schema.accounts import Account
 from core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
 from core.store.accounts import AccountCatalog
 from tui.screens.base import ConsoleModal
-from tui.screens.confirm import console_reason, plan_counts, sample_table
+from tui.screens.confirm import plan_counts, sample_table
 
 PREVIEW_DELAY_SECONDS = 0.25
 CONFLICTS_SHOWN = 6
