@@ -6,6 +6,7 @@ service, never with a client of its own.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 from core.batch.service import BatchService
@@ -45,6 +46,10 @@ class ConsoleData:
             self.selection.keep_only(table.by_id)
         self.loaded = True
         self.resort(now)
+        # 100,000 rows are long-lived: without this, each full garbage collection walks them
+        # all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are still freed
+        # by reference counting when a reload drops them; rows hold no cycles.
+        gc.freeze()
 
     def resort(self, now: float) -> None:
         self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)

@@ -25,6 +25,7 @@ from core.store.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 250
+CLAIM_CHUNKS_PER_CALL = 40  # 10,000 ids per round trip
 
 # KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, then key ids. Claims all or
 # none of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as
@@ -146,14 +147,17 @@ class KeyLock:
         # All chunks go out at once. A chunk that meets another op's claim claims nothing, and
         # on any refusal everything this op did claim is given back below.
         self.claimed = list(key_ids)
-        replies = await self._claim.call_many(
-            [
-                ([names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk])
-                for chunk in chunks
-            ]
-        )
-        for found in replies:
-            holders.update(cast(list[str], found))
+        # Sent in groups, so encoding 100,000 ids never holds the event loop (the console's
+        # keys) for more than a few milliseconds at a time.
+        for group in chunked(chunks, CLAIM_CHUNKS_PER_CALL):
+            replies = await self._claim.call_many(
+                [
+                    ([names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk])
+                    for chunk in group
+                ]
+            )
+            for found in replies:
+                holders.update(cast(list[str], found))
         if holders:
             await self.release()
             described = [
@@ -174,9 +178,10 @@ class KeyLock:
 
     async def release(self) -> None:
         chunks = list(chunked(self.claimed, CLAIM_CHUNK))
-        await self._release.call_many(
-            [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in chunks]
-        )
+        for group in chunked(chunks, CLAIM_CHUNKS_PER_CALL):
+            await self._release.call_many(
+                [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in group]
+            )
         self.claimed = []
         if self.token:
             await self._drop(keys=[self.lease_key], args=[self.token])

@@ -46,6 +46,7 @@ class KeyRow:
         "is_deleted",
         "last_used_at",
         "name",
+        "name_folded",
         "tags",
     )
 
@@ -64,6 +65,10 @@ class KeyRow:
     ) -> None:
         self.id = key_id
         self.name = name
+        # Filters match names case-insensitively; folding once here, not per keystroke per
+        # row, is most of what keeps a 100k-key filter under a frame. Shared when equal.
+        folded = name.casefold()
+        self.name_folded = name if folded == name else folded
         self.description = description
         self.tags = tags
         self.is_active = is_active
@@ -74,7 +79,7 @@ class KeyRow:
         self.bindings = bindings
 
     def binding(self, field: BindingField) -> str:
-        return self.bindings[_FIELD_POSITION[field]]
+        return self.bindings[FIELD_POSITIONS[field]]
 
     def is_expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or time.time())
@@ -88,7 +93,8 @@ class KeyRow:
         return KeyStatus.ACTIVE if self.is_active else KeyStatus.DISABLED
 
 
-_FIELD_POSITION = {field: index for index, field in enumerate(BindingField)}
+# Where each binding field sits in a row's `bindings` tuple.
+FIELD_POSITIONS = {field: index for index, field in enumerate(BindingField)}
 
 
 class RowBuilder:

@@ -140,3 +140,12 @@ def test_any_string_either_parses_or_gives_a_query_error(query: str) -> None:
 def test_binding_position_matches_field_order() -> None:
     r = row("x", "x", droidAccountId="group:d")
     assert r.binding(BindingField.DROID) == "group:d" and r.binding(BindingField.CLAUDE) == ""
+
+
+def test_only_a_growing_free_text_word_narrows_a_previous_query() -> None:
+    assert compile_query("alp").narrows(compile_query("al"))
+    assert compile_query("ALP").narrows(compile_query("al"))
+    assert not compile_query("al").narrows(compile_query("alp"))
+    assert not compile_query("tag:team").narrows(compile_query("tag:te"))  # tags match whole
+    assert not compile_query("al status:active").narrows(compile_query("al"))
+    assert not compile_query("alp").narrows(compile_query("tag:al"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, Static
 
 from tests.tui.conftest import (
@@ -162,3 +163,30 @@ async def test_details_show_every_field_but_never_the_secret() -> None:
         assert "bedrock-fake-dedicated" in fields
         await pilot.press("escape")
         await wait_screen(pilot, "KeyListScreen")
+
+
+async def test_a_filter_scanned_in_slices_shows_the_same_keys_and_star_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tui.screens import key_list
+
+    monkeypatch.setattr(key_list, "FILTER_SLICE", 40)  # 300 keys: eight slices
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        data = app.data
+        assert data is not None
+        expected = [row.name for row in data.compile("team", app.clock()).filter(data.sorted_rows)]
+        # Typed a key at a time: each longer word narrows the last result.
+        await pilot.press("slash", *"te")
+        await pilot.press("asterisk")  # typed into the filter: not a mark
+        app.screen.query_one("#filter", Input).value = "team"
+        await pilot.pause()
+        await pilot.press("enter", "asterisk")  # marks all matches, even mid-scan
+        await pilot.pause()
+        assert shown_names(app) == expected
+        assert status_line(app).startswith(f"{len(expected)} marked · {len(expected)} shown")
+        await type_filter(pilot, "tag:team-a")  # not a narrowing: scans everything again
+        assert shown_names(app) == [
+            row.name for row in data.compile("tag:team-a", app.clock()).filter(data.sorted_rows)
+        ]

@@ -7,6 +7,7 @@ renders the same picture.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -200,6 +201,8 @@ def canned_batch(final: bool) -> Callable[[Any], AsyncIterator[ProgressEvent]]:
             outcome = Outcome(op_id, OpStatus.PARTIAL, counts, failures=(failure,),
                               message="best effort: 1 key failed, the rest stay written")  # fmt: skip
             yield ProgressEvent(op_id, Phase.FINISHED, 97987, 97987, 1, 31650.0, 0, outcome=outcome)
+        else:
+            await asyncio.Event().wait()  # still running when the picture is taken
 
     return events
 

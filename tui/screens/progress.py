@@ -8,6 +8,7 @@ At the end a summary says what happened, to which keys, and what to do about eac
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 
 from rich.table import Table
@@ -16,10 +17,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Log, ProgressBar, Static
+from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
 from core.batch.operations import OpStatus
-from core.batch.progress import Outcome, ProgressEvent
+from core.batch.progress import Outcome, Phase, ProgressEvent
 from tui.screens.base import ConsoleScreen
 from tui.screens.confirm import ConfirmScreen
 
@@ -34,6 +35,24 @@ STATUS_WORDS = {
     OpStatus.REFUSED: "refused",
     OpStatus.RUNNING: "running",
 }
+
+
+STEPS = (Phase.LOCKING, Phase.APPLYING, Phase.VERIFYING, Phase.FINISHED)
+
+
+def phase_steps(current: Phase | None) -> Text:
+    """locking ▸ applying ▸ verifying ▸ finished, the current phase highlighted."""
+    text = Text()
+    shown = (
+        [*STEPS[:3], Phase.ROLLING_BACK, Phase.FINISHED]
+        if current is Phase.ROLLING_BACK
+        else list(STEPS)
+    )
+    for position, phase in enumerate(shown):
+        if position:
+            text.append(" ▸ ", style="dim")
+        text.append(phase.value, style="bold reverse" if phase is current else "dim")
+    return text
 
 
 def eta_text(seconds: float | None) -> str:
@@ -94,8 +113,10 @@ class ProgressScreen(ConsoleScreen):
         self.failures_seen = 0
 
     def compose(self) -> ComposeResult:
+        yield Header()
         with Vertical(id="progress-body"):
             yield Static(Text(self.title_text, style="bold"), id="progress-title")
+            yield Static(phase_steps(None), id="progress-steps")
             yield Static("starting…", id="progress-phase")
             yield ProgressBar(total=100, show_eta=False, id="progress-bar")
             yield Static("", id="progress-rate")
@@ -106,9 +127,13 @@ class ProgressScreen(ConsoleScreen):
                 yield Static("", id="summary-counts")
                 yield Static("", id="summary-affected")
             yield Static("c cancel", id="progress-hint", classes="hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#summary").display = False
+        # The plan's per-key objects are long-lived for the run; a full garbage collection
+        # walking them held the UI ~90 ms at a time mid-batch. Unfrozen when it ends.
+        gc.freeze()
         self.run_batch()
 
     @work(exclusive=True, group="batch", exit_on_error=False)
@@ -120,6 +145,7 @@ class ProgressScreen(ConsoleScreen):
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event
+        self.query_one("#progress-steps", Static).update(phase_steps(event.phase))
         op = f"op {event.op_id} · " if event.op_id else ""
         cancelling = " · cancelling…" if self.cancel.is_set() and event.outcome is None else ""
         self.query_one("#progress-phase", Static).update(
@@ -144,6 +170,7 @@ class ProgressScreen(ConsoleScreen):
 
     def finish(self, outcome: Outcome) -> None:
         self.outcome = outcome
+        gc.unfreeze()
         status = STATUS_WORDS.get(outcome.status, outcome.status.value)
         text = Text(
             f"Operation {outcome.op_id}: {status}",
@@ -158,6 +185,9 @@ class ProgressScreen(ConsoleScreen):
         affected = affected_table(outcome)
         self.query_one("#summary-affected", Static).update(affected if affected is not None else "")
         self.query_one("#summary").display = True
+        # The summary lists the affected keys; the live failure log gives it the room.
+        self.query_one("#failures").display = False
+        self.query_one("#failures-title").display = False
         self.query_one("#progress-hint", Static).update(
             "enter or esc closes · the list reloads, marks are kept"
         )

@@ -171,6 +171,9 @@ class KeyListView(ScrollView, can_focus=True):
             super().__init__()
             self.row = row
 
+    class MarkShownRequested(Message):
+        """`*`: the screen completes a filter still scanning, then calls `mark_shown`."""
+
     class SortChanged(Message):
         def __init__(self, column: SortColumn, reverse: bool) -> None:
             super().__init__()
@@ -211,6 +214,11 @@ class KeyListView(ScrollView, can_focus=True):
                     break
         self.selection.anchor = None
         self.move_cursor(index)
+        self.refresh()
+
+    def rows_grew(self) -> None:
+        """The shown list was extended in place (a filter still scanning added rows)."""
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
         self.refresh()
 
     @property
@@ -274,6 +282,9 @@ class KeyListView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_mark_shown(self) -> None:
+        self.post_message(self.MarkShownRequested())
+
+    def mark_shown(self) -> None:
         self.selection.mark_all(row.id for row in self.rows)
         self.selection.anchor = None
         self.refresh()
