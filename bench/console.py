@@ -127,7 +127,7 @@ async def main():
         await pilot.press("asterisk")
         await wait_until(lambda: status().startswith(f"{len(view.rows)} marked"))
         result["mark_all_s"] = time.perf_counter() - start
-        await pilot.press("t", *"bench-tag")
+        await pilot.press("t", *sys.argv[2])
         await wait_until(lambda: "unchanged" in str(app.screen.query_one("#preview-counts").render()))
         await pilot.press("ctrl+s")
         await wait_until(lambda: type(app.screen).__name__ == "BatchConfirmScreen")
@@ -214,8 +214,8 @@ def main() -> None:
             f"seeded {args.keys} keys in {time.perf_counter() - started:.1f} s (redis-server port {server.port})"
         )
         for run in range(args.runs):
-            # Each run tags every key: drop the tag again so the next run does the same work.
-            result = child(LIST_CHILD, server.url)
+            # Each run adds its own tag to every key, so every run writes all of them.
+            result = child(LIST_CHILD, server.url, f"bench-run-{run + 1}")
             filter_ms = [float(x) for x in result.pop("filter_ms")]  # type: ignore[attr-defined]
             complete_ms = [float(x) for x in result.pop("filter_complete_ms")]  # type: ignore[attr-defined]
             key_ms = [float(x) for x in result.pop("key_ms")]  # type: ignore[attr-defined]
@@ -230,11 +230,6 @@ def main() -> None:
                     f"  keys during the batch (c opens the cancel confirm): n={len(key_ms)} "
                     f"median {statistics.median(key_ms):.1f} ms, max {max(key_ms):.1f} ms"
                 )
-            subprocess.run(
-                [sys.executable, "-m", "tui.launcher", "tags", "remove", "bench-tag",
-                 "--where", "tag:bench-tag", "--yes", "--redis-url", server.url],
-                capture_output=True, check=False,
-            )  # fmt: skip
     finally:
         server.stop()
 

@@ -170,16 +170,22 @@ class BatchRunner:
         run = _Run(record, plan, lock, context)
         stop_beat, lost = asyncio.Event(), asyncio.Event()
         beat = asyncio.create_task(heartbeat(lock, stop_beat, lost))
+        # The outcome goes out only after the lock is released: a caller that stops reading
+        # (or a console that quits) at the outcome must not leave the keys claimed.
+        final: ProgressEvent | None = None
         try:
             async for event in self._apply(run, cancel, lost):
                 yield event
             async for event in self._conclude(run, cancel):
+                if event.outcome is not None:
+                    final = event  # the last event: it waits for the release below
+                    continue
                 yield event
         except (RedisError, OSError) as error:
             # Redis went away for longer than our retries: leave the op for recovery.
             record.message = f"interrupted: {error}; run 'keyops ops recover {record.id}'"
             await self._try_save(record)
-            yield self._final(
+            final = self._final(
                 record,
                 total,
                 Outcome(
@@ -191,6 +197,8 @@ class BatchRunner:
             await asyncio.gather(beat, return_exceptions=True)
             with contextlib.suppress(RedisError, OSError):  # the lease expires by itself
                 await lock.release()
+        if final is not None:
+            yield final
 
     # -- applying ---------------------------------------------------------------------------
 

@@ -212,3 +212,25 @@ async def test_tags_planned_from_the_loaded_list_never_overwrite_newer_or_odd_va
     assert json.loads(await crs.hget(f"apikey:{spaced}", "tags")) == ["loop20", "spaced", "x"]
     assert not await crs.exists(f"apikey:{deleted}")  # never recreated
     assert any("deleted before keyops reached it" in w for w in outcome.warnings)
+
+
+async def test_the_outcome_arrives_after_the_keys_are_released(crs: aioredis.Redis) -> None:
+    """A caller that stops at the outcome (a console quitting) leaves no key claimed."""
+    from core.batch import names
+
+    service = make_service(crs)
+    ids = await ids_where(service, "tag:team-a")
+    plan = await service.plan_tags(ids, TagEdit.build("add", ["released"]))
+    async for event in service.run(plan):
+        if event.outcome is not None:
+            assert event.outcome.status is OpStatus.DONE
+            assert not await crs.exists(names.lease(event.outcome.op_id))
+            held = await crs.hmget(names.KEY_LOCKS, ids)
+            assert all(owner is None for owner in held)
+            break
+    else:
+        raise AssertionError("no outcome")
+    # Another operator can take the same keys at once.
+    again = await service.plan_tags(ids, TagEdit.build("add", ["second"]))
+    outcome, _ = await run(service, again)
+    assert outcome.status is OpStatus.DONE
