@@ -8,6 +8,7 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
+from tests.support.dump import crs_fixture, load_dump
 from tests.support.redis_server import RedisServer, RedisServerMissing, start_redis_server
 
 
@@ -47,5 +48,15 @@ async def any_redis(
         await client.flushall()
     else:
         client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def crs(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """The real redis-server holding CRS's own dump, fresh for each test."""
+    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    await client.flushall()
+    await load_dump(client, crs_fixture())
     yield client
     await client.aclose()

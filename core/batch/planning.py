@@ -408,7 +408,7 @@ def resolve_assignment(
         )
     account = fitting[0]
     binding = Binding(field_name, BindingKind.ACCOUNT, account.platform, account.id)
-    bad = _account_trouble(account)
+    bad = account_trouble(account)
     if bad:
         message = f"{field_name.value}: account {account.name!r} is {bad}"
         if account.fails_hard_when_unhealthy and not force:
@@ -428,7 +428,8 @@ def resolve_assignment(
     return ResolvedTarget(binding, account.name, account), problems, warnings
 
 
-def _account_trouble(account: Account) -> str:
+def account_trouble(account: Account) -> str:
+    """Why CRS would not schedule an account ('' when it would)."""
     if not account.is_active:
         return "inactive"
     if not account.healthy:

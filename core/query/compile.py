@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from operator import attrgetter
 
 from core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
 from core.schema.bindings import BadBinding, parse_binding
@@ -108,34 +109,30 @@ def compile_query(text: str, context: QueryContext | None = None) -> KeyQuery:
     return KeyQuery(text, predicate, compiler.mentions_deleted, context.include_deleted, needle)
 
 
-def _on_tags(test: Callable[[tuple[str, ...]], bool]) -> Predicate:
-    """A test on a row's tag tuple, run once per distinct tuple: rows share equal tuples
-    (RowBuilder), so 100,000 keys hold a few thousand. The memo keeps each tuple it saw, so an
-    id is never reused while the memo lives."""
+def _per_shared_tuple(
+    pick: Callable[[KeyRow], tuple[str, ...]], test: Callable[[tuple[str, ...]], bool]
+) -> Predicate:
+    """A test on a row's tag or binding tuple, run once per distinct tuple: rows share equal
+    tuples (RowBuilder), so 100,000 keys hold a few thousand. The memo keeps each tuple it saw,
+    so an id is never reused while the memo lives."""
     memo: dict[int, tuple[tuple[str, ...], bool]] = {}
 
     def predicate(row: KeyRow) -> bool:
-        tags = row.tags
-        seen = memo.get(id(tags))
-        if seen is None or seen[0] is not tags:
-            seen = memo[id(tags)] = (tags, test(tags))
+        value = pick(row)
+        seen = memo.get(id(value))
+        if seen is None or seen[0] is not value:
+            seen = memo[id(value)] = (value, test(value))
         return seen[1]
 
     return predicate
+
+
+def _on_tags(test: Callable[[tuple[str, ...]], bool]) -> Predicate:
+    return _per_shared_tuple(attrgetter("tags"), test)
 
 
 def _on_bindings(test: Callable[[tuple[str, ...]], bool]) -> Predicate:
-    """Like `_on_tags`, for the (equally shared) tuple of binding values."""
-    memo: dict[int, tuple[tuple[str, ...], bool]] = {}
-
-    def predicate(row: KeyRow) -> bool:
-        bindings = row.bindings
-        seen = memo.get(id(bindings))
-        if seen is None or seen[0] is not bindings:
-            seen = memo[id(bindings)] = (bindings, test(bindings))
-        return seen[1]
-
-    return predicate
+    return _per_shared_tuple(attrgetter("bindings"), test)
 
 
 def _glob_or_equal(pattern: str) -> Callable[[str], bool]:

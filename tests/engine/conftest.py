@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from core.batch.planning import BatchPlan
@@ -14,17 +12,7 @@ from core.batch.progress import Outcome, ProgressEvent
 from core.batch.runner import RunnerSettings
 from core.batch.service import BatchConfig, BatchService
 from core.session import CrsSession
-from tests.support.dump import crs_fixture, load_dump, snapshot
-from tests.support.redis_server import RedisServer
-
-
-@pytest.fixture
-async def crs(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
-    await client.flushall()
-    await load_dump(client, crs_fixture())
-    yield client
-    await client.aclose()
+from tests.support.dump import snapshot
 
 
 def make_service(client: aioredis.Redis, **settings: Any) -> BatchService:

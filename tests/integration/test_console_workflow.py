@@ -3,20 +3,19 @@ filter, mark all, add a tag, watch progress, find the operation in the audit scr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from textual.widgets import DataTable
 
 from core.batch.runner import RunnerSettings
 from core.batch.service import BatchConfig
 from core.session import CrsSession
-from tests.support.dump import crs_fixture, load_dump, snapshot
+from tests.support.dump import snapshot
 from tests.support.invariants import crs_index_problems
-from tests.support.redis_server import RedisServer
 from tests.tui.conftest import (
+    add_tag_to_marked,
+    finish_progress,
     session_app,
     shown_names,
     static_text,
@@ -25,16 +24,6 @@ from tests.tui.conftest import (
     wait_loaded,
     wait_screen,
 )
-from tui.screens.progress import ProgressScreen
-
-
-@pytest.fixture
-async def crs(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
-    await client.flushall()
-    await load_dump(client, crs_fixture())
-    yield client
-    await client.aclose()
 
 
 def crs_owned(state: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
@@ -50,15 +39,8 @@ async def test_tag_then_revert_from_the_audit_screen_on_real_redis(crs: aioredis
         await type_filter(pilot, "tag:team-a")
         names = shown_names(app)
         assert len(names) > 3
-        await pilot.press("asterisk", "t", *"incident-42")
-        await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
-        await wait_screen(pilot, "ProgressScreen")
-        progress = app.screen
-        assert isinstance(progress, ProgressScreen)
-        await wait_for(pilot, lambda: progress.outcome is not None, "batch done", 60)
+        await pilot.press("asterisk")
+        progress = await add_tag_to_marked(pilot, "incident-42", seconds=60)
         assert progress.outcome is not None and progress.outcome.counts.applied == len(names)
         op_id = progress.outcome.op_id
         assert "100%" in static_text(app, "#progress-rate")
@@ -77,10 +59,7 @@ async def test_tag_then_revert_from_the_audit_screen_on_real_redis(crs: aioredis
         await pilot.press("r")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        await wait_screen(pilot, "ProgressScreen")
-        revert = app.screen
-        assert isinstance(revert, ProgressScreen)
-        await wait_for(pilot, lambda: revert.outcome is not None, "revert done", 60)
+        await finish_progress(pilot, 60)
     after = crs_owned(await snapshot(crs))
     # Everything CRS owns is as it was, except the updatedAt stamps the two edits wrote.
     changed = {name for name in before if before[name] != after.get(name)} | (

@@ -13,6 +13,7 @@ from core.batch.service import BatchConfig
 from core.session import CrsSession
 from tui.app import KeyopsApp, make_demo_app
 from tui.config import UiConfig
+from tui.screens.progress import ProgressScreen
 from tui.widgets.key_list_view import KeyListView
 
 # A fixed clock and seed so screens (and their snapshots) are the same on every run.
@@ -92,3 +93,24 @@ def static_text(app: KeyopsApp, selector: str, width: int = 200) -> str:
     console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(app.screen.query_one(selector, Static).content)
     return console.export_text()
+
+
+async def finish_progress(pilot: Pilot[Any], seconds: float = 30) -> ProgressScreen:
+    """Waits for the progress screen and for its batch's outcome."""
+    await wait_screen(pilot, "ProgressScreen")
+    screen = pilot.app.screen
+    assert isinstance(screen, ProgressScreen)
+    await wait_for(pilot, lambda: screen.outcome is not None, "batch finished", seconds)
+    return screen
+
+
+async def add_tag_to_marked(pilot: Pilot[Any], tag: str, seconds: float = 30) -> ProgressScreen:
+    """`t`, the tag, the preview, `ctrl+s`, `enter` on the confirm; returns the finished run."""
+    app = pilot.app
+    assert isinstance(app, KeyopsApp)
+    await pilot.press("t", *tag)
+    await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
+    await pilot.press("ctrl+s")
+    await wait_screen(pilot, "BatchConfirmScreen")
+    await pilot.press("enter")
+    return await finish_progress(pilot, seconds)

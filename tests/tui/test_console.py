@@ -16,6 +16,7 @@ from core.seeding.writer import seed_dataset
 from core.session import CrsSession
 from tests.tui.conftest import (
     DEMO_NOW,
+    add_tag_to_marked,
     demo_app,
     session_app,
     static_text,
@@ -170,13 +171,8 @@ async def test_a_whole_tag_batch_at_80x24_with_the_keyboard_only() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot)
         await type_filter(pilot, "tag:team-e")
-        await pilot.press("asterisk", "t", *"small-screen")
-        await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
-        await wait_screen(pilot, "ProgressScreen")
-        await wait_for(pilot, lambda: app.screen.outcome is not None, "done")  # type: ignore[attr-defined]
+        await pilot.press("asterisk")
+        await add_tag_to_marked(pilot, "small-screen")
         assert "done" in static_text(app, "#summary-text")
 
 

@@ -20,7 +20,9 @@ from core.seeding.writer import seed_dataset
 from core.session import CrsSession
 from tests.tui.conftest import (
     DEMO_NOW,
+    add_tag_to_marked,
     demo_app,
+    finish_progress,
     session_app,
     shown_names,
     static_text,
@@ -32,7 +34,6 @@ from tests.tui.conftest import (
 )
 from tui.app import KeyopsApp
 from tui.config import UiConfig
-from tui.screens.progress import ProgressScreen
 
 
 def data_of(app: KeyopsApp):  # type: ignore[no-untyped-def]
@@ -45,14 +46,6 @@ async def stored(app: KeyopsApp, name: str, field: str) -> str | None:
     row = next(row for row in data.table if row.name == name)
     value = await data.session.clients.read.hget(f"apikey:{row.id}", field)
     return None if value is None else str(value)
-
-
-async def finish_progress(pilot, app: KeyopsApp) -> ProgressScreen:  # type: ignore[no-untyped-def]
-    await wait_screen(pilot, "ProgressScreen")
-    screen = app.screen
-    assert isinstance(screen, ProgressScreen)
-    await wait_for(pilot, lambda: screen.outcome is not None, "batch finished", 30)
-    return screen
 
 
 async def test_tag_a_batch_from_filter_to_summary() -> None:
@@ -75,7 +68,7 @@ async def test_tag_a_batch_from_filter_to_summary() -> None:
         await wait_screen(pilot, "BatchConfirmScreen")
         assert f"{len(team_c)} change" in static_text(app, "#confirm-counts")
         await pilot.press("enter")
-        screen = await finish_progress(pilot, app)
+        screen = await finish_progress(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.DONE
         assert screen.outcome.counts.applied == len(team_c)
         assert "done" in static_text(app, "#summary-text")
@@ -132,7 +125,7 @@ async def test_add_and_remove_in_one_edit_with_completion() -> None:
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         assert json.loads(await stored(app, "delta-gemini-api", "tags") or "") == ["gemini", "gpu"]
 
 
@@ -155,7 +148,7 @@ async def test_a_large_batch_is_confirmed_by_typing_its_key_count() -> None:
         assert "typed" not in (await stored(app, first, "tags") or "")
         app.screen.query_one("#confirm-count", Input).value = ""
         await pilot.press(*str(count), "enter")
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         assert "typed" in (await stored(app, first, "tags") or "")
 
 
@@ -196,7 +189,7 @@ async def test_assign_accounts_with_conflicts_needing_overwrite() -> None:
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        screen = await finish_progress(pilot, app)
+        screen = await finish_progress(pilot)
         assert screen.outcome is not None and screen.outcome.counts.applied == 4
         for name in ("alpha-console-1", "alpha-console-2", "alpha-console-3", "eta-limited"):
             assert await stored(app, name, "claudeConsoleAccountId") == shared.id
@@ -220,7 +213,7 @@ async def test_unhealthy_hard_fail_accounts_are_refused_unless_forced() -> None:
         # The list says what each account is before anyone picks it.
         labels = [str(option[0]) for option in select._options]
         assert any(
-            "responses-loop-dedicated · openai-responses · dedicated · unhealthy (unauthorized)"
+            "responses-loop-dedicated · openai-responses · dedicated · unhealthy (status unauthorized)"
             in label
             for label in labels
         ), labels
@@ -255,7 +248,7 @@ async def test_disable_and_enable_say_which_keys_are_refused_and_why() -> None:
         assert f"1 change · 1 unchanged · {deleted} skipped" in static_text(app, "#status-counts")
         assert "deleted" in static_text(app, "#status-refused")
         await pilot.press("enter")
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         assert await stored(app, "lambda-to-disable", "isActive") == "true"
         await pilot.press("enter")
         await wait_screen(pilot, "KeyListScreen")
@@ -265,7 +258,7 @@ async def test_disable_and_enable_say_which_keys_are_refused_and_why() -> None:
         await wait_screen(pilot, "StatusChangeScreen")
         await wait_for(pilot, lambda: "1 change" in static_text(app, "#status-counts"), "plan")
         await pilot.press("enter")
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         assert await stored(app, "eta-limited", "isActive") == "false"
 
 
@@ -327,7 +320,7 @@ async def test_cancel_rolls_an_atomic_batch_back() -> None:
         await wait_screen(pilot, "ConfirmScreen")
         await pilot.press("y")
         release.set()
-        screen = await finish_progress(pilot, app)
+        screen = await finish_progress(pilot)
         assert screen.outcome is not None
         assert screen.outcome.status in (OpStatus.ROLLED_BACK, OpStatus.CANCELLED)
         assert [await stored(app, name, "tags") for name in names] == before
@@ -340,12 +333,8 @@ async def test_operations_screen_filters_exports_and_reverts(tmp_path: Path) -> 
         await type_filter(pilot, "tag:team-e")
         names = shown_names(app)
         before = {name: await stored(app, name, "tags") for name in names}
-        await pilot.press("asterisk", "t", *"revertme")
-        await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
-        screen = await finish_progress(pilot, app)
+        await pilot.press("asterisk")
+        screen = await add_tag_to_marked(pilot, "revertme")
         assert screen.outcome is not None
         op_id = screen.outcome.op_id
         await pilot.press("enter")
@@ -403,7 +392,7 @@ async def test_operations_screen_filters_exports_and_reverts(tmp_path: Path) -> 
         await pilot.press("r")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         assert {name: await stored(app, name, "tags") for name in names} == before
 
 
@@ -422,6 +411,6 @@ async def test_an_interrupted_operation_is_offered_for_recovery_at_start() -> No
         text = static_text(app, "#recovery-text")
         assert "20261127-030000-abc123" in text and "bob@ops1" in text
         await pilot.press("b")  # roll back (it wrote nothing: the rollback just closes it)
-        await finish_progress(pilot, app)
+        await finish_progress(pilot)
         stored_record = await OperationStore(client).get(record.id)
         assert stored_record is not None and stored_record.status is OpStatus.ROLLED_BACK

@@ -15,30 +15,22 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.timer import Timer
 from textual.widgets import Checkbox, Label, Select, Static
 
-from core.batch.planning import BatchPlan
+from core.batch.planning import BatchPlan, account_trouble
 from core.batch.requests import AccountAssign, BadRequest
 from core.schema.accounts import Account
 from core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
 from core.store.accounts import AccountCatalog
-from tui.screens.base import ConsoleModal
+from tui.screens.base import PreviewModal
 from tui.screens.confirm import plan_counts, sample_table
 
-PREVIEW_DELAY_SECONDS = 0.25
 CONFLICTS_SHOWN = 6
 UNCHANGED = "unchanged"
 
 
 def account_health(account: Account) -> str:
-    if not account.is_active:
-        return "inactive"
-    if not account.healthy:
-        return f"unhealthy ({account.status})"
-    if not account.schedulable:
-        return "not schedulable"
-    return "ok"
+    return account_trouble(account) or "ok"
 
 
 def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[str, str]]:
@@ -80,19 +72,13 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     return table
 
 
-class AccountAssignScreen(ConsoleModal[None]):
+class AccountAssignScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
     MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
         Binding("ctrl+s", "apply", "Apply", id="accounts.apply"),
         Binding("escape", "close", "Close", id="accounts.close"),
     ]
-
-    def __init__(self, key_ids: list[str]) -> None:
-        super().__init__()
-        self.key_ids = key_ids
-        self.plan: BatchPlan | None = None
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         catalog = self.data.catalog
@@ -146,10 +132,7 @@ class AccountAssignScreen(ConsoleModal[None]):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def form_changed(self) -> None:
-        self.plan = None
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(PREVIEW_DELAY_SECONDS, self.refresh_preview)
+        self.schedule_preview()
 
     def refresh_preview(self) -> None:
         request = self.request()
@@ -207,6 +190,3 @@ class AccountAssignScreen(ConsoleModal[None]):
                 return
         self.dismiss(None)
         self.keyops.run_plan(plan)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.worker import Worker
+
+from core.batch.planning import BatchPlan
 
 if TYPE_CHECKING:
     from tui.app import KeyopsApp
@@ -66,3 +69,28 @@ T = TypeVar("T")
 
 class ConsoleModal(ConsoleScreenMixin, ModalScreen[T]):
     pass
+
+
+class PreviewModal(ConsoleModal[None]):
+    """A form over the marked keys whose preview is planned again shortly after each edit
+    (planning 100,000 keys on every keystroke would make typing lag)."""
+
+    PREVIEW_DELAY_SECONDS = 0.25
+
+    def __init__(self, key_ids: list[str]) -> None:
+        super().__init__()
+        self.key_ids = key_ids
+        self.plan: BatchPlan | None = None
+        self._preview_timer: Timer | None = None
+
+    def schedule_preview(self) -> None:
+        self.plan = None
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(self.PREVIEW_DELAY_SECONDS, self.refresh_preview)
+
+    def refresh_preview(self) -> None:
+        raise NotImplementedError
+
+    def action_close(self) -> None:
+        self.dismiss(None)

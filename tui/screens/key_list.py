@@ -195,7 +195,6 @@ class KeyListScreen(ConsoleScreen):
         if data is None:
             return
         marked = len(data.selection)
-        view = self.view
         arrow = "▼" if data.sort_reverse else "▲"
         scanning = self._scan is not None and not self._scan.complete
         parts = [
@@ -206,7 +205,6 @@ class KeyListScreen(ConsoleScreen):
             parts.append("range: move, then v (or space) marks it, esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
-        del view
         self.query_one("#status-line", Static).update(" · ".join(parts))
 
     def update_banner(self) -> None:

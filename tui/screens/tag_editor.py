@@ -15,15 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
-from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from core.batch.planning import BatchPlan
 from core.batch.requests import BadRequest, TagEdit
-from tui.screens.base import ConsoleModal
+from tui.screens.base import PreviewModal
 from tui.screens.confirm import plan_counts, sample_table
 
-PREVIEW_DELAY_SECONDS = 0.25
 CURRENT_TAGS_SHOWN = 12
 
 
@@ -49,19 +46,13 @@ def split_tags(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-class TagEditorScreen(ConsoleModal[None]):
+class TagEditorScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
     MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
         Binding("ctrl+s", "apply", "Apply", id="tags.apply"),
         Binding("escape", "close", "Close", id="tags.close"),
     ]
-
-    def __init__(self, key_ids: list[str]) -> None:
-        super().__init__()
-        self.key_ids = key_ids
-        self.plan: BatchPlan | None = None
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         rows = [
@@ -136,10 +127,7 @@ class TagEditorScreen(ConsoleModal[None]):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def form_changed(self) -> None:
-        self.plan = None
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(PREVIEW_DELAY_SECONDS, self.refresh_preview)
+        self.schedule_preview()
 
     def refresh_preview(self) -> None:
         request = self.request()
@@ -166,6 +154,3 @@ class TagEditorScreen(ConsoleModal[None]):
             plan = await self.data.service.plan_tags(self.key_ids, request)
         self.dismiss(None)
         self.keyops.run_plan(plan)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
