@@ -49,7 +49,14 @@ class RedisClients:
 def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
     kwargs: dict[str, object] = {}
     if settings.tls:
+        options = settings.tls_options
         kwargs["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+        kwargs["ssl_check_hostname"] = not options.skip_hostname_check
+        if options.ca_file is not None:
+            kwargs["ssl_ca_certs"] = str(options.ca_file)
+        if options.cert_file is not None and options.key_file is not None:
+            kwargs["ssl_certfile"] = str(options.cert_file)
+            kwargs["ssl_keyfile"] = str(options.key_file)
     return aioredis.Redis(
         host=settings.host,
         port=settings.port,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -17,6 +18,32 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from core.errors import BadInput
 
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
+
+
+TLS_ENV_NAMES = {
+    "ca_file": "KEYOPS_TLS_CA_FILE",
+    "cert_file": "KEYOPS_TLS_CERT_FILE",
+    "key_file": "KEYOPS_TLS_KEY_FILE",
+    "skip_hostname_check": "KEYOPS_TLS_SKIP_HOSTNAME_CHECK",
+}
+
+
+class TlsOptions(BaseModel):
+    """How a rediss:// connection checks the server and proves the client: a CA file for a
+    private CA, a client certificate and key for servers that ask for one (tls-auth-clients),
+    and, for servers whose certificate names another host, no hostname check (the chain is
+    still verified)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    skip_hostname_check: bool = False
+
+    @property
+    def given(self) -> bool:
+        return bool(self.ca_file or self.cert_file or self.key_file or self.skip_hostname_check)
 
 
 class RedisSettings(BaseModel):
@@ -30,6 +57,7 @@ class RedisSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     tls: bool = False
+    tls_options: TlsOptions = TlsOptions()
     source: str = "defaults"
 
     @property
@@ -115,12 +143,53 @@ def settings_from_crs(values: Mapping[str, str], source: str) -> RedisSettings:
     )
 
 
+def tls_options(given: TlsOptions | None, environ: Mapping[str, str]) -> TlsOptions:
+    """Command-line options first, then KEYOPS_TLS_* from the environment; files must exist."""
+    values = dict(given.model_dump()) if given is not None else {}
+    for name, env_name in TLS_ENV_NAMES.items():
+        if values.get(name):
+            continue
+        raw = environ.get(env_name, "").strip()
+        if not raw:
+            continue
+        if name == "skip_hostname_check":
+            if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise BadInput(f"{env_name} must be 1/true/yes or 0/false/no, not {raw!r}")
+            values[name] = raw.lower() in ("1", "true", "yes")
+        else:
+            values[name] = Path(raw)
+    options = TlsOptions.model_validate(values)
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(options, name)
+        if path is not None and not path.is_file():
+            raise BadInput(f"TLS {name.replace('_', ' ')} {path} does not exist or is not a file")
+    if bool(options.cert_file) != bool(options.key_file):
+        raise BadInput("a TLS client certificate needs its key, and a key its certificate")
+    return options
+
+
 def resolve_settings(
     redis_url: str | None = None,
     crs_env: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    tls: TlsOptions | None = None,
 ) -> RedisSettings:
     env = os.environ if environ is None else environ
+    settings = _resolve_endpoint(redis_url, crs_env, env)
+    options = tls_options(tls, env)
+    if not options.given:
+        return settings
+    if not settings.tls:
+        raise BadInput(
+            f"TLS options were given but the connection from {settings.source} is not TLS: "
+            "use a rediss:// URL or REDIS_ENABLE_TLS=true"
+        )
+    return settings.model_copy(update={"tls_options": options})
+
+
+def _resolve_endpoint(
+    redis_url: str | None, crs_env: Path | None, env: Mapping[str, str]
+) -> RedisSettings:
     if redis_url:
         return parse_redis_url(redis_url, "--redis-url")
     if env.get("KEYOPS_REDIS_URL"):
@@ -135,3 +204,14 @@ def resolve_settings(
         merged.update(from_process)
         sources.append("environment")
     return settings_from_crs(merged, " + ".join(sources) or "defaults")
+
+
+def settings_from_args(args: Any) -> RedisSettings:
+    """Settings from the command line's connection options (--redis-url, --crs-env, --tls-*)."""
+    tls = TlsOptions(
+        ca_file=getattr(args, "tls_ca_file", None),
+        cert_file=getattr(args, "tls_cert_file", None),
+        key_file=getattr(args, "tls_key_file", None),
+        skip_hostname_check=getattr(args, "tls_skip_hostname_check", False),
+    )
+    return resolve_settings(args.redis_url, args.crs_env, tls=tls)

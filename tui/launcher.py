@@ -28,11 +28,9 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.command == "demo":
         app = make_demo_app(key_count=args.keys, read_only=read_only, config=config)
     else:
-        from core.settings import resolve_settings
+        from core.settings import settings_from_args
 
-        app = make_redis_app(
-            resolve_settings(args.redis_url, args.crs_env), read_only=read_only, config=config
-        )
+        app = make_redis_app(settings_from_args(args), read_only=read_only, config=config)
     app.run()
     return app.return_code or 0
 

@@ -27,7 +27,7 @@ from core.batch.service import BatchConfig, BatchService
 from core.batch.targets import read_ids_file
 from core.errors import BadInput
 from core.session import CrsSession
-from core.settings import resolve_settings
+from core.settings import settings_from_args
 
 TYPED_CONFIRM_THRESHOLD = 500
 
@@ -171,7 +171,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         raise BadInput("--audit-retention-days must be at least 1")
 
     async def main() -> int:
-        session = await CrsSession.open(resolve_settings(args.redis_url, args.crs_env))
+        session = await CrsSession.open(settings_from_args(args))
         config = BatchConfig(
             RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")),
             audit_retention_days=retention,

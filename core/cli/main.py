@@ -19,7 +19,7 @@ from core.errors import BadInput, KeyopsError
 from core.query import QueryContext, QueryError, compile_query
 from core.seeding.writer import seed_dataset
 from core.session import CrsSession
-from core.settings import RedisSettings, resolve_settings
+from core.settings import RedisSettings, settings_from_args
 
 UiRunner = Callable[[argparse.Namespace], int]
 
@@ -37,6 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     connection.add_argument(
         "--crs-env", type=Path, metavar="PATH", help="read REDIS_* settings from CRS's .env file"
     )
+    tls = connection.add_argument_group("TLS (rediss://)")
+    tls.add_argument(
+        "--tls-ca-file",
+        type=Path,
+        metavar="PATH",
+        help="CA certificate(s) to trust (KEYOPS_TLS_CA_FILE)",
+    )
+    tls.add_argument(
+        "--tls-cert-file",
+        type=Path,
+        metavar="PATH",
+        help="client certificate (KEYOPS_TLS_CERT_FILE)",
+    )
+    tls.add_argument(
+        "--tls-key-file", type=Path, metavar="PATH", help="client key (KEYOPS_TLS_KEY_FILE)"
+    )
+    tls.add_argument(
+        "--tls-skip-hostname-check", action="store_true",
+        help="accept a certificate for another host name; the chain is still verified (KEYOPS_TLS_SKIP_HOSTNAME_CHECK)",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     keys = commands.add_parser("keys", help="read API keys").add_subparsers(
@@ -84,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> RedisSettings:
-    return resolve_settings(args.redis_url, args.crs_env)
+    return settings_from_args(args)
 
 
 def _run(coroutine: Coroutine[Any, Any, int]) -> int:

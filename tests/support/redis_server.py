@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,16 +53,21 @@ class RedisServer:
 
 
 def start_redis_server(
-    *, password: str | None = None, extra_args: list[str] | None = None
+    *,
+    password: str | None = None,
+    extra_args: list[str] | None = None,
+    tls_args: Callable[[int], list[str]] | None = None,
 ) -> RedisServer:
+    """`tls_args(port)`: serve TLS only, on that port (see tests/support/tls.py)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerMissing(MISSING_MESSAGE)
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="keyops-redis-"))
+    listen = tls_args(port) if tls_args else ["--port", str(port)]
     args = [
         binary,
-        "--port", str(port),
+        *listen,
         "--bind", "127.0.0.1",
         "--save", "",
         "--appendonly", "no",
@@ -81,6 +87,14 @@ def start_redis_server(
         if process.poll() is not None:
             error = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"redis-server exited at start: {error.strip()}")
+        if tls_args is not None:
+            # A TLS server: it is up once it accepts a TCP connection.
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return RedisServer(port, process, workdir, password, extra_args or [])
+            except OSError:
+                time.sleep(0.05)
+                continue
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
                 conn.sendall(b"PING\r\n")
