@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
+from core.access import AccessCheck, check_batch_access
 from core.connection import RedisClients, connect
 from core.errors import ConnectionFailed
 from core.schema.keys import ApiKeyRecord
@@ -90,11 +91,18 @@ class CrsSession:
         except (RedisError, OSError) as error:
             raise ConnectionFailed(f"Redis at {self.endpoint} does not answer: {error}") from error
 
+    async def check_access(self) -> AccessCheck:
+        """Whether this Redis user may run every command a batch sends (ACL DRYRUN)."""
+        return await check_batch_access(self.clients.write)
+
     async def interrupted_operations(self) -> list[OperationRecord]:
         """Operations a keyops process left half-done (it died or lost Redis mid-batch)."""
         from core.batch.operations import OperationStore
 
-        return await OperationStore(self.clients.read).unfinished()
+        try:
+            return await OperationStore(self.clients.read).unfinished()
+        except NoPermissionError:
+            return []  # a user kept out of keyops's keys cannot recover anything anyway
 
     async def aclose(self) -> None:
         await self.clients.aclose()

@@ -66,6 +66,7 @@ class KeyopsApp(App[int]):
         self.data: ConsoleData | None = None
         self.lost_connection = ""
         self.recovery_offered = False
+        self.read_only_reason = "--read-only" if read_only else ""
 
     def on_mount(self) -> None:
         self.theme = self.config.theme
@@ -82,6 +83,12 @@ class KeyopsApp(App[int]):
             self.data = ConsoleData(
                 session, BatchService(session, self.batch_config), self.selection
             )
+            if not self.read_only:
+                access = await session.check_access()
+                if access.refused:
+                    # Batches would be refused anyway: say so at start, not at the first batch.
+                    self.read_only = True
+                    self.read_only_reason = access.describe()
             self.sub_title = session.endpoint + (" · READ-ONLY" if self.read_only else "")
         return self.data
 

@@ -12,7 +12,7 @@ from typing import TextIO
 from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
 from core.batch.identity import OperatorIdentity, current_identity
 from core.batch.locks import break_lock
-from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
+from core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
 from core.batch.planning import (
     READ_FIELDS,
     BatchPlan,
@@ -29,7 +29,7 @@ from core.batch.planning import (
     resolve_assignment,
     status_decider,
 )
-from core.batch.progress import ProgressEvent
+from core.batch.progress import Outcome, Phase, ProgressEvent
 from core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
 from core.batch.runner import BatchRunner, RunnerSettings
 from core.batch.targets import resolve_targets
@@ -143,9 +143,25 @@ class BatchService:
         plan.name_lookup = name_of
         return plan
 
+    async def access_refusal(self) -> ProgressEvent | None:
+        """A refused outcome when this Redis user may not run what a batch needs: found before
+        anything is written, never as a half-applied batch."""
+        access = await self.session.check_access()
+        if not access.refused:
+            return None
+        counts = OpCounts()
+        outcome = Outcome(
+            "", OpStatus.REFUSED, counts, message=access.describe() + "; nothing was written"
+        )
+        return ProgressEvent("", Phase.FINISHED, message=outcome.message, outcome=outcome)
+
     async def run(
         self, plan: BatchPlan, cancel: asyncio.Event | None = None
     ) -> AsyncIterator[ProgressEvent]:
+        refusal = await self.access_refusal()
+        if refusal is not None:
+            yield refusal
+            return
         runner = BatchRunner(self.client, await self.identity(), self.audit, self.config.runner)
         async for event in runner.execute(plan, cancel):
             yield event
@@ -216,6 +232,10 @@ class BatchService:
         if resume is None:
             async for event in self.run(plan, cancel):
                 yield event
+            return
+        refusal = await self.access_refusal()
+        if refusal is not None:
+            yield refusal
             return
         runner = BatchRunner(self.client, await self.identity(), self.audit, self.config.runner)
         async for event in runner.execute(plan, cancel, resume=resume):

@@ -13,6 +13,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import NoPermissionError, RedisError
+
 from core.cli import batch_commands, render
 from core.connection import connect, holds_crs_data
 from core.errors import BadInput, KeyopsError
@@ -198,6 +200,13 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
     except KeyopsError as error:
         print(f"keyops: {error}", file=sys.stderr)
         return error.exit_code
+    except NoPermissionError as error:
+        print(f"keyops: this Redis user may not do that: {error}", file=sys.stderr)
+        return 1
+    except RedisError as error:
+        # Anything else Redis said: one line, never a traceback (messages carry no secrets).
+        print(f"keyops: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("keyops: interrupted", file=sys.stderr)
         return 130

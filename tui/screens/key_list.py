@@ -117,6 +117,7 @@ class KeyListScreen(ConsoleScreen):
             self.keyops.connection_problem(str(error))
             return
         self.loaded = True
+        self.update_banner()  # the session may have turned out read-only (ACL)
         self._scan = None  # new rows: nothing from an earlier filter carries over
         self.run_filter()
         if not self.keyops.recovery_offered:
@@ -214,7 +215,11 @@ class KeyListScreen(ConsoleScreen):
             banner.update(f"Redis connection lost: {problem} · retrying every 5 s; marks are kept")
             banner.set_class(True, "visible", "lost")
         elif self.keyops.read_only:
-            banner.update("READ-ONLY session: tags, accounts, status, revert and recover are off")
+            reason = self.keyops.read_only_reason
+            banner.update(
+                "READ-ONLY session: tags, accounts, status, revert and recover are off"
+                + (f" ({reason})" if reason and reason != "--read-only" else "")
+            )
             banner.set_class(True, "visible")
             banner.set_class(False, "lost")
         else:
