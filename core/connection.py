@@ -8,6 +8,7 @@ engine reconciles by re-reading instead.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from dataclasses import dataclass
 
@@ -24,8 +25,11 @@ from redis.exceptions import (
 )
 
 from core.errors import ConnectionFailed, NotACrsDatabase
+from core.logs import register_secret
 from core.schema import layout
 from core.settings import RedisSettings
+
+log = logging.getLogger("keyops.connection")
 
 # Far above the worst chunk we send (about 10 ms) so a slow server is not mistaken for a dead one.
 SOCKET_TIMEOUT_SECONDS = 15.0
@@ -113,6 +117,8 @@ def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
 
 async def connect(settings: RedisSettings, *, require_crs: bool = True) -> RedisClients:
     """Clients that answered PING; with `require_crs`, also proof the DB holds CRS data."""
+    if settings.password is not None:
+        register_secret(settings.password.get_secret_value())
     clients = make_clients(settings)
     try:
         await clients.read.ping()
@@ -126,7 +132,13 @@ async def connect(settings: RedisSettings, *, require_crs: bool = True) -> Redis
         raise
     except (RedisError, OSError) as error:
         await clients.aclose()
-        raise ConnectionFailed(describe_connect_error(error, settings)) from None
+        message = describe_connect_error(error, settings)
+        log.warning("connect failed: %s", message)
+        raise ConnectionFailed(message) from None
+    log.info(
+        "connected to %s as %s (settings from %s)",
+        settings.endpoint, settings.username or "default", settings.source,
+    )  # fmt: skip
     return clients
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import fakeredis
@@ -10,6 +11,21 @@ import redis.asyncio as aioredis
 
 from tests.support.dump import crs_fixture, load_dump
 from tests.support.redis_server import RedisServer, RedisServerMissing, start_redis_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """keyops's log and console config go to the test run's own directories (subprocesses
+    inherit them), never to the developer's home."""
+    saved = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME")}
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

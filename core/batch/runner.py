@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +31,8 @@ from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
 from core.schema.writes import KeyWritePlan
 from core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
+
+log = logging.getLogger("keyops.batch")
 
 # 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
 # bench/batch_tags.py for the measured longest call.
@@ -110,6 +113,11 @@ class BatchRunner:
         counts.planned = len(plan.plans) + (counts.applied if resume else 0)
         counts.skipped = len(plan.skipped)
         total = len(plan.plans)
+        log.info(
+            "op %s %s by %s: %s; %d keys to write (%s)",
+            record.id, "resumed" if resume else "started", record.operator.label, plan.summary,
+            total, "atomic" if plan.atomic else "best effort",
+        )  # fmt: skip
         yield ProgressEvent(record.id, Phase.PLANNED, 0, total, message=plan.summary)
 
         try:
@@ -584,6 +592,14 @@ class BatchRunner:
         )
 
     def _final(self, record: OperationRecord, total: int, outcome: Outcome) -> ProgressEvent:
+        counts = outcome.counts
+        log.info(
+            "op %s %s: %s; planned %d applied %d already %d failed %d skipped %d rolled_back %d "
+            "reapplied %d drifting %d%s",
+            record.id, outcome.status.value, record.summary, counts.planned, counts.applied,
+            counts.already, counts.failed, counts.skipped, counts.rolled_back, counts.reapplied,
+            counts.drifting, f"; {outcome.message}" if outcome.message else "",
+        )  # fmt: skip
         return ProgressEvent(
             record.id,
             Phase.FINISHED,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -18,12 +19,15 @@ from redis.exceptions import NoPermissionError, RedisError
 from core.cli import batch_commands, render
 from core.connection import connect, holds_crs_data
 from core.errors import BadInput, KeyopsError
+from core.logs import setup_file_logging
 from core.query import QueryContext, QueryError, compile_query
 from core.seeding.writer import seed_dataset
 from core.session import CrsSession
 from core.settings import RedisSettings, settings_from_args
 
 UiRunner = Callable[[argparse.Namespace], int]
+
+log = logging.getLogger("keyops.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +192,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_file_logging()
+    log.info("keyops %s", getattr(args, "command", ""))
     try:
         if getattr(args, "ui", False):
             if ui_runner is None:
@@ -198,12 +204,14 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyopsError as error:
+        log.warning("%s: %s", type(error).__name__, error)
         print(f"keyops: {error}", file=sys.stderr)
         return error.exit_code
     except NoPermissionError as error:
         print(f"keyops: this Redis user may not do that: {error}", file=sys.stderr)
         return 1
     except RedisError as error:
+        log.warning("redis error: %s: %s", type(error).__name__, error)
         # Anything else Redis said: one line, never a traceback (messages carry no secrets).
         print(f"keyops: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

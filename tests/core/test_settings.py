@@ -76,3 +76,27 @@ def test_bad_crs_port_is_named(tmp_path: Path) -> None:
 def test_missing_env_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="cannot read CRS env file"):
         resolve_settings(crs_env=tmp_path / "nope.env", environ={})
+
+
+def test_the_log_rotates_and_masks_the_password(tmp_path: Path) -> None:
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from core.logs import LOGGER_NAME, register_secret, setup_file_logging
+
+    path = setup_file_logging(tmp_path / "state" / "keyops.log")
+    assert path is not None and path.parent.is_dir()
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = next(h for h in logger.handlers if isinstance(h, RotatingFileHandler))
+    try:
+        register_secret("hunter2-long-password")
+        logging.getLogger("keyops.connection").info(
+            "url was redis://:%s@h", "hunter2-long-password"
+        )
+        handler.flush()
+        text = path.read_text()
+        assert "redis://:***@h" in text and "hunter2" not in text
+        assert handler.maxBytes > 0 and handler.backupCount >= 3  # it rotates
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
