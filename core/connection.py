@@ -69,6 +69,9 @@ def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
         password=settings.password.get_secret_value() if settings.password else None,
         ssl=settings.tls,
         decode_responses=True,
+        # Bytes that are not UTF-8 come back as lone surrogates instead of failing the whole
+        # read; rows holding them are listed as damaged and never written (schema/damage.py).
+        encoding_errors="surrogateescape",
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         retry=retry,

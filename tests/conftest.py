@@ -70,8 +70,11 @@ async def any_redis(
 
 @pytest.fixture
 async def crs(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    """The real redis-server holding CRS's own dump, fresh for each test."""
-    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    """The real redis-server holding CRS's own dump, fresh for each test (decoding as keyops's
+    own clients do, so a test's service sees what a real session would)."""
+    client = aioredis.Redis(
+        port=redis_server.port, decode_responses=True, encoding_errors="surrogateescape"
+    )
     await client.flushall()
     await load_dump(client, crs_fixture())
     yield client

@@ -29,6 +29,7 @@ from core.batch.requests import (
 from core.errors import BadInput
 from core.schema.accounts import Account
 from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from core.schema.damage import record_damage
 from core.schema.encoding import decode_bool, decode_tags, encode_iso, encode_json, iso_to_epoch
 from core.schema.platforms import FIELD_RULES, BindingField, Platform
 from core.schema.writes import (
@@ -82,6 +83,8 @@ class BatchPlan:
     tag_counts: Counter[str] = field(default_factory=Counter)
     reverts: str = ""
     read_fields: tuple[str, ...] = ("isDeleted", "updatedAt")
+    # Keys a plan made from the loaded list left to be decided on what Redis holds.
+    replan_from_redis: list[str] = field(default_factory=list)
 
     def name(self, key_id: str) -> str:
         if key_id in self.names:
@@ -149,6 +152,10 @@ async def build_plan(
             }
             if counting_tags:
                 tag_lists[stored.get("tags", "[]")] += 1
+            damage = record_damage(stored)
+            if damage:
+                skipped.append((key_id, f"damaged: {damage}"))
+                continue
             decision = decide(key_id, stored)
             if type(decision) is KeyWritePlan:
                 if decision.fields:
@@ -262,9 +269,15 @@ def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bo
     outcomes: dict[tuple[str, ...], tuple[FieldWrite, ...] | Skip | None] = {}
     tag_lists: Counter[tuple[str, ...]] = Counter()
     plans, unchanged, skipped = plan.plans, plan.unchanged, plan.skipped
+    unknown_rows = plan.replan_from_redis
     for row in rows:
         tags = row.tags
         tag_lists[tags] += 1
+        if row.damage:
+            # The list shows only a key's first problem: decide on what Redis holds, which
+            # skips the key only if its tags themselves are damaged.
+            unknown_rows.append(row.id)
+            continue
         if row.is_deleted:
             skipped.append((row.id, "soft-deleted"))
             continue

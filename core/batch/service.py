@@ -82,6 +82,7 @@ class BatchService:
         rows = [table.by_id[key_id] for key_id in key_ids if key_id in table.by_id]
         plan = plan_tags_from_rows(rows, request, index_ready=table.index_ready)
         unknown = [key_id for key_id in key_ids if key_id not in table.by_id]
+        unknown += plan.replan_from_redis
         if unknown:  # not in the loaded list: decide on what Redis holds
             await plan_tags(self.client, unknown, request, index_ready=table.index_ready, into=plan)
         return self._named(plan)

@@ -51,6 +51,8 @@ def key_json(row: KeyRow, now: float) -> dict[str, Any]:
     }
     for field in BindingField:
         data[field.value] = row.binding(field)
+    if row.damage:
+        data["damage"] = row.damage
     return data
 
 

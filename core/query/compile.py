@@ -219,6 +219,8 @@ class _Compiler:
             return lambda row: row.is_deleted
         if wanted == "expired":
             return lambda row: not row.is_deleted and row.is_expired(now)
+        if wanted == "damaged":
+            return lambda row: bool(row.damage)
         if wanted == "disabled":
             return lambda row: not row.is_deleted and not row.is_active
         return lambda row: row.status(now) is KeyStatus.ACTIVE

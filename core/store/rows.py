@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
+from core.schema.damage import MAX_FIELD_CHARS, displayable, field_damage
 from core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
 from core.schema.platforms import BindingField
 
@@ -33,12 +34,14 @@ class KeyStatus(StrEnum):
     DISABLED = "disabled"
     EXPIRED = "expired"
     DELETED = "deleted"
+    DAMAGED = "damaged"  # holds a value CRS never writes; batches leave the damaged fields alone
 
 
 class KeyRow:
     __slots__ = (
         "bindings",
         "created_at",
+        "damage",
         "description",
         "expires_at",
         "id",
@@ -62,8 +65,10 @@ class KeyRow:
         created_at: float | None,
         last_used_at: float | None,
         bindings: tuple[str, ...],
+        damage: str = "",
     ) -> None:
         self.id = key_id
+        self.damage = damage
         self.name = name
         # Filters match names case-insensitively; folding once here, not per keystroke per
         # row, is most of what keeps a 100k-key filter under a frame. Shared when equal.
@@ -85,7 +90,9 @@ class KeyRow:
         return self.expires_at is not None and self.expires_at <= (now or time.time())
 
     def status(self, now: float | None = None) -> KeyStatus:
-        """One status for display: deleted, then expired, then disabled, then active."""
+        """One status for display: damaged, deleted, then expired, then disabled, then active."""
+        if self.damage:
+            return KeyStatus.DAMAGED
         if self.is_deleted:
             return KeyStatus.DELETED
         if self.is_expired(now):
@@ -104,6 +111,8 @@ class RowBuilder:
         self._tags: dict[str, tuple[str, ...]] = {}
         self._strings: dict[str, str] = {}
         self._binding_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._tags_damage: dict[str, str] = {}
+        self._bindings_damage: dict[tuple[str, ...], str] = {}
 
     def _shared(self, value: str) -> str:
         return self._strings.setdefault(value, value)
@@ -112,22 +121,54 @@ class RowBuilder:
         raw_tags = values[2] or "[]"
         tags = self._tags.get(raw_tags)
         if tags is None:
-            tags = tuple(self._shared(tag) for tag in decode_tags(raw_tags))
+            tags = tuple(self._shared(displayable(tag)) for tag in decode_tags(raw_tags))
             self._tags[raw_tags] = tags
+            self._tags_damage[raw_tags] = field_damage("tags", raw_tags)
         raw_bindings = tuple(value or "" for value in values[_BINDINGS_START:])
         bindings = self._binding_tuples.get(raw_bindings)
         if bindings is None:
-            bindings = tuple(self._shared(value) for value in raw_bindings)
+            bindings = tuple(self._shared(displayable(value)) for value in raw_bindings)
             self._binding_tuples[raw_bindings] = bindings
+            self._bindings_damage[raw_bindings] = next(
+                (problem for field, value in zip(BindingField, raw_bindings, strict=True)
+                 if value and (problem := field_damage(field.value, value))),
+                "",
+            )  # fmt: skip
+        name, description = values[0] or "", values[1] or ""
+        dates = (iso_to_epoch(values[5]), iso_to_epoch(values[6]), iso_to_epoch(values[7]))
+        damage = self._tags_damage[raw_tags] or self._bindings_damage[raw_bindings]
+        if not damage:
+            damage = self._damage(values, name, description, dates)
+        if damage:
+            name, description = displayable(name), displayable(description)
         return KeyRow(
             key_id,
-            values[0] or "",
-            self._shared(values[1] or ""),
+            name,
+            self._shared(description),
             tags,
             decode_bool(values[3]),
             decode_bool(values[4]),
-            iso_to_epoch(values[5]),
-            iso_to_epoch(values[6]),
-            iso_to_epoch(values[7]),
+            *dates,
             bindings,
+            damage,
         )
+
+    @staticmethod
+    def _damage(
+        values: list[str | None], name: str, description: str, dates: tuple[float | None, ...]
+    ) -> str:
+        """The cheap checks first: at 100,000 rows each costs a few milliseconds."""
+        for flag, field_name in ((values[3], "isActive"), (values[4], "isDeleted")):
+            if flag and flag != "true" and flag != "false":
+                return field_damage(field_name, flag)
+        for raw, moment, field_name in zip(
+            values[5:8], dates, ("expiresAt", "createdAt", "lastUsedAt"), strict=True
+        ):
+            if raw and moment is None:
+                return field_damage(field_name, raw)
+        for text, field_name in ((name, "name"), (description, "description")):
+            if not text.isascii() or len(text) > MAX_FIELD_CHARS:
+                problem = field_damage(field_name, text)
+                if problem:
+                    return problem
+        return ""

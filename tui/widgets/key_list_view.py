@@ -141,6 +141,7 @@ class KeyListView(ScrollView, can_focus=True):
         "key-list--disabled",
         "key-list--expired",
         "key-list--deleted",
+        "key-list--damaged",
     }
 
     DEFAULT_CSS = """
@@ -153,6 +154,7 @@ class KeyListView(ScrollView, can_focus=True):
     KeyListView > .key-list--disabled { color: $text-muted; }
     KeyListView > .key-list--expired { color: $warning; }
     KeyListView > .key-list--deleted { color: $error; }
+    KeyListView > .key-list--damaged { color: $error; text-style: bold reverse; }
     """
 
     cursor = reactive(0, repaint=False, always_update=True)

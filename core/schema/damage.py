@@ -1,0 +1,85 @@
+"""Which stored values CRS did not write: a key holding one is listed as damaged, and batches
+skip it with the reason instead of writing over something nobody understands.
+
+CRS's readers are lenient (a bad boolean reads as false, bad JSON as empty), so a write based
+on such a reading would silently replace what is there. Only what CRS itself never writes
+counts as damage; the quirks of real CRS data (empty strings, absent fields) do not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from core.schema.bindings import BadBinding, parse_binding
+from core.schema.encoding import parse_iso
+from core.schema.platforms import BindingField
+
+MAX_FIELD_CHARS = 65_536  # CRS's own fields are far shorter; a value past this is not CRS's
+BOOL_FIELDS = ("isActive", "isDeleted")
+DATE_FIELDS = ("expiresAt", "createdAt", "lastUsedAt", "updatedAt")
+_BINDINGS = {field.value: field for field in BindingField}
+
+
+def _has_bad_utf8(value: str) -> bool:
+    # Clients decode with surrogateescape: bytes that are not UTF-8 become lone surrogates.
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def tags_damage(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return f"tags is not JSON ({_preview(raw)})"
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return f"tags is not a JSON list of strings ({_preview(raw)})"
+    return ""
+
+
+def field_damage(name: str, value: str) -> str:
+    """Why this stored value is not one CRS writes ('' when it is fine)."""
+    if len(value) > MAX_FIELD_CHARS:
+        return f"{name} is {len(value):,} characters long"
+    if _has_bad_utf8(value):
+        return f"{name} is not valid UTF-8"
+    if not value:
+        return ""
+    if name == "tags":
+        return tags_damage(value)
+    if name in BOOL_FIELDS and value not in ("true", "false"):
+        return f"{name} is {_preview(value)}, not true or false"
+    if name in DATE_FIELDS and parse_iso(value) is None:
+        return f"{name} is {_preview(value)}, not a date"
+    if name in _BINDINGS:
+        try:
+            parse_binding(_BINDINGS[name], value)
+        except BadBinding as error:
+            return f"{name} holds {_preview(value)}: {error}"
+    return ""
+
+
+def record_damage(fields: Mapping[str, str]) -> str:
+    """The first problem among a key's stored fields, or ''."""
+    for name, value in fields.items():
+        problem = field_damage(name, value)
+        if problem:
+            return problem
+    return ""
+
+
+def displayable(value: str) -> str:
+    """A value safe to print: invalid UTF-8 shown as U+FFFD."""
+    if not _has_bad_utf8(value):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _preview(value: str, limit: int = 40) -> str:
+    shown = displayable(value)
+    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
