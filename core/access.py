@@ -39,10 +39,12 @@ KEY_WRITES: tuple[tuple[str, ...], ...] = (
 )
 # keyops's own bookkeeping: scripts, lock, claims, journal, operation record, audit.
 BOOKKEEPING: tuple[tuple[str, ...], ...] = (
+    ("MULTI",),  # the operation record is saved in a transaction
+    ("EXEC",),
     ("EVALSHA", "0" * 40, "0"),
     ("EVAL", "return 1", "0"),
     ("SCRIPT", "LOAD", "return 1"),
-    ("INCR", names.FENCE_COUNTER),
+    ("INCRBY", names.FENCE_COUNTER, "1"),  # redis-py sends INCR as INCRBY
     ("SET", names.lease(SAMPLE_OP), "t", "PX", "1", "NX"),
     ("GET", names.lease(SAMPLE_OP)),
     ("PEXPIRE", names.lease(SAMPLE_OP), "1"),
@@ -113,8 +115,8 @@ async def check_batch_access(client: aioredis.Redis) -> AccessCheck:
                     False,
                     note=f"ACL DRYRUN is not available to this user or server ({text}); grant +acl|dryrun",
                 )
-            refused.append(f"{command[0]} {command[1]}: {text}")
+            refused.append(f"{' '.join(command[:2])}: {text}")
             continue
         if str(reply) != "OK":
-            refused.append(f"{command[0]} {command[1]}: {cast(str, reply)}")
+            refused.append(f"{' '.join(command[:2])}: {cast(str, reply)}")
     return AccessCheck(user, True, tuple(refused))

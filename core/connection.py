@@ -72,7 +72,7 @@ def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
         # Bytes that are not UTF-8 come back as lone surrogates instead of failing the whole
         # read; rows holding them are listed as damaged and never written (schema/damage.py).
         encoding_errors="surrogateescape",
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=settings.socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         retry=retry,
         **kwargs,  # type: ignore[arg-type]
@@ -168,3 +168,9 @@ __all__ = [
     "holds_crs_data",
     "make_clients",
 ]
+
+
+def socket_timeout_of(connection: object) -> float:
+    """The timeout a connection was made with (the fast paths time their own reads and writes)."""
+    timeout = getattr(connection, "socket_timeout", None)
+    return float(timeout) if timeout else SOCKET_TIMEOUT_SECONDS

@@ -58,6 +58,9 @@ class RedisSettings(BaseModel):
     password: SecretStr | None = None
     tls: bool = False
     tls_options: TlsOptions = TlsOptions()
+    # Far above the worst call keyops makes (~10 ms), so a slow server is not taken for a dead
+    # one; fault tests shorten it.
+    socket_timeout: float = 15.0
     source: str = "defaults"
 
     @property

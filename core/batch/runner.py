@@ -415,6 +415,15 @@ class BatchRunner:
                 )
             elif cancel.is_set():
                 record.message = "cancelled: rolled back every key already written"
+            if run.not_rolled_back:
+                # Some keys still hold the change (Redis refused the undo, e.g. out of memory):
+                # the op stays open, so recovery finishes the rollback from the journal.
+                status = OpStatus.RUNNING
+                record.message = (
+                    f"the rollback could not finish: {len(run.not_rolled_back)} keys still hold "
+                    f"the change ({run.not_rolled_back[0].reason}); once the cause is fixed run "
+                    f"'keyops ops recover {record.id} --rollback'"
+                )
             record.status = status
             await self._finish(record)
             yield self._final(record, total, self._outcome(run))

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.connection import SOCKET_TIMEOUT_SECONDS
+from core.connection import socket_timeout_of
 from core.schema import layout
 from core.schema.writes import (
     INDEXED_FIELDS,
@@ -461,7 +461,7 @@ async def _send(connection: Any, payload: bytes) -> None:
     if writer is None or not hasattr(writer, "write"):
         await connection.send_packed_command(payload)  # fakeredis
         return
-    async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
+    async with asyncio.timeout(socket_timeout_of(connection)):
         writer.write(payload)
         await writer.drain()
 

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.connection import SOCKET_TIMEOUT_SECONDS
+from core.connection import socket_timeout_of
 from core.schema import layout
 from core.schema.keys import ApiKeyRecord
 from core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
@@ -119,7 +119,7 @@ async def _read_replies(connection: Any, count: int, direct: bool) -> list[Any]:
     # per reply was the largest single cost of reading 100,000 small replies.
     read = connection._parser.read_response if direct else connection.read_response
     replies: list[Any] = []
-    async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
+    async with asyncio.timeout(socket_timeout_of(connection)):
         for _ in range(count):
             try:
                 replies.append(await read())

@@ -4,6 +4,7 @@ and a user who may not write keys gets a read-only console that says so."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,6 +15,8 @@ from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
 from tests.support.redis_server import RedisServer
 from tests.tui.conftest import session_app, static_text, type_filter, wait_loaded
+
+OPERATIONS_DOC = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
 
 USERS = {
     # Reads everything, writes nothing (what an auditor or a look-around session gets).
@@ -97,3 +100,25 @@ async def test_the_console_of_a_read_only_user_says_so_and_writes_nothing(
         await pilot.press("asterisk", "t")
         await pilot.pause(0.2)
         assert type(app.screen).__name__ == "KeyListScreen"
+
+
+async def test_the_least_privilege_acl_in_the_docs_runs_a_batch(
+    crs: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    line = next(row for row in OPERATIONS_DOC.splitlines() if row.startswith("ACL SETUSER keyops "))
+    words = line.split()
+    await crs.execute_command(
+        *words[:3], *[w.replace(">CHANGE-ME", ">least-pw") for w in words[3:]]
+    )
+    try:
+        target = f"redis://keyops:least-pw@127.0.0.1:{redis_server.port}/0"
+        result = keyops(
+            "tags", "add", "least", "--where", "tag:team-a", "--yes", "--redis-url", target
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "may not run" not in result.stdout
+        listed = keyops("ops", "list", "--redis-url", target)
+        assert listed.returncode == 0, listed.stderr
+        assert await crs.scard("apikey:tag:least") > 0
+    finally:
+        await crs.execute_command("ACL", "DELUSER", "keyops")

@@ -35,11 +35,30 @@ class RedisServer:
     workdir: Path
     password: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def restart(self) -> None:
+        """Starts the server again on the same port and directory (after SHUTDOWN SAVE it loads
+        its data back; its script cache starts empty)."""
+        self.process.wait(timeout=20)
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-LOADING")):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not come back on port {self.port}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -91,7 +110,7 @@ def start_redis_server(
             # A TLS server: it is up once it accepts a TCP connection.
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return RedisServer(port, process, workdir, password, extra_args or [])
+                return RedisServer(port, process, workdir, password, extra_args or [], args)
             except OSError:
                 time.sleep(0.05)
                 continue
@@ -100,7 +119,7 @@ def start_redis_server(
                 conn.sendall(b"PING\r\n")
                 reply = conn.recv(64)
                 if reply.startswith((b"+PONG", b"-NOAUTH")):
-                    return RedisServer(port, process, workdir, password, extra_args or [])
+                    return RedisServer(port, process, workdir, password, extra_args or [], args)
         except OSError:
             time.sleep(0.05)
     process.kill()

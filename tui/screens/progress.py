@@ -33,7 +33,7 @@ STATUS_WORDS = {
     OpStatus.ROLLED_BACK: "rolled back",
     OpStatus.CANCELLED: "cancelled",
     OpStatus.REFUSED: "refused",
-    OpStatus.RUNNING: "running",
+    OpStatus.RUNNING: "interrupted, needs recovery (o, then R)",
 }
 
 
