@@ -42,7 +42,9 @@ from tests.support.redis_server import RedisServer, start_redis_server
 TAG = "fault-tag"
 SOCKET_TIMEOUT = 1.0
 FAULT_AT_CHUNK = 30
-SCENARIOS = ("freeze", "client-kill", "proxy-reset", "proxy-drop", "restart", "oom", "sigkill")
+SCENARIOS = (
+    "freeze", "client-kill", "proxy-delay", "proxy-reset", "proxy-drop", "restart", "oom", "sigkill",
+)  # fmt: skip
 OPS = ("tags-atomic", "disable-best-effort")
 
 
@@ -93,7 +95,14 @@ def _inject(
 
     async def proxy_reset() -> None:
         assert proxy is not None
-        proxy.reset_after = 3000  # in the middle of the next chunk's bytes
+        # Three resets at random points of the stream (seeded: the same points every run).
+        proxy.reset_after = proxy.random.randint(1, 200_000)
+        proxy.more_resets = 2
+
+    async def proxy_delay() -> None:
+        assert proxy is not None
+        proxy.delay = SOCKET_TIMEOUT * 0.4  # every packet late, but under the timeout
+        asyncio.get_running_loop().call_later(SOCKET_TIMEOUT * 3, setattr, proxy, "delay", 0.0)
 
     async def proxy_drop() -> None:
         assert proxy is not None
@@ -113,7 +122,7 @@ def _inject(
     async def nothing() -> None:  # sigkill: the fault happens to another process
         return None
 
-    return {"freeze": freeze, "client-kill": client_kill, "proxy-reset": proxy_reset,
+    return {"freeze": freeze, "client-kill": client_kill, "proxy-delay": proxy_delay, "proxy-reset": proxy_reset,
             "proxy-drop": proxy_drop, "restart": restart, "oom": oom, "sigkill": nothing}[scenario]  # fmt: skip
 
 
@@ -163,7 +172,7 @@ async def run_fault(scenario: str, op: str, keys: int = 10_000) -> FaultResult:
         await admin.config_set("maxmemory", "0")
         if proxy is not None:
             proxy.resume()
-            proxy.reset_after = None
+            proxy.reset_after, proxy.more_resets, proxy.delay = None, 0, 0.0
         recovered = await _recover(service, atomic)
         after = await _hashes(admin, planned)
         result = await _check(admin, scenario, op, planned, before, after, atomic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 
 
@@ -16,6 +17,9 @@ class FaultyProxy:
         self._flowing.set()
         self.reset_after: int | None = None  # bytes, client -> server, before every link resets
         self.resets = 0
+        # After a reset, re-arm at a random point this many more times (cuts at random points).
+        self.more_resets = 0
+        self.random = random.Random(5)
         self._server: asyncio.Server | None = None
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
@@ -65,8 +69,11 @@ class FaultyProxy:
                     if upstream and self.reset_after is not None:
                         if len(data) >= self.reset_after:
                             sink.write(data[: self.reset_after])
-                            self.reset_after = None
                             self.resets += 1
+                            self.reset_after = None
+                            if self.more_resets > 0:
+                                self.more_resets -= 1
+                                self.reset_after = self.random.randint(1, 200_000)
                             self._abort(writer, up_writer)
                             return
                         self.reset_after -= len(data)
