@@ -4,7 +4,7 @@ A batch that meets a refused command half-way would leave a half-applied batch, 
 command a batch sends (the lock, the apply script's commands, the journal and the audit) is
 checked first with `ACL DRYRUN` on a key of each kind it touches. Servers without ACL DRYRUN
 (before Redis 7.0), or users not allowed to run it, cannot be checked: that is said, not
-guessed. A user refused the key writes gets a read-only console.
+guessed. A user refused any of them gets a read-only console that names what is refused.
 """
 
 from __future__ import annotations
@@ -69,15 +69,6 @@ class AccessCheck:
     refused: tuple[str, ...] = ()  # "HSET apikey:…: <why>" per refused command
     note: str = ""
 
-    @property
-    def may_write_keys(self) -> bool | None:
-        """None when it could not be checked."""
-        if not self.checked:
-            return None
-        return not any(
-            line.split(" ", 1)[0] in _KEY_WRITE_NAMES and "apikey:" in line for line in self.refused
-        )
-
     def describe(self) -> str:
         who = f"Redis user {self.user!r}" if self.user else "this Redis user"
         if not self.checked:
@@ -88,9 +79,6 @@ class AccessCheck:
             f"; and {len(self.refused) - 4} more" if len(self.refused) > 4 else ""
         )
         return f"{who} may not run {len(self.refused)} command(s) a batch needs: {shown}"
-
-
-_KEY_WRITE_NAMES = {command[0] for command in KEY_WRITES}
 
 
 async def check_batch_access(client: aioredis.Redis) -> AccessCheck:

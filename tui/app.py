@@ -217,32 +217,23 @@ class KeyopsApp(App[int]):
         self.push_screen(ErrorScreen(message))
 
 
+SCREEN_MODULES = (
+    "account_assign", "confirm", "error", "export", "help", "key_detail", "key_list",
+    "operations", "progress", "recovery", "status_change", "tag_editor",
+)  # fmt: skip
+
+
 def known_binding_ids() -> set[str]:
     """Every binding id the console has: what `[keymap]` in the config may remap."""
+    import importlib
+
     from textual.dom import DOMNode
 
-    from tui.screens import (
-        account_assign,
-        confirm,
-        error,
-        export,
-        help,
-        key_detail,
-        key_list,
-        operations,
-        progress,
-        recovery,
-        status_change,
-        tag_editor,
-    )  # fmt: skip
     from tui.widgets.key_list_view import KeyListView
 
-    modules = (
-        account_assign, confirm, error, export, help, key_detail, key_list, operations,
-        progress, recovery, status_change, tag_editor,
-    )  # fmt: skip
     classes: list[type[DOMNode]] = [KeyopsApp, KeyListView]
-    for module in modules:
+    for name in SCREEN_MODULES:
+        module = importlib.import_module(f"tui.screens.{name}")
         classes += [
             value for value in vars(module).values()
             if isinstance(value, type) and issubclass(value, DOMNode) and value.__module__ == module.__name__

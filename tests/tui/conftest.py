@@ -88,9 +88,11 @@ Runner = Callable[[Pilot[Any]], Awaitable[None]]
 
 def static_text(app: KeyopsApp, selector: str, width: int = 200) -> str:
     """What a Static shows, as plain text, even when it holds a Rich table."""
+    import io
+
     from rich.console import Console
 
-    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=width, record=True, file=io.StringIO())
     console.print(app.screen.query_one(selector, Static).content)
     return console.export_text()
 

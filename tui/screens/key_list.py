@@ -70,7 +70,6 @@ class KeyListScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.shown: list[KeyRow] = []
         self.filter_text = ""
         self._filter_timer: Timer | None = None
         self._last_filter_at = 0.0
@@ -168,7 +167,6 @@ class KeyListScreen(ConsoleScreen):
             source = data.sorted_rows
         self._scan = scan = FilterScan(query, source)
         scan.step(FILTER_SLICE)
-        self.shown = scan.found
         self.view.show_rows(scan.found)
         self.update_status()
         if not scan.complete:
@@ -199,7 +197,7 @@ class KeyListScreen(ConsoleScreen):
         arrow = "▼" if data.sort_reverse else "▲"
         scanning = self._scan is not None and not self._scan.complete
         parts = [
-            f"{marked} marked · {len(self.shown)}{'+ (filtering…)' if scanning else ''} shown of {len(data.table)} keys",
+            f"{marked} marked · {len(self.view.rows)}{'+ (filtering…)' if scanning else ''} shown of {len(data.table)} keys",
             f"sort: {data.sort_column.value} {arrow}",
         ]
         if data.selection.anchor is not None:

@@ -110,7 +110,6 @@ class ProgressScreen(ConsoleScreen):
         self.cancel = asyncio.Event()
         self.outcome: Outcome | None = None
         self.last: ProgressEvent | None = None
-        self.failures_seen = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -163,7 +162,6 @@ class ProgressScreen(ConsoleScreen):
         )
         log = self.query_one("#failures", Log)
         for failure in event.failures:  # each event carries the failures new since the last
-            self.failures_seen += 1
             log.write_line(f"{failure.name or failure.key_id[:8] or 'batch'}: {failure.reason}")
         if event.outcome is not None:
             self.finish(event.outcome)
