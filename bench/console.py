@@ -20,9 +20,7 @@ import subprocess
 import sys
 import time
 
-import redis.asyncio as aioredis
-
-from core.seeding.writer import seed_dataset
+from bench.load_keys import seed
 from tests.support.redis_server import start_redis_server
 
 DEMO_CHILD = r"""
@@ -168,12 +166,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-async def seed(url: str, keys: int) -> None:
-    client = aioredis.from_url(url, decode_responses=True)
-    await seed_dataset(client, keys)
-    await client.aclose()
 
 
 def child(code: str, *args: str) -> dict[str, object]:

@@ -20,9 +20,9 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from bench.load_keys import seed
 from core.batch.requests import TagEdit
 from core.batch.service import BatchService
-from core.seeding.writer import seed_dataset
 from core.session import CrsSession
 from tests.support.redis_server import start_redis_server
 
@@ -104,13 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     server = start_redis_server()
     try:
-
-        async def seed() -> None:
-            client = aioredis.from_url(server.url, decode_responses=True)
-            await seed_dataset(client, args.keys)
-            await client.aclose()
-
-        asyncio.run(seed())
+        asyncio.run(seed(server.url, args.keys))
         print(f"seeded {args.keys} keys; CRS-like writer at {args.rate:g} whole-hash rewrites/s")
         for run in range(args.runs):
             print(

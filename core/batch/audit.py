@@ -68,6 +68,13 @@ class AuditFilter:
     operator: str | None = None  # substring of the operator label
     op_id: str | None = None
 
+    def admits(self, record: OperationRecord) -> bool:
+        """Whether an operation passes the type and operator filters (the audit stream's
+        entries and the console's list of operations are filtered by the same rule)."""
+        if self.op_types and record.type.value not in self.op_types:
+            return False
+        return not self.operator or self.operator.lower() in record.operator.label.lower()
+
 
 class AuditLog:
     def __init__(
@@ -135,11 +142,7 @@ class AuditLog:
         if entry.op_id not in op_cache:
             op_cache[entry.op_id] = await ops.get(entry.op_id)
         record = op_cache[entry.op_id]
-        if record is None:
-            return False
-        if filters.op_types and record.type.value not in filters.op_types:
-            return False
-        return not filters.operator or filters.operator.lower() in record.operator.label.lower()
+        return record is not None and filters.admits(record)
 
     async def export(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:
         """Stream matching entries as CSV (one row per changed field) or JSON lines."""

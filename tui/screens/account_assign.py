@@ -22,7 +22,7 @@ from core.batch.requests import AccountAssign, BadRequest
 from core.schema.accounts import Account
 from core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
 from core.store.accounts import AccountCatalog
-from tui.screens.base import PreviewModal
+from tui.screens.base import PreviewModal, plan_still_valid
 from tui.screens.confirm import plan_counts, sample_table
 
 CONFLICTS_SHOWN = 6
@@ -183,8 +183,8 @@ class AccountAssignScreen(PreviewModal):
                 "nothing to apply: pick a target for at least one field", severity="warning"
             )
             return
-        plan = self.plan
-        if plan is None or plan.params != request.model_dump(mode="json"):
+        plan = plan_still_valid(self.plan, request)
+        if plan is None:
             plan = await self._plan(request)
             if plan is None:
                 return

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
@@ -69,6 +70,14 @@ T = TypeVar("T")
 
 class ConsoleModal(ConsoleScreenMixin, ModalScreen[T]):
     pass
+
+
+def plan_still_valid(plan: BatchPlan | None, request: BaseModel) -> BatchPlan | None:
+    """The previewed plan, if it was made for exactly this request (so apply runs what the
+    operator saw); None when the form changed since and a fresh plan is needed."""
+    if plan is not None and plan.params == request.model_dump(mode="json"):
+        return plan
+    return None
 
 
 class PreviewModal(ConsoleModal[None]):

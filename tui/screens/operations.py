@@ -127,9 +127,7 @@ class OperationsScreen(ConsoleScreen):
 
     def _wanted(self, record: OperationRecord) -> bool:
         filters = self.filters
-        if filters.op_types and record.type.value not in filters.op_types:
-            return False
-        if filters.operator and filters.operator.lower() not in record.operator.label.lower():
+        if not filters.admits(record):
             return False
         if filters.op_id and record.id != filters.op_id:
             return False

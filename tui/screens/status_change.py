@@ -17,7 +17,7 @@ from textual.widgets import Checkbox, Input, Static
 
 from core.batch.planning import BatchPlan
 from core.batch.requests import BadRequest, StatusChange
-from tui.screens.base import ConsoleModal
+from tui.screens.base import ConsoleModal, plan_still_valid
 from tui.screens.confirm import plan_counts
 
 REFUSED_SHOWN = 8
@@ -108,9 +108,9 @@ class StatusChangeScreen(ConsoleModal[None]):
         request = self.request()
         if request is None:
             return
-        plan = self.plan
-        if plan is None or plan.params != request.model_dump(mode="json"):
-            plan = await self.data.service.plan_status(self.key_ids, request)
+        plan = plan_still_valid(self.plan, request) or await self.data.service.plan_status(
+            self.key_ids, request
+        )
         self.dismiss(None)
         self.keyops.run_plan(plan, confirmed=True)
 

@@ -18,7 +18,7 @@ from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from core.batch.requests import BadRequest, TagEdit
-from tui.screens.base import PreviewModal
+from tui.screens.base import PreviewModal, plan_still_valid
 from tui.screens.confirm import plan_counts, sample_table
 
 CURRENT_TAGS_SHOWN = 12
@@ -149,8 +149,8 @@ class TagEditorScreen(PreviewModal):
         if request is None:
             self.notify("nothing to apply: type tags to add or remove", severity="warning")
             return
-        plan = self.plan
-        if plan is None or plan.params != request.model_dump(mode="json"):
-            plan = await self.data.service.plan_tags(self.key_ids, request)
+        plan = plan_still_valid(self.plan, request) or await self.data.service.plan_tags(
+            self.key_ids, request
+        )
         self.dismiss(None)
         self.keyops.run_plan(plan)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -85,7 +86,9 @@ NARROW_COLUMNS = WIDE_COLUMNS[:-1]
 MARK_WIDTH = 2
 
 
-def layout_columns(width: int) -> list[tuple[Column, int]]:
+@lru_cache(maxsize=16)
+def layout_columns(width: int) -> tuple[tuple[Column, int], ...]:
+    """Column widths for a view width (asked for every rendered line, so cached by width)."""
     columns = WIDE_COLUMNS if width >= 96 else NARROW_COLUMNS
     fixed = MARK_WIDTH + sum(c.width for c in columns) + len(columns) - 1
     spare = max(width - fixed, len(columns) * 4)
@@ -101,7 +104,7 @@ def layout_columns(width: int) -> list[tuple[Column, int]]:
             laid.append((column, size))
         else:
             laid.append((column, column.width))
-    return laid
+    return tuple(laid)
 
 
 def _date(epoch: float | None) -> str:
