@@ -86,6 +86,14 @@ class BatchPlan:
     # Keys a plan made from the loaded list left to be decided on what Redis holds.
     replan_from_redis: list[str] = field(default_factory=list)
 
+    def decide_on(self, key_id: str, stored: dict[str, str], damaged: str = "damaged") -> Decision:
+        """The decision for a key's stored fields; a key whose read fields hold values CRS
+        never writes is skipped with the reason, whichever kind of batch this is."""
+        damage = record_damage(stored)
+        if damage:
+            return Skip(f"{damaged}: {damage}")
+        return self.decide(key_id, stored)
+
     def name(self, key_id: str) -> str:
         if key_id in self.names:
             return self.names[key_id]
@@ -139,7 +147,7 @@ async def build_plan(
     shared: dict[str, str] = {}
     tag_lists: Counter[str] = Counter()  # decoded once per distinct stored list, at the end
     sharing = tuple(name != "updatedAt" for name in fields)
-    skipped, plans, unchanged, decide = plan.skipped, plan.plans, plan.unchanged, plan.decide
+    skipped, plans, unchanged, decide_on = plan.skipped, plan.plans, plan.unchanged, plan.decide_on
     async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
         for key_id, reply in zip(chunk, replies, strict=True):
             if isinstance(reply, ResponseError) or reply.count(None) == len(reply):
@@ -152,11 +160,7 @@ async def build_plan(
             }
             if counting_tags:
                 tag_lists[stored.get("tags", "[]")] += 1
-            damage = record_damage(stored)
-            if damage:
-                skipped.append((key_id, f"damaged: {damage}"))
-                continue
-            decision = decide(key_id, stored)
+            decision = decide_on(key_id, stored)
             if type(decision) is KeyWritePlan:
                 if decision.fields:
                     plans.append(decision)

@@ -28,7 +28,6 @@ from core.batch.locks import KeyLock, LockRefused, heartbeat
 from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType, new_op_id
 from core.batch.planning import BatchPlan, Skip, plan_revert
 from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
-from core.schema.damage import record_damage
 from core.schema.writes import KeyWritePlan
 from core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
@@ -333,13 +332,11 @@ class BatchRunner:
             pending = []
             for key_id in retry:
                 stored = current.get(key_id)
-                damage = record_damage(stored) if stored is not None else ""
-                if stored is None:
-                    decision: KeyWritePlan | Skip = Skip("the key no longer exists")
-                elif damage:
-                    decision = Skip(f"damaged since it was planned: {damage}")
-                else:
-                    decision = run.plan.decide(key_id, stored)
+                decision = (
+                    run.plan.decide_on(key_id, stored, "damaged since it was planned")
+                    if stored is not None
+                    else Skip("the key no longer exists")
+                )
                 if isinstance(decision, Skip):
                     failures.append(KeyFailure(key_id, run.plan.name(key_id), decision.reason))
                     counts.failed += 1
