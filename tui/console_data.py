@@ -71,7 +71,7 @@ class ConsoleData:
         by_id = self.table.by_id
         return sorted(
             (key_id for key_id in self.selection.marked if key_id in by_id),
-            key=lambda key_id: by_id[key_id].name.casefold(),
+            key=lambda key_id: by_id[key_id].name_folded,
         )
 
     def marked_rows(self) -> list[KeyRow]:

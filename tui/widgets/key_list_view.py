@@ -52,7 +52,7 @@ _STATUS_ORDER = {
 
 def sort_rows(rows: list[KeyRow], column: SortColumn, reverse: bool, now: float) -> list[KeyRow]:
     """Rows in display order; ties fall back to the name so the order is stable to read."""
-    by_name = sorted(rows, key=lambda row: row.name.casefold())
+    by_name = sorted(rows, key=lambda row: row.name_folded)  # folded once, when rows are built
     if column is SortColumn.NAME:
         return by_name[::-1] if reverse else by_name
     if column is SortColumn.STATUS:
