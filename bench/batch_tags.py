@@ -28,11 +28,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.batch.requests import TagEdit
-from core.batch.service import BatchService
-from core.schema.encoding import now_iso
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
+from keyops.core.batch.requests import TagEdit
+from keyops.core.batch.service import BatchService
+from keyops.core.schema.encoding import now_iso
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
 from tests.support.redis_server import start_redis_server
 
 

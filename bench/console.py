@@ -27,7 +27,7 @@ DEMO_CHILD = r"""
 import time
 started = time.perf_counter()
 import asyncio, json
-from tui.app import make_demo_app
+from keyops.tui.app import make_demo_app
 imported = time.perf_counter() - started
 
 async def main():
@@ -47,9 +47,9 @@ LIST_CHILD = r"""
 import time
 started = time.perf_counter()
 import asyncio, json, sys
-from core.settings import resolve_settings
-from tui.app import make_redis_app
-from tui.config import UiConfig
+from keyops.core.settings import resolve_settings
+from keyops.tui.app import make_redis_app
+from keyops.tui.config import UiConfig
 
 QUERIES = ["tag:team-a", "status:disabled", "name:team-b-app-0001*", "bound:claude"]
 

@@ -20,7 +20,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from core.seeding.writer import seed_dataset
+from keyops.core.seeding.writer import seed_dataset
 from tests.support.redis_server import start_redis_server
 
 # Runs in a child process: import, measure the baseline, load, measure again.
@@ -31,8 +31,8 @@ def rss_mb():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
-from core.session import CrsSession
-from core.settings import resolve_settings
+from keyops.core.session import CrsSession
+from keyops.core.settings import resolve_settings
 baseline = rss_mb()[0]
 
 async def main():

@@ -21,9 +21,9 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bench.load_keys import seed
-from core.batch.requests import TagEdit
-from core.batch.service import BatchService
-from core.session import CrsSession
+from keyops.core.batch.requests import TagEdit
+from keyops.core.batch.service import BatchService
+from keyops.core.session import CrsSession
 from tests.support.redis_server import start_redis_server
 
 KEYOPS_COMMANDS = {

@@ -15,8 +15,8 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from core.batch import names
-from core.schema import layout
+from keyops.core.batch import names
+from keyops.core.schema import layout
 
 SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 SAMPLE_KEY = layout.api_key(SAMPLE_ID)

@@ -2,7 +2,7 @@
 
 Two clients share an endpoint: reads retry transient errors, writes never do. redis-py 8's
 default retry re-sends a whole pipeline after a timeout, which double-applies a chunk that
-already ran (shared/redis-engineering.md 1.5), so write chunks go out exactly once and the
+already ran on the server before the reply was lost, so write chunks go out exactly once and the
 engine reconciles by re-reading instead.
 """
 
@@ -24,10 +24,10 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from core.errors import ConnectionFailed, NotACrsDatabase
-from core.logs import register_secret
-from core.schema import layout
-from core.settings import RedisSettings
+from keyops.core.errors import ConnectionFailed, NotACrsDatabase
+from keyops.core.logs import register_secret
+from keyops.core.schema import layout
+from keyops.core.settings import RedisSettings
 
 log = logging.getLogger("keyops.connection")
 

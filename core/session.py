@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError
 
-from core.access import AccessCheck, check_batch_access
-from core.connection import RedisClients, connect
-from core.errors import ConnectionFailed
-from core.schema.keys import ApiKeyRecord
-from core.settings import RedisSettings
-from core.store.accounts import AccountCatalog, load_accounts
-from core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
-from core.store.rows import KeyStatus
+from keyops.core.access import AccessCheck, check_batch_access
+from keyops.core.connection import RedisClients, connect
+from keyops.core.errors import ConnectionFailed
+from keyops.core.schema.keys import ApiKeyRecord
+from keyops.core.settings import RedisSettings
+from keyops.core.store.accounts import AccountCatalog, load_accounts
+from keyops.core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
+from keyops.core.store.rows import KeyStatus
 
 if TYPE_CHECKING:
-    from core.batch.operations import OperationRecord
+    from keyops.core.batch.operations import OperationRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class CrsSession:
 
     async def interrupted_operations(self) -> list[OperationRecord]:
         """Operations a keyops process left half-done (it died or lost Redis mid-batch)."""
-        from core.batch.operations import OperationStore
+        from keyops.core.batch.operations import OperationStore
 
         try:
             return await OperationStore(self.clients.read).unfinished()

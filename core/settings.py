@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from core.errors import BadInput
+from keyops.core.errors import BadInput
 
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
 

@@ -20,8 +20,8 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Select, Static
 
-from tui.app import KeyopsApp, make_demo_app
-from tui.config import UiConfig
+from keyops.tui.app import KeyopsApp, make_demo_app
+from keyops.tui.config import UiConfig
 
 OUT = Path(__file__).resolve().parent
 NOW = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)

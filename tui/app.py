@@ -16,16 +16,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from core.batch.planning import BatchPlan
-from core.batch.service import BatchConfig, BatchService
-from core.errors import ConnectionFailed, KeyopsError
-from core.settings import RedisSettings
-from tui.commands import ConsoleCommands
-from tui.config import UiConfig
-from tui.console_data import ConsoleData
-from tui.screens.progress import StartBatch
-from tui.selection import Selection
-from tui.sources import SessionOpener, demo_opener, redis_opener
+from keyops.core.batch.planning import BatchPlan
+from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.errors import ConnectionFailed, KeyopsError
+from keyops.core.settings import RedisSettings
+from keyops.tui.commands import ConsoleCommands
+from keyops.tui.config import UiConfig
+from keyops.tui.console_data import ConsoleData
+from keyops.tui.screens.progress import StartBatch
+from keyops.tui.selection import Selection
+from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
 
 Clock = Callable[[], float]
 HEALTH_CHECK_SECONDS = 5.0
@@ -72,7 +72,7 @@ class KeyopsApp(App[int]):
         self.theme = self.config.theme
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
-        from tui.screens.key_list import KeyListScreen
+        from keyops.tui.screens.key_list import KeyListScreen
 
         self.push_screen(KeyListScreen())
         self.set_interval(HEALTH_CHECK_SECONDS, self.check_connection)
@@ -119,7 +119,7 @@ class KeyopsApp(App[int]):
             self._reload_key_list()
 
     def _key_list(self) -> Screen[None] | None:
-        from tui.screens.key_list import KeyListScreen
+        from keyops.tui.screens.key_list import KeyListScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, KeyListScreen):
@@ -127,14 +127,14 @@ class KeyopsApp(App[int]):
         return None
 
     def _refresh_banners(self) -> None:
-        from tui.screens.key_list import KeyListScreen
+        from keyops.tui.screens.key_list import KeyListScreen
 
         screen = self._key_list()
         if isinstance(screen, KeyListScreen) and screen.is_mounted:
             screen.update_banner()
 
     def _reload_key_list(self) -> None:
-        from tui.screens.key_list import KeyListScreen
+        from keyops.tui.screens.key_list import KeyListScreen
 
         screen = self._key_list()
         if isinstance(screen, KeyListScreen):
@@ -150,8 +150,8 @@ class KeyopsApp(App[int]):
         `confirmed`: the screen that planned it already showed the counts and the operator said
         go; only a batch over the typed-count threshold asks again.
         """
-        from tui.screens.confirm import BatchConfirmScreen
-        from tui.screens.progress import ProgressScreen
+        from keyops.tui.screens.confirm import BatchConfirmScreen
+        from keyops.tui.screens.progress import ProgressScreen
 
         if self.read_only:
             self.notify("read-only session: nothing is written", severity="warning")
@@ -184,14 +184,14 @@ class KeyopsApp(App[int]):
         interrupted = await self.data.session.interrupted_operations()
         if not interrupted:
             return
-        from tui.screens.recovery import RecoveryScreen
+        from keyops.tui.screens.recovery import RecoveryScreen
 
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
 
     # -- help, palette, errors -------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from keyops.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -209,7 +209,7 @@ class KeyopsApp(App[int]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        from tui.screens.error import ErrorScreen
+        from keyops.tui.screens.error import ErrorScreen
 
         message = (
             str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
@@ -229,11 +229,11 @@ def known_binding_ids() -> set[str]:
 
     from textual.dom import DOMNode
 
-    from tui.widgets.key_list_view import KeyListView
+    from keyops.tui.widgets.key_list_view import KeyListView
 
     classes: list[type[DOMNode]] = [KeyopsApp, KeyListView]
     for name in SCREEN_MODULES:
-        module = importlib.import_module(f"tui.screens.{name}")
+        module = importlib.import_module(f"keyops.tui.screens.{name}")
         classes += [
             value for value in vars(module).values()
             if isinstance(value, type) and issubclass(value, DOMNode) and value.__module__ == module.__name__

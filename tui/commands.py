@@ -14,7 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class ConsoleCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        from tui.screens.base import ConsoleScreenMixin
+        from keyops.tui.screens.base import ConsoleScreenMixin
 
         screen = self.screen
         # A modal palette opens over the screen it was called from.

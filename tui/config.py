@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import BadInput
+from keyops.core.errors import BadInput
 
 DEFAULT_TYPED_CONFIRM = 500
 DEFAULT_THEME = "textual-dark"

@@ -9,16 +9,16 @@ from __future__ import annotations
 import gc
 from collections import Counter
 
-from core.batch.service import BatchService
-from core.query import KeyQuery, QueryContext, compile_query
-from core.schema.bindings import BadBinding, parse_binding
-from core.schema.platforms import BindingField
-from core.session import CrsSession
-from core.store.accounts import AccountCatalog, binding_labels
-from core.store.key_table import KeyTable
-from core.store.rows import KeyRow
-from tui.selection import Selection
-from tui.widgets.key_list_view import SortColumn, sort_rows
+from keyops.core.batch.service import BatchService
+from keyops.core.query import KeyQuery, QueryContext, compile_query
+from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.platforms import BindingField
+from keyops.core.session import CrsSession
+from keyops.core.store.accounts import AccountCatalog, binding_labels
+from keyops.core.store.key_table import KeyTable
+from keyops.core.store.rows import KeyRow
+from keyops.tui.selection import Selection
+from keyops.tui.widgets.key_list_view import SortColumn, sort_rows
 
 
 class ConsoleData:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from core.session import CrsSession
-from core.settings import RedisSettings
+from keyops.core.session import CrsSession
+from keyops.core.settings import RedisSettings
 
 SessionOpener = Callable[[], Awaitable[CrsSession]]
 
@@ -25,7 +25,7 @@ def demo_opener(key_count: int, now: datetime | None = None) -> SessionOpener:
         # Imported here: fakeredis and the seeder are only needed for the demo.
         import fakeredis
 
-        from core.seeding.writer import seed_dataset
+        from keyops.core.seeding.writer import seed_dataset
 
         # Its own FakeServer: fakeredis clients otherwise share state per host and port.
         client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)

@@ -18,9 +18,9 @@ from typing import Any, TextIO, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.batch import names
-from core.batch.operations import OperationRecord, OperationStore
-from core.errors import KeyopsError
+from keyops.core.batch import names
+from keyops.core.batch.operations import OperationRecord, OperationStore
+from keyops.core.errors import KeyopsError
 
 DEFAULT_RETENTION_DAYS = 180
 PAGE = 1000

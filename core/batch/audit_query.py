@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.batch.audit import AuditFilter
-from core.batch.operations import OpType
-from core.errors import BadInput
+from keyops.core.batch.audit import AuditFilter
+from keyops.core.batch.operations import OpType
+from keyops.core.errors import BadInput
 
 TERMS = ("type", "since", "until", "key", "operator", "op")
 

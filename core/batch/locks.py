@@ -17,11 +17,11 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from core.batch import names
-from core.batch.operations import OperationRecord, OperationStore
-from core.errors import KeyopsError
-from core.store.key_table import chunked
-from core.store.raw_script import RawScript
+from keyops.core.batch import names
+from keyops.core.batch.operations import OperationRecord, OperationStore
+from keyops.core.errors import KeyopsError
+from keyops.core.store.key_table import chunked
+from keyops.core.store.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 250

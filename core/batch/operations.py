@@ -11,8 +11,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from core.batch import names
-from core.batch.identity import OperatorIdentity
+from keyops.core.batch import names
+from keyops.core.batch.identity import OperatorIdentity
 
 
 class OpType(StrEnum):

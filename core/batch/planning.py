@@ -16,8 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from core.batch.operations import OpType
-from core.batch.requests import (
+from keyops.core.batch.operations import OpType
+from keyops.core.batch.requests import (
     AccountAssign,
     AssignTarget,
     BadRequest,
@@ -26,22 +26,28 @@ from core.batch.requests import (
     TagAction,
     TagEdit,
 )
-from core.errors import BadInput
-from core.schema.accounts import Account
-from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
-from core.schema.damage import record_damage
-from core.schema.encoding import decode_bool, decode_tags, encode_iso, encode_json, iso_to_epoch
-from core.schema.platforms import FIELD_RULES, BindingField, Platform
-from core.schema.writes import (
+from keyops.core.errors import BadInput
+from keyops.core.schema.accounts import Account
+from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from keyops.core.schema.damage import record_damage
+from keyops.core.schema.encoding import (
+    decode_bool,
+    decode_tags,
+    encode_iso,
+    encode_json,
+    iso_to_epoch,
+)
+from keyops.core.schema.platforms import FIELD_RULES, BindingField, Platform
+from keyops.core.schema.writes import (
     FieldWrite,
     KeyChange,
     KeyWritePlan,
     plan_field_writes,
     plan_key_write,
 )
-from core.store.accounts import AccountCatalog
-from core.store.key_table import LOAD_CHUNK, chunked, read_fields
-from core.store.rows import KeyRow
+from keyops.core.store.accounts import AccountCatalog
+from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_fields
+from keyops.core.store.rows import KeyRow
 
 # What each kind of decision reads from a key (besides a revert's journaled fields).
 READ_FIELDS: dict[OpType, tuple[str, ...]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.batch.operations import OpCounts, OpStatus
+from keyops.core.batch.operations import OpCounts, OpStatus
 
 
 class Phase(StrEnum):

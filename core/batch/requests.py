@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.errors import BadInput
-from core.schema.encoding import encode_iso, parse_iso
-from core.schema.platforms import BindingField
-from core.schema.writes import validate_tag
+from keyops.core.errors import BadInput
+from keyops.core.schema.encoding import encode_iso, parse_iso
+from keyops.core.schema.platforms import BindingField
+from keyops.core.schema.writes import validate_tag
 
 MAX_TAGS_PER_REQUEST = 100
 

@@ -21,16 +21,22 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.batch import names
-from core.batch.audit import AuditLog
-from core.batch.identity import OperatorIdentity
-from core.batch.locks import KeyLock, LockRefused, heartbeat
-from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType, new_op_id
-from core.batch.planning import BatchPlan, Skip, plan_revert
-from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
-from core.schema.writes import KeyWritePlan
-from core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
-from core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
+from keyops.core.batch import names
+from keyops.core.batch.audit import AuditLog
+from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat
+from keyops.core.batch.operations import (
+    OperationRecord,
+    OperationStore,
+    OpStatus,
+    OpType,
+    new_op_id,
+)
+from keyops.core.batch.planning import BatchPlan, Skip, plan_revert
+from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
+from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
 
 log = logging.getLogger("keyops.batch")
 

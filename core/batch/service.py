@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
-from core.batch.identity import OperatorIdentity, current_identity
-from core.batch.locks import break_lock
-from core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
-from core.batch.planning import (
+from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
+from keyops.core.batch.identity import OperatorIdentity, current_identity
+from keyops.core.batch.locks import break_lock
+from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.planning import (
     READ_FIELDS,
     BatchPlan,
     Decide,
@@ -29,16 +29,16 @@ from core.batch.planning import (
     resolve_assignment,
     status_decider,
 )
-from core.batch.progress import Outcome, Phase, ProgressEvent
-from core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
-from core.batch.runner import BatchRunner, RunnerSettings
-from core.batch.targets import resolve_targets
-from core.errors import BadInput, KeyopsError
-from core.schema.bindings import BadBinding, BindingKind, parse_binding
-from core.schema.platforms import BindingField, Platform
-from core.session import CrsSession
-from core.store.accounts import AccountCatalog
-from core.store.key_table import KeyTable
+from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
+from keyops.core.batch.runner import BatchRunner, RunnerSettings
+from keyops.core.batch.targets import resolve_targets
+from keyops.core.errors import BadInput, KeyopsError
+from keyops.core.schema.bindings import BadBinding, BindingKind, parse_binding
+from keyops.core.schema.platforms import BindingField, Platform
+from keyops.core.session import CrsSession
+from keyops.core.store.accounts import AccountCatalog
+from keyops.core.store.key_table import KeyTable
 
 
 def _nothing_to_write(key_id: str, current: dict[str, str]) -> Skip:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import BadInput
-from core.query import QueryContext, QueryError, compile_query
-from core.store.accounts import AccountCatalog
-from core.store.key_table import KeyTable
+from keyops.core.errors import BadInput
+from keyops.core.query import QueryContext, QueryError, compile_query
+from keyops.core.store.accounts import AccountCatalog
+from keyops.core.store.key_table import KeyTable
 
 MIN_PREFIX = 8
 

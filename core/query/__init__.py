@@ -4,7 +4,7 @@ See docs/query-language.md. `compile_query(text, context)` returns a `KeyQuery` 
 `matches(row)` tests one lean row; a bad query raises `QueryError` naming the bad token.
 """
 
-from core.query.compile import KeyQuery, QueryContext, compile_query
-from core.query.syntax import QueryError
+from keyops.core.query.compile import KeyQuery, QueryContext, compile_query
+from keyops.core.query.syntax import QueryError
 
 __all__ = ["KeyQuery", "QueryContext", "QueryError", "compile_query"]

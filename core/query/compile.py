@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from operator import attrgetter
 
-from core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
-from core.schema.bindings import BadBinding, parse_binding
-from core.schema.platforms import GROUP_PREFIX, BindingField, Platform
-from core.store.accounts import AccountCatalog
-from core.store.rows import FIELD_POSITIONS, KeyRow, KeyStatus
+from keyops.core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
+from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
+from keyops.core.store.accounts import AccountCatalog
+from keyops.core.store.rows import FIELD_POSITIONS, KeyRow, KeyStatus
 
 Predicate = Callable[[KeyRow], bool]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import BadInput
+from keyops.core.errors import BadInput
 
 
 class QueryError(BadInput):

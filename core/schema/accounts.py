@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from core.schema.platforms import GroupPlatform, Platform
+from keyops.core.schema.platforms import GroupPlatform, Platform
 
 # commonHelper.isAccountHealthy: these statuses make an active account unhealthy.
 UNHEALTHY_STATUSES = frozenset({"error", "unauthorized", "blocked", "temp_error"})

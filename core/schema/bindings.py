@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import BadInput
-from core.schema.platforms import (
+from keyops.core.errors import BadInput
+from keyops.core.schema.platforms import (
     FIELD_RULES,
     GROUP_PREFIX,
     BindingField,

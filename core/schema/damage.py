@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from core.schema.bindings import BadBinding, parse_binding
-from core.schema.encoding import parse_iso
-from core.schema.platforms import BindingField
+from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.encoding import parse_iso
+from keyops.core.schema.platforms import BindingField
 
 MAX_FIELD_CHARS = 65_536  # CRS's own fields are far shorter; a value past this is not CRS's
 BOOL_FIELDS = ("isActive", "isDeleted")

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schema.bindings import BadBinding, Binding, parse_binding
-from core.schema.encoding import (
+from keyops.core.schema.bindings import BadBinding, Binding, parse_binding
+from keyops.core.schema.encoding import (
     decode_bool,
     decode_json_list,
     decode_json_object,
@@ -24,7 +24,7 @@ from core.schema.encoding import (
     encode_json,
     parse_iso,
 )
-from core.schema.platforms import BindingField
+from keyops.core.schema.platforms import BindingField
 
 SECRET_FIELD = "apiKey"
 

@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from core.errors import BadInput
-from core.schema import layout
-from core.schema.bindings import Binding, BindingKind, format_binding
-from core.schema.encoding import decode_bool, decode_tags, encode_bool, encode_iso, encode_json
-from core.schema.platforms import BindingField
+from keyops.core.errors import BadInput
+from keyops.core.schema import layout
+from keyops.core.schema.bindings import Binding, BindingKind, format_binding
+from keyops.core.schema.encoding import (
+    decode_bool,
+    decode_tags,
+    encode_bool,
+    encode_iso,
+    encode_json,
+)
+from keyops.core.schema.platforms import BindingField
 
 # The two Claude fields are mutually exclusive: the scheduler checks claudeAccountId first, and
 # CRS's UI always clears one when it sets the other.

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from core.schema.encoding import encode_iso, encode_json
-from core.schema.platforms import BindingField
+from keyops.core.schema.encoding import encode_iso, encode_json
+from keyops.core.schema.platforms import BindingField
 
 TEAMS = ("team-a", "team-b", "team-c", "team-d", "team-e", "platform", "research", "support")
 EXTRA_TAGS = ("prod", "staging", "dev", "ci", "nightly", "batch", "trial", "vip", "legacy", "标签")

@@ -10,8 +10,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from core.schema import layout
-from core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
+from keyops.core.schema import layout
+from keyops.core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from core.schema import layout
+from keyops.core.schema import layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,9 @@ class SampleData:
 
 
 def load_sample() -> SampleData:
-    text = resources.files("core").joinpath("data/crs-sample.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("keyops.core").joinpath("data/crs-sample.json").read_text(encoding="utf-8")
+    )
     entries: dict[str, dict[str, Any]] = json.loads(text)["keys"]
     records: dict[str, dict[str, str]] = {}
     others: dict[str, dict[str, Any]] = {}

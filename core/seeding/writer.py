@@ -8,12 +8,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.schema import layout
-from core.schema.bindings import Binding, BindingKind, format_binding
-from core.schema.platforms import BindingField, GroupPlatform, Platform, field_for_account
-from core.seeding.generate import generate_keys
-from core.seeding.indexes import build_indexes
-from core.seeding.sample import SampleData, load_sample
+from keyops.core.schema import layout
+from keyops.core.schema.bindings import Binding, BindingKind, format_binding
+from keyops.core.schema.platforms import BindingField, GroupPlatform, Platform, field_for_account
+from keyops.core.seeding.generate import generate_keys
+from keyops.core.seeding.indexes import build_indexes
+from keyops.core.seeding.sample import SampleData, load_sample
 
 WRITE_CHUNK = 1000
 

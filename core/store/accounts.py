@@ -10,17 +10,17 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from core.schema import layout
-from core.schema.accounts import Account, AccountGroup
-from core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
-from core.schema.platforms import (
+from keyops.core.schema import layout
+from keyops.core.schema.accounts import Account, AccountGroup
+from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from keyops.core.schema.platforms import (
     ACCOUNT_STORES,
     FIELD_SHORT_NAMES,
     AccountStore,
     BindingField,
     Platform,
 )
-from core.store.rows import KeyRow
+from keyops.core.store.rows import KeyRow
 
 # Fields read from account hashes: never credentials.
 ACCOUNT_FIELDS = ("id", "name", "isActive", "status", "schedulable", "accountType", "platform")

@@ -24,9 +24,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.connection import socket_timeout_of
-from core.schema import layout
-from core.schema.writes import (
+from keyops.core.connection import socket_timeout_of
+from keyops.core.schema import layout
+from keyops.core.schema.writes import (
     INDEXED_FIELDS,
     PLAN_INPUT_FIELDS,
     FieldWrite,
@@ -35,8 +35,8 @@ from core.schema.writes import (
     index_ops_for,
     plan_key_write,
 )
-from core.store.key_table import read_current
-from core.store.raw_script import Arg, RawScript
+from keyops.core.store.key_table import read_current
+from keyops.core.store.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
 # Chunks sent ahead of the one whose reply is read: Redis works while Python encodes.

@@ -12,12 +12,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.connection import socket_timeout_of
-from core.schema import layout
-from core.schema.keys import ApiKeyRecord
-from core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.connection import socket_timeout_of
+from keyops.core.schema import layout
+from keyops.core.schema.keys import ApiKeyRecord
+from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
 
-# 1,000 keys a round trip is the measured sweet spot (shared/redis-engineering.md 1.2).
+# 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
+# (bench/load_keys measures the load).
 LOAD_CHUNK = 1000
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
-from core.schema.damage import MAX_FIELD_CHARS, displayable, field_damage
-from core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
-from core.schema.platforms import BindingField
+from keyops.core.schema.damage import MAX_FIELD_CHARS, displayable, field_damage
+from keyops.core.schema.encoding import decode_bool, decode_tags, iso_to_epoch
+from keyops.core.schema.platforms import BindingField
 
 # HMGET field order of a row; bindings last, in BindingField order.
 ROW_FIELDS: tuple[str, ...] = (

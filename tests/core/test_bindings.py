@@ -4,8 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.schema.bindings import BadBinding, Binding, BindingKind, format_binding, parse_binding
-from core.schema.platforms import FIELD_RULES, BindingField, GroupPlatform, Platform
+from keyops.core.schema.bindings import (
+    BadBinding,
+    Binding,
+    BindingKind,
+    format_binding,
+    parse_binding,
+)
+from keyops.core.schema.platforms import FIELD_RULES, BindingField, GroupPlatform, Platform
 
 ACCOUNT_ID = "541082f5-ad9a-41c6-9394-acd18fb2dda4"
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.schema.encoding import (
+from keyops.core.schema.encoding import (
     decode_bool,
     decode_json_list,
     decode_number,

@@ -8,13 +8,13 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.batch.requests import AccountAssign, BadRequest, TagEdit
-from core.errors import BadInput
-from core.query import QueryError, compile_query
-from core.schema.bindings import BadBinding, BindingKind, parse_binding
-from core.schema.damage import displayable, field_damage
-from core.schema.platforms import FIELD_RULES, GROUP_PREFIX, BindingField
-from core.schema.writes import MAX_TAG_LENGTH, validate_tag
+from keyops.core.batch.requests import AccountAssign, BadRequest, TagEdit
+from keyops.core.errors import BadInput
+from keyops.core.query import QueryError, compile_query
+from keyops.core.schema.bindings import BadBinding, BindingKind, parse_binding
+from keyops.core.schema.damage import displayable, field_damage
+from keyops.core.schema.platforms import FIELD_RULES, GROUP_PREFIX, BindingField
+from keyops.core.schema.writes import MAX_TAG_LENGTH, validate_tag
 
 QUERY_ALPHABET = st.sampled_from(
     [*"abc:tag-!()|\"' *?[]<>=0123456789,.", "tag:", "status:", "bound:", "name:",

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.schema.keys import SECRET_FIELD, ApiKeyRecord
-from core.schema.platforms import BindingField
+from keyops.core.schema.keys import SECRET_FIELD, ApiKeyRecord
+from keyops.core.schema.platforms import BindingField
 from tests.support.dump import crs_fixture
 
 

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.query import QueryContext, QueryError, compile_query
-from core.schema.accounts import Account, AccountGroup
-from core.schema.platforms import BindingField, GroupPlatform, Platform
-from core.store.accounts import AccountCatalog
-from core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.query import QueryContext, QueryError, compile_query
+from keyops.core.schema.accounts import Account, AccountGroup
+from keyops.core.schema.platforms import BindingField, GroupPlatform, Platform
+from keyops.core.store.accounts import AccountCatalog
+from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0

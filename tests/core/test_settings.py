@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import BadInput
-from core.settings import resolve_settings
+from keyops.core.errors import BadInput
+from keyops.core.settings import resolve_settings
 
 
 def test_url_flag_wins_and_its_password_stays_secret() -> None:
@@ -82,7 +82,7 @@ def test_the_log_rotates_and_masks_the_password(tmp_path: Path) -> None:
     import logging
     from logging.handlers import RotatingFileHandler
 
-    from core.logs import LOGGER_NAME, register_secret, setup_file_logging
+    from keyops.core.logs import LOGGER_NAME, register_secret, setup_file_logging
 
     path = setup_file_logging(tmp_path / "state" / "keyops.log")
     assert path is not None and path.parent.is_dir()

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.errors import BadInput
-from core.schema.bindings import Binding, BindingKind
-from core.schema.platforms import BindingField, Platform
-from core.schema.writes import IndexOp, KeyChange, normalize_tags, plan_key_write
+from keyops.core.errors import BadInput
+from keyops.core.schema.bindings import Binding, BindingKind
+from keyops.core.schema.platforms import BindingField, Platform
+from keyops.core.schema.writes import IndexOp, KeyChange, normalize_tags, plan_key_write
 
 NOW = datetime(2026, 11, 27, 3, 0, 0, 123000, tzinfo=UTC)
 KEY = "k-1"

@@ -7,11 +7,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.batch.planning import BatchPlan
-from core.batch.progress import Outcome, ProgressEvent
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig, BatchService
-from core.session import CrsSession
+from keyops.core.batch.planning import BatchPlan
+from keyops.core.batch.progress import Outcome, ProgressEvent
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.session import CrsSession
 from tests.support.dump import snapshot
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from core.batch.audit import AuditFilter
-from core.batch.operations import OpStatus
-from core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
-from core.errors import BadInput
+from keyops.core.batch.audit import AuditFilter
+from keyops.core.batch.operations import OpStatus
+from keyops.core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
+from keyops.core.errors import BadInput
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.support.invariants import crs_index_problems
 
@@ -216,7 +216,7 @@ async def test_tags_planned_from_the_loaded_list_never_overwrite_newer_or_odd_va
 
 async def test_the_outcome_arrives_after_the_keys_are_released(crs: aioredis.Redis) -> None:
     """A caller that stops at the outcome (a console quitting) leaves no key claimed."""
-    from core.batch import names
+    from keyops.core.batch import names
 
     service = make_service(crs)
     ids = await ids_where(service, "tag:team-a")

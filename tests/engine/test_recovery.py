@@ -10,8 +10,8 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 
-from core.batch.identity import OperatorIdentity
-from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
 from tests.engine.conftest import crs_state, make_service, run
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer

@@ -10,9 +10,9 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from core.batch.audit import AuditFilter
-from core.batch.operations import OpStatus
-from core.batch.requests import StatusChange, TagEdit
+from keyops.core.batch.audit import AuditFilter
+from keyops.core.batch.operations import OpStatus
+from keyops.core.batch.requests import StatusChange, TagEdit
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.support.invariants import crs_index_problems
 

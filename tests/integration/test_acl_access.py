@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.session import CrsSession
-from core.settings import resolve_settings
+from keyops.core.session import CrsSession
+from keyops.core.settings import resolve_settings
 from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
 from tests.support.redis_server import RedisServer

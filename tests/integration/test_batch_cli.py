@@ -9,9 +9,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from core.batch.identity import OperatorIdentity
-from core.batch.locks import KeyLock
-from core.batch.operations import OperationRecord, OperationStore, OpType
+from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.locks import KeyLock
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpType
 from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
 

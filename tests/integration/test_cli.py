@@ -19,7 +19,7 @@ from tests.support.redis_server import RedisServer, free_port, start_redis_serve
 def keyops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "KEYOPS_"))}
     return subprocess.run(
-        [sys.executable, "-m", "tui.launcher", *args],
+        [sys.executable, "-m", "keyops", *args],
         capture_output=True, text=True, timeout=120, env={**clean_env, **(env or {})},
     )  # fmt: skip
 

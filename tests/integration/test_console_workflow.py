@@ -8,9 +8,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from textual.widgets import DataTable
 
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig
-from core.session import CrsSession
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig
+from keyops.core.session import CrsSession
 from tests.support.dump import snapshot
 from tests.support.invariants import crs_index_problems
 from tests.tui.conftest import (

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from core.query import QueryContext, compile_query
-from core.schema.platforms import Platform
-from core.schema.writes import KeyChange
-from core.store.accounts import load_accounts
-from core.store.apply import ApplyStatus, KeyWriter, plan_changes
-from core.store.key_table import fetch_record, load_key_table
+from keyops.core.query import QueryContext, compile_query
+from keyops.core.schema.platforms import Platform
+from keyops.core.schema.writes import KeyChange
+from keyops.core.store.accounts import load_accounts
+from keyops.core.store.apply import ApplyStatus, KeyWriter, plan_changes
+from keyops.core.store.key_table import fetch_record, load_key_table
 from tests.support.crs_reference import crs_update
 from tests.support.dump import crs_fixture, load_dump, snapshot
 from tests.support.invariants import crs_index_problems

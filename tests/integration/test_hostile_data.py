@@ -8,7 +8,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.batch.requests import AccountAssign, StatusChange, TagEdit
+from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
 from tests.engine.conftest import make_service, run
 from tests.integration.test_cli import keyops
 from tests.support.redis_server import RedisServer
@@ -114,8 +114,8 @@ async def test_a_batch_skips_keys_whose_damage_is_in_what_it_touches(
 async def test_the_console_shows_damaged_keys_and_their_reason(
     crs: aioredis.Redis, redis_server: RedisServer
 ) -> None:
-    from core.session import CrsSession
-    from core.settings import resolve_settings
+    from keyops.core.session import CrsSession
+    from keyops.core.settings import resolve_settings
 
     await plant_damage(crs, redis_server.port)
     session = await CrsSession.open(resolve_settings(redis_server.url))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from core.logs import LOGGER_NAME, setup_file_logging
-from core.session import CrsSession
-from core.settings import resolve_settings
+from keyops.core.logs import LOGGER_NAME, setup_file_logging
+from keyops.core.session import CrsSession
+from keyops.core.settings import resolve_settings
 from tests.integration.test_cli import keyops
 from tests.support.dump import crs_fixture, load_dump, snapshot
 from tests.support.redis_server import RedisServer, start_redis_server

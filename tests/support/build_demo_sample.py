@@ -4,7 +4,7 @@ Kept: every account, account group and group membership, and the hand-made API k
 1,000 batch-created `bulk-p*` keys are replaced by generated ones at run time). Index sets are
 left out because the seeder rebuilds them from the records. TTLs are dropped.
 
-Run: python -m tests.support.build_demo_sample  (tests/core/test_sample_data.py checks the
+Run: python -m tests.support.build_demo_sample  (tests/core/test_sample_data.py checks that the
 committed file is exactly what this produces).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO.parent / "shared" / "fixtures" / "crs-1.1.314-redis.json"
+FIXTURE = REPO / "tests" / "fixtures" / "crs-1.1.314-redis.json"
 SAMPLE = REPO / "core" / "data" / "crs-sample.json"
 
 _ACCOUNT_PREFIXES = (
@@ -50,7 +50,10 @@ def build(fixture: Path = FIXTURE) -> dict[str, Any]:
         for name, entry in sorted(dump.items())
         if _keep(name, entry)
     }
-    return {"source": "crs-1.1.314-redis.json (shared fixture), see tests/support", "keys": kept}
+    return {
+        "source": "tests/fixtures/crs-1.1.314-redis.json, see tests/support/build_demo_sample.py",
+        "keys": kept,
+    }
 
 
 def render(data: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Loading a CRS Redis dump (shared/fixtures format) into a Redis, and snapshotting one back."""
+"""Loading a CRS Redis dump (tests/fixtures, see its README) into a Redis, and snapshotting one back."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.seeding.writer import write_entries
+from keyops.core.seeding.writer import write_entries
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "crs-1.1.314-redis.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CRS_FIXTURE = FIXTURES / "crs-1.1.314-redis.json"
 
 
 @cache
 def _fixture_text() -> str:
-    if not SHARED_FIXTURE.exists():
-        raise FileNotFoundError(
-            f"the CRS fixture is missing at {SHARED_FIXTURE}: the tests need ../shared beside the repo"
-        )
-    return SHARED_FIXTURE.read_text(encoding="utf-8")
+    return CRS_FIXTURE.read_text(encoding="utf-8")
 
 
 def crs_fixture() -> dict[str, dict[str, Any]]:

@@ -27,15 +27,15 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.batch.audit import AuditLog
-from core.batch.operations import OperationStore, OpStatus, OpType
-from core.batch.requests import StatusChange, TagEdit
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig, BatchService
-from core.connection import make_clients
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
-from core.settings import RedisSettings
+from keyops.core.batch.audit import AuditLog
+from keyops.core.batch.operations import OperationStore, OpStatus, OpType
+from keyops.core.batch.requests import StatusChange, TagEdit
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.connection import make_clients
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
+from keyops.core.settings import RedisSettings
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer, start_redis_server
 

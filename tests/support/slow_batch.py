@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from core.batch.requests import StatusChange, TagEdit
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig, BatchService
-from core.session import CrsSession
-from core.settings import resolve_settings
+from keyops.core.batch.requests import StatusChange, TagEdit
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.session import CrsSession
+from keyops.core.settings import resolve_settings
 
 
 async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:

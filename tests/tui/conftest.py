@@ -9,12 +9,12 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from core.batch.service import BatchConfig
-from core.session import CrsSession
-from tui.app import KeyopsApp, make_demo_app
-from tui.config import UiConfig
-from tui.screens.progress import ProgressScreen
-from tui.widgets.key_list_view import KeyListView
+from keyops.core.batch.service import BatchConfig
+from keyops.core.session import CrsSession
+from keyops.tui.app import KeyopsApp, make_demo_app
+from keyops.tui.config import UiConfig
+from keyops.tui.screens.progress import ProgressScreen
+from keyops.tui.widgets.key_list_view import KeyListView
 
 # A fixed clock and seed so screens (and their snapshots) are the same on every run.
 DEMO_NOW = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)

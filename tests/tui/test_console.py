@@ -11,9 +11,11 @@ from pathlib import Path
 import fakeredis
 import pytest
 
-from core.errors import BadInput
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
+from keyops.core.errors import BadInput
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
+from keyops.tui.app import known_binding_ids
+from keyops.tui.config import UiConfig, load_config, unknown_binding_ids
 from tests.tui.conftest import (
     DEMO_NOW,
     add_tag_to_marked,
@@ -26,8 +28,6 @@ from tests.tui.conftest import (
     wait_loaded,
     wait_screen,
 )
-from tui.app import known_binding_ids
-from tui.config import UiConfig, load_config, unknown_binding_ids
 
 
 def palette_titles(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -149,7 +149,7 @@ def test_an_unknown_binding_id_stops_the_console_with_one_line(tmp_path: Path) -
     config.mkdir()
     (config / "config.toml").write_text("[keymap]\n'keys.mrak' = 'x'\n")
     result = subprocess.run(
-        [sys.executable, "-m", "tui.launcher", "demo"],
+        [sys.executable, "-m", "keyops", "demo"],
         env={"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -168,7 +168,7 @@ async def test_details_show_every_field_but_never_the_secret() -> None:
 async def test_a_filter_scanned_in_slices_shows_the_same_keys_and_star_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tui.screens import key_list
+    from keyops.tui.screens import key_list
 
     monkeypatch.setattr(key_list, "FILTER_SLICE", 40)  # 300 keys: eight slices
     app = demo_app(300)

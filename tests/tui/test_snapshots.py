@@ -17,13 +17,17 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Select
 
-from core.batch import names as op_names
-from core.batch.identity import OperatorIdentity
-from core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
-from core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
-from core.schema.platforms import BindingField
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
+from keyops.core.batch import names as op_names
+from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from keyops.core.schema.platforms import BindingField
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
+from keyops.tui.app import KeyopsApp
+from keyops.tui.config import UiConfig
+from keyops.tui.screens.error import ErrorScreen
+from keyops.tui.screens.progress import ProgressScreen
 from tests.tui.conftest import (
     DEMO_NOW,
     demo_app,
@@ -33,10 +37,6 @@ from tests.tui.conftest import (
     wait_loaded,
     wait_screen,
 )
-from tui.app import KeyopsApp
-from tui.config import UiConfig
-from tui.screens.error import ErrorScreen
-from tui.screens.progress import ProgressScreen
 
 SIZES = [(100, 30), (80, 24)]
 SIZE_IDS = ["100x30", "80x24"]

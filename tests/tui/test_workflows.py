@@ -11,13 +11,15 @@ from pathlib import Path
 import fakeredis
 from textual.widgets import Checkbox, Input, Select
 
-from core.batch.identity import OperatorIdentity
-from core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig
-from core.schema.platforms import BindingField
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
+from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig
+from keyops.core.schema.platforms import BindingField
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
+from keyops.tui.app import KeyopsApp
+from keyops.tui.config import UiConfig
 from tests.tui.conftest import (
     DEMO_NOW,
     add_tag_to_marked,
@@ -32,8 +34,6 @@ from tests.tui.conftest import (
     wait_loaded,
     wait_screen,
 )
-from tui.app import KeyopsApp
-from tui.config import UiConfig
 
 
 def data_of(app: KeyopsApp):  # type: ignore[no-untyped-def]

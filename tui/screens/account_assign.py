@@ -17,13 +17,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Label, Select, Static
 
-from core.batch.planning import BatchPlan, account_trouble
-from core.batch.requests import AccountAssign, BadRequest
-from core.schema.accounts import Account
-from core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
-from core.store.accounts import AccountCatalog
-from tui.screens.base import PreviewModal, plan_still_valid
-from tui.screens.confirm import plan_counts, sample_table
+from keyops.core.batch.planning import BatchPlan, account_trouble
+from keyops.core.batch.requests import AccountAssign, BadRequest
+from keyops.core.schema.accounts import Account
+from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
+from keyops.core.store.accounts import AccountCatalog
+from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.tui.screens.confirm import plan_counts, sample_table
 
 CONFLICTS_SHOWN = 6
 UNCHANGED = "unchanged"

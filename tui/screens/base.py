@@ -12,11 +12,11 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
-from core.batch.planning import BatchPlan
+from keyops.core.batch.planning import BatchPlan
 
 if TYPE_CHECKING:
-    from tui.app import KeyopsApp
-    from tui.console_data import ConsoleData
+    from keyops.tui.app import KeyopsApp
+    from keyops.tui.console_data import ConsoleData
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class ConsoleScreenMixin:
 
     @property
     def keyops(self) -> KeyopsApp:
-        from tui.app import KeyopsApp
+        from keyops.tui.app import KeyopsApp
 
         app = self.app  # type: ignore[attr-defined]
         assert isinstance(app, KeyopsApp)

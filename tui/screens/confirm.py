@@ -16,8 +16,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from core.batch.planning import BatchPlan
-from tui.screens.base import ConsoleModal
+from keyops.core.batch.planning import BatchPlan
+from keyops.tui.screens.base import ConsoleModal
 
 SAMPLE_ROWS = 6
 

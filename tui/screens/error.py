@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from tui.screens.base import ConsoleModal
+from keyops.tui.screens.base import ConsoleModal
 
 
 class ErrorScreen(ConsoleModal[None]):

@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Select, Static
 
-from core.batch.audit import AuditFilter
-from tui.screens.base import ConsoleModal
+from keyops.core.batch.audit import AuditFilter
+from keyops.tui.screens.base import ConsoleModal
 
 
 class ExportScreen(ConsoleModal[None]):

@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from tui.screens.base import ConsoleModal
+from keyops.tui.screens.base import ConsoleModal
 
 
 def screen_help(screen: Screen[object]) -> tuple[str, Table]:

@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from core.schema.platforms import BindingField
-from core.store.rows import KeyRow
-from tui.screens.base import ConsoleModal
+from keyops.core.schema.platforms import BindingField
+from keyops.core.store.rows import KeyRow
+from keyops.tui.screens.base import ConsoleModal
 
 
 def _shown(value: Any) -> str:

@@ -18,11 +18,11 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from core.errors import KeyopsError
-from core.query import KeyQuery, QueryError
-from core.store.rows import KeyRow
-from tui.screens.base import ConsoleScreen, PaletteCommand
-from tui.widgets.key_list_view import KeyListView, SortColumn
+from keyops.core.errors import KeyopsError
+from keyops.core.query import KeyQuery, QueryError
+from keyops.core.store.rows import KeyRow
+from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
+from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
 # arriving mid-scan waits at most that long.
@@ -251,7 +251,7 @@ class KeyListScreen(ConsoleScreen):
 
     @on(KeyListView.DetailRequested)
     def show_detail(self, event: KeyListView.DetailRequested) -> None:
-        from tui.screens.key_detail import KeyDetailScreen
+        from keyops.tui.screens.key_detail import KeyDetailScreen
 
         self.app.push_screen(KeyDetailScreen(event.row))
 
@@ -279,14 +279,14 @@ class KeyListScreen(ConsoleScreen):
     def action_edit_tags(self) -> None:
         ids = self.target_ids()
         if ids:
-            from tui.screens.tag_editor import TagEditorScreen
+            from keyops.tui.screens.tag_editor import TagEditorScreen
 
             self.app.push_screen(TagEditorScreen(ids))
 
     def action_assign_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
-            from tui.screens.account_assign import AccountAssignScreen
+            from keyops.tui.screens.account_assign import AccountAssignScreen
 
             self.app.push_screen(AccountAssignScreen(ids))
 
@@ -299,12 +299,12 @@ class KeyListScreen(ConsoleScreen):
     def _status(self, *, enable: bool) -> None:
         ids = self.target_ids()
         if ids:
-            from tui.screens.status_change import StatusChangeScreen
+            from keyops.tui.screens.status_change import StatusChangeScreen
 
             self.app.push_screen(StatusChangeScreen(ids, enable=enable))
 
     def action_operations(self) -> None:
-        from tui.screens.operations import OperationsScreen
+        from keyops.tui.screens.operations import OperationsScreen
 
         self.app.push_screen(OperationsScreen())
 

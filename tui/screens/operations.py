@@ -17,11 +17,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from core.batch.audit import AuditFilter
-from core.batch.audit_query import parse_audit_filter
-from core.batch.operations import OperationRecord, OpStatus
-from core.errors import BadInput
-from tui.screens.base import ConsoleScreen, PaletteCommand
+from keyops.core.batch.audit import AuditFilter
+from keyops.core.batch.audit_query import parse_audit_filter
+from keyops.core.batch.operations import OperationRecord, OpStatus
+from keyops.core.errors import BadInput
+from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
@@ -212,7 +212,7 @@ class OperationsScreen(ConsoleScreen):
         self.load_ops()
 
     def action_export(self) -> None:
-        from tui.screens.export import ExportScreen
+        from keyops.tui.screens.export import ExportScreen
 
         self.app.push_screen(ExportScreen(self.filters))
 
@@ -237,7 +237,7 @@ class OperationsScreen(ConsoleScreen):
                 f"{record.id} is not interrupted ({record.status.value})", severity="warning"
             )
             return
-        from tui.screens.recovery import RecoveryScreen
+        from keyops.tui.screens.recovery import RecoveryScreen
 
         self.app.push_screen(RecoveryScreen(record))
 

@@ -19,10 +19,10 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from core.batch.operations import OpStatus
-from core.batch.progress import Outcome, Phase, ProgressEvent
-from tui.screens.base import ConsoleScreen
-from tui.screens.confirm import ConfirmScreen
+from keyops.core.batch.operations import OpStatus
+from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.tui.screens.base import ConsoleScreen
+from keyops.tui.screens.confirm import ConfirmScreen
 
 StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
 AFFECTED_SHOWN = 10

@@ -12,9 +12,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from core.batch.operations import OperationRecord
-from tui.screens.base import ConsoleModal
-from tui.screens.operations import when
+from keyops.core.batch.operations import OperationRecord
+from keyops.tui.screens.base import ConsoleModal
+from keyops.tui.screens.operations import when
 
 
 class RecoveryScreen(ConsoleModal[None]):

@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from core.batch.planning import BatchPlan
-from core.batch.requests import BadRequest, StatusChange
-from tui.screens.base import ConsoleModal, plan_still_valid
-from tui.screens.confirm import plan_counts
+from keyops.core.batch.planning import BatchPlan
+from keyops.core.batch.requests import BadRequest, StatusChange
+from keyops.tui.screens.base import ConsoleModal, plan_still_valid
+from keyops.tui.screens.confirm import plan_counts
 
 REFUSED_SHOWN = 8
 

@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from core.batch.requests import BadRequest, TagEdit
-from tui.screens.base import PreviewModal, plan_still_valid
-from tui.screens.confirm import plan_counts, sample_table
+from keyops.core.batch.requests import BadRequest, TagEdit
+from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.tui.screens.confirm import plan_counts, sample_table
 
 CURRENT_TAGS_SHOWN = 12
 

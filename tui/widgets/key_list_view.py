@@ -29,8 +29,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.store.rows import KeyRow, KeyStatus
-from tui.selection import Selection
+from keyops.core.store.rows import KeyRow, KeyStatus
+from keyops.tui.selection import Selection
 
 
 class SortColumn(StrEnum):

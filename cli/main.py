@@ -16,14 +16,14 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError, RedisError
 
-from core.cli import batch_commands, render
-from core.connection import connect, holds_crs_data
-from core.errors import BadInput, KeyopsError
-from core.logs import setup_file_logging
-from core.query import QueryContext, QueryError, compile_query
-from core.seeding.writer import seed_dataset
-from core.session import CrsSession
-from core.settings import RedisSettings, settings_from_args
+from keyops.cli import batch_commands, render
+from keyops.core.connection import connect, holds_crs_data
+from keyops.core.errors import BadInput, KeyopsError
+from keyops.core.logs import setup_file_logging
+from keyops.core.query import QueryContext, QueryError, compile_query
+from keyops.core.seeding.writer import seed_dataset
+from keyops.core.session import CrsSession
+from keyops.core.settings import RedisSettings, settings_from_args
 
 UiRunner = Callable[[argparse.Namespace], int]
 

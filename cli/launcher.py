@@ -9,13 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli.main import main as cli_main
+from keyops.cli.main import main as cli_main
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from core.errors import BadInput
-    from tui.app import known_binding_ids, make_demo_app, make_redis_app
-    from tui.config import config_path, load_config, unknown_binding_ids
+    from keyops.core.errors import BadInput
+    from keyops.tui.app import known_binding_ids, make_demo_app, make_redis_app
+    from keyops.tui.config import config_path, load_config, unknown_binding_ids
 
     config = load_config()
     unknown = unknown_binding_ids(config, known_binding_ids())
@@ -28,7 +28,7 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.command == "demo":
         app = make_demo_app(key_count=args.keys, read_only=read_only, config=config)
     else:
-        from core.settings import settings_from_args
+        from keyops.core.settings import settings_from_args
 
         app = make_redis_app(settings_from_args(args), read_only=read_only, config=config)
     app.run()

@@ -18,18 +18,18 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError
 
-from core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
-from core.batch.audit_query import parse_moment
-from core.batch.operations import OperationRecord
-from core.batch.planning import BatchPlan
-from core.batch.progress import Outcome, Phase, ProgressEvent
-from core.batch.requests import AccountAssign, StatusChange, TagEdit
-from core.batch.runner import RunnerSettings
-from core.batch.service import BatchConfig, BatchService
-from core.batch.targets import read_ids_file
-from core.errors import BadInput
-from core.session import CrsSession
-from core.settings import settings_from_args
+from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
+from keyops.core.batch.audit_query import parse_moment
+from keyops.core.batch.operations import OperationRecord
+from keyops.core.batch.planning import BatchPlan
+from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
+from keyops.core.batch.runner import RunnerSettings
+from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.batch.targets import read_ids_file
+from keyops.core.errors import BadInput
+from keyops.core.session import CrsSession
+from keyops.core.settings import settings_from_args
 
 TYPED_CONFIRM_THRESHOLD = 500
 

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from core.schema.platforms import BindingField
-from core.session import ServerInfo
-from core.store.accounts import AccountCatalog, binding_labels
-from core.store.rows import KeyRow
+from keyops.core.schema.platforms import BindingField
+from keyops.core.session import ServerInfo
+from keyops.core.store.accounts import AccountCatalog, binding_labels
+from keyops.core.store.rows import KeyRow
 
 
 def iso_or_empty(epoch: float | None) -> str:
