@@ -163,16 +163,16 @@ def info_as_text(info: ServerInfo) -> str:
         if info.index_version >= 2
         else f"{info.index_version} (not ready: keys are read by SCAN)"
     )
-    return "\n".join(
-        [
-            f"server:        {info.server} at {info.endpoint}",
-            f"index version: {index}",
-            f"keys:          {info.key_total} ({counts})",
-            f"accounts:      {sum(info.account_counts.values())} ({accounts})",
-            f"groups:        {info.group_count}",
-            f"tags:          {info.tag_count}",
-        ]
-    )
+    lines = [
+        f"server:        {info.server} at {info.endpoint}",
+        f"index version: {index}",
+        f"keys:          {info.key_total} ({counts})",
+        f"accounts:      {sum(info.account_counts.values())} ({accounts})",
+        f"groups:        {info.group_count}",
+        f"tags:          {info.tag_count}",
+    ]
+    lines += [f"index drift:   {message}" for message in info.drift.messages(readiness=False)]
+    return "\n".join(lines)
 
 
 def info_as_json(info: ServerInfo) -> str:
@@ -186,6 +186,12 @@ def info_as_json(info: ServerInfo) -> str:
             "accounts": info.account_counts,
             "groups": info.group_count,
             "tags": info.tag_count,
+            "indexDrift": {
+                "indexReady": info.drift.index_ready,
+                "notInIdxAll": list(info.drift.not_in_idx_all),
+                "danglingIds": list(info.drift.dangling),
+                "notHashes": list(info.drift.not_hashes),
+            },
         },
         indent=1,
     )

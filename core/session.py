@@ -6,7 +6,7 @@ The TUI holds a `CrsSession`; it never touches a Redis client itself.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
@@ -18,6 +18,7 @@ from keyops.core.errors import ConnectionFailed
 from keyops.core.schema.keys import ApiKeyRecord
 from keyops.core.settings import RedisSettings
 from keyops.core.store.accounts import AccountCatalog, load_accounts
+from keyops.core.store.index_drift import IndexDrift
 from keyops.core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
 from keyops.core.store.rows import KeyStatus
 
@@ -34,6 +35,7 @@ class ServerInfo:
     account_counts: dict[str, int]
     group_count: int
     tag_count: int
+    drift: IndexDrift = field(default_factory=IndexDrift)
 
     @property
     def key_total(self) -> int:
@@ -82,6 +84,7 @@ class CrsSession:
             account_counts=dict(Counter(a.platform.value for a in catalog.accounts.values())),
             group_count=len(catalog.groups),
             tag_count=len(tags),
+            drift=table.drift,
         )
 
     async def ping(self) -> None:

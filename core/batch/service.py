@@ -142,6 +142,14 @@ class BatchService:
             return row.name if row is not None else ""
 
         plan.name_lookup = name_of
+        if table is not None:
+            # A preview says when CRS's own list would not show what this batch touches.
+            touched = (
+                *(p.key_id for p in plan.plans),
+                *plan.unchanged,
+                *(k for k, _ in plan.skipped),
+            )
+            plan.warnings.extend(table.drift.about_targets(touched))
         return plan
 
     async def access_refusal(self) -> ProgressEvent | None:

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from keyops.core.connection import socket_timeout_of
 from keyops.core.schema import layout
 from keyops.core.schema.keys import ApiKeyRecord
+from keyops.core.store.index_drift import IndexDrift
 from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
@@ -30,6 +31,8 @@ class KeyTable:
     # Names that looked like key records but are not hashes, and index ids with no record.
     not_hashes: list[str] = field(default_factory=list)
     missing_ids: list[str] = field(default_factory=list)
+    # Records that exist but `apikey:idx:all` does not list (loaded all the same).
+    not_in_idx_all: list[str] = field(default_factory=list)
 
     def add(self, row: KeyRow) -> None:
         self.rows.append(row)
@@ -45,6 +48,16 @@ class KeyTable:
     def index_ready(self) -> bool:
         return self.index_version >= layout.INDEX_READY_VERSION
 
+    @property
+    def drift(self) -> IndexDrift:
+        """Where CRS's indexes disagree with the records this table was loaded from."""
+        return IndexDrift(
+            self.index_version,
+            tuple(self.not_in_idx_all),
+            tuple(self.missing_ids),
+            tuple(self.not_hashes),
+        )
+
 
 async def read_index_version(client: aioredis.Redis) -> int:
     raw = await client.get(layout.INDEX_VERSION)
@@ -54,38 +67,64 @@ async def read_index_version(client: aioredis.Redis) -> int:
         return 0
 
 
-async def iter_key_ids(client: aioredis.Redis, index_version: int) -> AsyncIterator[list[str]]:
-    """Key ids in batches: from `apikey:idx:all` when the index is ready, else by SCAN.
+async def index_ids(client: aioredis.Redis) -> AsyncIterator[list[str]]:
+    """The ids `apikey:idx:all` lists, in batches (SSCAN may repeat a member: the caller
+    drops repeats)."""
+    cursor = 0
+    while True:
+        cursor, found = await client.sscan(layout.IDX_ALL, cursor, count=LOAD_CHUNK)
+        members = cast(list[str], found)  # every keyops client decodes replies to str
+        if members:
+            yield members
+        if cursor == 0:
+            return
 
-    SSCAN / SCAN with COUNT 1000 keep each call short; the live relay shares this Redis.
+
+async def record_ids(client: aioredis.Redis) -> AsyncIterator[list[str]]:
+    """The ids of every `apikey:{id}` hash, found by SCAN (what exists, whatever the index says).
+
+    TYPE hash is CRS's advice for Python readers; the two-part rule drops its bookkeeping keys.
+    COUNT 1000 keeps each call short: the live relay shares this Redis (bench/index_reconcile).
+    """
+    cursor = 0
+    while True:
+        cursor, found = await client.scan(cursor, match="apikey:*", count=LOAD_CHUNK, _type="hash")
+        ids = [
+            key_id
+            for name in cast(list[str], found)
+            if (key_id := layout.key_id_from_redis_key(name)) is not None
+        ]
+        if ids:
+            yield ids
+        if cursor == 0:
+            return
+
+
+async def iter_key_ids(
+    client: aioredis.Redis, index_version: int, not_in_index: list[str] | None = None
+) -> AsyncIterator[list[str]]:
+    """Key ids in batches: those `apikey:idx:all` lists when the index is ready, then every
+    record the index lacks (appended to `not_in_index`); by SCAN alone otherwise.
+
+    A record missing from `idx:all` is one CRS's admin list hides; keyops must still see it,
+    or a batch "done" on a query would leave it untouched. The SCAN pass that finds such
+    records visits the whole keyspace; bench/index_reconcile measures it.
     """
     seen: set[str] = set()
     if index_version >= layout.INDEX_READY_VERSION:
-        cursor = 0
-        while True:
-            cursor, found = await client.sscan(layout.IDX_ALL, cursor, count=LOAD_CHUNK)
-            members = cast(list[str], found)  # every keyops client decodes replies to str
+        async for members in index_ids(client):
             fresh = [member for member in members if member not in seen]
             seen.update(fresh)
             if fresh:
                 yield fresh
-            if cursor == 0:
-                return
-    cursor = 0
-    while True:
-        # TYPE hash is CRS's advice for Python readers; the two-part rule drops the rest.
-        cursor, found = await client.scan(cursor, match="apikey:*", count=LOAD_CHUNK, _type="hash")
-        names = cast(list[str], found)
-        fresh = []
-        for name in names:
-            key_id = layout.key_id_from_redis_key(name)
-            if key_id is not None and key_id not in seen:
-                seen.add(key_id)
-                fresh.append(key_id)
+    indexed = index_version >= layout.INDEX_READY_VERSION
+    async for ids in record_ids(client):
+        fresh = [key_id for key_id in ids if key_id not in seen]
+        seen.update(fresh)
         if fresh:
+            if indexed and not_in_index is not None:
+                not_in_index.extend(fresh)
             yield fresh
-        if cursor == 0:
-            return
 
 
 T = TypeVar("T")
@@ -176,18 +215,40 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
     """Every key record as a lean row (deleted keys included; queries hide them by default)."""
     table = KeyTable(index_version=await read_index_version(client))
     ids: list[str] = []
-    async for batch in iter_key_ids(client, table.index_version):
+    async for batch in iter_key_ids(client, table.index_version, table.not_in_idx_all):
         ids.extend(batch)
     builder = RowBuilder()
+    empty: list[str] = []
     async for chunk, replies in read_fields(client, list(chunked(ids, LOAD_CHUNK))):
         for key_id, reply in zip(chunk, replies, strict=True):
             if isinstance(reply, ResponseError):
                 table.not_hashes.append(layout.api_key(key_id))
-            elif all(value is None for value in reply):
-                table.missing_ids.append(key_id)
+            elif reply.count(None) == len(reply):
+                empty.append(key_id)
             else:
                 table.add(builder.build(key_id, reply))
+    # None of the fields a row shows: a missing record, or a hash holding other fields only.
+    present = await existing(client, empty)
+    for key_id in empty:
+        if key_id in present:
+            table.add(builder.build(key_id, [None] * len(ROW_FIELDS)))
+        else:
+            table.missing_ids.append(key_id)
     return table
+
+
+async def existing(client: aioredis.Redis, key_ids: list[str]) -> set[str]:
+    """Which of these keys have a record. A record may lack every field a reader asked for
+    (older CRS wrote no `tags`, `isDeleted` or `updatedAt`), so "no fields" is not "no key"."""
+    present: set[str] = set()
+    for chunk in chunked(key_ids, LOAD_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for key_id in chunk:
+            pipe.exists(layout.api_key(key_id))
+        for key_id, count in zip(chunk, await pipe.execute(), strict=True):
+            if count:
+                present.add(key_id)
+    return present
 
 
 async def fetch_record(client: aioredis.Redis, key_id: str) -> ApiKeyRecord | None:

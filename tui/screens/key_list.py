@@ -212,17 +212,21 @@ class KeyListScreen(ConsoleScreen):
         if problem:
             banner.update(f"Redis connection lost: {problem} · retrying every 5 s; marks are kept")
             banner.set_class(True, "visible", "lost")
-        elif self.keyops.read_only:
+            return
+        lines: list[str] = []
+        if self.keyops.read_only:
             reason = self.keyops.read_only_reason
-            banner.update(
+            lines.append(
                 "READ-ONLY session: tags, accounts, status, revert and recover are off"
                 + (f" ({reason})" if reason and reason != "--read-only" else "")
             )
-            banner.set_class(True, "visible")
-            banner.set_class(False, "lost")
-        else:
-            banner.update("")
-            banner.set_class(False, "visible", "lost")
+        data = self.keyops.data
+        if data is not None and self.loaded:
+            # CRS's admin list works from its index sets: say when they hide or miss keys.
+            lines += [f"Index drift: {message}" for message in data.table.drift.messages()]
+        banner.update(Text("\n".join(lines)))
+        banner.set_class(bool(lines), "visible")
+        banner.set_class(False, "lost")
 
     # -- list events -----------------------------------------------------------------------------
 
