@@ -1,13 +1,17 @@
-"""Plain-text and JSON renderings of keys and accounts for the CLI."""
+"""Plain-text and JSON renderings of keys and accounts for the CLI.
+
+Every stored string goes out through `printable` (text) or `json_text` (JSON): names, tags,
+ids and account names are whatever is in Redis, and must never reach a terminal raw.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from keyops.core.safe_text import json_text, printable
 from keyops.core.schema.platforms import BindingField
 from keyops.core.session import ServerInfo
 from keyops.core.store.accounts import AccountCatalog, binding_labels
@@ -31,7 +35,7 @@ def relative_age(epoch: float | None, now: float) -> str:
 
 
 def describe_bindings(row: KeyRow, catalog: AccountCatalog) -> str:
-    return (
+    return printable(
         ", ".join(f"{name}={label}" for name, label in binding_labels(row, catalog))
         or "shared pool"
     )
@@ -58,7 +62,7 @@ def key_json(row: KeyRow, now: float) -> dict[str, Any]:
 
 def keys_as_json(rows: Iterable[KeyRow]) -> str:
     now = time.time()
-    lines = [json.dumps(key_json(row, now), ensure_ascii=False) for row in rows]
+    lines = [json_text(key_json(row, now)) for row in rows]
     if not lines:
         return "[]"
     return "[\n" + ",\n".join(lines) + "\n]"
@@ -85,10 +89,10 @@ def keys_as_text(rows: list[KeyRow], catalog: AccountCatalog, total: int) -> str
     now = time.time()
     body = [
         [
-            row.id[:8],
-            row.name,
+            printable(row.id[:8]),
+            printable(row.name),
             row.status(now).value,
-            ",".join(row.tags),
+            printable(",".join(row.tags)),
             describe_bindings(row, catalog),
             relative_age(row.last_used_at, now),
         ]
@@ -125,18 +129,18 @@ def accounts_as_json(catalog: AccountCatalog) -> str:
         }
         for group in catalog.all_groups()
     ]
-    return json.dumps(accounts + groups, ensure_ascii=False, indent=1)
+    return json_text(accounts + groups, indent=1)
 
 
 def accounts_as_text(catalog: AccountCatalog) -> str:
     rows = [
         [
             account.platform.value,
-            account.name,
-            account.id[:8],
-            account.account_type,
+            printable(account.name),
+            printable(account.id[:8]),
+            printable(account.account_type),
             "active" if account.is_active else "inactive",
-            account.status or "-",
+            printable(account.status) or "-",
             "healthy" if account.healthy else "UNHEALTHY",
         ]
         for account in catalog.all_accounts()
@@ -145,8 +149,8 @@ def accounts_as_text(catalog: AccountCatalog) -> str:
     group_rows = [
         [
             group.platform.value if group.platform else "?",
-            group.name,
-            group.id[:8],
+            printable(group.name),
+            printable(group.id[:8]),
             str(len(group.member_ids)),
         ]
         for group in catalog.all_groups()
@@ -164,7 +168,7 @@ def info_as_text(info: ServerInfo) -> str:
         else f"{info.index_version} (not ready: keys are read by SCAN)"
     )
     lines = [
-        f"server:        {info.server} at {info.endpoint}",
+        f"server:        {printable(info.server)} at {printable(info.endpoint)}",
         f"index version: {index}",
         f"keys:          {info.key_total} ({counts})",
         f"accounts:      {sum(info.account_counts.values())} ({accounts})",
@@ -176,7 +180,7 @@ def info_as_text(info: ServerInfo) -> str:
 
 
 def info_as_json(info: ServerInfo) -> str:
-    return json.dumps(
+    return json_text(
         {
             "endpoint": info.endpoint,
             "server": info.server,

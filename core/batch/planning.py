@@ -46,7 +46,7 @@ from keyops.core.schema.writes import (
     plan_key_write,
 )
 from keyops.core.store.accounts import AccountCatalog
-from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_fields
+from keyops.core.store.key_table import LOAD_CHUNK, chunked, existing, read_fields
 from keyops.core.store.rows import KeyRow
 
 # What each kind of decision reads from a key (besides a revert's journaled fields).
@@ -57,6 +57,22 @@ READ_FIELDS: dict[OpType, tuple[str, ...]] = {
     OpType.REVERT: ("isDeleted", "updatedAt", "isActive"),
     OpType.ROLLBACK: ("isDeleted", "updatedAt", "isActive"),
 }
+
+
+def judged_fields(op_type: OpType, params: dict[str, Any]) -> frozenset[str]:
+    """The fields a kind of decision depends on: damage there skips a key, damage elsewhere
+    does not. A disable depends on `isActive` alone (CRS's auth checks nothing else), so an
+    unreadable date or odd tags never keep a key live; `updatedAt` is never judged, since every
+    write stamps it afresh and journals the old value."""
+    if op_type is OpType.TAGS:
+        return frozenset({"tags", "isDeleted"})
+    if op_type is OpType.STATUS:
+        if not params.get("enable"):
+            return frozenset({"isActive"})
+        return frozenset({"isActive", "isDeleted", "expiresAt"})
+    if op_type is OpType.ACCOUNTS:
+        return frozenset({"isDeleted", *BindingField})
+    return frozenset({"isDeleted"})  # revert and rollback: "changed since" covers the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +109,10 @@ class BatchPlan:
     replan_from_redis: list[str] = field(default_factory=list)
 
     def decide_on(self, key_id: str, stored: dict[str, str], damaged: str = "damaged") -> Decision:
-        """The decision for a key's stored fields; a key whose read fields hold values CRS
-        never writes is skipped with the reason, whichever kind of batch this is."""
-        damage = record_damage(stored)
+        """The decision for a key's stored fields; a key whose judged fields (what this kind of
+        decision depends on) hold values CRS never writes is skipped with the reason."""
+        judged = judged_fields(self.op_type, self.params)
+        damage = record_damage({name: stored[name] for name in judged if name in stored})
         if damage:
             return Skip(f"{damaged}: {damage}")
         return self.decide(key_id, stored)
@@ -154,29 +171,43 @@ async def build_plan(
     tag_lists: Counter[str] = Counter()  # decoded once per distinct stored list, at the end
     sharing = tuple(name != "updatedAt" for name in fields)
     skipped, plans, unchanged, decide_on = plan.skipped, plan.plans, plan.unchanged, plan.decide_on
+
+    def decide(key_id: str, stored: dict[str, str]) -> None:
+        if counting_tags:
+            tag_lists[stored.get("tags", "[]")] += 1
+        decision = decide_on(key_id, stored)
+        if type(decision) is KeyWritePlan:
+            if decision.fields:
+                plans.append(decision)
+            else:
+                unchanged.append(key_id)
+        else:
+            assert isinstance(decision, Skip)
+            skipped.append((key_id, decision.reason))
+            if decision.conflict:
+                plan.conflicts.append((key_id, decision.reason))
+
+    empty: list[str] = []
     async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
         for key_id, reply in zip(chunk, replies, strict=True):
-            if isinstance(reply, ResponseError) or reply.count(None) == len(reply):
-                skipped.append((key_id, "the key no longer exists (or is not a hash)"))
-                continue
-            stored = {
-                name: shared.setdefault(value, value) if share else value
-                for name, value, share in zip(fields, reply, sharing, strict=True)
-                if value is not None
-            }
-            if counting_tags:
-                tag_lists[stored.get("tags", "[]")] += 1
-            decision = decide_on(key_id, stored)
-            if type(decision) is KeyWritePlan:
-                if decision.fields:
-                    plans.append(decision)
-                else:
-                    unchanged.append(key_id)
+            if isinstance(reply, ResponseError):
+                skipped.append((key_id, "the key is not a hash"))
+            elif reply.count(None) == len(reply):
+                empty.append(key_id)
             else:
-                assert isinstance(decision, Skip)
-                skipped.append((key_id, decision.reason))
-                if decision.conflict:
-                    plan.conflicts.append((key_id, decision.reason))
+                decide(key_id, {
+                    name: shared.setdefault(value, value) if share else value
+                    for name, value, share in zip(fields, reply, sharing, strict=True)
+                    if value is not None
+                })  # fmt: skip
+    # None of the read fields: gone, or a record without them (older CRS wrote no `tags`,
+    # `isDeleted` or `updatedAt`), which is decided on like any other.
+    present = await existing(client, empty)
+    for key_id in empty:
+        if key_id in present:
+            decide(key_id, {})
+        else:
+            skipped.append((key_id, "the key no longer exists"))
     for raw, count in tag_lists.items():
         for tag in decode_tags(raw):
             plan.tag_counts[tag] += count

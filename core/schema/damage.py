@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.encoding import parse_iso
+from keyops.core.schema.js_text import node_utf8
 from keyops.core.schema.platforms import BindingField
 
 MAX_FIELD_CHARS = 65_536  # CRS's own fields are far shorter; a value past this is not CRS's
@@ -74,10 +75,15 @@ def record_damage(fields: Mapping[str, str]) -> str:
 
 
 def displayable(value: str) -> str:
-    """A value safe to print: invalid UTF-8 shown as U+FFFD."""
+    """A stored string as text: bytes that were not UTF-8 (which the clients' surrogateescape
+    decoding turned into lone surrogates) shown as U+FFFD. Surrogates that came from anywhere
+    else (a JSON escape) become U+FFFD too, never an error."""
     if not _has_bad_utf8(value):
         return value
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return node_utf8(value)
 
 
 def _preview(value: str, limit: int = 40) -> str:

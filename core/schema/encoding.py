@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from keyops.core.schema.js_text import js_json_stringify
+
 
 def encode_bool(value: bool) -> str:
     # Python's str(True) is 'True', which CRS would read as false.
@@ -23,8 +25,8 @@ def decode_bool(raw: str | None) -> bool:
 
 
 def encode_json(value: Any) -> str:
-    """JSON.stringify: no spaces, non-ASCII kept as UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON.stringify: no spaces, non-ASCII kept as UTF-8, unpaired surrogates escaped."""
+    return js_json_stringify(value)
 
 
 def decode_json_list(raw: str | None) -> list[Any]:

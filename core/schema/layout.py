@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from keyops.core.schema.js_text import node_utf8
+
 API_KEY_PREFIX = "apikey:"
 HASH_MAP = "apikey:hash_map"
 INDEX_VERSION = "apikey:index:version"
@@ -33,8 +35,14 @@ def api_key(key_id: str) -> str:
 
 
 def tag_set(tag: str) -> str:
-    # Keyed by the raw (untrimmed) tag string, as CRS does.
-    return f"{TAG_SET_PREFIX}{tag}"
+    # Keyed by the raw (untrimmed) tag string, as CRS does, in the UTF-8 Node writes for it.
+    return f"{TAG_SET_PREFIX}{tag_member(tag)}"
+
+
+def tag_member(tag: str) -> str:
+    """A tag as CRS's Node process writes it into a Redis name or set member: an unpaired
+    surrogate (a tag cut inside an emoji) becomes U+FFFD."""
+    return node_utf8(tag)
 
 
 def name_index_member(name: str, key_id: str) -> str:

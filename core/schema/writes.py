@@ -262,8 +262,8 @@ def _tag_index_ops(key_id: str, before: str | None, after: str | None) -> list[I
     ops = [IndexOp("srem", layout.tag_set(tag), key_id) for tag in dropped]
     for tag in added:
         ops.append(IndexOp("sadd", layout.tag_set(tag), key_id))
-        ops.append(IndexOp("sadd", layout.TAGS_ALL, tag))
-    ops.extend(IndexOp("prune", layout.tag_set(tag), tag) for tag in dropped)
+        ops.append(IndexOp("sadd", layout.TAGS_ALL, layout.tag_member(tag)))
+    ops.extend(IndexOp("prune", layout.tag_set(tag), layout.tag_member(tag)) for tag in dropped)
     return ops
 
 

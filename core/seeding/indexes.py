@@ -38,7 +38,7 @@ def build_indexes(records: Mapping[str, Mapping[str, str]]) -> IndexSets:
             out.sets[layout.SET_ACTIVE].add(key_id)
         for tag in decode_tags(fields.get("tags")):
             out.sets[layout.tag_set(tag)].add(key_id)
-            out.sets[layout.TAGS_ALL].add(tag)
+            out.sets[layout.TAGS_ALL].add(layout.tag_member(tag))
         # rebuildHashMap maps every record with a secret hash, soft-deleted ones included.
         if fields.get("apiKey"):
             out.hash_map[fields["apiKey"]] = key_id

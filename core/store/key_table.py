@@ -267,14 +267,20 @@ async def read_current(
 ) -> dict[str, dict[str, str] | None]:
     """The stored strings of `fields` per key; None for a key that is missing or not a hash."""
     current: dict[str, dict[str, str] | None] = {}
+    empty: list[str] = []
     async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
         for key_id, reply in zip(chunk, replies, strict=True):
-            if isinstance(reply, ResponseError) or all(value is None for value in reply):
+            if isinstance(reply, ResponseError):
                 current[key_id] = None
+            elif reply.count(None) == len(reply):
+                empty.append(key_id)
             else:
                 current[key_id] = {
                     name: value
                     for name, value in zip(fields, reply, strict=True)
                     if value is not None
                 }
+    present = await existing(client, empty)  # a record may hold none of these fields
+    for key_id in empty:
+        current[key_id] = {} if key_id in present else None
     return current

@@ -121,7 +121,10 @@ class RowBuilder:
         raw_tags = values[2] or "[]"
         tags = self._tags.get(raw_tags)
         if tags is None:
-            tags = tuple(self._shared(displayable(tag)) for tag in decode_tags(raw_tags))
+            # The stored JSON made text first (bytes that were not UTF-8 shown as U+FFFD, a
+            # damaged key), then parsed: the tags are exactly what CRS reads, including an
+            # unpaired surrogate from a JSON escape, which only the display turns visible.
+            tags = tuple(self._shared(tag) for tag in decode_tags(displayable(raw_tags)))
             self._tags[raw_tags] = tags
             self._tags_damage[raw_tags] = field_damage("tags", raw_tags)
         raw_bindings = tuple(value or "" for value in values[_BINDINGS_START:])

@@ -13,6 +13,12 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 
 
+def as_node_writes(tag: str) -> str:
+    """The tag as CRS's Node process names it in Redis: its Buffer writes U+FFFD for an
+    unpaired UTF-16 surrogate (which a JSON escape in `tags` can hold)."""
+    return tag.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 async def crs_index_problems(client: aioredis.Redis) -> list[str]:
     problems: list[str] = []
     records: dict[str, dict[str, str]] = {}
@@ -41,7 +47,7 @@ async def crs_index_problems(client: aioredis.Redis) -> list[str]:
         if f"{fields.get('name', '').lower()}\x00{key_id}" not in names:
             problems.append(f"{key_id}: missing from idx:name")
         for tag in json.loads(fields.get("tags") or "[]"):
-            tag_members[tag].add(key_id)
+            tag_members[as_node_writes(tag)].add(key_id)
     for tag, members in tag_members.items():
         stored = await client.smembers(f"apikey:tag:{tag}")
         if stored != members:
