@@ -37,6 +37,7 @@ from keyops.core.schema.encoding import (
     encode_json,
     iso_to_epoch,
 )
+from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import FIELD_RULES, BindingField, Platform
 from keyops.core.schema.writes import (
     FieldWrite,
@@ -252,11 +253,11 @@ class TagsDecider:
         """The new stored list, a Skip, or None when the list stays as it is."""
         request, given, given_set = self.request, self.given, self.given_set
         old = decode_tags(raw)
-        stripped = {tag.strip() for tag in old}
+        stripped = {js_trim(tag) for tag in old}
         if request.action is TagAction.REPLACE:
             new = given
         elif request.action is TagAction.REMOVE:
-            new = [tag for tag in old if tag.strip() not in given_set]
+            new = [tag for tag in old if js_trim(tag) not in given_set]
         elif request.conflict is ConflictMode.SKIP and given_set & stripped:
             return Skip("already carries " + ", ".join(sorted(given_set & stripped)))
         elif request.conflict is ConflictMode.REPLACE:
@@ -265,8 +266,8 @@ class TagsDecider:
             # Existing tags are kept as stored; CRS matches tags after trimming, so rewriting
             # them here would be a change nobody asked for.
             if self.removed:
-                old_kept = [tag for tag in old if tag.strip() not in self.removed]
-                stripped = {tag.strip() for tag in old_kept}
+                old_kept = [tag for tag in old if js_trim(tag) not in self.removed]
+                stripped = {js_trim(tag) for tag in old_kept}
             else:
                 old_kept = old
             new = old_kept + [tag for tag in given if tag not in stripped]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from keyops.core.errors import BadInput
 from keyops.core.schema.encoding import encode_iso, parse_iso
 from keyops.core.schema.platforms import BindingField
-from keyops.core.schema.writes import validate_tag
+from keyops.core.schema.writes import validate_tag, validate_tag_name
 
 MAX_TAGS_PER_REQUEST = 100
 
@@ -68,10 +68,13 @@ class TagEdit(BaseModel):
         if len(tags) > MAX_TAGS_PER_REQUEST:
             problems.append(f"{len(tags)} tags in one request; at most {MAX_TAGS_PER_REQUEST}")
         clean: dict[str, None] = {}
+        # Tags to add must pass keyops's rules; tags to take off only need a name, since any
+        # tag CRS let in (70 characters, a tab) must be removable.
+        check = validate_tag_name if action == TagAction.REMOVE else validate_tag
         if len(tags) <= MAX_TAGS_PER_REQUEST:
             for position, tag in enumerate(tags, 1):
                 try:
-                    clean.setdefault(validate_tag(tag), None)
+                    clean.setdefault(check(tag), None)
                 except BadInput as error:
                     problems.append(f"tag #{position}: {error}")
         removed: dict[str, None] = {}
@@ -79,7 +82,7 @@ class TagEdit(BaseModel):
             problems.append(f"tags {action} takes no separate remove list")
         for position, tag in enumerate(remove or [], 1):
             try:
-                removed.setdefault(validate_tag(tag), None)
+                removed.setdefault(validate_tag_name(tag), None)
             except BadInput as error:
                 problems.append(f"remove tag #{position}: {error}")
         both = [tag for tag in clean if tag in removed]

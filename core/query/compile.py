@@ -12,6 +12,7 @@ from operator import attrgetter
 
 from keyops.core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
 from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
 from keyops.core.store.accounts import AccountCatalog
 from keyops.core.store.rows import FIELD_POSITIONS, KeyRow, KeyStatus
@@ -135,8 +136,13 @@ def _on_bindings(test: Callable[[tuple[str, ...]], bool]) -> Predicate:
     return _per_shared_tuple(attrgetter("bindings"), test)
 
 
-def _glob_or_equal(pattern: str) -> Callable[[str], bool]:
-    if any(char in pattern for char in "*?["):
+def _is_pattern(token: Token, text: str) -> bool:
+    """Wildcards work in an unquoted value only: `tag:"*"` is the tag `*`, `tag:*` any tag."""
+    return not token.quoted and any(char in text for char in "*?[")
+
+
+def _glob_or_equal(pattern: str, token: Token) -> Callable[[str], bool]:
+    if _is_pattern(token, pattern):
         return lambda value: fnmatchcase(value, pattern)
     return lambda value: value == pattern
 
@@ -192,12 +198,13 @@ class _Compiler:
         return matches
 
     def filter_tag(self, token: Token) -> Predicate:
-        test = _glob_or_equal(token.value.strip())
-        return _on_tags(lambda tags: any(test(tag.strip()) for tag in tags))
+        # Compared after JavaScript's trim(), as CRS's tag routes compare them.
+        test = _glob_or_equal(js_trim(token.value), token)
+        return _on_tags(lambda tags: any(test(js_trim(tag)) for tag in tags))
 
     def filter_name(self, token: Token) -> Predicate:
         pattern = token.value.casefold()
-        if any(char in pattern for char in "*?["):
+        if _is_pattern(token, pattern):
             return lambda row: fnmatchcase(row.name_folded, pattern)
         return lambda row: pattern in row.name_folded
 
@@ -253,7 +260,7 @@ class _Compiler:
 
     def filter_account(self, token: Token) -> Predicate:
         """Bound to an account, by id or by (case-insensitive, glob) name."""
-        test_name = _glob_or_equal(token.value.casefold())
+        test_name = _glob_or_equal(token.value.casefold(), token)
         ids = {
             (platform, account.id)
             for (platform, _), account in self.context.catalog.accounts.items()
@@ -280,7 +287,7 @@ class _Compiler:
         return _on_bindings(bound_to)
 
     def filter_group(self, token: Token) -> Predicate:
-        test_name = _glob_or_equal(token.value.casefold())
+        test_name = _glob_or_equal(token.value.casefold(), token)
         group_ids = {
             group.id
             for group in self.context.catalog.groups.values()

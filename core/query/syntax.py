@@ -38,6 +38,7 @@ class Token:
     length: int
     name: str | None = None  # 'tag' in tag:x; None for free text
     value: str = ""
+    quoted: bool = False  # the value was "quoted": literal text, never a wildcard pattern
 
 
 _SPECIAL = "|()"
@@ -86,7 +87,7 @@ def _read_quoted(query: str, start: int) -> tuple[str, int]:
 def _read_term(query: str, start: int) -> Token:
     if query[start] == '"':
         text, end = _read_quoted(query, start)
-        return Token("term", text, start, end - start, None, text)
+        return Token("term", text, start, end - start, None, text, quoted=True)
     index = start
     while index < len(query) and not query[index].isspace() and query[index] not in _SPECIAL:
         if query[index] == ":":
@@ -97,7 +98,8 @@ def _read_term(query: str, start: int) -> Token:
     if index < len(query) and query[index] == ":":
         name = query[start:index]
         value_start = index + 1
-        if value_start < len(query) and query[value_start] == '"':
+        quoted = value_start < len(query) and query[value_start] == '"'
+        if quoted:
             value, end = _read_quoted(query, value_start)
         else:
             end = value_start
@@ -108,7 +110,7 @@ def _read_term(query: str, start: int) -> Token:
             value = query[value_start:end]
         if not name:
             raise QueryError("a filter needs a name before ':'", start, end - start)
-        return Token("term", query[start:end], start, end - start, name.lower(), value)
+        return Token("term", query[start:end], start, end - start, name.lower(), value, quoted)
     text = query[start:index]
     return Token("term", text, start, index - start, None, text)
 

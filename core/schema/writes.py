@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from keyops.core.errors import BadInput
+from keyops.core.safe_text import printable
 from keyops.core.schema import layout
 from keyops.core.schema.bindings import Binding, BindingKind, format_binding
 from keyops.core.schema.encoding import (
@@ -23,6 +24,7 @@ from keyops.core.schema.encoding import (
     encode_iso,
     encode_json,
 )
+from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import BindingField
 
 # The two Claude fields are mutually exclusive: the scheduler checks claudeAccountId first, and
@@ -82,17 +84,35 @@ class KeyChange:
             )
 
 
+def _is_control(char: str) -> bool:
+    # C0, DEL and C1: terminals act on them (ESC and CSI start escape sequences).
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F
+
+
 def validate_tag(tag: str) -> str:
-    """A tag as CRS should store it: trimmed, non-empty, short, no control characters."""
-    trimmed = tag.strip()
+    """A new tag as keyops writes it: trimmed as JavaScript's trim() does (CRS compares tags
+    after trim()), non-empty, short, no control characters (C0, DEL or C1)."""
+    trimmed = js_trim(tag)
     if not trimmed:
         raise BadInput("empty tag: tags must have at least one visible character")
     if len(trimmed) > MAX_TAG_LENGTH:
         raise BadInput(
-            f"tag {trimmed[:20]!r}... is {len(trimmed)} characters; at most {MAX_TAG_LENGTH}"
+            f"tag {printable(trimmed[:20])!r}... is {len(trimmed)} characters; at most {MAX_TAG_LENGTH}"
         )
-    if any(ord(char) < 32 or ord(char) == 127 for char in trimmed):
-        raise BadInput(f"tag {trimmed!r} contains a control character (newline, tab, ...)")
+    if any(_is_control(char) for char in trimmed):
+        raise BadInput(
+            f"tag {printable(trimmed)!r} contains a control character (newline, tab, escape, ...)"
+        )
+    return trimmed
+
+
+def validate_tag_name(tag: str) -> str:
+    """A tag to find and take off: whatever CRS let in, compared after trim() as CRS's tag
+    routes do. Only an empty name is refused; keyops's limits apply to tags it adds."""
+    trimmed = js_trim(tag)
+    if not trimmed:
+        raise BadInput("empty tag: name the tag to remove")
     return trimmed
 
 
@@ -194,7 +214,7 @@ def plan_key_write(
             raise BadInput(f"key {key_id} is soft-deleted; keyops never enables a deleted key")
         wanted["isActive"] = encode_bool(change.is_active)
     if change.name is not None:
-        name = change.name.strip()
+        name = js_trim(change.name)
         if not 1 <= len(name) <= 100:
             raise BadInput("a key name must be 1 to 100 characters after trimming")
         wanted["name"] = name

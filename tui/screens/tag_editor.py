@@ -18,6 +18,7 @@ from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from keyops.core.batch.requests import BadRequest, TagEdit
+from keyops.core.schema.js_text import js_trim
 from keyops.tui.screens.base import PreviewModal, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 
@@ -43,7 +44,8 @@ class TagSuggester(Suggester):
 
 
 def split_tags(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    # Trimmed as CRS's JavaScript trims (U+FEFF included); the request validates the rest.
+    return [tag for part in text.split(",") if (tag := js_trim(part))]
 
 
 class TagEditorScreen(PreviewModal):
