@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError
 
-from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
+from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.audit_query import parse_moment
 from keyops.core.batch.operations import OperationRecord
 from keyops.core.batch.planning import BatchPlan
@@ -50,10 +50,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--audit-failure", choices=("block", "warn"), default="block",
         help="if the audit trail cannot be written: block (default) or warn and go on",
     )  # fmt: skip
-    parser.add_argument(
-        "--audit-retention-days", type=int, default=DEFAULT_RETENTION_DAYS, metavar="DAYS",
-        help=f"audit entries older than this are trimmed as new ones arrive (default {DEFAULT_RETENTION_DAYS})",
-    )  # fmt: skip
+    # Gone: a batch trimmed every operator's history by it. Still parsed, to say where it went.
+    parser.add_argument("--audit-retention-days", help=argparse.SUPPRESS)
 
 
 def register(commands: Any, connection: argparse.ArgumentParser, accounts_parsers: Any) -> None:
@@ -160,24 +158,34 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
             sub.add_argument("--json", action="store_true")
             sub.set_defaults(batch_handler=cmd_audit_list)
         else:
-            sub.add_argument("--format", choices=("csv", "json"), default="csv")
+            sub.add_argument("--format", choices=("csv", "json"), default="csv",
+                             help="csv (cells that would start a spreadsheet formula get a leading ') or JSON lines")  # fmt: skip
             sub.add_argument(
                 "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
             )
             sub.set_defaults(batch_handler=cmd_audit_export)
+    trim = audit_actions.add_parser(
+        "trim", parents=[connection],
+        help="remove audit entries older than DAYS, for every operator (previewed and audited)",
+    )  # fmt: skip
+    trim.add_argument("--older-than", type=int, required=True, metavar="DAYS",
+                      help="remove the entries older than this many days (at least 1)")  # fmt: skip
+    trim.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
+    trim.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    trim.set_defaults(batch_handler=cmd_audit_trim)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    retention = getattr(args, "audit_retention_days", DEFAULT_RETENTION_DAYS)
-    if retention < 1:
-        raise BadInput("--audit-retention-days must be at least 1")
+    if getattr(args, "audit_retention_days", None) is not None:
+        raise BadInput(
+            "--audit-retention-days is gone: a batch no longer trims the audit trail, which is "
+            "every operator's history; trim it with 'keyops audit trim --older-than DAYS' "
+            "(previewed and audited)"
+        )
 
     async def main() -> int:
         session = await CrsSession.open(settings_from_args(args))
-        config = BatchConfig(
-            RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")),
-            audit_retention_days=retention,
-        )
+        config = BatchConfig(RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")))
         service = BatchService(session, config)
         try:
             await warn_about_interrupted(service, args)
@@ -344,6 +352,28 @@ async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> i
             count = await service.export_audit(out, args.format, filters)
         temporary.replace(args.output)  # no half-written export is left under the real name
     print(f"exported {count} audit entries", file=sys.stderr)
+    return 0
+
+
+async def cmd_audit_trim(service: BatchService, args: argparse.Namespace) -> int:
+    preview = await service.audit_trim_preview(args.older_than)
+    cutoff = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(preview.cutoff))
+    if not preview.count:
+        print(f"no audit entries are older than {args.older_than} days (before {cutoff} UTC)")
+        return 0
+    oldest = _when(preview.oldest) if preview.oldest is not None else "?"
+    print(
+        f"{preview.count} audit entries are older than {args.older_than} days (before {cutoff} "
+        f"UTC; the oldest from {oldest}); trimming removes them for every operator, and "
+        "records who did it in the trail"
+    )
+    if args.dry_run:
+        return 0
+    if not args.yes and not confirm(f"Remove {preview.count} audit entries?", preview.count):
+        print("nothing removed", file=sys.stderr)
+        return 1
+    removed = await service.audit_trim(preview)
+    print(f"removed {removed} audit entries")
     return 0
 
 

@@ -57,7 +57,7 @@ BOOKKEEPING: tuple[tuple[str, ...], ...] = (
     ("HSET", names.op_journal(SAMPLE_OP), SAMPLE_ID, "{}"),
     ("HSET", names.op_record(SAMPLE_OP), "json", "{}"),
     ("ZADD", names.OPS_INDEX, "0", SAMPLE_OP),
-    ("XADD", names.AUDIT_STREAM, "MINID", "~", "0", "*", "op", SAMPLE_OP),
+    ("XADD", names.AUDIT_STREAM, "*", "op", SAMPLE_OP),
 )
 BATCH_COMMANDS = KEY_WRITES + BOOKKEEPING
 

@@ -4,6 +4,9 @@ Per-key entries (`event` applied / rolled-back / reapplied, `key`, `changes` = {
 after]}) are written by the apply script in the same atomic call as the change itself, so a
 change and its entry cannot part. Op-level entries (op-start, op-end, lock-break) are written
 here. Entries never hold the key secret: the write path never reads or writes `apiKey`.
+
+No write trims the stream: the history is every operator's, so trimming is an explicit admin
+command (`keyops audit trim`) with a preview, recorded in the trail before it removes anything.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from redis.exceptions import RedisError
 
 from keyops.core.batch import names
 from keyops.core.batch.operations import OperationRecord, OperationStore
-from keyops.core.errors import KeyopsError
+from keyops.core.errors import BadInput, KeyopsError
 
-DEFAULT_RETENTION_DAYS = 180
 PAGE = 1000
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_COLUMNS = (
     "entry_id", "time", "op_id", "op_type", "operator", "event", "key_id", "field", "before",
@@ -76,27 +80,25 @@ class AuditFilter:
         return not self.operator or self.operator.lower() in record.operator.label.lower()
 
 
-class AuditLog:
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        retention_days: int = DEFAULT_RETENTION_DAYS,
-        stream: str = names.AUDIT_STREAM,
-    ) -> None:
-        self.client = client
-        self.retention_days = retention_days
-        self.stream = stream
+@dataclass(frozen=True, slots=True)
+class TrimPreview:
+    """What `audit trim` would remove: entries before `cutoff` (epoch seconds)."""
 
-    def minid(self) -> str:
-        """Entries older than the retention are trimmed (approximately) as new ones arrive."""
-        return str(int((time.time() - self.retention_days * 86400) * 1000))
+    older_than_days: int
+    cutoff: float
+    count: int
+    oldest: float | None  # the oldest entry's time, if any would go
+
+
+class AuditLog:
+    def __init__(self, client: aioredis.Redis, stream: str = names.AUDIT_STREAM) -> None:
+        self.client = client
+        self.stream = stream
 
     async def op_event(self, op_id: str, event: str, detail: dict[str, Any]) -> str:
         entry_id = await self.client.xadd(
             self.stream,
             {"op": op_id, "event": event, "detail": json.dumps(detail, ensure_ascii=False)},
-            minid=self.minid(),
-            approximate=True,
         )
         return str(entry_id)
 
@@ -106,10 +108,63 @@ class AuditLog:
         except RedisError:
             return None
 
+    async def trim_preview(self, older_than_days: int) -> TrimPreview:
+        """Counts the entries older than `older_than_days` (nothing is removed)."""
+        if older_than_days < 1:
+            raise BadInput("--older-than must be at least 1 day")
+        # Before 1970 there is nothing to trim: a huge value is no error, just no cutoff.
+        cutoff = max(0.0, time.time() - older_than_days * 86400.0)
+        count, oldest = 0, None
+        async for ids in self._ids_before(cutoff):
+            if oldest is None:
+                oldest = int(ids[0].split("-", 1)[0]) / 1000
+            count += len(ids)
+        return TrimPreview(older_than_days, cutoff, count, oldest)
+
+    async def trim(self, preview: TrimPreview, by: dict[str, Any]) -> int:
+        """Removes the entries a preview counted, recording the trim in the trail first (so
+        the record of it is never among what it removes). Deletes a page at a time: each
+        call stays short on a Redis the live relay shares."""
+        await self.op_event(
+            "",
+            "audit-trim",
+            {
+                "by": by,
+                "older_than_days": preview.older_than_days,
+                "cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(preview.cutoff)),
+                "removed": preview.count,
+            },
+        )
+        removed = 0
+        async for ids in self._ids_before(preview.cutoff):
+            removed += int(await self.client.xdel(self.stream, *ids))
+        return removed
+
+    async def _ids_before(self, cutoff: float) -> AsyncIterator[list[str]]:
+        end_ms = int(cutoff * 1000) - 1
+        if end_ms < 0:
+            return
+        start = "-"
+        while True:
+            page = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.client.xrange(self.stream, min=start, max=str(end_ms), count=PAGE),
+            )
+            if page:
+                yield [entry_id for entry_id, _ in page]
+            if len(page) < PAGE:
+                return
+            start = "(" + page[-1][0]
+
     async def entries(self, filters: AuditFilter | None = None) -> AsyncIterator[AuditEntry]:
         """Oldest first, paged through XRANGE, filtered as asked."""
         filters = filters or AuditFilter()
-        start = "-" if filters.since is None else str(int(filters.since * 1000))
+        # Stream ids start at 0: a date before 1970 means "from the start" or "nothing yet".
+        if filters.until is not None and filters.until < 0:
+            return
+        start = (
+            "-" if filters.since is None or filters.since <= 0 else str(int(filters.since * 1000))
+        )
         end = "+" if filters.until is None else str(int(filters.until * 1000))
         ops = OperationStore(self.client)
         op_cache: dict[str, OperationRecord | None] = {}
@@ -181,11 +236,18 @@ class AuditLog:
         return count
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading
+    apostrophe (the usual neutraliser; the value stays readable)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def _csv_rows(entry: AuditEntry, stamp: str, op_type: str, operator: str) -> Iterable[list[str]]:
     base = [entry.entry_id, stamp, entry.op_id, op_type, operator, entry.event, entry.key_id]
     detail = json.dumps(entry.detail, ensure_ascii=False) if entry.detail else ""
-    if not entry.changes:
-        yield [*base, "", "", "", detail]
-        return
-    for name, (before, after) in entry.changes.items():
-        yield [*base, name, "" if before is None else before, after or "", detail]
+    rows = [[*base, "", "", "", detail]] if not entry.changes else [
+        [*base, name, "" if before is None else before, after or "", detail]
+        for name, (before, after) in entry.changes.items()
+    ]  # fmt: skip
+    for row in rows:
+        yield [spreadsheet_safe(cell) for cell in row]

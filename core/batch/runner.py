@@ -176,7 +176,6 @@ class BatchRunner:
             lease_token=lock.token,
             journal_key=names.op_journal(record.id),
             audit_stream=self.audit.stream,
-            audit_minid=self.audit.minid(),
             op_id=record.id,
             event="applied",
             audit_required=self.settings.audit_policy == "block",

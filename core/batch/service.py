@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
+from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog, TrimPreview
 from keyops.core.batch.identity import OperatorIdentity, current_identity
 from keyops.core.batch.locks import break_lock
 from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
@@ -48,7 +48,6 @@ def _nothing_to_write(key_id: str, current: dict[str, str]) -> Skip:
 @dataclass(frozen=True, slots=True)
 class BatchConfig:
     runner: RunnerSettings
-    audit_retention_days: int = DEFAULT_RETENTION_DAYS
 
 
 class BatchService:
@@ -56,7 +55,7 @@ class BatchService:
         self.session = session
         self.config = config or BatchConfig(RunnerSettings())
         self.client = session.clients.write
-        self.audit = AuditLog(self.client, self.config.audit_retention_days)
+        self.audit = AuditLog(self.client)
         self.ops = OperationStore(self.client)
         self._identity: OperatorIdentity | None = None
         self.table: KeyTable | None = None
@@ -283,6 +282,14 @@ class BatchService:
 
     def audit_entries(self, filters: AuditFilter | None = None) -> AsyncIterator[AuditEntry]:
         return self.audit.entries(filters)
+
+    async def audit_trim_preview(self, older_than_days: int) -> TrimPreview:
+        return await self.audit.trim_preview(older_than_days)
+
+    async def audit_trim(self, preview: TrimPreview) -> int:
+        """Removes what the preview counted; the trail records who trimmed, and how much."""
+        identity = await self.identity()
+        return await self.audit.trim(preview, identity.model_dump())
 
     async def export_audit(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:
         if fmt not in ("csv", "json"):

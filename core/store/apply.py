@@ -44,8 +44,8 @@ PIPELINE_DEPTH = 1
 
 # ARGV header:
 #   1 ttl, 2 tags_all key, 3 lease key ('' = no lock), 4 lease token, 5 journal key ('' = none),
-#   6 audit stream ('' = none), 7 audit MINID ('' = keep all), 8 op id, 9 audit event name,
-#   10 '1' if a failed audit write must stop the chunk, 11 record key prefix ('apikey:')
+#   6 audit stream ('' = none), 7 op id, 8 audit event name,
+#   9 '1' if a failed audit write must stop the chunk, 10 record key prefix ('apikey:')
 # then templates: a count, and per template
 #   n_fields, (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops,
 #   changes JSON head, changes JSON tail
@@ -59,16 +59,18 @@ PIPELINE_DEPTH = 1
 # case ('B', 'N', 'X') the same check, then the field is deleted instead of set (exact rollback).
 #
 # Pass 1 checks every key (no writes). Then one audit entry lists every key about to be written;
-# if it cannot be written under the `block` policy, nothing is. Pass 2 journals and writes. A Lua
+# if it cannot be written under the `block` policy, nothing is. The entry is a plain XADD: a
+# write never trims the stream (trimming is `keyops audit trim`, an audited command of its own),
+# so no setting can make it fail. Pass 2 journals and writes. A Lua
 # error after a write would not undo it, so nothing that can fail runs between writes unguarded.
 # The lease check is the fence: a holder whose lock lapsed cannot write even one chunk.
 APPLY_PLANS_LUA = """
 local ttl = tonumber(ARGV[1])
 local tags_all = ARGV[2]
 local lease_key, lease_token = ARGV[3], ARGV[4]
-local journal, stream, minid = ARGV[5], ARGV[6], ARGV[7]
-local op_id, event, audit_required = ARGV[8], ARGV[9], ARGV[10] == '1'
-local prefix = ARGV[11]
+local journal, stream = ARGV[5], ARGV[6]
+local op_id, event, audit_required = ARGV[7], ARGV[8], ARGV[9] == '1'
+local prefix = ARGV[10]
 local BACKSLASH = string.char(92)
 local SPECIAL = '[%c"' .. BACKSLASH .. ']'
 local function json_string(value)
@@ -88,8 +90,8 @@ if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
 end
 local templates = {}
-local i = 13
-for t = 1, tonumber(ARGV[12]) do
+local i = 12
+for t = 1, tonumber(ARGV[11]) do
   local template = {fields = {}, ops = {}, names = {}, width = 0}
   local nfields = tonumber(ARGV[i])
   i = i + 1
@@ -171,12 +173,7 @@ if #writes == 0 then return results end
 local audit_error = nil
 if stream ~= '' then
   local listing = '[' .. table.concat(entries, ',') .. ']'
-  local reply
-  if minid ~= '' then
-    reply = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', 'op', op_id, 'event', event, 'keys', listing)
-  else
-    reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event, 'keys', listing)
-  end
+  local reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event, 'keys', listing)
   if type(reply) == 'table' and reply['err'] then audit_error = reply['err'] end
 end
 if audit_error and audit_required then
@@ -294,7 +291,6 @@ class WriteContext:
     lease_token: str = ""
     journal_key: str = ""
     audit_stream: str = ""
-    audit_minid: str = ""
     op_id: str = ""
     event: str = "applied"
     audit_required: bool = True
@@ -413,7 +409,6 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
         context.lease_token,
         context.journal_key,
         context.audit_stream,
-        context.audit_minid,
         context.op_id,
         context.event,
         "1" if context.audit_required else "0",
