@@ -26,8 +26,9 @@ from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
 from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
 from keyops.core.batch.runner import RunnerSettings
 from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.batch.targets import read_ids_file
+from keyops.core.batch.targets import clean_id, read_ids_file
 from keyops.core.errors import BadInput
+from keyops.core.safe_text import json_text, printable
 from keyops.core.session import CrsSession
 from keyops.core.settings import settings_from_args
 
@@ -176,6 +177,7 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
+    check_output_path(getattr(args, "output", None))
     if getattr(args, "audit_retention_days", None) is not None:
         raise BadInput(
             "--audit-retention-days is gone: a batch no longer trims the audit trail, which is "
@@ -206,9 +208,9 @@ async def warn_about_interrupted(service: BatchService, args: argparse.Namespace
         return  # a user kept out of keyops's own keys: the batch's access check says what is missing
     for record in unfinished:
         print(
-            f"keyops: operation {record.id} ({record.summary}) by {record.operator.label} was "
-            f"interrupted; finish it with 'keyops ops recover {record.id} --resume' or undo it "
-            f"with '--rollback'",
+            f"keyops: operation {record.id} ({printable(record.summary)}) by "
+            f"{printable(record.operator.label)} was interrupted; finish it with "
+            f"'keyops ops recover {record.id} --resume' or undo it with '--rollback'",
             file=sys.stderr,
         )
 
@@ -216,7 +218,9 @@ async def warn_about_interrupted(service: BatchService, args: argparse.Namespace
 def _ids(args: argparse.Namespace) -> list[str] | None:
     ids: list[str] | None = None
     if args.ids:
-        ids = [part.strip() for chunk in args.ids for part in chunk.split(",") if part.strip()]
+        ids = [
+            key_id for chunk in args.ids for part in chunk.split(",") if (key_id := clean_id(part))
+        ]
     if args.ids_file:
         ids = (ids or []) + read_ids_file(args.ids_file)
     return ids
@@ -262,7 +266,7 @@ async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> in
             print("no interrupted operations")
             return 0
         for record in unfinished:
-            print(f"{record.id}  {record.summary}  by {record.operator.label}  "
+            print(f"{record.id}  {printable(record.summary)}  by {printable(record.operator.label)}  "
                   f"({record.counts.applied} of {record.counts.planned} keys written)")  # fmt: skip
         print("recover one with: keyops ops recover OP_ID --rollback | --resume")
         return 0
@@ -277,7 +281,9 @@ async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> in
 async def cmd_ops_break_lock(service: BatchService, args: argparse.Namespace) -> int:
     record = await service.op(args.op_id)
     if not args.yes and not confirm(
-        f"break the lock of {record.id} ({record.summary}, {record.operator.label})?", 1
+        f"break the lock of {record.id} ({printable(record.summary)}, "
+        f"{printable(record.operator.label)})?",
+        1,
     ):
         return 1
     broken = await service.break_lock(args.op_id)
@@ -290,15 +296,12 @@ async def cmd_ops_break_lock(service: BatchService, args: argparse.Namespace) ->
 async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
     records = await service.recent_ops(args.limit)
     if args.json:
-        print(
-            json.dumps(
-                [json.loads(r.model_dump_json()) for r in records], ensure_ascii=False, indent=1
-            )
-        )
+        print(json_text([json.loads(r.model_dump_json()) for r in records], indent=1))
         return 0
     for record in records:
+        who = printable(f"{record.operator.os_user}@{record.operator.host}")
         print(f"{record.id}  {_when(record.started_at)}  {record.status.value:<11}  {record.type.value:<8} "
-              f"{record.counts.applied:>6} keys  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
+              f"{record.counts.applied:>6} keys  {who}  {printable(record.summary)}")  # fmt: skip
     return 0
 
 
@@ -306,19 +309,13 @@ async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
     record = await service.op(args.op_id)
     journal = await service.ops.journal(args.op_id)
     if args.json:
-        print(
-            json.dumps(
-                {"op": json.loads(record.model_dump_json()), "keys": journal},
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        print(json_text({"op": json.loads(record.model_dump_json()), "keys": journal}, indent=1))
         return 0
     print(_describe_op(record))
     for key_id, changes in sorted(journal.items()):
         for field, (before, after) in changes.items():
             if field != "updatedAt":
-                print(f"  {key_id}  {field}: {before!r} -> {after!r}")
+                print(f"  {printable(key_id)}  {printable(field)}: {before!r} -> {after!r}")
     return 0
 
 
@@ -326,20 +323,34 @@ async def cmd_audit_list(service: BatchService, args: argparse.Namespace) -> int
     shown = 0
     async for entry in service.audit_entries(_audit_filter(args)):
         if args.json:
-            print(json.dumps({"entry_id": entry.entry_id, "time": _when(entry.time), "op_id": entry.op_id,
-                              "event": entry.event, "key_id": entry.key_id, "changes": entry.changes,
-                              "detail": entry.detail}, ensure_ascii=False))  # fmt: skip
+            print(json_text({"entry_id": entry.entry_id, "time": _when(entry.time), "op_id": entry.op_id,
+                             "event": entry.event, "key_id": entry.key_id, "changes": entry.changes,
+                             "detail": entry.detail}))  # fmt: skip
         else:
             changes = ", ".join(
-                f"{f}: {b!r} -> {a!r}" for f, (b, a) in entry.changes.items() if f != "updatedAt"
+                f"{printable(f)}: {b!r} -> {a!r}"
+                for f, (b, a) in entry.changes.items()
+                if f != "updatedAt"
             )
             print(
-                f"{_when(entry.time)}  {entry.op_id}  {entry.event:<11} {entry.key_id or '-'}  {changes}"
+                f"{_when(entry.time)}  {printable(entry.op_id)}  {printable(entry.event):<11} "
+                f"{printable(entry.key_id) or '-'}  {changes}"
             )
         shown += 1
         if shown >= args.limit:
             break
     return 0
+
+
+def check_output_path(path: Path | None) -> None:
+    """Refuse an output file keyops cannot create before anything is read or written."""
+    if path is None:
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise BadInput(
+            f"cannot write {printable(str(path))}: folder {printable(str(folder))} is missing"
+        )
 
 
 async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> int:
@@ -348,9 +359,15 @@ async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> i
         count = await service.export_audit(sys.stdout, args.format, filters)
     else:
         temporary = args.output.with_name(args.output.name + ".partial")
-        with temporary.open("w", encoding="utf-8", newline="") as out:
-            count = await service.export_audit(out, args.format, filters)
-        temporary.replace(args.output)  # no half-written export is left under the real name
+        try:
+            with temporary.open("w", encoding="utf-8", newline="") as out:
+                count = await service.export_audit(out, args.format, filters)
+            temporary.replace(args.output)  # no half-written export is left under the real name
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise BadInput(
+                f"cannot write {printable(str(args.output))}: {error.strerror or error}"
+            ) from None
     print(f"exported {count} audit entries", file=sys.stderr)
     return 0
 
@@ -395,32 +412,35 @@ def _when(epoch: float) -> str:
 def _describe_op(record: OperationRecord) -> str:
     counts = record.counts
     return (
-        f"{record.id}  {record.type.value}: {record.summary}\n"
-        f"  by {record.operator.label}, {_when(record.started_at)} UTC, status {record.status.value}\n"
+        f"{record.id}  {record.type.value}: {printable(record.summary)}\n"
+        f"  by {printable(record.operator.label)}, {_when(record.started_at)} UTC, status {record.status.value}\n"
         f"  planned {counts.planned}, applied {counts.applied}, already {counts.already}, failed {counts.failed}, "
         f"skipped {counts.skipped}, rolled back {counts.rolled_back}, re-applied {counts.reapplied}, "
-        f"drifting {counts.drifting}" + (f"\n  {record.message}" if record.message else "")
+        f"drifting {counts.drifting}"
+        + (f"\n  {printable(record.message)}" if record.message else "")
     )
 
 
 def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
-    print(f"{plan.summary}", file=out)
+    print(f"{printable(plan.summary)}", file=out)
     print(f"  {len(plan.plans)} keys change, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
           f" ({'all or nothing' if plan.atomic else 'best effort'})", file=out)  # fmt: skip
     if plan.tag_counts:
         common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
-        print(f"  tags on these keys now: {common}", file=out)
+        print(f"  tags on these keys now: {printable(common)}", file=out)
     for key_id, name, before, after in plan.preview(10):
-        print(f"  {key_id[:8]} {name[:30]:<30} {before}  ->  {after}", file=out)
+        shown = printable(name)[:30]
+        print(f"  {printable(key_id[:8])} {shown:<30} {printable(before)}  ->  {printable(after)}",
+              file=out)  # fmt: skip
     if len(plan.plans) > 10:
         print(f"  … and {len(plan.plans) - 10} more", file=out)
     reasons: dict[str, int] = {}
     for _, reason in plan.skipped:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:10]:
-        print(f"  skipped {count}: {reason}", file=out)
+        print(f"  skipped {count}: {printable(reason)}", file=out)
     for warning in plan.warnings:
-        print(f"  warning: {warning}", file=out)
+        print(f"  warning: {printable(warning)}", file=out)
 
 
 def confirm(question: str, count: int) -> bool:
@@ -439,13 +459,16 @@ async def preview_and_run(
     resume: OperationRecord | None = None,
 ) -> int:
     if args.json and args.dry_run:
-        print(json.dumps(_plan_json(plan), ensure_ascii=False, indent=1))
+        print(json_text(_plan_json(plan), indent=1))
         return 0
-    print_preview(plan)
+    # A dry run's preview is its output (stdout); before a write it is the prompt's context.
+    print_preview(plan, sys.stdout if args.dry_run else sys.stderr)
     if args.dry_run:
         return 0
     if not plan.plans:
         print("nothing to change", file=sys.stderr)
+        if args.json:
+            print(json_text(_nothing_json(plan), indent=1))
         return 0
     if not args.yes and not confirm(f"Write {len(plan.plans)} keys?", len(plan.plans)):
         print("nothing written", file=sys.stderr)
@@ -455,7 +478,7 @@ async def preview_and_run(
     )
     outcome = await follow(events)
     if args.json:
-        print(json.dumps(_outcome_json(outcome), ensure_ascii=False, indent=1))
+        print(json_text(_outcome_json(outcome), indent=1))
     else:
         print_outcome(outcome)
     return outcome.exit_code
@@ -468,7 +491,8 @@ async def follow(events: AsyncIterator[ProgressEvent]) -> Outcome:
     async for event in events:
         for failure in event.failures:
             print(
-                f"\nfailed {failure.key_id[:8] or '-'} {failure.name}: {failure.reason}",
+                f"\nfailed {printable(failure.key_id[:8]) or '-'} {printable(failure.name)}: "
+                f"{printable(failure.reason)}",
                 file=sys.stderr,
             )
         if event.outcome is not None:
@@ -488,29 +512,32 @@ async def follow(events: AsyncIterator[ProgressEvent]) -> Outcome:
     return outcome
 
 
+def _failure_line(kind: str, failure: Any, advice: bool = True) -> str:
+    line = f"  {kind} {printable(failure.key_id) or '-'} {printable(failure.name)}: "
+    line += printable(failure.reason)
+    if advice and failure.advice:
+        line += f" ({printable(failure.advice)})"
+    return line
+
+
 def print_outcome(outcome: Outcome) -> None:
     counts = outcome.counts
     if not outcome.op_id:  # refused before an operation was started
-        print(f"batch {outcome.status.value}: {outcome.message}")
+        print(f"batch {outcome.status.value}: {printable(outcome.message)}")
         return
     print(f"operation {outcome.op_id}: {outcome.status.value}")
     print(f"  applied {counts.applied}, already {counts.already}, failed {counts.failed}, skipped {counts.skipped}, "
           f"rolled back {counts.rolled_back}, re-applied after CRS rewrote them {counts.reapplied}")  # fmt: skip
     if outcome.message:
-        print(f"  {outcome.message}")
+        print(f"  {printable(outcome.message)}")
     for failure in outcome.failures[:20]:
-        print(
-            f"  failed {failure.key_id or '-'} {failure.name}: {failure.reason}"
-            + (f" ({failure.advice})" if failure.advice else "")
-        )
+        print(_failure_line("failed", failure))
     for failure in outcome.drifting[:20]:
-        print(f"  drifting {failure.key_id} {failure.name}: {failure.reason} ({failure.advice})")
+        print(_failure_line("drifting", failure))
     for failure in outcome.not_rolled_back[:20]:
-        print(
-            f"  NOT rolled back {failure.key_id} {failure.name}: {failure.reason} ({failure.advice})"
-        )
+        print(_failure_line("NOT rolled back", failure))
     for warning in outcome.warnings[:20]:
-        print(f"  warning: {warning}")
+        print(f"  warning: {printable(warning)}")
     if outcome.status.value in ("done", "partial"):
         print(f"  undo with: keyops ops revert {outcome.op_id}")
 
@@ -522,10 +549,21 @@ def _plan_json(plan: BatchPlan) -> dict[str, Any]:
         "conflicts": [{"id": k, "reason": r} for k, r in plan.conflicts], "warnings": plan.warnings,
         "tags_now": dict(plan.tag_counts.most_common()),
         "keys": [
-            {"id": p.key_id, "name": plan.names.get(p.key_id, ""),
+            {"id": p.key_id, "name": plan.name(p.key_id),
              "changes": {w.field: [w.before, w.after] for w in p.fields if w.field != "updatedAt"}}
             for p in plan.plans
         ],
+    }  # fmt: skip
+
+
+def _nothing_json(plan: BatchPlan) -> dict[str, Any]:
+    """The result of a run that had nothing to write: the shape of an outcome, no operation."""
+    return {
+        "op_id": "", "status": "nothing to change",
+        "counts": {"planned": 0, "applied": 0, "unchanged": len(plan.unchanged),
+                   "skipped": len(plan.skipped)},
+        "message": "nothing to change: every key already is as asked",
+        "skipped": [{"id": k, "reason": r} for k, r in plan.skipped], "warnings": plan.warnings,
     }  # fmt: skip
 
 

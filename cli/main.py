@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from keyops.core.connection import connect, holds_crs_data
 from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.logs import setup_file_logging
 from keyops.core.query import QueryContext, QueryError, compile_query
+from keyops.core.safe_text import printable
 from keyops.core.seeding.writer import seed_dataset
 from keyops.core.session import CrsSession
 from keyops.core.settings import RedisSettings, settings_from_args
@@ -75,20 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     keys_list.add_argument(
         "--include-deleted", action="store_true", help="also list soft-deleted keys"
     )
-    keys_list.add_argument("--json", action="store_true", help="one JSON object per key")
+    keys_list.add_argument("--json", action="store_true", help="a JSON array, one object per key")
     keys_list.set_defaults(handler=cmd_keys_list)
 
     accounts = commands.add_parser(
         "accounts", help="upstream accounts: list, assign keys to them"
     ).add_subparsers(dest="action", metavar="ACTION", required=True)
     accounts_list = accounts.add_parser("list", parents=[connection], help="accounts and groups")
-    accounts_list.add_argument("--json", action="store_true")
+    accounts_list.add_argument(
+        "--json", action="store_true", help="a JSON array of the accounts, then the groups"
+    )
     accounts_list.set_defaults(handler=cmd_accounts_list)
 
     batch_commands.register(commands, connection, accounts)
 
     info = commands.add_parser("info", parents=[connection], help="server, counts, index version")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="one JSON object")
     info.set_defaults(handler=cmd_info)
 
     seed = commands.add_parser(
@@ -128,7 +132,7 @@ async def _keys_list(args: argparse.Namespace) -> int:
     try:
         query = compile_query(args.where, context)
     except QueryError as error:
-        raise BadInput(f"{error}\n{error.pointer(args.where)}") from None
+        raise BadInput(error.explained(args.where)) from None
     rows = query.filter(table.rows)
     print(
         render.keys_as_json(rows) if args.json else render.keys_as_text(rows, catalog, len(table))
@@ -190,8 +194,56 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return _run(_seed(args))
 
 
+# Options whose value may itself start with '-': a query (`--where -tag:x`, as the docs write
+# it), a tag, an id. argparse would take such a value for an option.
+VALUE_OPTIONS = frozenset({"--where", "--ids", "--remove", "--key", "--op", "--operator"})
+
+# The exit code of a process a closed pipe stopped (128 + SIGPIPE), as shells report it.
+EXIT_BROKEN_PIPE = 141
+
+
+def _looks_like_option(text: str) -> bool:
+    return text.startswith("--") and len(text) > 2 and text[2].isalpha()
+
+
+def join_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--where -tag:x` as `--where=-tag:x`. A value that looks like a long option (`--yes`)
+    is left alone: the missing value stays an error rather than becoming the query."""
+    joined: list[str] = []
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        item = items[index]
+        following = items[index + 1] if index + 1 < len(items) else None
+        if (
+            item in VALUE_OPTIONS
+            and following is not None
+            and following.startswith("-")
+            and not _looks_like_option(following)
+        ):
+            joined.append(f"{item}={following}")
+            index += 2
+            continue
+        joined.append(item)
+        index += 1
+    return joined
+
+
+def _report(message: str) -> None:
+    """An error for the operator: one `keyops:` line (a query's caret lines follow it), with
+    whatever stored text it quotes shown as escapes."""
+    print("keyops: " + "\n".join(printable(line) for line in message.split("\n")), file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout again at exit; pointed at /dev/null, that flush cannot fail
+    # into a second traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_dash_values(sys.argv[1:] if argv is None else argv))
     setup_file_logging()
     log.info("keyops %s", getattr(args, "command", ""))
     try:
@@ -200,21 +252,29 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
                 raise KeyopsError("the console is not available in this installation")
             return ui_runner(args)
         if hasattr(args, "batch_handler"):
-            return batch_commands.run_batch_command(args)
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
+            code = batch_commands.run_batch_command(args)
+        else:
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            code = handler(args)
+        sys.stdout.flush()  # a closed pipe is reported here, not by the interpreter at exit
+        return code
     except KeyopsError as error:
         log.warning("%s: %s", type(error).__name__, error)
-        print(f"keyops: {error}", file=sys.stderr)
+        _report(str(error))
         return error.exit_code
     except NoPermissionError as error:
-        print(f"keyops: this Redis user may not do that: {error}", file=sys.stderr)
+        _report(f"this Redis user may not do that: {error}")
         return 1
     except RedisError as error:
         log.warning("redis error: %s: %s", type(error).__name__, error)
         # Anything else Redis said: one line, never a traceback (messages carry no secrets).
-        print(f"keyops: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
+        _report(f"Redis failed: {type(error).__name__}: {error}")
         return 1
+    except BrokenPipeError:
+        # `keyops keys list | head`: the reader left. Nothing more can reach it; say so once.
+        _quiet_stdout()
+        _report("the output was closed before it was complete (broken pipe)")
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("keyops: interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from collections import Counter
 
 from keyops.core.batch.service import BatchService
 from keyops.core.query import KeyQuery, QueryContext, compile_query
+from keyops.core.safe_text import printable
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.platforms import BindingField
 from keyops.core.session import CrsSession
@@ -62,7 +63,7 @@ class ConsoleData:
         text = self._binding_text.get(row.bindings)
         if text is None:
             labels = binding_labels(row, self.catalog)
-            text = " ".join(f"{name}:{label}" for name, label in labels) or "-"
+            text = printable(" ".join(f"{name}:{label}" for name, label in labels)) or "-"
             self._binding_text[row.bindings] = text
         return text
 
@@ -90,4 +91,4 @@ class ConsoleData:
             described = self.catalog.describe(parse_binding(binding_field, raw))
         except BadBinding:
             described = "damaged"
-        return f"{described}  ({raw})"
+        return printable(f"{described}  ({raw})")

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from keyops.core.batch import names
 from keyops.core.batch.operations import OperationRecord, OperationStore
 from keyops.core.errors import BadInput, KeyopsError
+from keyops.core.safe_text import json_text, printable
 
 PAGE = 1000
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -231,7 +232,7 @@ class AuditLog:
                     "changes": entry.changes,
                     "detail": entry.detail,
                 }
-                out.write(json.dumps(document, ensure_ascii=False) + "\n")
+                out.write(json_text(document) + "\n")
             count += 1
         return count
 
@@ -249,5 +250,7 @@ def _csv_rows(entry: AuditEntry, stamp: str, op_type: str, operator: str) -> Ite
         [*base, name, "" if before is None else before, after or "", detail]
         for name, (before, after) in entry.changes.items()
     ]  # fmt: skip
+    # A CSV is for reading (JSON lines keep exact values): control characters are shown as
+    # escapes, so a terminal or a spreadsheet gets nothing it would act on.
     for row in rows:
-        yield [spreadsheet_safe(cell) for cell in row]
+        yield [spreadsheet_safe(printable(cell)) for cell in row]

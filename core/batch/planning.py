@@ -27,6 +27,7 @@ from keyops.core.batch.requests import (
     TagEdit,
 )
 from keyops.core.errors import BadInput
+from keyops.core.safe_text import printable
 from keyops.core.schema.accounts import Account
 from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
 from keyops.core.schema.damage import record_damage
@@ -259,7 +260,7 @@ class TagsDecider:
         elif request.action is TagAction.REMOVE:
             new = [tag for tag in old if js_trim(tag) not in given_set]
         elif request.conflict is ConflictMode.SKIP and given_set & stripped:
-            return Skip("already carries " + ", ".join(sorted(given_set & stripped)))
+            return Skip("already carries " + printable(", ".join(sorted(given_set & stripped))))
         elif request.conflict is ConflictMode.REPLACE:
             new = given
         else:
@@ -357,16 +358,21 @@ async def plan_tags(
 def status_decider(request: StatusChange, now: datetime, index_ready: bool) -> Decide:
     def decide(key_id: str, current: dict[str, str]) -> Decision:
         deleted = decode_bool(current.get("isDeleted"))
+        expires_at = None
         if request.enable:
             if deleted:
                 return Skip("soft-deleted: keyops never enables a deleted key")
             expires = iso_to_epoch(current.get("expiresAt"))
-            if request.expires_at is None and expires is not None and expires <= now.timestamp():
+            expired = expires is not None and expires <= now.timestamp()
+            if expired and request.expires_at is None:
                 return Skip(
-                    f"expired at {current.get('expiresAt')}: CRS's hourly job would disable it "
-                    "again; give a new expiry (--expires DATE or never)"
+                    f"expired at {printable(current.get('expiresAt', ''))}: CRS's hourly job "
+                    "would disable it again; give a new expiry (--expires DATE or never)"
                 )
-        change = KeyChange(is_active=request.enable, expires_at=request.expires_at)
+            # The new expiry is for keys that expired, as the option says: a key still
+            # within its term keeps the date it has.
+            expires_at = request.expires_at if expired else None
+        change = KeyChange(is_active=request.enable, expires_at=expires_at)
         return plan_key_write(key_id, current, change, now=now, index_ready=index_ready)
 
     return decide
@@ -429,7 +435,7 @@ def resolve_assignment(
                 f"group {group.name!r} has no members: requests through it will find no account"
             )
         binding = Binding(field_name, BindingKind.GROUP, group.platform, group.id)
-        return ResolvedTarget(binding, f"group {group.name}"), problems, warnings
+        return ResolvedTarget(binding, f"group {printable(group.name)}"), problems, warnings
 
     allowed = [p for p in (rule.native, *rule.prefixed.values()) if p is not None]
     matches = [
@@ -488,7 +494,7 @@ def account_trouble(account: Account) -> str:
     if not account.is_active:
         return "inactive"
     if not account.healthy:
-        return f"unhealthy (status {account.status})"
+        return f"unhealthy (status {printable(account.status)})"
     if not account.schedulable:
         return "not schedulable"
     return ""
@@ -503,7 +509,7 @@ def accounts_decider(
 ) -> Decide:
     def label(field_name: BindingField, raw: str) -> str:
         try:
-            return catalog.describe(parse_binding(field_name, raw))
+            return printable(catalog.describe(parse_binding(field_name, raw)))
         except BadBinding:
             return f"damaged value {raw!r}"
 

@@ -12,7 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from keyops.core.errors import BadInput
+from keyops.core.safe_text import printable
 from keyops.core.schema.encoding import encode_iso, parse_iso
+from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import BindingField
 from keyops.core.schema.writes import validate_tag, validate_tag_name
 
@@ -117,9 +119,16 @@ class AssignTarget(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> AssignTarget:
-        """`shared`, `group:NAME_OR_ID`, `account:NAME_OR_ID`, or a bare account name/id."""
-        value = text.strip()
-        if value in ("shared", "pool", ""):
+        """`shared`, `group:NAME_OR_ID`, `account:NAME_OR_ID`, or a bare account name/id.
+
+        Nothing at all is an error, never the pool: a variable that came out empty
+        (`console=$ACCOUNT`) must not unbind every selected key."""
+        value = js_trim(text)
+        if not value:
+            raise BadInput(
+                "needs a target: an account name or id, group:NAME, or 'shared' for the pool"
+            )
+        if value in ("shared", "pool"):
             return cls(kind="shared")
         if value.startswith("group:"):
             return cls(kind="group", ref=value[len("group:") :].strip())
@@ -166,16 +175,21 @@ class AccountAssign(BaseModel):
             name, sep, target = pair.partition("=")
             field = FIELD_ALIASES.get(name.strip())
             if not sep:
-                problems.append(f"{pair!r}: expected FIELD=TARGET, e.g. console=my-account")
+                problems.append(
+                    f"'{printable(pair)}': expected FIELD=TARGET, e.g. console=my-account"
+                )
             elif field is None:
                 problems.append(
-                    f"{name.strip()!r} is not a binding field: one of "
+                    f"'{printable(name.strip())}' is not a binding field: one of "
                     + ", ".join(sorted({k for k in FIELD_ALIASES if "Account" not in k}))
                 )
             elif field in assignments:
                 problems.append(f"{field.value} is assigned twice")
             else:
-                assignments[field] = AssignTarget.parse(target)
+                try:
+                    assignments[field] = AssignTarget.parse(target)
+                except BadInput as error:
+                    problems.append(f"{printable(name.strip())}= {error}")
         if not pairs:
             problems.append("accounts assign needs at least one FIELD=TARGET")
         claude, console = (
@@ -229,7 +243,7 @@ class StatusChange(BaseModel):
                 moment = parse_iso(expires)
                 if moment is None:
                     raise BadRequest(
-                        [f"--expires {expires!r} is not a date (2027-01-31) or 'never'"]
+                        [f"--expires '{printable(expires)}' is not a date (2027-01-31) or 'never'"]
                     )
                 if moment <= (now or datetime.now(UTC)):
                     raise BadRequest([f"--expires {expires} is in the past"])

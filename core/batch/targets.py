@@ -6,6 +6,8 @@ from pathlib import Path
 
 from keyops.core.errors import BadInput
 from keyops.core.query import QueryContext, QueryError, compile_query
+from keyops.core.safe_text import printable
+from keyops.core.schema.js_text import js_trim
 from keyops.core.store.accounts import AccountCatalog
 from keyops.core.store.key_table import KeyTable
 
@@ -13,14 +15,26 @@ MIN_PREFIX = 8
 
 
 def read_ids_file(path: Path) -> list[str]:
-    """One id per line; blank lines and `#` comments are ignored."""
+    """One id per line; blank lines and `#` comments are ignored. A byte order mark (Windows
+    editors write one) and CRLF line ends are fine; bytes that are not UTF-8 are refused."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
-        raise BadInput(f"cannot read ids file {path}: {error.strerror}") from None
-    return [
-        line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()
-    ]
+        raise BadInput(f"cannot read ids file {printable(str(path))}: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise BadInput(
+            f"ids file {printable(str(path))} is not UTF-8 text (byte 0x{data[error.start]:02x} "
+            f"at offset {error.start}): one key id a line"
+        ) from None
+    return [key_id for line in text.splitlines() if (key_id := clean_id(line.split("#", 1)[0]))]
+
+
+def clean_id(raw: str) -> str:
+    """An id as typed or pasted: trimmed like JavaScript trims (a byte order mark or a
+    no-break space from a copy goes too)."""
+    return js_trim(raw)
 
 
 def resolve_targets(
@@ -47,7 +61,8 @@ def resolve_targets(
             if key_id is None:
                 continue
             if table.by_id[key_id].is_deleted:
-                problems.append(f"key {key_id} ({table.by_id[key_id].name}) is soft-deleted")
+                name = printable(table.by_id[key_id].name)
+                problems.append(f"key {printable(key_id)} ({name}) is soft-deleted")
                 continue
             resolved.setdefault(key_id, None)
         if problems:
@@ -61,7 +76,7 @@ def resolve_targets(
         try:
             query = compile_query(where, context)
         except QueryError as error:
-            raise BadInput(f"{error}\n{error.pointer(where)}") from None
+            raise BadInput(error.explained(where)) from None
         rows = table.rows if selected is None else [table.by_id[key_id] for key_id in selected]
         selected = [row.id for row in query.filter(rows)]
     assert selected is not None
@@ -70,16 +85,25 @@ def resolve_targets(
     return selected
 
 
-def _resolve_id(table: KeyTable, raw: str, problems: list[str]) -> str | None:
+def _resolve_id(table: KeyTable, given: str, problems: list[str]) -> str | None:
+    """An exact id, else the one id it names ignoring case (CRS's ids are lower-case UUIDs;
+    a copy from a report may be upper-case), else the one id it is a prefix of."""
+    raw = clean_id(given)
     if raw in table.by_id:
         return raw
+    folded = raw.lower()
+    if folded in table.by_id:
+        return folded
+    shown = printable(raw)
     if len(raw) < MIN_PREFIX:
-        problems.append(f"unknown key id {raw!r}")
+        problems.append(f"unknown key id '{shown}'")
         return None
-    matches = [key_id for key_id in table.by_id if key_id.startswith(raw)]
+    matches = [key_id for key_id in table.by_id if key_id.lower().startswith(folded)]
     if len(matches) == 1:
         return matches[0]
     problems.append(
-        f"id prefix {raw!r} matches {len(matches)} keys" if matches else f"unknown key id {raw!r}"
+        f"id prefix '{shown}' matches {len(matches)} keys"
+        if matches
+        else f"unknown key id '{shown}'"
     )
     return None

@@ -98,11 +98,11 @@ def validate_tag(tag: str) -> str:
         raise BadInput("empty tag: tags must have at least one visible character")
     if len(trimmed) > MAX_TAG_LENGTH:
         raise BadInput(
-            f"tag {printable(trimmed[:20])!r}... is {len(trimmed)} characters; at most {MAX_TAG_LENGTH}"
+            f"tag '{printable(trimmed[:20])}'... is {len(trimmed)} characters; at most {MAX_TAG_LENGTH}"
         )
     if any(_is_control(char) for char in trimmed):
         raise BadInput(
-            f"tag {printable(trimmed)!r} contains a control character (newline, tab, escape, ...)"
+            f"tag '{printable(trimmed)}' contains a control character (newline, tab, escape, ...)"
         )
     return trimmed
 

@@ -24,6 +24,7 @@ from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, Binding
 from keyops.core.store.accounts import AccountCatalog
 from keyops.tui.screens.base import PreviewModal, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
+from keyops.tui.shown import printable, shown
 
 CONFLICTS_SHOWN = 6
 UNCHANGED = "unchanged"
@@ -33,17 +34,24 @@ def account_health(account: Account) -> str:
     return account_trouble(account) or "ok"
 
 
-def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[str, str]]:
-    """(label, value) choices for one binding field; values are AccountAssign targets."""
+def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[Text | str, str]]:
+    """(label, value) choices for one binding field; values are AccountAssign targets. Names
+    are Text: a Select reads a plain string as markup."""
     rule = FIELD_RULES[field]
     allowed = {p for p in (rule.native, *rule.prefixed.values()) if p is not None}
-    options = [("— unchanged —", UNCHANGED), ("shared pool", "shared")]
+    options: list[tuple[Text | str, str]] = [
+        ("— unchanged —", UNCHANGED),
+        ("shared pool", "shared"),
+    ]
     if rule.group_platform is not None:
         for group in catalog.all_groups():
             if group.platform is rule.group_platform:
                 options.append(
                     (
-                        f"group {group.name} · {group.platform.value} · {len(group.member_ids)} members",
+                        shown(
+                            f"group {group.name} · {group.platform.value} · "
+                            f"{len(group.member_ids)} members"
+                        ),
                         f"group:{group.id}",
                     )
                 )
@@ -52,7 +60,10 @@ def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[st
             kind = "dedicated" if account.dedicated else "shared"
             options.append(
                 (
-                    f"{account.name} · {account.platform.value} · {kind} · {account_health(account)}",
+                    shown(
+                        f"{account.name} · {account.platform.value} · {kind} · "
+                        f"{account_health(account)}"
+                    ),
                     f"account:{account.id}",
                 )
             )
@@ -65,7 +76,8 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     table.add_column("now", overflow="ellipsis", no_wrap=True, ratio=2)
     for key_id, reason in plan.conflicts[:limit]:
         table.add_row(
-            plan.name(key_id) or key_id[:8], reason.removesuffix("; use --overwrite-existing")
+            shown(plan.name(key_id) or key_id[:8]),
+            shown(reason.removesuffix("; use --overwrite-existing")),
         )
     if len(plan.conflicts) > limit:
         table.add_row(f"… and {len(plan.conflicts) - limit} more", "")
@@ -124,7 +136,7 @@ class AccountAssignScreen(PreviewModal):
                 atomic=self.query_one("#atomic", Checkbox).value,
             )
         except BadRequest as problem:
-            error.update(Text("\n".join(problem.problems), style="bold red"))
+            error.update(Text("\n".join(map(printable, problem.problems)), style="bold red"))
             return None
         error.update("")
         return request
@@ -152,7 +164,7 @@ class AccountAssignScreen(PreviewModal):
             return await self.data.service.plan_accounts(self.key_ids, request)
         except BadRequest as problem:
             self.query_one("#assign-error", Static).update(
-                Text("\n".join(problem.problems), style="bold red")
+                Text("\n".join(printable(line) for line in problem.problems), style="bold red")
             )
             return None
 
@@ -165,7 +177,7 @@ class AccountAssignScreen(PreviewModal):
             return
         self.query_one("#assign-counts", Static).update(plan_counts(plan))
         self.query_one("#assign-warnings", Static).update(
-            Text("\n".join("⚠ " + w for w in plan.warnings), style="yellow")
+            Text("\n".join("⚠ " + printable(w) for w in plan.warnings), style="yellow")
             if plan.warnings
             else ""
         )

@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 
 from keyops.core.batch.planning import BatchPlan
 from keyops.tui.screens.base import ConsoleModal
+from keyops.tui.shown import printable, shown
 
 SAMPLE_ROWS = 6
 
@@ -36,9 +37,9 @@ class ConfirmScreen(ConsoleModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text(self.question, style="bold"))
+            yield Static(shown(self.question, "bold"))
             if self.detail:
-                yield Static(Text(self.detail))
+                yield Static(Text("\n").join(shown(line) for line in self.detail.split("\n")))
             yield Static("y yes · n no", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -48,8 +49,9 @@ class ConfirmScreen(ConsoleModal[bool]):
 def summarize_reasons(items: list[tuple[str, str]]) -> str:
     """'deleted (3), expired (1)' from (key id, reason) pairs."""
     counts = Counter(reason for _, reason in items)
-    return ", ".join(f"{reason} ({count})" for reason, count in counts.most_common(4)) + (
-        ", …" if len(counts) > 4 else ""
+    return printable(
+        ", ".join(f"{reason} ({count})" for reason, count in counts.most_common(4))
+        + (", …" if len(counts) > 4 else "")
     )
 
 
@@ -77,7 +79,7 @@ def sample_table(plan: BatchPlan, limit: int = SAMPLE_ROWS) -> Table:
     table.add_column("before", ratio=3, overflow="ellipsis", no_wrap=True)
     table.add_column("after", ratio=3, overflow="ellipsis", no_wrap=True)
     for _, name, before, after in plan.preview(limit):
-        table.add_row(name or "—", before or "—", after or "—")
+        table.add_row(shown(name or "—"), shown(before or "—"), shown(after or "—"))
     if len(plan.plans) > limit:
         table.add_row(f"… and {len(plan.plans) - limit} more", "", "")
     return table
@@ -106,11 +108,11 @@ class BatchConfirmScreen(ConsoleModal[bool]):
             else ("best effort: keys that fail are listed, the rest stay written")
         )
         with Vertical(id="dialog", classes="wide"):
-            yield Static(Text(plan.summary, style="bold"), id="confirm-summary")
+            yield Static(shown(plan.summary, "bold"), id="confirm-summary")
             yield Static(plan_counts(plan), id="confirm-counts")
             yield Static(Text(mode), id="confirm-mode")
             for warning in plan.warnings:
-                yield Static(Text("⚠ " + warning), classes="warning")
+                yield Static(shown("⚠ " + warning), classes="warning")
             yield Static(sample_table(plan), id="confirm-sample")
             if self.needs_typing:
                 yield Static(

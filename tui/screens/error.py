@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from keyops.tui.screens.base import ConsoleModal
+from keyops.tui.shown import shown
 
 
 class ErrorScreen(ConsoleModal[None]):
@@ -23,7 +24,8 @@ class ErrorScreen(ConsoleModal[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="error"):
             yield Static(Text(self.title_text, style="bold"))
-            yield Static(Text(self.message), id="error-message")
+            yield Static(Text("\n").join(shown(line) for line in self.message.split("\n")),
+                         id="error-message")  # fmt: skip
             yield Static("enter or esc closes", classes="hint")
 
     def action_close(self) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +19,7 @@ from textual.widgets import Static
 from keyops.core.schema.platforms import BindingField
 from keyops.core.store.rows import KeyRow
 from keyops.tui.screens.base import ConsoleModal
+from keyops.tui.shown import printable, shown
 
 
 def _shown(value: Any) -> str:
@@ -43,7 +44,10 @@ class KeyDetailScreen(ConsoleModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
-            yield Static(f"[b]{escape(self.row.name)}[/b]  {self.row.id}", id="title", markup=True)
+            title = Text()
+            title.append(printable(self.row.name), style="bold")
+            title.append(printable(f"  {self.row.id}"))
+            yield Static(title, id="title")
             with VerticalScroll():
                 yield Static("reading…", id="fields")
             yield Static("esc closes · the secret (apiKey) is never shown", classes="hint")
@@ -62,14 +66,15 @@ class KeyDetailScreen(ConsoleModal[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         values = record.model_dump(exclude={"bindings_raw", "other_fields"})
+        # Cells are Text, never markup strings: a stored `[/b]` is shown, not obeyed.
         for name, value in values.items():
-            table.add_row(name, _shown(value))
+            table.add_row(name, shown(_shown(value)))
         for binding_field in BindingField:
             raw = record.bindings_raw.get(binding_field, "")
-            shown = self.data.describe_binding(binding_field, raw) if raw else "—"
-            table.add_row(binding_field.value, shown)
+            described = self.data.describe_binding(binding_field, raw) if raw else "—"
+            table.add_row(binding_field.value, shown(described))
         for name, value in sorted(record.other_fields.items()):
-            table.add_row(name, _shown(value))
+            table.add_row(shown(name), shown(_shown(value)))
         fields.update(table)
 
     def action_close(self) -> None:

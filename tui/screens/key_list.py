@@ -20,8 +20,10 @@ from textual.widgets import Footer, Header, Input, Static
 
 from keyops.core.errors import KeyopsError
 from keyops.core.query import KeyQuery, QueryError
+from keyops.core.safe_text import printable
 from keyops.core.store.rows import KeyRow
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
+from keyops.tui.shown import shown
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
@@ -112,7 +114,7 @@ class KeyListScreen(ConsoleScreen):
             data = await self.keyops.open_data()
             await data.load(self.keyops.clock())
         except KeyopsError as error:
-            self.query_one("#status-line", Static).update(f"cannot load keys: {error}")
+            self.query_one("#status-line", Static).update(shown(f"cannot load keys: {error}"))
             self.keyops.connection_problem(str(error))
             return
         self.loaded = True
@@ -156,7 +158,8 @@ class KeyListScreen(ConsoleScreen):
             query = data.compile(text, self.keyops.clock())
         except QueryError as error:
             # A bad query is marked and the list stays as it was.
-            error_line.update(Text(error.pointer(text) + f"\n{error.reason}"))
+            pointer = error.pointer(text)
+            error_line.update(Text((pointer + "\n" if pointer else "") + printable(error.reason)))
             error_line.add_class("visible")
             return
         error_line.remove_class("visible")
@@ -210,7 +213,9 @@ class KeyListScreen(ConsoleScreen):
         banner = self.query_one("#banner", Static)
         problem = self.keyops.lost_connection
         if problem:
-            banner.update(f"Redis connection lost: {problem} · retrying every 5 s; marks are kept")
+            banner.update(
+                shown(f"Redis connection lost: {problem} · retrying every 5 s; marks are kept")
+            )
             banner.set_class(True, "visible", "lost")
             return
         lines: list[str] = []
@@ -224,7 +229,7 @@ class KeyListScreen(ConsoleScreen):
         if data is not None and self.loaded:
             # CRS's admin list works from its index sets: say when they hide or miss keys.
             lines += [f"Index drift: {message}" for message in data.table.drift.messages()]
-        banner.update(Text("\n".join(lines)))
+        banner.update(Text("\n").join(shown(line) for line in lines))
         banner.set_class(bool(lines), "visible")
         banner.set_class(False, "lost")
 

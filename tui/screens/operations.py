@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +21,7 @@ from keyops.core.batch.audit_query import parse_audit_filter
 from keyops.core.batch.operations import OperationRecord, OpStatus
 from keyops.core.errors import BadInput
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
+from keyops.tui.shown import cell, printable, shown
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
@@ -44,9 +44,11 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
 
 
 def short(value: str | None, width: int = 40) -> str:
+    """A stored value for a table cell: cut to `width`, control characters as escapes, markup
+    escaped (a DataTable reads a plain string as markup)."""
     if value is None:
         return "∅"
-    return value if len(value) <= width else value[: width - 1] + "…"
+    return cell(value if len(value) <= width else value[: width - 1] + "…")
 
 
 class OperationsScreen(ConsoleScreen):
@@ -156,15 +158,16 @@ class OperationsScreen(ConsoleScreen):
                 if field == "updatedAt":
                     continue
                 rows.append(
-                    (when(entry.time), short(name, 24), field, short(before, 30), short(after, 30))
-                )
+                    (when(entry.time), short(name, 24), short(field, 30), short(before, 30),
+                     short(after, 30))
+                )  # fmt: skip
             if len(rows) >= ENTRIES_SHOWN:
                 break
         table.clear()
         for row in rows[:ENTRIES_SHOWN]:
             table.add_row(*row)
         counts = record.counts
-        title = Text(f"{record.id} · {record.summary} · {record.status.value}", style="bold")
+        title = shown(f"{record.id} · {record.summary} · {record.status.value}", "bold")
         title.append(
             f" · applied {counts.applied}, failed {counts.failed}, skipped {counts.skipped}",
             style="",
@@ -172,7 +175,7 @@ class OperationsScreen(ConsoleScreen):
         if record.reverts:
             title.append(f" · reverts {record.reverts}", style="")
         if record.message:
-            title.append(f"\n{record.message}", style="")
+            title.append(f"\n{printable(record.message)}", style="")
         if len(rows) >= ENTRIES_SHOWN:
             title.append(f"\nfirst {ENTRIES_SHOWN} changes shown; x exports them all", style="dim")
         self.query_one("#entries-title", Static).update(title)
@@ -188,7 +191,7 @@ class OperationsScreen(ConsoleScreen):
         try:
             filters = parse_audit_filter(event.value)
         except BadInput as problem:
-            error.update(Text(str(problem), style="bold red"))
+            error.update(shown(str(problem), "bold red"))
             return
         if filters.key_id:
             # A key can be named as well as given by id.

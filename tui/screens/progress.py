@@ -23,6 +23,7 @@ from keyops.core.batch.operations import OpStatus
 from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
+from keyops.tui.shown import printable, shown
 
 StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
 AFFECTED_SHOWN = 10
@@ -88,7 +89,11 @@ def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | Non
     table.add_column("what happened", overflow="fold", ratio=3)
     table.add_column("what to do", overflow="fold", ratio=3)
     for failure in problems[:limit]:
-        table.add_row(failure.name or failure.key_id[:8], failure.reason, failure.advice or "—")
+        table.add_row(
+            shown(failure.name or failure.key_id[:8]),
+            shown(failure.reason),
+            shown(failure.advice or "—"),
+        )
     if len(problems) > limit:
         table.add_row(
             f"… {len(problems) - limit} more", "see the operation in the audit screen (o)", ""
@@ -114,7 +119,7 @@ class ProgressScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="progress-body"):
-            yield Static(Text(self.title_text, style="bold"), id="progress-title")
+            yield Static(shown(self.title_text, "bold"), id="progress-title")
             yield Static(phase_steps(None), id="progress-steps")
             yield Static("starting…", id="progress-phase")
             yield ProgressBar(total=100, show_eta=False, id="progress-bar")
@@ -162,7 +167,9 @@ class ProgressScreen(ConsoleScreen):
         )
         log = self.query_one("#failures", Log)
         for failure in event.failures:  # each event carries the failures new since the last
-            log.write_line(f"{failure.name or failure.key_id[:8] or 'batch'}: {failure.reason}")
+            log.write_line(
+                printable(f"{failure.name or failure.key_id[:8] or 'batch'}: {failure.reason}")
+            )
         if event.outcome is not None:
             self.finish(event.outcome)
 
@@ -175,9 +182,9 @@ class ProgressScreen(ConsoleScreen):
             style="bold green" if outcome.status is OpStatus.DONE else "bold red",
         )
         if outcome.message:
-            text.append(f"\n{outcome.message}", style="")
+            text.append(f"\n{printable(outcome.message)}", style="")
         for warning in outcome.warnings:
-            text.append(f"\n⚠ {warning}", style="")
+            text.append(f"\n⚠ {printable(warning)}", style="")
         self.query_one("#summary-text", Static).update(text)
         self.query_one("#summary-counts", Static).update(outcome_table(outcome))
         affected = affected_table(outcome)

@@ -15,6 +15,7 @@ from textual.widgets import Static
 from keyops.core.batch.operations import OperationRecord
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.screens.operations import when
+from keyops.tui.shown import printable
 
 
 class RecoveryScreen(ConsoleModal[None]):
@@ -36,7 +37,8 @@ class RecoveryScreen(ConsoleModal[None]):
         counts = record.counts
         text = Text(f"Interrupted operation {record.id}\n", style="bold")
         text.append(
-            f"{record.summary}\nby {record.operator.label}, started {when(record.started_at)} UTC\n",
+            f"{printable(record.summary)}\nby {printable(record.operator.label)}, "
+            f"started {when(record.started_at)} UTC\n",
             style="",
         )
         text.append(

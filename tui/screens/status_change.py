@@ -19,6 +19,7 @@ from keyops.core.batch.planning import BatchPlan
 from keyops.core.batch.requests import BadRequest, StatusChange
 from keyops.tui.screens.base import ConsoleModal, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
+from keyops.tui.shown import printable, shown
 
 REFUSED_SHOWN = 8
 
@@ -28,7 +29,7 @@ def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
     table.add_column("refused key", no_wrap=True, overflow="ellipsis")
     table.add_column("why", overflow="ellipsis", no_wrap=True)
     for key_id, reason in plan.skipped[:limit]:
-        table.add_row(plan.name(key_id) or key_id[:8], reason)
+        table.add_row(shown(plan.name(key_id) or key_id[:8]), shown(reason))
     if len(plan.skipped) > limit:
         table.add_row(f"… and {len(plan.skipped) - limit} more", "")
     return table
@@ -79,7 +80,9 @@ class StatusChangeScreen(ConsoleModal[None]):
                 self.enable, expires or None, atomic=self.query_one("#atomic", Checkbox).value
             )
         except BadRequest as problem:
-            error.update(Text("\n".join(problem.problems), style="bold red"))
+            error.update(
+                Text("\n".join(printable(line) for line in problem.problems), style="bold red")
+            )
             return None
         error.update("")
         return request

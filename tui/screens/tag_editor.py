@@ -21,6 +21,7 @@ from keyops.core.batch.requests import BadRequest, TagEdit
 from keyops.core.schema.js_text import js_trim
 from keyops.tui.screens.base import PreviewModal, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
+from keyops.tui.shown import printable
 
 CURRENT_TAGS_SHOWN = 12
 
@@ -38,7 +39,8 @@ class TagSuggester(Suggester):
         if not stem:
             return None
         for tag in self.tags:
-            if tag.startswith(stem) and tag != stem:
+            # A tag holding control characters is never typed into the box for the operator.
+            if tag.startswith(stem) and tag != stem and printable(tag) == tag:
                 return value[: len(value) - len(stem)] + tag
         return None
 
@@ -66,7 +68,7 @@ class TagEditorScreen(PreviewModal):
         untagged = sum(1 for row in rows if not row.tags)
         current = Text(f"{len(self.key_ids)} keys carry: ", style="bold")
         for tag, count in counts.most_common(CURRENT_TAGS_SHOWN):
-            current.append(f"{tag} ({count})  ")
+            current.append(f"{printable(tag)} ({count})  ")
         if len(counts) > CURRENT_TAGS_SHOWN:
             current.append(f"… {len(counts) - CURRENT_TAGS_SHOWN} more  ")
         if untagged:
@@ -118,7 +120,9 @@ class TagEditorScreen(PreviewModal):
             else:
                 request = TagEdit.build("remove", remove, atomic=atomic)
         except BadRequest as problem:
-            error.update(Text("\n".join(problem.problems), style="bold red"))
+            error.update(
+                Text("\n".join(printable(line) for line in problem.problems), style="bold red")
+            )
             error.add_class("visible")
             return None
         error.update("")

@@ -29,6 +29,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from keyops.core.safe_text import printable
 from keyops.core.store.rows import KeyRow, KeyStatus
 from keyops.tui.selection import Selection
 
@@ -375,14 +376,15 @@ class KeyListView(ScrollView, can_focus=True):
         return strip.adjust_cell_length(width, base)
 
     def _cell(self, row: KeyRow, title: str, status: KeyStatus) -> str:
+        # Stored text is shown through printable: it never reaches the terminal raw.
         if title == "name":
-            return row.name
+            return printable(row.name)
         if title == "id":
-            return row.id[:8]
+            return printable(row.id[:8])
         if title == "status":
             return status.value
         if title == "tags":
-            return ",".join(row.tags) or "-"
+            return printable(",".join(row.tags)) or "-"
         if title == "bindings":
             return self.describe_bindings(row)
         if title == "last used":
