@@ -22,7 +22,7 @@ from keyops.core.batch.requests import AccountAssign, BadRequest
 from keyops.core.schema.accounts import Account
 from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
 from keyops.core.store.accounts import AccountCatalog
-from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 
 CONFLICTS_SHOWN = 6
@@ -74,9 +74,8 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
 
 class AccountAssignScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
-        Binding("ctrl+s", "apply", "Apply", id="accounts.apply"),
+        WriteBinding("ctrl+s", "apply", "Apply", id="accounts.apply"),
         Binding("escape", "close", "Close", id="accounts.close"),
     ]
 

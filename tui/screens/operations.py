@@ -9,8 +9,6 @@ holding what it wrote); `R` recovers an interrupted one (finish or roll back). `
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,14 +19,13 @@ from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.audit_query import parse_audit_filter
 from keyops.core.batch.operations import OperationRecord, OpStatus
 from keyops.core.errors import BadInput
-from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
+from keyops.tui.formatting import short, when
+from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
+from keyops.tui.screens.export import ExportScreen
+from keyops.tui.screens.recovery import RecoveryScreen
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
-
-
-def when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else "—"
 
 
 def op_result(record: OperationRecord, interrupted: bool) -> str:
@@ -43,20 +40,13 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
     return text
 
 
-def short(value: str | None, width: int = 40) -> str:
-    if value is None:
-        return "∅"
-    return value if len(value) <= width else value[: width - 1] + "…"
-
-
 class OperationsScreen(ConsoleScreen):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"revert", "recover"})
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="ops.filter"),
         Binding("x", "export", "Export", id="ops.export"),
-        Binding("r", "revert", "Revert", id="ops.revert"),
-        Binding("R", "recover", "Recover", id="ops.recover"),
+        WriteBinding("r", "revert", "Revert", id="ops.revert"),
+        WriteBinding("R", "recover", "Recover", id="ops.recover"),
         Binding("escape", "back", "Back", id="ops.back"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="ops.reload"),
     ]
@@ -212,8 +202,6 @@ class OperationsScreen(ConsoleScreen):
         self.load_ops()
 
     def action_export(self) -> None:
-        from keyops.tui.screens.export import ExportScreen
-
         self.app.push_screen(ExportScreen(self.filters))
 
     async def action_revert(self) -> None:
@@ -237,8 +225,6 @@ class OperationsScreen(ConsoleScreen):
                 f"{record.id} is not interrupted ({record.status.value})", severity="warning"
             )
             return
-        from keyops.tui.screens.recovery import RecoveryScreen
-
         self.app.push_screen(RecoveryScreen(record))
 
     def palette_commands(self) -> list[PaletteCommand]:
@@ -257,13 +243,11 @@ class OperationsScreen(ConsoleScreen):
                 "Revert operation",
                 "Undo the highlighted finished operation",
                 self.action_revert,
-                True,
             ),
             PaletteCommand(
                 "Recover operation",
                 "Finish or roll back an interrupted operation",
                 self.action_recover,
-                True,
             ),
             PaletteCommand("Reload operations", "Read the operations again", self.action_reload),
             PaletteCommand("Back to keys", "Close this screen", self.action_back),

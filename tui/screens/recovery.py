@@ -13,16 +13,15 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from keyops.core.batch.operations import OperationRecord
-from keyops.tui.screens.base import ConsoleModal
-from keyops.tui.screens.operations import when
+from keyops.tui.formatting import when
+from keyops.tui.screens.base import ConsoleModal, WriteBinding
 
 
 class RecoveryScreen(ConsoleModal[None]):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"recover"})
     BINDINGS = [
-        Binding("f", "recover('resume')", "Finish it", id="recovery.resume"),
-        Binding("b", "recover('rollback')", "Roll back", id="recovery.rollback"),
+        WriteBinding("f", "recover('resume')", "Finish it", id="recovery.resume"),
+        WriteBinding("b", "recover('rollback')", "Roll back", id="recovery.rollback"),
         Binding("l,escape", "later", "Later", id="recovery.later"),
     ]
 

@@ -17,7 +17,7 @@ from textual.widgets import Checkbox, Input, Static
 
 from keyops.core.batch.planning import BatchPlan
 from keyops.core.batch.requests import BadRequest, StatusChange
-from keyops.tui.screens.base import ConsoleModal, plan_still_valid
+from keyops.tui.screens.base import ConsoleModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 
 REFUSED_SHOWN = 8
@@ -36,10 +36,9 @@ def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
 
 class StatusChangeScreen(ConsoleModal[None]):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"run"})
     BINDINGS = [
         # Priority: enter runs even with the checkbox focused (space toggles it).
-        Binding("enter", "run", "Run", priority=True, id="status.run"),
+        WriteBinding("enter", "run", "Run", priority=True, id="status.run"),
         Binding("escape", "close", "Back", id="status.close"),
     ]
 

@@ -18,7 +18,7 @@ from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from keyops.core.batch.requests import BadRequest, TagEdit
-from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 
 CURRENT_TAGS_SHOWN = 12
@@ -48,9 +48,8 @@ def split_tags(text: str) -> list[str]:
 
 class TagEditorScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
-        Binding("ctrl+s", "apply", "Apply", id="tags.apply"),
+        WriteBinding("ctrl+s", "apply", "Apply", id="tags.apply"),
         Binding("escape", "close", "Close", id="tags.close"),
     ]
 
