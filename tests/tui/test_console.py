@@ -20,7 +20,9 @@ from tests.tui.conftest import (
     DEMO_NOW,
     add_tag_to_marked,
     demo_app,
+    key_view,
     session_app,
+    shown_names,
     static_text,
     status_line,
     type_filter,
@@ -192,3 +194,35 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
         app.check_connection()
         await wait_for(pilot, lambda: static_text(app, "#banner").strip() == "", "banner gone")
         await wait_for(pilot, lambda: "2 marked" in status_line(app), "marks kept")
+
+
+async def test_the_key_list_follows_the_connection_while_another_screen_is_on_top() -> None:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    await seed_dataset(client, 100, now=DEMO_NOW)
+    app = session_app(CrsSession.from_client(client, "test"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        first = key_view(app).rows[0]
+        await pilot.press("space", "question_mark")
+        await wait_screen(pilot, "HelpScreen")
+        server.connected = False
+        app.check_connection()
+        await wait_for(pilot, lambda: bool(app.lost_connection), "connection lost")
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        # The banner was put up while help covered the list.
+        assert "connection lost" in static_text(app, "#banner")
+        await pilot.press("question_mark")
+        await wait_screen(pilot, "HelpScreen")
+        server.connected = True
+        # CRS changes a key while keyops looks away; the reconnect must show it.
+        await client.hset(f"apikey:{first.id}", "tags", '["after-outage"]')
+        app.check_connection()
+        await wait_for(pilot, lambda: not app.lost_connection, "connection back")
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        assert static_text(app, "#banner").strip() == ""
+        await type_filter(pilot, "tag:after-outage")
+        await wait_for(pilot, lambda: shown_names(app) == [first.name], "list reloaded")
+        assert status_line(app).startswith("1 marked")
