@@ -61,8 +61,10 @@ class KeyopsApp(App[int]):
     ]
 
     # Screens watch these (ConsoleContext names them) instead of the app calling into screens.
-    lost_connection: var[str] = var("")
-    finished_batches: var[int] = var(0)
+    # init=False: watchers hear changes only, not the defaults the app sets when it mounts
+    # (the key list would otherwise read every key a second time at start).
+    lost_connection: var[str] = var("", init=False)
+    finished_batches: var[int] = var(0, init=False)
 
     def __init__(
         self,

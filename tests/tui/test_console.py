@@ -14,6 +14,7 @@ import pytest
 from keyops.core.errors import BadInput
 from keyops.core.seeding.writer import seed_dataset
 from keyops.core.session import CrsSession
+from keyops.core.store.key_table import KeyTable
 from keyops.tui.app import known_binding_ids
 from keyops.tui.config import UiConfig, load_config, unknown_binding_ids
 from tests.tui.conftest import (
@@ -226,3 +227,23 @@ async def test_the_key_list_follows_the_connection_while_another_screen_is_on_to
         await type_filter(pilot, "tag:after-outage")
         await wait_for(pilot, lambda: shown_names(app) == [first.name], "list reloaded")
         assert status_line(app).startswith("1 marked")
+
+
+async def test_the_keys_are_read_once_at_start() -> None:
+    # On 100,000 keys a second read at start doubles the wait for the first list.
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    await seed_dataset(client, 100, now=DEMO_NOW)
+    session = CrsSession.from_client(client, "test")
+    reads: list[str] = []
+    read_keys = session.load_keys
+
+    async def counted_read() -> KeyTable:
+        reads.append("keys")
+        return await read_keys()
+
+    session.load_keys = counted_read  # type: ignore[method-assign]
+    app = session_app(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.pause(0.5)
+        assert reads == ["keys"]
