@@ -74,7 +74,13 @@ async def wait_loaded(pilot: Pilot[Any]) -> None:
 
 
 async def wait_screen(pilot: Pilot[Any], name: str) -> None:
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == name, f"{name} on top")
+    """Waits until a screen of that class is on top and mounted (its widgets composed)."""
+
+    def ready() -> bool:
+        screen = pilot.app.screen
+        return type(screen).__name__ == name and screen.is_mounted
+
+    await wait_for(pilot, ready, f"{name} on top")
 
 
 async def type_filter(pilot: Pilot[Any], text: str) -> None:

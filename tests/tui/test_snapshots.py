@@ -47,7 +47,14 @@ T0 = DEMO_NOW.timestamp()
 
 
 def snap(snap_compare: Any, app: KeyopsApp, size: tuple[int, int], before: Before) -> None:
-    assert snap_compare(app, terminal_size=size, run_before=before)
+    async def steady(pilot: Pilot[Any]) -> None:
+        await before(pilot)
+        # A blinking cursor is drawn or not depending on when the picture is taken: hold it on.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=steady)
 
 
 async def marked_team_a(pilot: Pilot[Any]) -> None:
