@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import AbstractBackoff, NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -26,14 +26,20 @@ from redis.exceptions import (
 
 from keyops.core.errors import ConnectionFailed, NotACrsDatabase
 from keyops.core.logs import register_secret
+from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
-from keyops.core.settings import RedisSettings
+from keyops.core.settings import SOCKET_TIMEOUT_SECONDS, RedisSettings
 
 log = logging.getLogger("keyops.connection")
 
-# Far above the worst chunk we send (about 10 ms) so a slow server is not mistaken for a dead one.
-SOCKET_TIMEOUT_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class _ReadBackoff(AbstractBackoff):
+    """redis-py's retry waits by keyops's one policy (it counts failures from 1)."""
+
+    def compute(self, failures: int) -> float:
+        return backoff_seconds(failures - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,7 @@ def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
 
 
 def make_clients(settings: RedisSettings) -> RedisClients:
-    read_retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3)
+    read_retry = Retry(_ReadBackoff(), RETRIES)
     write_retry = Retry(NoBackoff(), 0)
     return RedisClients(
         read=_client(settings, read_retry),

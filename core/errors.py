@@ -25,9 +25,3 @@ class NotACrsDatabase(KeyopsError):
     """The database answers but holds no CRS data: probably the wrong DB index or host."""
 
     exit_code = 1
-
-
-class DamagedRecord(KeyopsError):
-    """A record in Redis cannot be read as CRS writes it."""
-
-    exit_code = 1

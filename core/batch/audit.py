@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from keyops.core.batch import names
 from keyops.core.batch.operations import OperationRecord, OperationStore
-from keyops.core.errors import KeyopsError
+from keyops.core.timestamps import iso_utc
 
 DEFAULT_RETENTION_DAYS = 180
 PAGE = 1000
@@ -29,10 +29,6 @@ EXPORT_COLUMNS = (
     "entry_id", "time", "op_id", "op_type", "operator", "event", "key_id", "field", "before",
     "after", "detail",
 )  # fmt: skip
-
-
-class AuditUnavailable(KeyopsError):
-    """The audit stream cannot be written and the policy is `block`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +154,7 @@ class AuditLog:
             record = op_cache[entry.op_id]
             op_type = record.type.value if record else ""
             operator = record.operator.label if record else ""
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(entry.time)) + (
-                f".{int(entry.time * 1000) % 1000:03d}Z"
-            )
+            stamp = iso_utc(entry.time)
             if writer is not None:
                 for row in _csv_rows(entry, stamp, op_type, operator):
                     writer.writerow(row)

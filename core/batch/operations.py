@@ -27,7 +27,6 @@ class OpStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"  # every planned key written and verified
     PARTIAL = "partial"  # best-effort run with failures, or drift left after verify
-    FAILED = "failed"  # stopped; nothing was left written (or nothing written at all)
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
     REFUSED = "refused"  # a lock or the audit refused it before anything was written

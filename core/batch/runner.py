@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from keyops.core.batch import names
 from keyops.core.batch.audit import AuditLog
 from keyops.core.batch.identity import OperatorIdentity
-from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat
+from keyops.core.batch.locks import LOCK_TTL_MS, KeyLock, LockRefused, heartbeat
 from keyops.core.batch.operations import (
     OperationRecord,
     OperationStore,
@@ -34,14 +33,15 @@ from keyops.core.batch.operations import (
 )
 from keyops.core.batch.planning import BatchPlan, Skip, plan_revert
 from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema.writes import KeyWritePlan
 from keyops.core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
 
 log = logging.getLogger("keyops.batch")
 
-# 500 keys a call keeps each script well under 10 ms (the live relay shares this Redis); see
-# bench/batch_tags.py for the measured longest call.
+# 100 keys a call keeps each script call to a few milliseconds, so the live relay sharing this
+# Redis is never held up for long; bench/batch_tags.py reports the longest call measured.
 CHUNK_SIZE = 100
 
 ChunkHook = Callable[[int], Awaitable[None]]
@@ -54,8 +54,8 @@ class RunnerSettings:
     verify_delay: float = 0.5  # CRS's in-flight requests get time to write back first
     verify_rounds: int = 3
     conflict_retries: int = 2
-    transient_retries: int = 3
-    lock_ttl_ms: int = 30_000
+    transient_retries: int = RETRIES
+    lock_ttl_ms: int = LOCK_TTL_MS
     # Test seam: awaited before each chunk is written (fault injection, concurrent writers).
     before_chunk: ChunkHook | None = None
 
@@ -369,7 +369,7 @@ class BatchRunner:
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 if attempt == self.settings.transient_retries or not run.lock.surely_alive():
                     raise
-                await asyncio.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))
+                await asyncio.sleep(backoff_seconds(attempt))
         raise AssertionError("unreachable")
 
     def _failure(self, run: _Run, key_id: str, result: ApplyResult) -> KeyFailure:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
+from keyops.core.batch import names
 from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditEntry, AuditFilter, AuditLog
 from keyops.core.batch.identity import OperatorIdentity, current_identity
 from keyops.core.batch.locks import break_lock
@@ -194,7 +195,7 @@ class BatchService:
         record = await self.op(op_id)
         if record.status is not OpStatus.RUNNING:
             raise BadInput(f"operation {op_id} is not interrupted (it is {record.status.value})")
-        if await self.client.exists(f"keyops:lease:{op_id}"):
+        if await self.client.exists(names.lease(op_id)):
             raise BadInput(f"operation {op_id} is still running: its lock is alive")
         table, catalog = await self.load()
         journal = await self.ops.journal(op_id)

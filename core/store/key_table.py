@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from keyops.core.connection import socket_timeout_of
+from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
 from keyops.core.schema.keys import ApiKeyRecord
 from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
@@ -101,9 +102,6 @@ def _resp_bulk(value: str) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-READ_ATTEMPTS = 3
-
-
 def _hmget_payload(ids: list[str], fields: tuple[str, ...]) -> bytes:
     """HMGET of `fields` for each id, encoded once for all: only the key name differs.
 
@@ -139,7 +137,7 @@ async def read_fields(
     are read again on a fresh connection.
     """
     done = 0
-    for attempt in range(READ_ATTEMPTS):
+    for attempt in range(RETRIES + 1):
         connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             if done < len(chunks):
@@ -165,9 +163,9 @@ async def read_fields(
             return
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await connection.disconnect()
-            if attempt == READ_ATTEMPTS - 1:
+            if attempt == RETRIES:
                 raise
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(backoff_seconds(attempt))
         finally:
             await client.connection_pool.release(connection)
 

@@ -53,11 +53,6 @@ def summarize_reasons(items: list[tuple[str, str]]) -> str:
     )
 
 
-def console_reason(reason: str) -> str:
-    """A core reason worded for the console (the CLI's flag has a checkbox here)."""
-    return reason.replace("; use --overwrite-existing", "")
-
-
 def plan_counts(plan: BatchPlan) -> Text:
     text = Text()
     text.append(f"{len(plan.plans)} change", style="bold")

@@ -29,7 +29,6 @@ AFFECTED_SHOWN = 10
 STATUS_WORDS = {
     OpStatus.DONE: "done",
     OpStatus.PARTIAL: "partly done",
-    OpStatus.FAILED: "failed, nothing left written",
     OpStatus.ROLLED_BACK: "rolled back",
     OpStatus.CANCELLED: "cancelled",
     OpStatus.REFUSED: "refused",
