@@ -17,13 +17,14 @@ from typing import Any
 from redis.exceptions import NoPermissionError, RedisError
 
 from keyops.cli import batch_commands, render
-from keyops.core.connection import connect, holds_crs_data
+from keyops.core.connection import connect
 from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.logs import setup_file_logging
 from keyops.core.query import QueryContext, QueryError, compile_query
 from keyops.core.seeding.writer import seed_dataset
 from keyops.core.session import CrsSession
 from keyops.core.settings import RedisSettings, settings_from_args
+from keyops.core.store.probe import holds_crs_data
 
 UiRunner = Callable[[argparse.Namespace], int]
 
@@ -172,7 +173,7 @@ async def _seed(args: argparse.Namespace) -> int:
     if args.keys < 0:
         raise BadInput("--keys must be 0 or more")
     settings = _settings(args)
-    clients = await connect(settings, require_crs=False)
+    clients = await connect(settings)
     try:
         if not args.force and await holds_crs_data(clients.read):
             raise BadInput(

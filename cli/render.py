@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from keyops.core.schema.catalog import AccountCatalog, binding_labels
 from keyops.core.schema.platforms import BindingField
+from keyops.core.schema.rows import KeyRow
 from keyops.core.session import ServerInfo
-from keyops.core.store.accounts import AccountCatalog, binding_labels
-from keyops.core.store.rows import KeyRow
 
 
 def iso_or_empty(epoch: float | None) -> str:

@@ -17,4 +17,4 @@ CAP_SECONDS = 2.0
 
 def backoff_seconds(retry: int) -> float:
     """How long to wait before retry number `retry` (0 for the first)."""
-    return min(CAP_SECONDS, BASE_SECONDS * 2**retry) * (0.5 + random.random())
+    return min(CAP_SECONDS, BASE_SECONDS * 2.0**retry) * (0.5 + random.random())

@@ -15,11 +15,13 @@ from redis.exceptions import NoPermissionError, RedisError
 from keyops.core.access import AccessCheck, check_batch_access
 from keyops.core.connection import RedisClients, connect
 from keyops.core.errors import ConnectionFailed
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.keys import ApiKeyRecord
+from keyops.core.schema.rows import KeyStatus
 from keyops.core.settings import RedisSettings
-from keyops.core.store.accounts import AccountCatalog, load_accounts
+from keyops.core.store.accounts import load_accounts
 from keyops.core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
-from keyops.core.store.rows import KeyStatus
+from keyops.core.store.probe import require_crs_data
 
 if TYPE_CHECKING:
     from keyops.core.batch.operations import OperationRecord
@@ -46,7 +48,7 @@ class CrsSession:
 
     @classmethod
     async def open(cls, settings: RedisSettings) -> CrsSession:
-        return cls(await connect(settings))
+        return cls(await connect(settings, require_crs_data))
 
     @classmethod
     def from_client(cls, client: aioredis.Redis, endpoint: str) -> CrsSession:

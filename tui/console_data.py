@@ -12,11 +12,11 @@ from collections import Counter
 from keyops.core.batch.service import BatchService
 from keyops.core.query import KeyQuery, QueryContext, compile_query
 from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.catalog import AccountCatalog, binding_labels
 from keyops.core.schema.platforms import BindingField
+from keyops.core.schema.rows import KeyRow
 from keyops.core.session import CrsSession
-from keyops.core.store.accounts import AccountCatalog, binding_labels
 from keyops.core.store.key_table import KeyTable
-from keyops.core.store.rows import KeyRow
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import SortColumn, sort_rows
 

@@ -20,9 +20,9 @@ import redis.asyncio as aioredis
 from keyops.core.batch import names
 from keyops.core.batch.operations import OperationRecord, OperationStore
 from keyops.core.errors import KeyopsError
-from keyops.core.store.key_table import chunked
-from keyops.core.store.raw_script import RawScript
 from keyops.core.timestamps import CLOCK, utc_text
+from keyops.core.wire.chunks import chunked
+from keyops.core.wire.raw_script import RawScript
 
 LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 250

@@ -29,6 +29,7 @@ from keyops.core.batch.requests import (
 from keyops.core.errors import BadInput
 from keyops.core.schema.accounts import Account
 from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.damage import record_damage
 from keyops.core.schema.encoding import (
     decode_bool,
@@ -38,6 +39,7 @@ from keyops.core.schema.encoding import (
     iso_to_epoch,
 )
 from keyops.core.schema.platforms import FIELD_RULES, BindingField, Platform
+from keyops.core.schema.rows import KeyRow
 from keyops.core.schema.writes import (
     FieldWrite,
     KeyChange,
@@ -45,9 +47,8 @@ from keyops.core.schema.writes import (
     plan_field_writes,
     plan_key_write,
 )
-from keyops.core.store.accounts import AccountCatalog
-from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_fields
-from keyops.core.store.rows import KeyRow
+from keyops.core.store.key_table import LOAD_CHUNK, read_fields
+from keyops.core.wire.chunks import chunked
 
 # What each kind of decision reads from a key (besides a revert's journaled fields).
 READ_FIELDS: dict[OpType, tuple[str, ...]] = {

@@ -36,7 +36,8 @@ from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
 from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema.writes import KeyWritePlan
 from keyops.core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
-from keyops.core.store.key_table import LOAD_CHUNK, chunked, read_current, read_fields
+from keyops.core.store.key_table import LOAD_CHUNK, read_current, read_fields
+from keyops.core.wire.chunks import chunked
 
 log = logging.getLogger("keyops.batch")
 

@@ -36,9 +36,9 @@ from keyops.core.batch.runner import BatchRunner, RunnerSettings
 from keyops.core.batch.targets import resolve_targets
 from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.schema.bindings import BadBinding, BindingKind, parse_binding
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.platforms import BindingField, Platform
 from keyops.core.session import CrsSession
-from keyops.core.store.accounts import AccountCatalog
 from keyops.core.store.key_table import KeyTable
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -16,7 +16,8 @@ from keyops.core.connection import socket_timeout_of
 from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
 from keyops.core.schema.keys import ApiKeyRecord
-from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.wire.chunks import chunked
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
 # (bench/load_keys measures the load).
@@ -87,14 +88,6 @@ async def iter_key_ids(client: aioredis.Redis, index_version: int) -> AsyncItera
             yield fresh
         if cursor == 0:
             return
-
-
-T = TypeVar("T")
-
-
-def chunked(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _resp_bulk(value: str) -> bytes:

@@ -20,8 +20,8 @@ from textual.widgets import Checkbox, Label, Select, Static
 from keyops.core.batch.planning import BatchPlan, account_trouble
 from keyops.core.batch.requests import AccountAssign, BadRequest
 from keyops.core.schema.accounts import Account
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
-from keyops.core.store.accounts import AccountCatalog
 from keyops.tui.screens.base import PreviewModal, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 

@@ -17,7 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from keyops.core.schema.platforms import BindingField
-from keyops.core.store.rows import KeyRow
+from keyops.core.schema.rows import KeyRow
 from keyops.tui.screens.base import ConsoleModal
 
 

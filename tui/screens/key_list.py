@@ -20,7 +20,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from keyops.core.errors import KeyopsError
 from keyops.core.query import KeyQuery, QueryError
-from keyops.core.store.rows import KeyRow
+from keyops.core.schema.rows import KeyRow
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 

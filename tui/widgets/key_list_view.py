@@ -29,7 +29,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from keyops.core.store.rows import KeyRow, KeyStatus
+from keyops.core.schema.rows import KeyRow, KeyStatus
 from keyops.tui.selection import Selection
 
 
