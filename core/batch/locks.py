@@ -18,13 +18,13 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from keyops.core.batch import names
+from keyops.core.batch.config import LOCK_TTL_MS
 from keyops.core.batch.operations import OperationRecord, OperationStore
 from keyops.core.errors import KeyopsError
 from keyops.core.timestamps import CLOCK, utc_text
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.raw_script import RawScript
 
-LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 250
 CLAIM_CHUNKS_PER_CALL = 40  # 10,000 ids per round trip
 

@@ -13,14 +13,7 @@ from pydantic import BaseModel, Field
 
 from keyops.core.batch import names
 from keyops.core.batch.identity import OperatorIdentity
-
-
-class OpType(StrEnum):
-    TAGS = "tags"
-    ACCOUNTS = "accounts"
-    STATUS = "status"
-    REVERT = "revert"
-    ROLLBACK = "rollback"
+from keyops.core.edits.registry import OpType
 
 
 class OpStatus(StrEnum):

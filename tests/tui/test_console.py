@@ -11,9 +11,9 @@ from pathlib import Path
 import fakeredis
 import pytest
 
+from keyops.core.api import KeyopsSession
 from keyops.core.errors import BadInput
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
 from keyops.tui.app import known_binding_ids
 from keyops.tui.config import UiConfig, load_config, unknown_binding_ids
 from tests.tui.conftest import (
@@ -180,7 +180,7 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
     server = fakeredis.FakeServer()
     client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    app = session_app(CrsSession.from_client(client, "test"))
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await pilot.press("space", "space")

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchPlan
 
 if TYPE_CHECKING:
     from keyops.tui.app import KeyopsApp

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchPlan
 from keyops.tui.screens.base import ConsoleModal
 
 SAMPLE_ROWS = 6

@@ -18,9 +18,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from keyops.core.errors import KeyopsError
-from keyops.core.query import KeyQuery, QueryError
-from keyops.core.schema.rows import KeyRow
+from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 

@@ -19,8 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from keyops.core.batch.operations import OpStatus
-from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.core.api import OpStatus, Outcome, Phase, ProgressEvent
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
 

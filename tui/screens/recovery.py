@@ -12,9 +12,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from keyops.core.batch.operations import OperationRecord
+from keyops.core.api import MINUTE, OperationRecord, utc_text
 from keyops.tui.screens.base import ConsoleModal
-from keyops.tui.screens.operations import when
 
 
 class RecoveryScreen(ConsoleModal[None]):
@@ -36,7 +35,7 @@ class RecoveryScreen(ConsoleModal[None]):
         counts = record.counts
         text = Text(f"Interrupted operation {record.id}\n", style="bold")
         text.append(
-            f"{record.summary}\nby {record.operator.label}, started {when(record.started_at)} UTC\n",
+            f"{record.summary}\nby {record.operator.label}, started {utc_text(record.started_at, MINUTE, missing='—')} UTC\n",
             style="",
         )
         text.append(
@@ -53,11 +52,11 @@ class RecoveryScreen(ConsoleModal[None]):
             yield Static("f finish it · b roll it back · l later", classes="hint")
 
     async def action_recover(self, action: str) -> None:
-        service = self.data.service
-        plan, resume = await service.plan_recovery(self.record.id, action)
+        session = self.data.session
+        plan, resume = await session.plan_recovery(self.record.id, action)
         self.dismiss(None)
         self.keyops.run_plan(
-            plan, confirmed=True, start=lambda cancel: service.run_recovery(plan, resume, cancel)
+            plan, confirmed=True, start=lambda cancel: session.run_recovery(plan, resume, cancel)
         )
 
     def action_later(self) -> None:
