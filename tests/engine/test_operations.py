@@ -43,9 +43,7 @@ async def test_tag_add_reaches_every_key_indexes_and_audit(crs: aioredis.Redis) 
 async def test_tag_remove_prunes_emptied_tags_and_replace_and_skip(crs: aioredis.Redis) -> None:
     service = make_service(crs)
     probe = await ids_where(service, "tag:probe")
-    outcome, _ = await run(
-        service, await service.plan(probe, TagEdit.build("remove", ["probe"]))
-    )
+    outcome, _ = await run(service, await service.plan(probe, TagEdit.build("remove", ["probe"])))
     assert outcome.status is OpStatus.DONE
     assert not await crs.exists("apikey:tag:probe")
     assert "probe" not in await crs.smembers("apikey:tags:all")
@@ -155,9 +153,7 @@ async def test_bad_assignments_are_refused_and_write_nothing(
     service = make_service(crs)
     before = await crs_state(crs)
     with pytest.raises(BadRequest, match=message):
-        await service.plan(
-            await ids_where(service, "name:zeta-*"), AccountAssign.build(pairs)
-        )
+        await service.plan(await ids_where(service, "name:zeta-*"), AccountAssign.build(pairs))
     assert await crs_state(crs) == before
 
 

@@ -31,7 +31,10 @@ def demo_app(
 
 
 def session_app(
-    session: KeyopsSession, *, batch_config: BatchConfig | None = None, config: UiConfig | None = None
+    session: KeyopsSession,
+    *,
+    batch_config: BatchConfig | None = None,
+    config: UiConfig | None = None,
 ) -> KeyopsApp:
     """The console on a session a test set up (real Redis, a prepared fakeredis)."""
 
