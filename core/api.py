@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from pydantic import BaseModel
 
-    from keyops.core.access import AccessCheck
+    from keyops.core.batch.access import AccessCheck
     from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog
     from keyops.core.batch.audit_query import parse_audit_filter, parse_moment
     from keyops.core.batch.config import AUDIT_RETENTION_DAYS, BatchConfig, RunnerSettings
@@ -102,7 +102,7 @@ _EXPORTS: dict[str, str] = {
         ("KeyFailure", "Outcome", "Phase", "ProgressEvent"), "keyops.core.batch.progress"
     ),
     "read_ids_file": "keyops.core.batch.targets",
-    "AccessCheck": "keyops.core.access",
+    "AccessCheck": "keyops.core.batch.access",
     "AccountAssign": "keyops.core.edits.accounts",
     **dict.fromkeys(("AssignTarget", "account_trouble"), "keyops.core.edits.assignment"),
     **dict.fromkeys(("KINDS", "EditKind", "OpType"), "keyops.core.edits.registry"),
@@ -438,7 +438,7 @@ class KeyopsSession:
 
     async def check_access(self) -> AccessCheck:
         """Whether this Redis user may run every command a batch sends (ACL DRYRUN)."""
-        from keyops.core.access import check_batch_access
+        from keyops.core.batch.access import check_batch_access
 
         return await check_batch_access(self.clients.write)
 
