@@ -85,7 +85,7 @@ ACCOUNT_STORES: dict[Platform, AccountStore] = {
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """What a binding field may hold (schema sheet 1.3)."""
+    """What a binding field may hold (docs/crs-layout.md, "Binding fields")."""
 
     native: Platform | None  # the platform of a bare id
     prefixed: dict[str, Platform]  # 'api:' -> gemini-api, 'responses:' -> openai-responses
