@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     import redis.asyncio as aioredis
-    from pydantic import BaseModel
 
     from keyops.core.batch.access import AccessCheck
     from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog
@@ -59,6 +58,7 @@ if TYPE_CHECKING:
     from keyops.core.connection import RedisClients
     from keyops.core.edits.accounts import AccountAssign
     from keyops.core.edits.assignment import AssignTarget, account_trouble
+    from keyops.core.edits.base import EditRequest
     from keyops.core.edits.registry import KINDS, EditKind, OpType
     from keyops.core.edits.revert import RevertRequest, RollbackRequest
     from keyops.core.edits.status import StatusChange
@@ -466,7 +466,7 @@ class KeyopsSession:
         return resolve_targets(table, catalog, where=where, ids=ids)
 
     @_redis_errors
-    async def plan(self, key_ids: list[str], request: BaseModel) -> BatchPlan:
+    async def plan(self, key_ids: list[str], request: EditRequest) -> BatchPlan:
         """A batch of any edit kind (the request's type says which) over these keys."""
         from keyops.core.batch.planning import plan_edit
 

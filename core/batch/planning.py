@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from keyops.core.edits.base import Decide, Decision, Edit, EditContext, Journal, Skip
+from keyops.core.edits.base import (
+    Decide,
+    Decision,
+    Edit,
+    EditContext,
+    EditRequest,
+    Journal,
+    Skip,
+)
 from keyops.core.edits.registry import BY_TYPE, EditKind, OpType, kind_of
 from keyops.core.edits.revert import RevertEdit, RevertRequest, RollbackRequest
 from keyops.core.edits.template import Outcome, WriteTemplate
@@ -31,8 +39,6 @@ from keyops.core.store.key_table import LOAD_CHUNK, KeyTable, read_fields
 from keyops.core.wire.chunks import chunked
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from keyops.core.batch.operations import OperationRecord
 
 
@@ -111,14 +117,14 @@ def describe_change(plan: KeyWritePlan) -> tuple[str, str]:
 
 
 def new_plan(
-    kind: EditKind, request: BaseModel, edit: Edit, context: EditContext, **extra: Any
+    kind: EditKind, request: EditRequest, edit: Edit, context: EditContext, **extra: Any
 ) -> BatchPlan:
     """An empty plan for a prepared edit: every key is decided by the one write template."""
     return BatchPlan(
         op_type=kind.op_type,
-        summary=request.summary,  # type: ignore[attr-defined]
+        summary=request.summary,
         params=request.model_dump(mode="json"),
-        atomic=request.atomic,  # type: ignore[attr-defined]
+        atomic=request.atomic,
         decide=WriteTemplate(edit, now=context.now, index_ready=context.index_ready),
         index_ready=context.index_ready,
         read_fields=edit.reads,
@@ -202,7 +208,7 @@ def edit_context(
 async def plan_edit(
     client: aioredis.Redis,
     key_ids: list[str],
-    request: BaseModel,
+    request: EditRequest,
     table: KeyTable,
     catalog: AccountCatalog,
 ) -> BatchPlan:
@@ -267,7 +273,7 @@ async def plan_resume(
         raise KeyopsError(
             f"operation {record.id} ({record.type.value}) cannot be resumed; roll it back"
         )
-    request = kind.request.model_validate(record.params)
+    request = kind.request_from(record.params)
     context = edit_context(table, catalog)
     plan = new_plan(kind, request, kind.prepare(request, context), context)
     plan.summary, plan.params, plan.atomic = record.summary, record.params, record.atomic

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.rows import KeyRow
@@ -31,6 +31,20 @@ class Skip:
 
 Decision = KeyWritePlan | Skip
 Decide = Callable[[str, dict[str, str]], Decision]
+
+
+class EditRequest(Protocol):
+    """What every kind's request (a pydantic model) offers the engine: a one-line summary for
+    previews, the audit and the logs; whether one failure rolls the whole batch back; its
+    parameters as stored with the operation (what a resume rebuilds it from)."""
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def atomic(self) -> bool: ...
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

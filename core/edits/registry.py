@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 from keyops.core.edits import accounts, revert, status, tags
-from keyops.core.edits.base import Edit, EditContext, RowReading
+from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
 from keyops.core.edits.cli_spec import CliCommand
 from keyops.core.errors import KeyopsError
 
@@ -43,6 +43,12 @@ class EditKind:
     mutating: bool = True
     resumable: bool = True  # an interrupted run can be finished under the same op id
     rows: RowReading | None = None  # planned from the loaded list, not by reading every key
+
+    def request_from(self, params: dict[str, Any]) -> EditRequest:
+        """The request an operation's stored parameters came from (to resume it)."""
+        # Every registered request model is an EditRequest; tests/core/test_edit_kinds.py
+        # checks each one.
+        return cast(EditRequest, self.request.model_validate(params))
 
 
 KINDS: tuple[EditKind, ...] = (
@@ -84,10 +90,10 @@ KINDS: tuple[EditKind, ...] = (
 )
 
 BY_TYPE: dict[OpType, EditKind] = {kind.op_type: kind for kind in KINDS}
-_BY_REQUEST: dict[type[BaseModel], EditKind] = {kind.request: kind for kind in KINDS}
+_BY_REQUEST: dict[type, EditKind] = {kind.request: kind for kind in KINDS}
 
 
-def kind_of(request: BaseModel) -> EditKind:
+def kind_of(request: EditRequest) -> EditKind:
     """The kind a request belongs to."""
     try:
         return _BY_REQUEST[type(request)]

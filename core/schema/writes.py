@@ -1,10 +1,13 @@
-"""The write side of the codec: an intended change of one key -> the exact writes CRS expects.
+"""The write side of the codec: what one key's fields should hold -> the exact writes CRS expects.
 
-`plan_key_write` is pure: it takes the key's current stored fields and returns a `KeyWritePlan`
-listing each field's before and after string plus every index-set update CRS's `updateApiKey`
-would make (docs/crs-layout.md, "What updateApiKey writes"). `core.store.apply` carries a plan
-out in one server-side script that compare-and-sets the fields, so only the fields named here
-are ever written.
+Everything here is pure. `field_writes` turns the stored strings a key should hold into field
+writes (before and after of each changed field, plus `updatedAt`); a `KeyWritePlan` derives
+every index-set update CRS's `updateApiKey` would make from those transitions
+(docs/crs-layout.md, "What updateApiKey writes"). `change_fields` encodes an intended change
+(`KeyChange`: tags, status, name, expiry, bindings) as those stored strings, and
+`plan_key_write` does both for one key. Batches go through `core.edits.template`, which uses
+the same `field_writes`. `core.store.apply` carries a plan out in one server-side script that
+compare-and-sets the fields, so only the fields named here are ever written.
 """
 
 from __future__ import annotations
