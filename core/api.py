@@ -535,8 +535,9 @@ class KeyopsSession:
         from keyops.core.batch.operations import OpStatus
         from keyops.core.edits.registry import OpType
 
-        async for event in self._execute(plan, cancel, None):
-            yield event
+        async with contextlib.aclosing(self._execute(plan, cancel, None)) as events:
+            async for event in events:
+                yield event
         if plan.reverts and plan.op_type is OpType.ROLLBACK:
             original = await self._ops.get(plan.reverts)
             if original is not None and original.status is OpStatus.RUNNING:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -152,7 +152,7 @@ class AccountsEdit(EditDefaults):
             return {}
         return dict(change_fields(key_id, current, KeyChange(bindings=bindings)))
 
-    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: set[str]) -> list[str]:
+    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         """A dedicated account serves one key: say when it would serve more."""
         dedicated = [
             target.account
@@ -161,7 +161,7 @@ class AccountsEdit(EditDefaults):
         ]
         if not dedicated:
             return []
-        elsewhere = _bound_accounts(rows, selected)
+        elsewhere = _bound_accounts(rows, set(selected))
         warnings = []
         for account in dedicated:
             total = keys_after + elsewhere[(account.platform, account.id)]

@@ -8,7 +8,7 @@ the key's writes the same way for every kind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -96,7 +96,7 @@ class Edit(Protocol):
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         """What this key's fields should hold, or why it is left alone."""
 
-    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: set[str]) -> list[str]:
+    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         """Warnings once the plan is known: `keys_after` keys will hold the change; `rows`
         is the loaded list, `selected` the ids the batch acts on."""
 
@@ -111,5 +111,5 @@ class EditDefaults:
         self.reads = reads
         self.warnings = warnings or []
 
-    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: set[str]) -> list[str]:
+    def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         return []
