@@ -21,9 +21,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bench.load_keys import seed
-from keyops.core.batch.requests import TagEdit
-from keyops.core.batch.service import BatchService
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession, TagEdit
 from tests.support.redis_server import start_redis_server
 
 KEYOPS_COMMANDS = {
@@ -44,11 +42,11 @@ KEYOPS_COMMANDS = {
 
 async def run_once(url: str, rate: float, tag: str) -> dict[str, Any]:
     client = aioredis.from_url(url, decode_responses=True)
-    session = CrsSession.from_client(client, url)
-    service = BatchService(session)
+    session = KeyopsSession.from_client(client, url)
+    service = session
     table, _ = await service.load()
     ids = [row.id for row in table if not row.is_deleted]
-    plan = await service.plan_tags(ids, TagEdit.build("add", [tag]))
+    plan = await service.plan(ids, TagEdit.build("add", [tag]))
     await client.slowlog_reset()
     writer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.crs_writer", url, str(rate), "30",

@@ -16,24 +16,29 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoPermissionError
+from keyops.core.api import (
+    AUDIT_RETENTION_DAYS,
+    KINDS,
+    TYPED_CONFIRM_ABOVE,
+    AuditFilter,
+    BadInput,
+    BatchConfig,
+    BatchPlan,
+    EditKind,
+    KeyopsSession,
+    OperationRecord,
+    OpType,
+    Outcome,
+    Phase,
+    ProgressEvent,
+    RunnerSettings,
+    parse_moment,
+    read_ids_file,
+    settings_from_args,
+    utc_text,
+)
 
-from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
-from keyops.core.batch.audit_query import parse_moment
-from keyops.core.batch.operations import OperationRecord
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
-from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.batch.targets import read_ids_file
-from keyops.core.errors import BadInput
-from keyops.core.session import CrsSession
-from keyops.core.settings import settings_from_args
-
-TYPED_CONFIRM_THRESHOLD = 500
-
-Handler = Callable[[BatchService, argparse.Namespace], Coroutine[Any, Any, int]]
+Handler = Callable[[KeyopsSession, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -51,65 +56,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="if the audit trail cannot be written: block (default) or warn and go on",
     )  # fmt: skip
     parser.add_argument(
-        "--audit-retention-days", type=int, default=DEFAULT_RETENTION_DAYS, metavar="DAYS",
-        help=f"audit entries older than this are trimmed as new ones arrive (default {DEFAULT_RETENTION_DAYS})",
+        "--audit-retention-days", type=int, default=AUDIT_RETENTION_DAYS, metavar="DAYS",
+        help=f"audit entries older than this are trimmed as new ones arrive (default {AUDIT_RETENTION_DAYS})",
     )  # fmt: skip
 
 
-def register(commands: Any, connection: argparse.ArgumentParser, accounts_parsers: Any) -> None:
-    tags = commands.add_parser("tags", help="add, remove or replace tags on many keys")
-    tag_actions = tags.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action, text in (
-        ("add", "add tags"),
-        ("remove", "remove tags"),
-        ("replace", "set the exact tag list"),
-    ):
-        sub = tag_actions.add_parser(action, parents=[connection], help=text)
-        sub.add_argument("tags", nargs="*", metavar="TAG")
-        if action == "add":
-            sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
-                             help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
-            sub.add_argument("--remove", action="append", metavar="TAG",
-                             help="also take this tag off in the same edit (repeatable)")  # fmt: skip
-        sub.add_argument(
-            "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_tags)
-
-    assign = accounts_parsers.add_parser(
-        "assign", parents=[connection], help="bind keys to an account, a group or the shared pool"
-    )
-    assign.add_argument("assignments", nargs="+", metavar="FIELD=TARGET",
-                        help="e.g. console=my-account, claude=group:my-group, gemini=shared")  # fmt: skip
-    assign.add_argument(
-        "--overwrite-existing", action="store_true", help="replace bindings keys already have"
-    )
-    assign.add_argument(
-        "--force", action="store_true", help="bind even to an unhealthy hard-fail account"
-    )
-    assign.add_argument(
-        "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-    )
-    add_target_options(assign)
-    add_run_options(assign)
-    assign.set_defaults(batch_handler=cmd_assign)
-
-    status = commands.add_parser("status", help="enable or disable many keys")
-    status_actions = status.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("enable", "disable"):
-        sub = status_actions.add_parser(action, parents=[connection], help=f"{action} keys")
-        if action == "enable":
-            sub.add_argument(
-                "--expires", metavar="DATE|never", help="new expiry for keys that expired"
-            )
-        sub.add_argument(
-            "--atomic", action="store_true", help="all or nothing (default: best effort)"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_status)
+def register(commands: Any, connection: argparse.ArgumentParser, groups: dict[str, Any]) -> None:
+    """The batch commands. `groups`: command groups the caller made already (by name), which
+    an edit kind's actions join (`accounts assign` beside `accounts list`)."""
+    for kind in KINDS:
+        register_edit_kind(commands, connection, groups, kind)
 
     ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
     ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -147,9 +103,7 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
     audit_actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action in ("list", "export"):
         sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
-        sub.add_argument(
-            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback")
-        )
+        sub.add_argument("--type", action="append", choices=tuple(kind.value for kind in OpType))
         sub.add_argument("--since", metavar="DATE")
         sub.add_argument("--until", metavar="DATE")
         sub.add_argument("--key", metavar="KEY_ID")
@@ -167,36 +121,54 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
             sub.set_defaults(batch_handler=cmd_audit_export)
 
 
+def register_edit_kind(
+    commands: Any, connection: argparse.ArgumentParser, groups: dict[str, Any], kind: EditKind
+) -> None:
+    """`keyops COMMAND ACTION`, built from the kind's declared command line."""
+    spec = kind.cli
+    if spec is None:
+        return
+    actions = groups.get(spec.command)
+    if actions is None:
+        actions = groups[spec.command] = commands.add_parser(
+            spec.command, help=spec.help
+        ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action in spec.actions:
+        sub = actions.add_parser(action.name, parents=[connection], help=action.help)
+        for option in action.options:
+            sub.add_argument(*option.names, **option.settings)
+        add_target_options(sub)
+        add_run_options(sub)
+        sub.set_defaults(batch_handler=cmd_edit, edit_request=spec.request)
+
+
 def run_batch_command(args: argparse.Namespace) -> int:
-    retention = getattr(args, "audit_retention_days", DEFAULT_RETENTION_DAYS)
+    retention = getattr(args, "audit_retention_days", AUDIT_RETENTION_DAYS)
     if retention < 1:
         raise BadInput("--audit-retention-days must be at least 1")
 
     async def main() -> int:
-        session = await CrsSession.open(settings_from_args(args))
         config = BatchConfig(
             RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")),
             audit_retention_days=retention,
         )
-        service = BatchService(session, config)
+        session = await KeyopsSession.open(settings_from_args(args), config)
         try:
-            await warn_about_interrupted(service, args)
+            await warn_about_interrupted(session, args)
             handler: Handler = args.batch_handler
-            return await handler(service, args)
+            return await handler(session, args)
         finally:
             await session.aclose()
 
     return asyncio.run(main())
 
 
-async def warn_about_interrupted(service: BatchService, args: argparse.Namespace) -> None:
+async def warn_about_interrupted(session: KeyopsSession, args: argparse.Namespace) -> None:
     if getattr(args, "command", "") == "ops" and getattr(args, "action", "") == "recover":
         return
-    try:
-        unfinished = await service.unfinished()
-    except NoPermissionError:
-        return  # a user kept out of keyops's own keys: the batch's access check says what is missing
-    for record in unfinished:
+    # A user kept out of keyops's own keys hears of none: the batch's access check says what
+    # is missing.
+    for record in await session.interrupted_operations():
         print(
             f"keyops: operation {record.id} ({record.summary}) by {record.operator.label} was "
             f"interrupted; finish it with 'keyops ops recover {record.id} --resume' or undo it "
@@ -214,41 +186,20 @@ def _ids(args: argparse.Namespace) -> list[str] | None:
     return ids
 
 
-async def cmd_tags(service: BatchService, args: argparse.Namespace) -> int:
-    request = TagEdit.build(
-        args.action,
-        args.tags,
-        getattr(args, "conflict", "merge"),
-        atomic=not args.best_effort,
-        remove=getattr(args, "remove", None),
-    )
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_tags(targets, request), args)
+async def cmd_edit(session: KeyopsSession, args: argparse.Namespace) -> int:
+    """Any edit kind: its request from the arguments (checked before a key is read), then
+    the targets, the plan and the run."""
+    request = args.edit_request(vars(args))
+    targets = await session.targets(args.where, _ids(args))
+    return await preview_and_run(session, await session.plan(targets, request), args)
 
 
-async def cmd_assign(service: BatchService, args: argparse.Namespace) -> int:
-    request = AccountAssign.build(
-        args.assignments, overwrite_existing=args.overwrite_existing, force=args.force,
-        atomic=not args.best_effort,
-    )  # fmt: skip
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_accounts(targets, request), args)
+async def cmd_ops_revert(session: KeyopsSession, args: argparse.Namespace) -> int:
+    return await preview_and_run(session, await session.plan_revert(args.op_id), args)
 
 
-async def cmd_status(service: BatchService, args: argparse.Namespace) -> int:
-    request = StatusChange.build(
-        args.action == "enable", getattr(args, "expires", None), atomic=args.atomic
-    )
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_status(targets, request), args)
-
-
-async def cmd_ops_revert(service: BatchService, args: argparse.Namespace) -> int:
-    return await preview_and_run(service, await service.plan_revert(args.op_id), args)
-
-
-async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> int:
-    unfinished = await service.unfinished()
+async def cmd_ops_recover(session: KeyopsSession, args: argparse.Namespace) -> int:
+    unfinished = await session.interrupted_operations()
     if args.op_id is None:
         if not unfinished:
             print("no interrupted operations")
@@ -260,27 +211,27 @@ async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> in
         return 0
     if not (args.rollback or args.resume):
         raise BadInput("say how: --rollback (undo what it wrote) or --resume (finish it)")
-    plan, resume = await service.plan_recovery(
+    plan, resume = await session.plan_recovery(
         args.op_id, "rollback" if args.rollback else "resume"
     )
-    return await preview_and_run(service, plan, args, resume=resume)
+    return await preview_and_run(session, plan, args, resume=resume)
 
 
-async def cmd_ops_break_lock(service: BatchService, args: argparse.Namespace) -> int:
-    record = await service.op(args.op_id)
+async def cmd_ops_break_lock(session: KeyopsSession, args: argparse.Namespace) -> int:
+    record = await session.op(args.op_id)
     if not args.yes and not confirm(
         f"break the lock of {record.id} ({record.summary}, {record.operator.label})?", 1
     ):
         return 1
-    broken = await service.break_lock(args.op_id)
+    broken = await session.break_lock(args.op_id)
     print(
         f"lock of {args.op_id} {'broken' if broken else 'was already gone'}; recorded in the audit trail"
     )
     return 0
 
 
-async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
-    records = await service.recent_ops(args.limit)
+async def cmd_ops_list(session: KeyopsSession, args: argparse.Namespace) -> int:
+    records = await session.recent_ops(args.limit)
     if args.json:
         print(
             json.dumps(
@@ -294,9 +245,9 @@ async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
-    record = await service.op(args.op_id)
-    journal = await service.ops.journal(args.op_id)
+async def cmd_ops_show(session: KeyopsSession, args: argparse.Namespace) -> int:
+    record = await session.op(args.op_id)
+    journal = await session.op_journal(args.op_id)
     if args.json:
         print(
             json.dumps(
@@ -314,9 +265,9 @@ async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_audit_list(service: BatchService, args: argparse.Namespace) -> int:
+async def cmd_audit_list(session: KeyopsSession, args: argparse.Namespace) -> int:
     shown = 0
-    async for entry in service.audit_entries(_audit_filter(args)):
+    async for entry in session.audit_entries(_audit_filter(args)):
         if args.json:
             print(json.dumps({"entry_id": entry.entry_id, "time": _when(entry.time), "op_id": entry.op_id,
                               "event": entry.event, "key_id": entry.key_id, "changes": entry.changes,
@@ -334,14 +285,14 @@ async def cmd_audit_list(service: BatchService, args: argparse.Namespace) -> int
     return 0
 
 
-async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> int:
+async def cmd_audit_export(session: KeyopsSession, args: argparse.Namespace) -> int:
     filters = _audit_filter(args)
     if args.output is None:
-        count = await service.export_audit(sys.stdout, args.format, filters)
+        count = await session.export_audit(sys.stdout, args.format, filters)
     else:
         temporary = args.output.with_name(args.output.name + ".partial")
         with temporary.open("w", encoding="utf-8", newline="") as out:
-            count = await service.export_audit(out, args.format, filters)
+            count = await session.export_audit(out, args.format, filters)
         temporary.replace(args.output)  # no half-written export is left under the real name
     print(f"exported {count} audit entries", file=sys.stderr)
     return 0
@@ -359,7 +310,7 @@ def _date(text: str | None, option: str) -> float | None:
 
 
 def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    return utc_text(epoch)
 
 
 def _describe_op(record: OperationRecord) -> str:
@@ -396,14 +347,14 @@ def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
 def confirm(question: str, count: int) -> bool:
     if not sys.stdin.isatty():
         raise BadInput("refusing to write without --yes: standard input is not a terminal")
-    if count > TYPED_CONFIRM_THRESHOLD:
+    if count > TYPED_CONFIRM_ABOVE:
         answer = input(f"{question} Type {count} to confirm: ")
         return answer.strip() == str(count)
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 async def preview_and_run(
-    service: BatchService,
+    session: KeyopsSession,
     plan: BatchPlan,
     args: argparse.Namespace,
     resume: OperationRecord | None = None,
@@ -421,7 +372,7 @@ async def preview_and_run(
         print("nothing written", file=sys.stderr)
         return 1
     events: AsyncIterator[ProgressEvent] = (
-        service.run_recovery(plan, resume) if resume else service.run(plan)
+        session.run_recovery(plan, resume) if resume else session.run(plan)
     )
     outcome = await follow(events)
     if args.json:
@@ -492,7 +443,7 @@ def _plan_json(plan: BatchPlan) -> dict[str, Any]:
         "conflicts": [{"id": k, "reason": r} for k, r in plan.conflicts], "warnings": plan.warnings,
         "tags_now": dict(plan.tag_counts.most_common()),
         "keys": [
-            {"id": p.key_id, "name": plan.names.get(p.key_id, ""),
+            {"id": p.key_id, "name": plan.name(p.key_id),
              "changes": {w.field: [w.before, w.after] for w in p.fields if w.field != "updatedAt"}}
             for p in plan.plans
         ],

@@ -13,7 +13,7 @@ from keyops.cli.main import main as cli_main
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from keyops.core.errors import BadInput
+    from keyops.core.api import BadInput
     from keyops.tui.app import known_binding_ids, make_demo_app, make_redis_app
     from keyops.tui.config import config_path, load_config, unknown_binding_ids
 
@@ -28,7 +28,7 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.command == "demo":
         app = make_demo_app(key_count=args.keys, read_only=read_only, config=config)
     else:
-        from keyops.core.settings import settings_from_args
+        from keyops.core.api import settings_from_args
 
         app = make_redis_app(settings_from_args(args), read_only=read_only, config=config)
     app.run()

@@ -14,16 +14,16 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoPermissionError, RedisError
-
 from keyops.cli import batch_commands, render
-from keyops.core.connection import connect, holds_crs_data
-from keyops.core.errors import BadInput, KeyopsError
-from keyops.core.logs import setup_file_logging
-from keyops.core.query import QueryContext, QueryError, compile_query
-from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
-from keyops.core.settings import RedisSettings, settings_from_args
+from keyops.core.api import (
+    BadInput,
+    KeyopsError,
+    KeyopsSession,
+    QueryError,
+    RedisSettings,
+    settings_from_args,
+    setup_file_logging,
+)
 
 UiRunner = Callable[[argparse.Namespace], int]
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts_list.add_argument("--json", action="store_true")
     accounts_list.set_defaults(handler=cmd_accounts_list)
 
-    batch_commands.register(commands, connection, accounts)
+    batch_commands.register(commands, connection, {"accounts": accounts})
 
     info = commands.add_parser("info", parents=[connection], help="server, counts, index version")
     info.add_argument("--json", action="store_true")
@@ -118,15 +118,13 @@ def _run(coroutine: Coroutine[Any, Any, int]) -> int:
 
 
 async def _keys_list(args: argparse.Namespace) -> int:
-    session = await CrsSession.open(_settings(args))
+    session = await KeyopsSession.open(_settings(args))
     try:
-        table = await session.load_keys()
-        catalog = await session.load_accounts()
+        table, catalog = await session.load()
     finally:
         await session.aclose()
-    context = QueryContext(catalog=catalog, include_deleted=args.include_deleted)
     try:
-        query = compile_query(args.where, context)
+        query = session.query(args.where, include_deleted=args.include_deleted)
     except QueryError as error:
         raise BadInput(f"{error}\n{error.pointer(args.where)}") from None
     rows = query.filter(table.rows)
@@ -141,7 +139,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 async def _accounts_list(args: argparse.Namespace) -> int:
-    session = await CrsSession.open(_settings(args))
+    session = await KeyopsSession.open(_settings(args))
     try:
         catalog = await session.load_accounts()
     finally:
@@ -155,7 +153,7 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
 
 
 async def _info(args: argparse.Namespace) -> int:
-    session = await CrsSession.open(_settings(args))
+    session = await KeyopsSession.open(_settings(args))
     try:
         info = await session.info()
     finally:
@@ -172,16 +170,16 @@ async def _seed(args: argparse.Namespace) -> int:
     if args.keys < 0:
         raise BadInput("--keys must be 0 or more")
     settings = _settings(args)
-    clients = await connect(settings, require_crs=False)
+    session = await KeyopsSession.open(settings, require_crs=False)
     try:
-        if not args.force and await holds_crs_data(clients.read):
+        if not args.force and await session.holds_crs_data():
             raise BadInput(
                 f"{settings.endpoint} already holds CRS data; refusing to seed "
                 "(use an empty DB, or --force to add to it)"
             )
-        written = await seed_dataset(clients.write, args.keys, seed=args.seed)
+        written = await session.seed(args.keys, seed=args.seed)
     finally:
-        await clients.aclose()
+        await session.aclose()
     print(f"seeded {written} keys into {settings.endpoint}")
     return 0
 
@@ -204,17 +202,11 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyopsError as error:
+        # Redis's own errors arrive as keyops errors too (the core's facade translates them):
+        # one line, never a traceback (messages carry no secrets).
         log.warning("%s: %s", type(error).__name__, error)
         print(f"keyops: {error}", file=sys.stderr)
         return error.exit_code
-    except NoPermissionError as error:
-        print(f"keyops: this Redis user may not do that: {error}", file=sys.stderr)
-        return 1
-    except RedisError as error:
-        log.warning("redis error: %s: %s", type(error).__name__, error)
-        # Anything else Redis said: one line, never a traceback (messages carry no secrets).
-        print(f"keyops: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("keyops: interrupted", file=sys.stderr)
         return 130

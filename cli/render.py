@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from keyops.core.schema.platforms import BindingField
-from keyops.core.session import ServerInfo
-from keyops.core.store.accounts import AccountCatalog, binding_labels
-from keyops.core.store.rows import KeyRow
+from keyops.core.api import (
+    AccountCatalog,
+    BindingField,
+    KeyRow,
+    ServerInfo,
+    binding_labels,
+    iso_utc,
+)
 
 
 def iso_or_empty(epoch: float | None) -> str:
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return "" if epoch is None else iso_utc(epoch)
 
 
 def relative_age(epoch: float | None, now: float) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import AbstractBackoff, NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -24,16 +25,21 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from keyops.core.errors import ConnectionFailed, NotACrsDatabase
+from keyops.core.errors import ConnectionFailed, KeyopsError
 from keyops.core.logs import register_secret
-from keyops.core.schema import layout
-from keyops.core.settings import RedisSettings
+from keyops.core.retry import RETRIES, backoff_seconds
+from keyops.core.settings import SOCKET_TIMEOUT_SECONDS, RedisSettings
 
 log = logging.getLogger("keyops.connection")
 
-# Far above the worst chunk we send (about 10 ms) so a slow server is not mistaken for a dead one.
-SOCKET_TIMEOUT_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class _ReadBackoff(AbstractBackoff):
+    """redis-py's retry waits by keyops's one policy (it counts failures from 1)."""
+
+    def compute(self, failures: int) -> float:
+        return backoff_seconds(failures - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,7 @@ def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
 
 
 def make_clients(settings: RedisSettings) -> RedisClients:
-    read_retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3)
+    read_retry = Retry(_ReadBackoff(), RETRIES)
     write_retry = Retry(NoBackoff(), 0)
     return RedisClients(
         read=_client(settings, read_retry),
@@ -118,19 +124,21 @@ def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
     return f"Redis at {where} failed: {message}"
 
 
-async def connect(settings: RedisSettings, *, require_crs: bool = True) -> RedisClients:
-    """Clients that answered PING; with `require_crs`, also proof the DB holds CRS data."""
+Verify = Callable[[aioredis.Redis, str], Awaitable[None]]
+
+
+async def connect(settings: RedisSettings, verify: Verify | None = None) -> RedisClients:
+    """Clients that answered PING. `verify(read client, endpoint)` runs before they are handed
+    out (the facade proves the DB holds CRS data there); Redis errors it meets are reported
+    like a failed connect, and a KeyopsError it raises goes to the caller as it is."""
     if settings.password is not None:
         register_secret(settings.password.get_secret_value())
     clients = make_clients(settings)
     try:
         await clients.read.ping()
-        if require_crs and not await holds_crs_data(clients.read):
-            raise NotACrsDatabase(
-                f"no CRS data in {settings.endpoint} (no apikey:* keys, no account groups): "
-                "check REDIS_DB / the database number in the URL"
-            )
-    except NotACrsDatabase:
+        if verify is not None:
+            await verify(clients.read, settings.endpoint)
+    except KeyopsError:
         await clients.aclose()
         raise
     except (RedisError, OSError) as error:
@@ -145,27 +153,12 @@ async def connect(settings: RedisSettings, *, require_crs: bool = True) -> Redis
     return clients
 
 
-async def holds_crs_data(client: aioredis.Redis) -> bool:
-    if await client.exists(layout.INDEX_VERSION, layout.HASH_MAP, layout.ACCOUNT_GROUPS):
-        return True
-    # One bounded SCAN step per call; stop at the first key record.
-    cursor = 0
-    for _ in range(10_000):
-        cursor, names = await client.scan(cursor, match="apikey:*", count=1000)
-        if any(layout.key_id_from_redis_key(str(name)) for name in names):
-            return True
-        if cursor == 0:
-            return False
-    return False
-
-
 __all__ = [
     "ConnectionFailed",
     "RedisClients",
     "ResponseError",
     "connect",
     "describe_connect_error",
-    "holds_crs_data",
     "make_clients",
 ]
 

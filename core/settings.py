@@ -11,11 +11,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from keyops.core.errors import BadInput
+
+# Far above the worst call keyops makes (~10 ms), so a slow server is not taken for a dead one;
+# fault tests shorten it.
+SOCKET_TIMEOUT_SECONDS = 15.0
 
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
 
@@ -58,9 +62,7 @@ class RedisSettings(BaseModel):
     password: SecretStr | None = None
     tls: bool = False
     tls_options: TlsOptions = TlsOptions()
-    # Far above the worst call keyops makes (~10 ms), so a slow server is not taken for a dead
-    # one; fault tests shorten it.
-    socket_timeout: float = 15.0
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS
     source: str = "defaults"
 
     @property
@@ -68,16 +70,6 @@ class RedisSettings(BaseModel):
         """host:port/db, safe to show: no user name, no password."""
         scheme = "rediss" if self.tls else "redis"
         return f"{scheme}://{self.host}:{self.port}/{self.db}"
-
-    def url(self) -> str:
-        """The full URL including credentials: for building a client only, never for display."""
-        credentials = ""
-        if self.username or self.password:
-            user = quote(self.username or "", safe="")
-            secret = quote(self.password.get_secret_value(), safe="") if self.password else ""
-            credentials = f"{user}:{secret}@"
-        scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.db}"
 
 
 def parse_redis_url(url: str, source: str) -> RedisSettings:

@@ -21,10 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import keyops.tui
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.errors import ConnectionFailed, KeyopsError
-from keyops.core.settings import RedisSettings
+from keyops.core.api import BatchConfig, BatchPlan, ConnectionFailed, KeyopsError, RedisSettings
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
@@ -96,9 +93,9 @@ class KeyopsApp(App[int]):
     async def open_data(self) -> ConsoleData:
         if self.data is None:
             session = await self.opener()
-            self.data = ConsoleData(
-                session, BatchService(session, self.batch_config), self.selection
-            )
+            if self.batch_config is not None:
+                session.config = self.batch_config
+            self.data = ConsoleData(session, self.selection)
             if not self.read_only:
                 access = await session.check_access()
                 if access.refused:
@@ -150,8 +147,8 @@ class KeyopsApp(App[int]):
 
         def confirmed_now(go: bool | None) -> None:
             if go and self.data is not None:
-                service = self.data.service
-                runner = start or (lambda cancel: service.run(plan, cancel))
+                session = self.data.session
+                runner = start or (lambda cancel: session.run(plan, cancel))
                 self.push_screen(ProgressScreen(plan.summary, runner))
 
         if confirmed and len(plan.plans) <= self.config.confirm_typed_above:

@@ -21,8 +21,7 @@ from typing import Protocol
 
 from textual.worker import Worker
 
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.progress import ProgressEvent
+from keyops.core.api import BatchPlan, ProgressEvent
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.selection import Selection
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from keyops.core.api import MINUTE, utc_text
 
 
 def when(epoch: float | None) -> str:
     """An epoch time as UTC minutes ("2026-11-27 03:00"); a dash when there is none."""
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else "—"
+    return utc_text(epoch or None, MINUTE, missing="—")
 
 
 def short(value: str | None, width: int = 40) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from keyops.core.errors import BadInput
 from keyops.core.query import QueryContext, QueryError, compile_query
-from keyops.core.store.accounts import AccountCatalog
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.store.key_table import KeyTable
 
 MIN_PREFIX = 8

@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from keyops.core.timestamps import iso_utc
+
 
 def encode_bool(value: bool) -> str:
     # Python's str(True) is 'True', which CRS would read as false.
@@ -74,8 +76,7 @@ def decode_number(raw: str | None) -> float:
 
 def encode_iso(moment: datetime) -> str:
     """Date.toISOString(): UTC, milliseconds, 'Z'."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return iso_utc(moment)
 
 
 def now_iso() -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,9 +13,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from keyops.core.connection import socket_timeout_of
+from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
 from keyops.core.schema.keys import ApiKeyRecord
-from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.wire.chunks import chunked
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
 # (bench/load_keys measures the load).
@@ -88,20 +90,9 @@ async def iter_key_ids(client: aioredis.Redis, index_version: int) -> AsyncItera
             return
 
 
-T = TypeVar("T")
-
-
-def chunked(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _resp_bulk(value: str) -> bytes:
     data = value.encode()
     return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-READ_ATTEMPTS = 3
 
 
 def _hmget_payload(ids: list[str], fields: tuple[str, ...]) -> bytes:
@@ -139,7 +130,7 @@ async def read_fields(
     are read again on a fresh connection.
     """
     done = 0
-    for attempt in range(READ_ATTEMPTS):
+    for attempt in range(RETRIES + 1):
         connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             if done < len(chunks):
@@ -165,9 +156,9 @@ async def read_fields(
             return
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await connection.disconnect()
-            if attempt == READ_ATTEMPTS - 1:
+            if attempt == RETRIES:
                 raise
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(backoff_seconds(attempt))
         finally:
             await client.connection_pool.release(connection)
 

@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.locks import KeyLock
-from keyops.core.batch.operations import OperationRecord, OperationStore, OpType
+from keyops.core.batch.operations import OperationRecord, OperationStore
+from keyops.core.edits.registry import OpType
 from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
 

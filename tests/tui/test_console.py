@@ -7,14 +7,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
 
+from keyops.core.api import KeyopsSession
 from keyops.core.errors import BadInput
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
-from keyops.core.store.key_table import KeyTable
+from keyops.core.store import key_table
 from keyops.tui.app import known_binding_ids
 from keyops.tui.config import UiConfig, load_config, unknown_binding_ids
 from tests.tui.conftest import (
@@ -183,7 +184,7 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
     server = fakeredis.FakeServer()
     client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    app = session_app(CrsSession.from_client(client, "test"))
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await pilot.press("space", "space")
@@ -201,7 +202,7 @@ async def test_the_key_list_follows_the_connection_while_another_screen_is_on_to
     server = fakeredis.FakeServer()
     client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    app = session_app(CrsSession.from_client(client, "test"))
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         first = key_view(app).rows[0]
@@ -229,20 +230,19 @@ async def test_the_key_list_follows_the_connection_while_another_screen_is_on_to
         assert status_line(app).startswith("1 marked")
 
 
-async def test_the_keys_are_read_once_at_start() -> None:
+async def test_the_keys_are_read_once_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
     # On 100,000 keys a second read at start doubles the wait for the first list.
     client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    session = CrsSession.from_client(client, "test")
     reads: list[str] = []
-    read_keys = session.load_keys
+    read_keys = key_table.load_key_table
 
-    async def counted_read() -> KeyTable:
+    async def counted_read(*args: Any, **kwargs: Any) -> key_table.KeyTable:
         reads.append("keys")
-        return await read_keys()
+        return await read_keys(*args, **kwargs)
 
-    session.load_keys = counted_read  # type: ignore[method-assign]
-    app = session_app(session)
+    monkeypatch.setattr(key_table, "load_key_table", counted_read)
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await pilot.pause(0.5)

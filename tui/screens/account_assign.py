@@ -17,11 +17,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Label, Select, Static
 
-from keyops.core.batch.planning import BatchPlan, account_trouble
-from keyops.core.batch.requests import AccountAssign, BadRequest
-from keyops.core.schema.accounts import Account
-from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
-from keyops.core.store.accounts import AccountCatalog
+from keyops.core.api import (
+    FIELD_RULES,
+    FIELD_SHORT_NAMES,
+    Account,
+    AccountAssign,
+    AccountCatalog,
+    BadRequest,
+    BatchPlan,
+    BindingField,
+    account_trouble,
+)
 from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 
@@ -148,7 +154,7 @@ class AccountAssignScreen(PreviewModal):
 
     async def _plan(self, request: AccountAssign) -> BatchPlan | None:
         try:
-            return await self.data.service.plan_accounts(self.key_ids, request)
+            return await self.data.session.plan(self.key_ids, request)
         except BadRequest as problem:
             self.query_one("#assign-error", Static).update(
                 Text("\n".join(problem.problems), style="bold red")

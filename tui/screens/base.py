@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchPlan
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.context import ConsoleContext
 

@@ -18,9 +18,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from keyops.core.errors import KeyopsError
-from keyops.core.query import KeyQuery, QueryError
-from keyops.core.store.rows import KeyRow
+from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
 from keyops.tui.screens.account_assign import AccountAssignScreen
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding

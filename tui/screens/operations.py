@@ -15,10 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from keyops.core.batch.audit import AuditFilter
-from keyops.core.batch.audit_query import parse_audit_filter
-from keyops.core.batch.operations import OperationRecord, OpStatus
-from keyops.core.errors import BadInput
+from keyops.core.api import AuditFilter, BadInput, OperationRecord, OpStatus, parse_audit_filter
 from keyops.tui.formatting import short, when
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
@@ -86,16 +83,9 @@ class OperationsScreen(ConsoleScreen):
 
     @work(exclusive=True, group="ops", exit_on_error=False)
     async def load_ops(self) -> None:
-        service = self.data.service
-        records = await service.recent_ops(OPS_SHOWN)
-        self.interrupted = {record.id for record in await service.unfinished()}
-        filters = self.filters
-        if filters.key_id:
-            touching = set()
-            async for entry in service.audit_entries(AuditFilter(key_id=filters.key_id)):
-                touching.add(entry.op_id)
-            records = [record for record in records if record.id in touching]
-        self.records = [record for record in records if self._wanted(record)]
+        session = self.data.session
+        self.records = await session.recent_ops(OPS_SHOWN, self.filters)
+        self.interrupted = {record.id for record in await session.interrupted_operations()}
         table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
@@ -115,16 +105,6 @@ class OperationsScreen(ConsoleScreen):
         table.move_cursor(row=index)
         self.load_entries(self.records[index])
 
-    def _wanted(self, record: OperationRecord) -> bool:
-        filters = self.filters
-        if not filters.admits(record):
-            return False
-        if filters.op_id and record.id != filters.op_id:
-            return False
-        if filters.since is not None and record.started_at < filters.since:
-            return False
-        return filters.until is None or record.started_at <= filters.until
-
     @on(DataTable.RowHighlighted, "#ops")
     def op_highlighted(self, event: DataTable.RowHighlighted) -> None:
         record = self.selected
@@ -136,7 +116,7 @@ class OperationsScreen(ConsoleScreen):
         table = self.query_one("#entries", DataTable)
         names = self.data.table.by_id
         rows = []
-        async for entry in self.data.service.audit_entries(
+        async for entry in self.data.session.audit_entries(
             AuditFilter(op_id=record.id, key_id=self.filters.key_id)
         ):
             if not entry.key_id:
@@ -213,7 +193,7 @@ class OperationsScreen(ConsoleScreen):
                 "this operation is running or interrupted: R recovers it", severity="warning"
             )
             return
-        plan = await self.data.service.plan_revert(record.id)
+        plan = await self.data.session.plan_revert(record.id)
         self.keyops.run_plan(plan)
 
     def action_recover(self) -> None:

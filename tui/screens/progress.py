@@ -19,8 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from keyops.core.batch.operations import OpStatus
-from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.core.api import OpStatus, Outcome, Phase, ProgressEvent
 from keyops.tui.context import StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
@@ -29,7 +28,6 @@ AFFECTED_SHOWN = 10
 STATUS_WORDS = {
     OpStatus.DONE: "done",
     OpStatus.PARTIAL: "partly done",
-    OpStatus.FAILED: "failed, nothing left written",
     OpStatus.ROLLED_BACK: "rolled back",
     OpStatus.CANCELLED: "cancelled",
     OpStatus.REFUSED: "refused",

@@ -15,8 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.requests import BadRequest, StatusChange
+from keyops.core.api import BadRequest, BatchPlan, StatusChange
 from keyops.tui.screens.base import ConsoleModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 
@@ -96,7 +95,7 @@ class StatusChangeScreen(ConsoleModal[None]):
 
     @work(exclusive=True, group="status-plan", exit_on_error=False)
     async def compute_plan(self, request: StatusChange) -> None:
-        plan = await self.data.service.plan_status(self.key_ids, request)
+        plan = await self.data.session.plan(self.key_ids, request)
         self.plan = plan
         self.query_one("#status-counts", Static).update(plan_counts(plan))
         self.query_one("#status-refused", Static).update(
@@ -107,7 +106,7 @@ class StatusChangeScreen(ConsoleModal[None]):
         request = self.request()
         if request is None:
             return
-        plan = plan_still_valid(self.plan, request) or await self.data.service.plan_status(
+        plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
             self.key_ids, request
         )
         self.dismiss(None)

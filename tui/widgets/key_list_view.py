@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
@@ -29,7 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from keyops.core.store.rows import KeyRow, KeyStatus
+from keyops.core.api import DAY, KeyRow, KeyStatus, utc_text
 from keyops.tui.selection import Selection
 
 
@@ -108,9 +107,7 @@ def layout_columns(width: int) -> tuple[tuple[Column, int], ...]:
 
 
 def _date(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+    return utc_text(epoch, DAY, missing="never")
 
 
 def _fit(text: str, width: int) -> str:

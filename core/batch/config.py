@@ -1,0 +1,40 @@
+"""How batches run: chunk size, audit policy and retention, verify timing, retries, lock TTL.
+
+Plain settings with no engine behind them, so front ends can build them without importing the
+batch engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from keyops.core.retry import RETRIES
+
+# 100 keys a call keeps each script call to a few milliseconds, so the live relay sharing this
+# Redis is never held up for long; bench/batch_tags.py reports the longest call measured.
+CHUNK_SIZE = 100
+# A lock whose holder stops renewing is free after this long (a crashed keyops frees its keys).
+LOCK_TTL_MS = 30_000
+AUDIT_RETENTION_DAYS = 180
+
+ChunkHook = Callable[[int], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RunnerSettings:
+    chunk_size: int = CHUNK_SIZE
+    audit_policy: str = "block"  # or "warn"
+    verify_delay: float = 0.5  # CRS's in-flight requests get time to write back first
+    verify_rounds: int = 3
+    conflict_retries: int = 2
+    transient_retries: int = RETRIES
+    lock_ttl_ms: int = LOCK_TTL_MS
+    # Test seam: awaited before each chunk is written (fault injection, concurrent writers).
+    before_chunk: ChunkHook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    audit_retention_days: int = AUDIT_RETENTION_DAYS
