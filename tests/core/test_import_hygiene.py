@@ -12,17 +12,19 @@
 
 from __future__ import annotations
 
-import ast
 import pkgutil
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import keyops.core
 import keyops.core.api as api
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-FOLDERS = {"keyops.core": "core", "keyops.tui": "tui", "keyops.cli": "cli"}
+from tests.support.import_graph import Graph, cycles
+from tests.support.import_graph import import_graph as import_graph_of
 
 # Low to high: a module may import its own package and the layers below it, never a sibling
 # on its layer or one above (the packages of one layer know nothing of each other).
@@ -37,98 +39,64 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"api"}),
 )
 
-Graph = dict[str, set[str]]
-
-
-def source_modules() -> dict[str, Path]:
-    """Every module of the three packages (package __init__ files included) and its file."""
-    modules: dict[str, Path] = {}
-    for package, folder in FOLDERS.items():
-        for path in sorted((REPOSITORY / folder).rglob("*.py")):
-            parts = list(path.relative_to(REPOSITORY / folder).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            modules[".".join([package, *parts])] = path
-    return modules
-
-
-def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The keyops modules a file imports anywhere: at the top, in functions, type-only."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("keyops"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keyops"):
-            assert node.level == 0, f"{path}: relative import"
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                found.add(submodule if submodule in known else node.module)
-    return found
+PACKAGES = ("keyops.core", "keyops.tui", "keyops.cli")
 
 
 def import_graph() -> Graph:
-    modules = source_modules()
-    known = set(modules)
-    return {name: imports_of(path, known) - {name} for name, path in modules.items()}
+    return import_graph_of(*PACKAGES)
 
 
-def cycles(graph: Graph) -> list[list[str]]:
-    """Groups of modules that import each other round a loop (Tarjan's strongly connected
-    components of more than one module)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(module: str) -> None:
-        index[module] = low[module] = len(index)
-        stack.append(module)
-        on_stack.add(module)
-        for target in graph.get(module, ()):
-            if target not in graph:
-                continue
-            if target not in index:
-                visit(target)
-                low[module] = min(low[module], low[target])
-            elif target in on_stack:
-                low[module] = min(low[module], index[target])
-        if low[module] == index[module]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == module:
-                    break
-            if len(group) > 1:
-                found.append(sorted(group))
-
-    for module in sorted(graph):
-        if module not in index:
-            visit(module)
-    return found
-
-
-def test_the_cycle_finder_sees_lazy_and_type_only_imports(tmp_path: Path) -> None:
-    source = tmp_path / "sample.py"
-    source.write_text(
-        "from typing import TYPE_CHECKING\n"
-        "if TYPE_CHECKING:\n    from keyops.core.api import KeyopsSession\n"
-        "def later():\n    from keyops.core.store import key_table\n",
-        encoding="utf-8",
-    )
-    assert imports_of(source, {"keyops.core.store.key_table"}) == {
-        "keyops.core.api",
-        "keyops.core.store.key_table",
+@pytest.fixture
+def sample_package(tmp_path: Path) -> Iterator[str]:
+    """A package whose modules import each other only lazily or for type checking."""
+    root = tmp_path / "cyclesample"
+    root.mkdir()
+    files = {
+        "__init__.py": "",
+        "top.py": "from cyclesample.lazy import helper\n",
+        "lazy.py": """
+            def helper():
+                from cyclesample import top  # hides the cycle until helper() runs
+                return top
+        """,
+        "typed.py": """
+            from typing import TYPE_CHECKING
+            if TYPE_CHECKING:
+                from .alone import Thing
+        """,
+        "alone.py": "from . import typed\nclass Thing: ...\n",
+        "leaf.py": "import cyclesample.alone\n",
     }
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield "cyclesample"
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.split(".")[0] == "cyclesample"]:
+            del sys.modules[name]
+
+
+def test_the_cycle_finder_counts_lazy_and_type_only_imports(sample_package: str) -> None:
+    graph = import_graph_of(sample_package)
+    assert cycles(graph) == [
+        ["cyclesample.alone", "cyclesample.typed"],
+        ["cyclesample.lazy", "cyclesample.top"],
+    ]
 
 
 def test_no_import_cycles_in_core_tui_or_cli() -> None:
     graph = import_graph()
     assert "keyops.tui.app" in graph and "keyops.cli.main" in graph
     assert cycles(graph) == []
+
+
+def test_no_module_imports_the_console_app() -> None:
+    # Screens see the console through tui/context.py's protocol, so the app may import them all.
+    graph = import_graph()
+    importers = sorted(name for name, targets in graph.items() if "keyops.tui.app" in targets)
+    assert importers == ["keyops.cli.launcher"]  # only the launcher, which starts it
 
 
 def test_each_front_end_imports_at_most_three_core_modules() -> None:
