@@ -18,6 +18,8 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError
 
+from keyops.cli.help_topics import WHERE_HELP
+from keyops.cli.text import clip, pad, plural
 from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
 from keyops.core.batch.audit_query import parse_moment
 from keyops.core.batch.operations import OperationRecord
@@ -33,11 +35,19 @@ from keyops.core.settings import settings_from_args
 
 TYPED_CONFIRM_THRESHOLD = 500
 
+DATE_HELP = "a date or time, UTC unless it names a zone: 2026-11-27 or 2026-11-27T10:00"
+
+TAG_HELP = {
+    "add": "tags to add to each key",
+    "remove": "tags to take off each key",
+    "replace": "the exact tag list each key gets (none: no tags)",
+}
+
 Handler = Callable[[BatchService, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--where", metavar="QUERY", help="keys matching this query")
+    parser.add_argument("--where", metavar="QUERY", help=WHERE_HELP)
     parser.add_argument("--ids", action="append", metavar="ID[,ID...]", help="key ids (repeatable)")
     parser.add_argument("--ids-file", type=Path, metavar="PATH", help="one key id per line")
 
@@ -65,7 +75,7 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
         ("replace", "set the exact tag list"),
     ):
         sub = tag_actions.add_parser(action, parents=[connection], help=text)
-        sub.add_argument("tags", nargs="*", metavar="TAG")
+        sub.add_argument("tags", nargs="*", metavar="TAG", help=TAG_HELP[action])
         if action == "add":
             sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
                              help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
@@ -114,33 +124,37 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
     ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
     ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
     ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
-    ops_list.add_argument("--limit", type=int, default=20)
-    ops_list.add_argument("--json", action="store_true")
+    ops_list.add_argument("--limit", type=int, default=20, metavar="N",
+                          help="show the N most recent operations (default 20)")  # fmt: skip
+    ops_list.add_argument("--json", action="store_true", help="one JSON array")
     ops_list.set_defaults(batch_handler=cmd_ops_list)
     ops_show = ops_actions.add_parser("show", parents=[connection], help="one operation, per key")
-    ops_show.add_argument("op_id")
-    ops_show.add_argument("--json", action="store_true")
+    ops_show.add_argument("op_id", metavar="OP_ID", help="as 'keyops ops list' shows it")
+    ops_show.add_argument("--json", action="store_true", help="the record and its per-key journal")
     ops_show.set_defaults(batch_handler=cmd_ops_show)
     ops_revert = ops_actions.add_parser(
         "revert", parents=[connection], help="undo a finished operation"
     )
-    ops_revert.add_argument("op_id")
+    ops_revert.add_argument("op_id", metavar="OP_ID", help="the operation to undo")
     add_run_options(ops_revert)
     ops_revert.set_defaults(batch_handler=cmd_ops_revert)
     ops_recover = ops_actions.add_parser(
         "recover", parents=[connection], help="finish or roll back an interrupted operation"
     )
-    ops_recover.add_argument("op_id", nargs="?")
+    ops_recover.add_argument("op_id", nargs="?", metavar="OP_ID",
+                             help="the interrupted operation (without it: list them)")  # fmt: skip
     way = ops_recover.add_mutually_exclusive_group()
-    way.add_argument("--rollback", action="store_true")
-    way.add_argument("--resume", action="store_true")
+    way.add_argument("--rollback", action="store_true",
+                     help="undo what it wrote, from its journal")  # fmt: skip
+    way.add_argument("--resume", action="store_true",
+                     help="finish it: write the keys it did not reach")  # fmt: skip
     add_run_options(ops_recover)
     ops_recover.set_defaults(batch_handler=cmd_ops_recover)
     ops_break = ops_actions.add_parser(
         "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
     )
-    ops_break.add_argument("op_id")
-    ops_break.add_argument("--yes", action="store_true")
+    ops_break.add_argument("op_id", metavar="OP_ID", help="the operation holding the lock")
+    ops_break.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     ops_break.set_defaults(batch_handler=cmd_ops_break_lock)
 
     audit = commands.add_parser("audit", help="the audit trail: list and export")
@@ -148,19 +162,22 @@ def register(commands: Any, connection: argparse.ArgumentParser, accounts_parser
     for action in ("list", "export"):
         sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
         sub.add_argument(
-            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback")
-        )
-        sub.add_argument("--since", metavar="DATE")
-        sub.add_argument("--until", metavar="DATE")
-        sub.add_argument("--key", metavar="KEY_ID")
+            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback"),
+            help="only operations of this type (repeatable)",
+        )  # fmt: skip
+        sub.add_argument("--since", metavar="DATE", help=f"entries from DATE on ({DATE_HELP})")
+        sub.add_argument("--until", metavar="DATE", help=f"entries up to DATE ({DATE_HELP})")
+        sub.add_argument("--key", metavar="KEY_ID", help="entries about this key")
         sub.add_argument("--operator", metavar="TEXT", help="part of user@host")
-        sub.add_argument("--op", metavar="OP_ID")
+        sub.add_argument("--op", metavar="OP_ID", help="entries of this operation")
         if action == "list":
-            sub.add_argument("--limit", type=int, default=200)
-            sub.add_argument("--json", action="store_true")
+            sub.add_argument("--limit", type=int, default=200, metavar="N",
+                             help="stop after N entries (default 200)")  # fmt: skip
+            sub.add_argument("--json", action="store_true", help="one JSON object per line")
             sub.set_defaults(batch_handler=cmd_audit_list)
         else:
-            sub.add_argument("--format", choices=("csv", "json"), default="csv")
+            sub.add_argument("--format", choices=("csv", "json"), default="csv",
+                             help="csv (default) or json")  # fmt: skip
             sub.add_argument(
                 "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
             )
@@ -255,7 +272,7 @@ async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> in
             return 0
         for record in unfinished:
             print(f"{record.id}  {record.summary}  by {record.operator.label}  "
-                  f"({record.counts.applied} of {record.counts.planned} keys written)")  # fmt: skip
+                  f"({record.counts.applied} of {plural(record.counts.planned, 'key')} written)")  # fmt: skip
         print("recover one with: keyops ops recover OP_ID --rollback | --resume")
         return 0
     if not (args.rollback or args.resume):
@@ -290,7 +307,7 @@ async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
         return 0
     for record in records:
         print(f"{record.id}  {_when(record.started_at)}  {record.status.value:<11}  {record.type.value:<8} "
-              f"{record.counts.applied:>6} keys  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
+              f"{record.counts.applied:>6} {'key ' if record.counts.applied == 1 else 'keys'}  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
     return 0
 
 
@@ -343,7 +360,7 @@ async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> i
         with temporary.open("w", encoding="utf-8", newline="") as out:
             count = await service.export_audit(out, args.format, filters)
         temporary.replace(args.output)  # no half-written export is left under the real name
-    print(f"exported {count} audit entries", file=sys.stderr)
+    print(f"exported {plural(count, 'audit entry', 'audit entries')}", file=sys.stderr)
     return 0
 
 
@@ -375,13 +392,14 @@ def _describe_op(record: OperationRecord) -> str:
 
 def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
     print(f"{plan.summary}", file=out)
-    print(f"  {len(plan.plans)} keys change, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+    change = f"{plural(len(plan.plans), 'key')} {'changes' if len(plan.plans) == 1 else 'change'}"
+    print(f"  {change}, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
           f" ({'all or nothing' if plan.atomic else 'best effort'})", file=out)  # fmt: skip
     if plan.tag_counts:
         common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
         print(f"  tags on these keys now: {common}", file=out)
     for key_id, name, before, after in plan.preview(10):
-        print(f"  {key_id[:8]} {name[:30]:<30} {before}  ->  {after}", file=out)
+        print(f"  {key_id[:8]} {pad(clip(name, 30), 30)} {before}  ->  {after}", file=out)
     if len(plan.plans) > 10:
         print(f"  … and {len(plan.plans) - 10} more", file=out)
     reasons: dict[str, int] = {}
@@ -417,7 +435,7 @@ async def preview_and_run(
     if not plan.plans:
         print("nothing to change", file=sys.stderr)
         return 0
-    if not args.yes and not confirm(f"Write {len(plan.plans)} keys?", len(plan.plans)):
+    if not args.yes and not confirm(f"Write {plural(len(plan.plans), 'key')}?", len(plan.plans)):
         print("nothing written", file=sys.stderr)
         return 1
     events: AsyncIterator[ProgressEvent] = (

@@ -16,7 +16,10 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError, RedisError
 
+from keyops import __version__
 from keyops.cli import batch_commands, render
+from keyops.cli.help_topics import TOPICS, WHERE_HELP
+from keyops.cli.text import plural
 from keyops.core.connection import connect, holds_crs_data
 from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.logs import setup_file_logging
@@ -27,14 +30,23 @@ from keyops.core.settings import RedisSettings, settings_from_args
 
 UiRunner = Callable[[argparse.Namespace], int]
 
+DESCRIPTION = "Bulk-manage claude-relay-service API keys in Redis, safely."
+EPILOG = """\
+keyops COMMAND --help   a command's options
+keyops help query       the query language of --where
+keyops demo             try the console on a built-in sample, no server needed"""
+
 log = logging.getLogger("keyops.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyops",
-        description="Bulk-manage claude-relay-service API keys in Redis, safely.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"keyops {__version__}")
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
         "--redis-url",
@@ -69,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", metavar="ACTION", required=True
     )
     keys_list = keys.add_parser("list", parents=[connection], help="list keys matching a query")
-    keys_list.add_argument(
-        "--where", default="", metavar="QUERY", help="query (docs/query-language.md)"
-    )
+    keys_list.add_argument("--where", default="", metavar="QUERY", help=WHERE_HELP)
     keys_list.add_argument(
         "--include-deleted", action="store_true", help="also list soft-deleted keys"
     )
@@ -82,13 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         "accounts", help="upstream accounts: list, assign keys to them"
     ).add_subparsers(dest="action", metavar="ACTION", required=True)
     accounts_list = accounts.add_parser("list", parents=[connection], help="accounts and groups")
-    accounts_list.add_argument("--json", action="store_true")
+    accounts_list.add_argument(
+        "--json", action="store_true", help="one JSON array of accounts and groups"
+    )
     accounts_list.set_defaults(handler=cmd_accounts_list)
 
     batch_commands.register(commands, connection, accounts)
 
     info = commands.add_parser("info", parents=[connection], help="server, counts, index version")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="one JSON object")
     info.set_defaults(handler=cmd_info)
 
     seed = commands.add_parser(
@@ -106,7 +118,54 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", parents=[connection], help="open the console on a CRS Redis")
     ui.add_argument("--read-only", action="store_true", help="turn off every mutating action")
     ui.set_defaults(ui=True)
+
+    help_command = commands.add_parser(
+        "help", help="this overview, a command's options, or a topic: keyops help query"
+    )
+    help_command.add_argument(
+        "topic", nargs="?", metavar="TOPIC", help=f"a command or one of: {', '.join(TOPICS)}"
+    )
+    help_command.set_defaults(handler=cmd_help)
     return parser
+
+
+def short_help(parser: argparse.ArgumentParser) -> str:
+    """What `keyops` alone prints: the commands, one line each, and where to read on."""
+    lines = [
+        "usage: keyops COMMAND [OPTIONS]   (keyops --help, keyops --version)",
+        "",
+        DESCRIPTION,
+        "",
+    ]
+    lines += [f"  {name:<9} {text}" for name, text in _command_summaries(parser)]
+    lines += ["", parser.epilog or ""]
+    return "\n".join(lines)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any]:
+    # argparse keeps its sub-commands in a private action; nothing public lists them.
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _command_summaries(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    return [(choice.dest, choice.help or "") for choice in _subcommands(parser)._choices_actions]
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    parser = build_parser()
+    commands: dict[str, argparse.ArgumentParser] = dict(_subcommands(parser).choices)
+    if args.topic is None:
+        print(short_help(parser))
+    elif args.topic in TOPICS:
+        print(TOPICS[args.topic], end="")
+    elif args.topic in commands:
+        print(commands[args.topic].format_help().rstrip("\n"))
+    else:
+        raise BadInput(
+            f"no help on {args.topic!r}: name a command ({', '.join(commands)}) "
+            f"or a topic ({', '.join(TOPICS)})"
+        )
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> RedisSettings:
@@ -182,7 +241,7 @@ async def _seed(args: argparse.Namespace) -> int:
         written = await seed_dataset(clients.write, args.keys, seed=args.seed)
     finally:
         await clients.aclose()
-    print(f"seeded {written} keys into {settings.endpoint}")
+    print(f"seeded {plural(written, 'key')} into {settings.endpoint}")
     return 0
 
 
@@ -191,7 +250,12 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not argv:  # a bare `keyops`: the overview, not an argparse error
+        print(short_help(parser))
+        return 0
+    args = parser.parse_args(argv)
     setup_file_logging()
     log.info("keyops %s", getattr(args, "command", ""))
     try:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from keyops.cli.text import clip, display_width, pad, plural
 from keyops.core.schema.platforms import BindingField
 from keyops.core.session import ServerInfo
 from keyops.core.store.accounts import AccountCatalog, binding_labels
@@ -65,18 +66,20 @@ def keys_as_json(rows: Iterable[KeyRow]) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], max_widths: dict[int, int]) -> str:
-    def clip(text: str, column: int) -> str:
-        limit = max_widths.get(column)
-        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+    """Columns aligned by the cells text takes on screen (a CJK character takes two)."""
 
-    cells = [[clip(cell, index) for index, cell in enumerate(row)] for row in rows]
-    widths = [len(header) for header in headers]
+    def fit(cell: str, column: int) -> str:
+        limit = max_widths.get(column)
+        return cell if limit is None else clip(cell, limit)
+
+    cells = [[fit(cell, index) for index, cell in enumerate(row)] for row in rows]
+    widths = [display_width(header) for header in headers]
     for row in cells:
         for index, cell in enumerate(row):
-            widths[index] = max(widths[index], len(cell))
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+            widths[index] = max(widths[index], display_width(cell))
+    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+        "  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join(lines)
 
@@ -97,7 +100,7 @@ def keys_as_text(rows: list[KeyRow], catalog: AccountCatalog, total: int) -> str
     text = table(
         ["ID", "NAME", "STATUS", "TAGS", "BINDINGS", "LAST USED"], body, {1: 40, 3: 40, 4: 60}
     )
-    return f"{text}\n{len(rows)} of {total} keys"
+    return f"{text}\n{len(rows)} of {plural(total, 'key')}"
 
 
 def accounts_as_json(catalog: AccountCatalog) -> str:
