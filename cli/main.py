@@ -19,12 +19,10 @@ from redis.exceptions import NoPermissionError, RedisError
 from keyops import __version__
 from keyops.cli import batch_commands, render
 from keyops.cli.help_topics import TOPICS, WHERE_HELP
-from keyops.cli.text import plural
-from keyops.core.connection import connect, holds_crs_data
+from keyops.cli.seed_command import cmd_seed
 from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.logs import setup_file_logging
 from keyops.core.query import QueryContext, QueryError, compile_query
-from keyops.core.seeding.writer import seed_dataset
 from keyops.core.session import CrsSession
 from keyops.core.settings import RedisSettings, settings_from_args
 
@@ -225,28 +223,6 @@ async def _info(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     return _run(_info(args))
-
-
-async def _seed(args: argparse.Namespace) -> int:
-    if args.keys < 0:
-        raise BadInput("--keys must be 0 or more")
-    settings = _settings(args)
-    clients = await connect(settings, require_crs=False)
-    try:
-        if not args.force and await holds_crs_data(clients.read):
-            raise BadInput(
-                f"{settings.endpoint} already holds CRS data; refusing to seed "
-                "(use an empty DB, or --force to add to it)"
-            )
-        written = await seed_dataset(clients.write, args.keys, seed=args.seed)
-    finally:
-        await clients.aclose()
-    print(f"seeded {plural(written, 'key')} into {settings.endpoint}")
-    return 0
-
-
-def cmd_seed(args: argparse.Namespace) -> int:
-    return _run(_seed(args))
 
 
 def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -> int:
