@@ -17,7 +17,7 @@ from keyops.core.schema.platforms import GroupPlatform, Platform
 UNHEALTHY_STATUSES = frozenset({"error", "unauthorized", "blocked", "temp_error"})
 
 # Platforms whose scheduler fails a key's requests outright when its bound account is bad,
-# instead of falling back to the shared pool (schema sheet 4.2).
+# instead of falling back to the shared pool (docs/crs-layout.md, "Accounts and the shared pool").
 HARD_FAIL_PLATFORMS = frozenset(
     {Platform.CLAUDE, Platform.OPENAI, Platform.OPENAI_RESPONSES, Platform.DROID}
 )

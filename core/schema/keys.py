@@ -46,7 +46,7 @@ BOOL_FIELDS = (
     "isActivated",
     "enableOpenAIResponsesPayloadRules",
 )
-# Missing means true for this one (schema sheet 1.2), so it is decoded separately.
+# Missing means true for this one, so it is decoded separately (docs/crs-layout.md, "Key records").
 BOOL_DEFAULT_TRUE_FIELDS = ("enableOpenAIResponsesCodexAdaptation",)
 LIST_FIELDS = ("restrictedModels", "allowedClients", "openaiResponsesPayloadRules")
 TIME_FIELDS = (

@@ -85,7 +85,7 @@ ACCOUNT_STORES: dict[Platform, AccountStore] = {
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """What a binding field may hold (schema sheet 1.3)."""
+    """What a binding field may hold (docs/crs-layout.md, "Binding fields")."""
 
     native: Platform | None  # the platform of a bare id
     prefixed: dict[str, Platform]  # 'api:' -> gemini-api, 'responses:' -> openai-responses
@@ -108,7 +108,8 @@ FIELD_RULES: dict[BindingField, FieldRule] = {
 
 GROUP_PREFIX = "group:"
 
-# Which account platforms may be members of a group of each platform (schema sheet 4.3).
+# Which account platforms may be members of a group of each platform
+# (docs/crs-layout.md, "Account groups").
 GROUP_MEMBER_PLATFORMS: dict[GroupPlatform, frozenset[Platform]] = {
     GroupPlatform.CLAUDE: frozenset({Platform.CLAUDE, Platform.CLAUDE_CONSOLE, Platform.CCR}),
     GroupPlatform.GEMINI: frozenset({Platform.GEMINI, Platform.GEMINI_API}),

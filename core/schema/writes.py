@@ -2,8 +2,9 @@
 
 `plan_key_write` is pure: it takes the key's current stored fields and returns a `KeyWritePlan`
 listing each field's before and after string plus every index-set update CRS's `updateApiKey`
-would make (schema sheet 2.2/2.3). `core.store.apply` carries a plan out in one server-side
-script that compare-and-sets the fields, so only the fields named here are ever written.
+would make (docs/crs-layout.md, "What updateApiKey writes"). `core.store.apply` carries a plan
+out in one server-side script that compare-and-sets the fields, so only the fields named here
+are ever written.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ NAME_STEMS = ("svc", "bot", "cli", "job", "app", "user", "agent", "ide")
 
 
 def _template(now: datetime) -> dict[str, str]:
-    """The field set and defaults of a freshly created CRS key (schema sheet 1.2)."""
+    """The field set and defaults of a freshly created CRS key
+    (docs/crs-layout.md, "Key records")."""
     stamp = encode_iso(now)
     fields = {
         "activatedAt": stamp, "activationDays": "0", "activationUnit": "days",

@@ -4,8 +4,8 @@ Each key is checked and written inside the script, so a write lands only on fiel
 hold their planned before-value; unrelated fields CRS changes meanwhile never conflict. A
 resent chunk finds its fields already at their after-values and writes nothing twice.
 
-CRS has no Redis Cluster support (schema sheet 6), so the script builds index key names from
-its arguments instead of declaring every one in KEYS.
+CRS has no Redis Cluster support (docs/crs-layout.md, "No Redis Cluster"), so the script builds
+index key names from its arguments instead of declaring every one in KEYS.
 """
 
 from __future__ import annotations

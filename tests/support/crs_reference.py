@@ -1,4 +1,5 @@
-"""A transliteration of CRS's updateApiKey + updateIndex (schema sheet 2.2) over a snapshot.
+"""A transliteration of CRS's updateApiKey + updateIndex over a snapshot
+(docs/crs-layout.md, "What updateApiKey writes").
 
 Tests run keyops's write path on Redis and this reference on a copy of the same state, then
 compare the two states key by key: "leaves every index exactly as CRS would" is checked, not

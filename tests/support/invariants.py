@@ -1,4 +1,5 @@
-"""CRS's index invariants (schema sheet 2.1 and "Invariants"), checked straight from Redis.
+"""CRS's index invariants, checked straight from Redis
+(docs/crs-layout.md, "Index sets and their invariants").
 
 Independent of keyops's own index code, so it can judge both the seeder and the write path;
 the CRS-written fixture passes it, which is what makes it a fair judge.
