@@ -1,4 +1,5 @@
-"""Headless batch commands: tags, accounts assign, status, ops, audit.
+"""Headless batch commands: tags, accounts assign, status, ops, audit (their options are in
+cli/parser.py).
 
 Every mutating command previews first (`--dry-run` stops there), asks before writing unless
 `--yes`, streams progress to stderr and ends with a summary. Exit codes: 0 done, 1 failed or
@@ -13,12 +14,10 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 from redis.exceptions import NoPermissionError
 
-from keyops.cli.help_topics import WHERE_HELP
 from keyops.cli.text import clip, pad, plural
 from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS, AuditFilter
 from keyops.core.batch.audit_query import parse_moment
@@ -35,153 +34,7 @@ from keyops.core.settings import settings_from_args
 
 TYPED_CONFIRM_THRESHOLD = 500
 
-DATE_HELP = "a date or time, UTC unless it names a zone: 2026-11-27 or 2026-11-27T10:00"
-
-TAG_HELP = {
-    "add": "tags to add to each key",
-    "remove": "tags to take off each key",
-    "replace": "the exact tag list each key gets (none: no tags)",
-}
-
 Handler = Callable[[BatchService, argparse.Namespace], Coroutine[Any, Any, int]]
-
-
-def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--where", metavar="QUERY", help=WHERE_HELP)
-    parser.add_argument("--ids", action="append", metavar="ID[,ID...]", help="key ids (repeatable)")
-    parser.add_argument("--ids-file", type=Path, metavar="PATH", help="one key id per line")
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument(
-        "--audit-failure", choices=("block", "warn"), default="block",
-        help="if the audit trail cannot be written: block (default) or warn and go on",
-    )  # fmt: skip
-    parser.add_argument(
-        "--audit-retention-days", type=int, default=DEFAULT_RETENTION_DAYS, metavar="DAYS",
-        help=f"audit entries older than this are trimmed as new ones arrive (default {DEFAULT_RETENTION_DAYS})",
-    )  # fmt: skip
-
-
-def register(commands: Any, connection: argparse.ArgumentParser, accounts_parsers: Any) -> None:
-    tags = commands.add_parser("tags", help="add, remove or replace tags on many keys")
-    tag_actions = tags.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action, text in (
-        ("add", "add tags"),
-        ("remove", "remove tags"),
-        ("replace", "set the exact tag list"),
-    ):
-        sub = tag_actions.add_parser(action, parents=[connection], help=text)
-        sub.add_argument("tags", nargs="*", metavar="TAG", help=TAG_HELP[action])
-        if action == "add":
-            sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
-                             help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
-            sub.add_argument("--remove", action="append", metavar="TAG",
-                             help="also take this tag off in the same edit (repeatable)")  # fmt: skip
-        sub.add_argument(
-            "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_tags)
-
-    assign = accounts_parsers.add_parser(
-        "assign", parents=[connection], help="bind keys to an account, a group or the shared pool"
-    )
-    assign.add_argument("assignments", nargs="+", metavar="FIELD=TARGET",
-                        help="e.g. console=my-account, claude=group:my-group, gemini=shared")  # fmt: skip
-    assign.add_argument(
-        "--overwrite-existing", action="store_true", help="replace bindings keys already have"
-    )
-    assign.add_argument(
-        "--force", action="store_true", help="bind even to an unhealthy hard-fail account"
-    )
-    assign.add_argument(
-        "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-    )
-    add_target_options(assign)
-    add_run_options(assign)
-    assign.set_defaults(batch_handler=cmd_assign)
-
-    status = commands.add_parser("status", help="enable or disable many keys")
-    status_actions = status.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("enable", "disable"):
-        sub = status_actions.add_parser(action, parents=[connection], help=f"{action} keys")
-        if action == "enable":
-            sub.add_argument(
-                "--expires", metavar="DATE|never", help="new expiry for keys that expired"
-            )
-        sub.add_argument(
-            "--atomic", action="store_true", help="all or nothing (default: best effort)"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_status)
-
-    ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
-    ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
-    ops_list.add_argument("--limit", type=int, default=20, metavar="N",
-                          help="show the N most recent operations (default 20)")  # fmt: skip
-    ops_list.add_argument("--json", action="store_true", help="one JSON array")
-    ops_list.set_defaults(batch_handler=cmd_ops_list)
-    ops_show = ops_actions.add_parser("show", parents=[connection], help="one operation, per key")
-    ops_show.add_argument("op_id", metavar="OP_ID", help="as 'keyops ops list' shows it")
-    ops_show.add_argument("--json", action="store_true", help="the record and its per-key journal")
-    ops_show.set_defaults(batch_handler=cmd_ops_show)
-    ops_revert = ops_actions.add_parser(
-        "revert", parents=[connection], help="undo a finished operation"
-    )
-    ops_revert.add_argument("op_id", metavar="OP_ID", help="the operation to undo")
-    add_run_options(ops_revert)
-    ops_revert.set_defaults(batch_handler=cmd_ops_revert)
-    ops_recover = ops_actions.add_parser(
-        "recover", parents=[connection], help="finish or roll back an interrupted operation"
-    )
-    ops_recover.add_argument("op_id", nargs="?", metavar="OP_ID",
-                             help="the interrupted operation (without it: list them)")  # fmt: skip
-    way = ops_recover.add_mutually_exclusive_group()
-    way.add_argument("--rollback", action="store_true",
-                     help="undo what it wrote, from its journal")  # fmt: skip
-    way.add_argument("--resume", action="store_true",
-                     help="finish it: write the keys it did not reach")  # fmt: skip
-    add_run_options(ops_recover)
-    ops_recover.set_defaults(batch_handler=cmd_ops_recover)
-    ops_break = ops_actions.add_parser(
-        "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
-    )
-    ops_break.add_argument("op_id", metavar="OP_ID", help="the operation holding the lock")
-    ops_break.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    ops_break.set_defaults(batch_handler=cmd_ops_break_lock)
-
-    audit = commands.add_parser("audit", help="the audit trail: list and export")
-    audit_actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("list", "export"):
-        sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
-        sub.add_argument(
-            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback"),
-            help="only operations of this type (repeatable)",
-        )  # fmt: skip
-        sub.add_argument("--since", metavar="DATE", help=f"entries from DATE on ({DATE_HELP})")
-        sub.add_argument("--until", metavar="DATE", help=f"entries up to DATE ({DATE_HELP})")
-        sub.add_argument("--key", metavar="KEY_ID", help="entries about this key")
-        sub.add_argument("--operator", metavar="TEXT", help="part of user@host")
-        sub.add_argument("--op", metavar="OP_ID", help="entries of this operation")
-        if action == "list":
-            sub.add_argument("--limit", type=int, default=200, metavar="N",
-                             help="stop after N entries (default 200)")  # fmt: skip
-            sub.add_argument("--json", action="store_true", help="one JSON object per line")
-            sub.set_defaults(batch_handler=cmd_audit_list)
-        else:
-            sub.add_argument("--format", choices=("csv", "json"), default="csv",
-                             help="csv (default) or json")  # fmt: skip
-            sub.add_argument(
-                "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
-            )
-            sub.set_defaults(batch_handler=cmd_audit_export)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -198,7 +51,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         service = BatchService(session, config)
         try:
             await warn_about_interrupted(service, args)
-            handler: Handler = args.batch_handler
+            handler: Handler = globals()[args.batch_handler]  # named by cli/parser.py
             return await handler(service, args)
         finally:
             await session.aclose()

@@ -35,6 +35,8 @@ def pad(text: str, width: int) -> str:
 
 def clip(text: str, width: int) -> str:
     """`text` cut to at most `width` cells, ending with … when something was cut."""
+    if text.isascii():
+        return text if len(text) <= width else text[: width - 1] + "…"
     if display_width(text) <= width:
         return text
     kept: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import keyops
-from keyops.cli.main import build_parser
+from keyops.cli.parser import AUDIT_RETENTION_DAYS, build_parser
 from keyops.core.query.compile import FILTER_NAMES
 from tests.integration.test_cli import keyops as run_keyops
 
@@ -65,3 +65,9 @@ def test_where_points_at_help_that_ships_with_keyops() -> None:
     for args in (("keys", "list", "--help"), ("tags", "add", "--help")):
         text = " ".join(run_keyops(*args).stdout.split())  # argparse wraps lines
         assert "keyops help query" in text and "docs/" not in text
+
+
+def test_the_parser_states_the_cores_audit_retention_default() -> None:
+    from keyops.core.batch.audit import DEFAULT_RETENTION_DAYS
+
+    assert AUDIT_RETENTION_DAYS == DEFAULT_RETENTION_DAYS
