@@ -15,7 +15,6 @@ from redis.exceptions import NoPermissionError, RedisError
 from keyops.core.access import AccessCheck, check_batch_access
 from keyops.core.connection import RedisClients, connect
 from keyops.core.errors import ConnectionFailed
-from keyops.core.schema.keys import ApiKeyRecord
 from keyops.core.settings import RedisSettings
 from keyops.core.store.accounts import AccountCatalog, load_accounts
 from keyops.core.store.key_table import KeyTable, fetch_record, load_key_table, read_index_version
@@ -23,6 +22,7 @@ from keyops.core.store.rows import KeyStatus
 
 if TYPE_CHECKING:
     from keyops.core.batch.operations import OperationRecord
+    from keyops.core.schema.keys import ApiKeyRecord  # a pydantic model: loaded when used
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,8 +14,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from keyops.core.connection import socket_timeout_of
 from keyops.core.schema import layout
-from keyops.core.schema.keys import ApiKeyRecord
 from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+
+if TYPE_CHECKING:
+    from keyops.core.schema.keys import ApiKeyRecord
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
 # (bench/load_keys measures the load).
@@ -198,6 +200,10 @@ async def fetch_record(client: aioredis.Redis, key_id: str) -> ApiKeyRecord | No
         return None
     if not raw:
         return None
+    # The full record is a pydantic model, wanted only for one key's details: imported here so
+    # that listing keys does not load pydantic.
+    from keyops.core.schema.keys import ApiKeyRecord
+
     return ApiKeyRecord.from_redis(key_id, raw)
 
 

@@ -42,12 +42,14 @@ def test_help_and_version_load_nothing_heavy(args: tuple[str, ...]) -> None:
     assert loaded_by(*args) == []
 
 
-async def test_keys_list_loads_the_core_but_not_the_console_or_the_batch_engine(
+async def test_keys_list_loads_neither_the_console_nor_the_batch_engine_nor_pydantic(
     fixture_db: str,
 ) -> None:
     loaded = loaded_by("keys", "list", "--redis-url", fixture_db)
     assert {"redis", "keyops.core.session"} <= set(loaded)
-    assert not {"textual", "rich", "keyops.tui", "keyops.core.batch.service"} & set(loaded)
+    assert not {"textual", "rich", "pydantic", "keyops.tui", "keyops.core.batch.service"} & set(
+        loaded
+    )
 
 
 async def test_a_batch_command_does_not_load_the_console(fixture_db: str) -> None:
