@@ -1,4 +1,6 @@
-"""Issue 5's load test: a 100,000-key tag batch while a CRS-like writer rewrites whole hashes
+"""A 100,000-key tag batch while a CRS-like writer rewrites whole hashes (nothing may be lost).
+
+Issue 5's load test: a 100,000-key tag batch while a CRS-like writer rewrites whole hashes
 of random keys at about 2,000 rewrites per second (bench/crs_writer.py, its own process).
 
     ./dev bench load_with_crs [--keys 100000] [--rate 2000] [--runs 1]

@@ -13,21 +13,18 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
+from keyops.cli.text import clip, pad, plural
 from keyops.core.api import (
     AUDIT_RETENTION_DAYS,
-    KINDS,
     TYPED_CONFIRM_ABOVE,
     AuditFilter,
     BadInput,
     BatchConfig,
     BatchPlan,
-    EditKind,
     KeyopsSession,
     OperationRecord,
-    OpType,
     Outcome,
     Phase,
     ProgressEvent,
@@ -39,107 +36,6 @@ from keyops.core.api import (
 )
 
 Handler = Callable[[KeyopsSession, argparse.Namespace], Coroutine[Any, Any, int]]
-
-
-def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--where", metavar="QUERY", help="keys matching this query")
-    parser.add_argument("--ids", action="append", metavar="ID[,ID...]", help="key ids (repeatable)")
-    parser.add_argument("--ids-file", type=Path, metavar="PATH", help="one key id per line")
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument(
-        "--audit-failure", choices=("block", "warn"), default="block",
-        help="if the audit trail cannot be written: block (default) or warn and go on",
-    )  # fmt: skip
-    parser.add_argument(
-        "--audit-retention-days", type=int, default=AUDIT_RETENTION_DAYS, metavar="DAYS",
-        help=f"audit entries older than this are trimmed as new ones arrive (default {AUDIT_RETENTION_DAYS})",
-    )  # fmt: skip
-
-
-def register(commands: Any, connection: argparse.ArgumentParser, groups: dict[str, Any]) -> None:
-    """The batch commands. `groups`: command groups the caller made already (by name), which
-    an edit kind's actions join (`accounts assign` beside `accounts list`)."""
-    for kind in KINDS:
-        register_edit_kind(commands, connection, groups, kind)
-
-    ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
-    ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
-    ops_list.add_argument("--limit", type=int, default=20)
-    ops_list.add_argument("--json", action="store_true")
-    ops_list.set_defaults(batch_handler=cmd_ops_list)
-    ops_show = ops_actions.add_parser("show", parents=[connection], help="one operation, per key")
-    ops_show.add_argument("op_id")
-    ops_show.add_argument("--json", action="store_true")
-    ops_show.set_defaults(batch_handler=cmd_ops_show)
-    ops_revert = ops_actions.add_parser(
-        "revert", parents=[connection], help="undo a finished operation"
-    )
-    ops_revert.add_argument("op_id")
-    add_run_options(ops_revert)
-    ops_revert.set_defaults(batch_handler=cmd_ops_revert)
-    ops_recover = ops_actions.add_parser(
-        "recover", parents=[connection], help="finish or roll back an interrupted operation"
-    )
-    ops_recover.add_argument("op_id", nargs="?")
-    way = ops_recover.add_mutually_exclusive_group()
-    way.add_argument("--rollback", action="store_true")
-    way.add_argument("--resume", action="store_true")
-    add_run_options(ops_recover)
-    ops_recover.set_defaults(batch_handler=cmd_ops_recover)
-    ops_break = ops_actions.add_parser(
-        "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
-    )
-    ops_break.add_argument("op_id")
-    ops_break.add_argument("--yes", action="store_true")
-    ops_break.set_defaults(batch_handler=cmd_ops_break_lock)
-
-    audit = commands.add_parser("audit", help="the audit trail: list and export")
-    audit_actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("list", "export"):
-        sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
-        sub.add_argument("--type", action="append", choices=tuple(kind.value for kind in OpType))
-        sub.add_argument("--since", metavar="DATE")
-        sub.add_argument("--until", metavar="DATE")
-        sub.add_argument("--key", metavar="KEY_ID")
-        sub.add_argument("--operator", metavar="TEXT", help="part of user@host")
-        sub.add_argument("--op", metavar="OP_ID")
-        if action == "list":
-            sub.add_argument("--limit", type=int, default=200)
-            sub.add_argument("--json", action="store_true")
-            sub.set_defaults(batch_handler=cmd_audit_list)
-        else:
-            sub.add_argument("--format", choices=("csv", "json"), default="csv")
-            sub.add_argument(
-                "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
-            )
-            sub.set_defaults(batch_handler=cmd_audit_export)
-
-
-def register_edit_kind(
-    commands: Any, connection: argparse.ArgumentParser, groups: dict[str, Any], kind: EditKind
-) -> None:
-    """`keyops COMMAND ACTION`, built from the kind's declared command line."""
-    spec = kind.cli
-    if spec is None:
-        return
-    actions = groups.get(spec.command)
-    if actions is None:
-        actions = groups[spec.command] = commands.add_parser(
-            spec.command, help=spec.help
-        ).add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in spec.actions:
-        sub = actions.add_parser(action.name, parents=[connection], help=action.help)
-        for option in action.options:
-            sub.add_argument(*option.names, **option.settings)
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_edit, edit_request=spec.request)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -155,7 +51,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         session = await KeyopsSession.open(settings_from_args(args), config)
         try:
             await warn_about_interrupted(session, args)
-            handler: Handler = args.batch_handler
+            handler: Handler = globals()[args.batch_handler]  # named by cli/parser.py
             return await handler(session, args)
         finally:
             await session.aclose()
@@ -206,7 +102,7 @@ async def cmd_ops_recover(session: KeyopsSession, args: argparse.Namespace) -> i
             return 0
         for record in unfinished:
             print(f"{record.id}  {record.summary}  by {record.operator.label}  "
-                  f"({record.counts.applied} of {record.counts.planned} keys written)")  # fmt: skip
+                  f"({record.counts.applied} of {plural(record.counts.planned, 'key')} written)")  # fmt: skip
         print("recover one with: keyops ops recover OP_ID --rollback | --resume")
         return 0
     if not (args.rollback or args.resume):
@@ -241,7 +137,7 @@ async def cmd_ops_list(session: KeyopsSession, args: argparse.Namespace) -> int:
         return 0
     for record in records:
         print(f"{record.id}  {_when(record.started_at)}  {record.status.value:<11}  {record.type.value:<8} "
-              f"{record.counts.applied:>6} keys  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
+              f"{record.counts.applied:>6} {'key ' if record.counts.applied == 1 else 'keys'}  {record.operator.os_user}@{record.operator.host}  {record.summary}")  # fmt: skip
     return 0
 
 
@@ -294,7 +190,7 @@ async def cmd_audit_export(session: KeyopsSession, args: argparse.Namespace) -> 
         with temporary.open("w", encoding="utf-8", newline="") as out:
             count = await session.export_audit(out, args.format, filters)
         temporary.replace(args.output)  # no half-written export is left under the real name
-    print(f"exported {count} audit entries", file=sys.stderr)
+    print(f"exported {plural(count, 'audit entry', 'audit entries')}", file=sys.stderr)
     return 0
 
 
@@ -326,13 +222,14 @@ def _describe_op(record: OperationRecord) -> str:
 
 def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
     print(f"{plan.summary}", file=out)
-    print(f"  {len(plan.plans)} keys change, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+    change = f"{plural(len(plan.plans), 'key')} {'changes' if len(plan.plans) == 1 else 'change'}"
+    print(f"  {change}, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
           f" ({'all or nothing' if plan.atomic else 'best effort'})", file=out)  # fmt: skip
     if plan.tag_counts:
         common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
         print(f"  tags on these keys now: {common}", file=out)
     for key_id, name, before, after in plan.preview(10):
-        print(f"  {key_id[:8]} {name[:30]:<30} {before}  ->  {after}", file=out)
+        print(f"  {key_id[:8]} {pad(clip(name, 30), 30)} {before}  ->  {after}", file=out)
     if len(plan.plans) > 10:
         print(f"  … and {len(plan.plans) - 10} more", file=out)
     reasons: dict[str, int] = {}
@@ -368,7 +265,7 @@ async def preview_and_run(
     if not plan.plans:
         print("nothing to change", file=sys.stderr)
         return 0
-    if not args.yes and not confirm(f"Write {len(plan.plans)} keys?", len(plan.plans)):
+    if not args.yes and not confirm(f"Write {plural(len(plan.plans), 'key')}?", len(plan.plans)):
         print("nothing written", file=sys.stderr)
         return 1
     events: AsyncIterator[ProgressEvent] = (

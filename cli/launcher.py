@@ -6,6 +6,7 @@ Textual is imported only when a console command runs, so `keyops keys list` star
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +37,13 @@ def run_ui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main(argv, ui_runner=run_ui)
+    try:
+        return cli_main(argv, ui_runner=run_ui)
+    except BrokenPipeError:
+        # The reader went away (`keyops keys list | head`): stop quietly, as `cat` would, and
+        # point stdout at /dev/null so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command cut off this way
 
 
 if __name__ == "__main__":

@@ -443,17 +443,22 @@ class KeyopsSession:
         return await check_batch_access(self.clients.write)
 
     @_redis_errors
-    async def holds_crs_data(self) -> bool:
-        from keyops.core.store.probe import holds_crs_data
+    async def seed(
+        self,
+        key_count: int,
+        *,
+        seed: int = 7,
+        force: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> int:
+        """Writes CRS-shaped test data (the packaged sample plus generated keys); refuses a DB
+        holding CRS data it did not seed unless `force` (see keyops.core.seeding.database)."""
+        from keyops.core.seeding.database import seed_database
 
-        return await holds_crs_data(self.clients.read)
-
-    @_redis_errors
-    async def seed(self, key_count: int, *, seed: int = 7) -> int:
-        """Writes CRS-shaped test data (the packaged sample plus generated keys)."""
-        from keyops.core.seeding.writer import seed_dataset
-
-        return await seed_dataset(self.clients.write, key_count, seed=seed)
+        return await seed_database(
+            self.clients.write, key_count, seed=seed, force=force, endpoint=self.endpoint,
+            progress=progress,
+        )  # fmt: skip
 
     # -- planning ---------------------------------------------------------------------------
 

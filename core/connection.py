@@ -8,6 +8,7 @@ engine reconciles by re-reading instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,8 @@ from keyops.core.settings import SOCKET_TIMEOUT_SECONDS, RedisSettings
 log = logging.getLogger("keyops.connection")
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Only on the failure path: does a server that ignored a TLS hello answer plain RESP?
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class _ReadBackoff(AbstractBackoff):
@@ -120,6 +123,9 @@ def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
         return f"TLS handshake with Redis at {where} failed: {message}"
     if isinstance(error, ConnectionError):
         reason = message.split(". ", 1)[-1] if ". " in message else message
+        if not settings.tls and "reset by peer" in message:
+            # What a TLS-only server does with a plain PING.
+            reason += "; if the server only speaks TLS, use a rediss:// URL"
         return f"cannot reach Redis at {where}: {reason}"
     return f"Redis at {where} failed: {message}"
 
@@ -135,7 +141,9 @@ async def connect(settings: RedisSettings, verify: Verify | None = None) -> Redi
         register_secret(settings.password.get_secret_value())
     clients = make_clients(settings)
     try:
-        await clients.read.ping()
+        # First contact through the client that never retries: a server that does not answer
+        # is reported after one connect timeout, not after one per retry of the read client.
+        await clients.write.ping()
         if verify is not None:
             await verify(clients.read, settings.endpoint)
     except KeyopsError:
@@ -144,6 +152,12 @@ async def connect(settings: RedisSettings, verify: Verify | None = None) -> Redi
     except (RedisError, OSError) as error:
         await clients.aclose()
         message = describe_connect_error(error, settings)
+        if settings.tls and isinstance(error, TimeoutError) and await answers_without_tls(settings):
+            # A plain server never answers a TLS hello: it would only look like a dead host.
+            message = (
+                f"Redis at {settings.endpoint} answers without TLS: use a redis:// URL "
+                "(or REDIS_ENABLE_TLS=false)"
+            )
         log.warning("connect failed: %s", message)
         raise ConnectionFailed(message) from None
     log.info(
@@ -151,6 +165,22 @@ async def connect(settings: RedisSettings, verify: Verify | None = None) -> Redi
         settings.endpoint, settings.username or "default", settings.source,
     )  # fmt: skip
     return clients
+
+
+async def answers_without_tls(settings: RedisSettings) -> bool:
+    """Whether the endpoint speaks plain RESP: a PING over bare TCP gets a RESP reply."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            reader, writer = await asyncio.open_connection(settings.host, settings.port)
+            try:
+                writer.write(b"PING\r\n")
+                await writer.drain()
+                reply = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return False
+    return reply.startswith((b"+", b"-"))
 
 
 __all__ = [

@@ -25,7 +25,14 @@ ChunkHook = Callable[[int], Awaitable[None]]
 class RunnerSettings:
     chunk_size: int = CHUNK_SIZE
     audit_policy: str = "block"  # or "warn"
-    verify_delay: float = 0.5  # CRS's in-flight requests get time to write back first
+    # How long after writing a key verify re-reads it: every CRS rewrite that read the key
+    # before keyops wrote it must have landed by then. CRS's rewrite (recordUsage: HGETALL, set
+    # lastUsedAt, HSET the whole hash, with only JavaScript between read and write) measured
+    # 0.5 ms typical in Node; the longest window at a busy relay's rate (100-300 rewrites/s,
+    # also with both cores of the host kept busy) was 72 ms, so 250 ms leaves over 3x. Only a
+    # relay whose event loop is saturated stretches windows to its backlog (170-265 ms at 64
+    # rewrites in flight): no fixed wait covers that. bench/crs_rewrite_window.py measures it.
+    verify_delay: float = 0.25
     verify_rounds: int = 3
     conflict_retries: int = 2
     transient_retries: int = RETRIES

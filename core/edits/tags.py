@@ -170,7 +170,10 @@ def _request(args: Mapping[str, Any]) -> TagEdit:
     )
 
 
-_TAGS = Option(("tags",), {"nargs": "*", "metavar": "TAG"})
+def _tags(help_text: str) -> Option:
+    return Option(("tags",), {"nargs": "*", "metavar": "TAG", "help": help_text})
+
+
 _BEST_EFFORT = Option(
     ("--best-effort",), {"action": "store_true", "help": "keep what succeeded when a key fails"}
 )
@@ -182,7 +185,7 @@ CLI = CliCommand(
             "add",
             "add tags",
             (
-                _TAGS,
+                _tags("tags to add to each key"),
                 Option(
                     ("--conflict",),
                     {
@@ -202,8 +205,12 @@ CLI = CliCommand(
                 _BEST_EFFORT,
             ),
         ),
-        CliAction("remove", "remove tags", (_TAGS, _BEST_EFFORT)),
-        CliAction("replace", "set the exact tag list", (_TAGS, _BEST_EFFORT)),
+        CliAction("remove", "remove tags", (_tags("tags to take off each key"), _BEST_EFFORT)),
+        CliAction(
+            "replace",
+            "set the exact tag list",
+            (_tags("the exact tag list each key gets (none: no tags)"), _BEST_EFFORT),
+        ),
     ),
     request=_request,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,9 +15,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from keyops.core.connection import socket_timeout_of
 from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
-from keyops.core.schema.keys import ApiKeyRecord
 from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 from keyops.core.wire.chunks import chunked
+
+if TYPE_CHECKING:
+    from keyops.core.schema.keys import ApiKeyRecord
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
 # (bench/load_keys measures the load).
@@ -189,6 +191,10 @@ async def fetch_record(client: aioredis.Redis, key_id: str) -> ApiKeyRecord | No
         return None
     if not raw:
         return None
+    # The full record is a pydantic model, wanted only for one key's details: imported here so
+    # that listing keys does not load pydantic.
+    from keyops.core.schema.keys import ApiKeyRecord
+
     return ApiKeyRecord.from_redis(key_id, raw)
 
 

@@ -33,7 +33,8 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"retry", "timestamps", "logs", "settings"}),
     frozenset({"schema"}),
     frozenset({"wire", "connection"}),
-    frozenset({"store", "query", "seeding"}),
+    frozenset({"store", "query"}),
+    frozenset({"seeding"}),  # a seed checks the DB first (store.probe)
     frozenset({"edits"}),
     frozenset({"batch"}),
     frozenset({"api"}),

@@ -5,6 +5,13 @@
 new filters and reloads. `t` edits tags, `a` assigns accounts, `e`/`d` enable or disable the
 marked keys (the highlighted one when none is marked), `o` opens operations and audit,
 `enter` shows every field of a key except its secret.
+
+The "bound to" column lists the upstream accounts and groups a key is bound to, one per
+platform (console:my-account, claude:group:my-group); "-" means none: CRS serves the key from
+the shared pool of that platform's accounts.
+
+Soft-deleted keys are hidden from the list and from batches: the status line counts them, and a
+filter naming status:deleted lists them.
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ class KeyListScreen(ConsoleScreen):
         self._last_filter_at = 0.0
         self._scan: FilterScan | None = None
         self.loaded = False
+        self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -122,6 +130,7 @@ class KeyListScreen(ConsoleScreen):
             self.keyops.connection_problem(str(error))
             return
         self.loaded = True
+        self.deleted_count = sum(1 for row in data.table if row.is_deleted)
         self.update_banner()  # the session may have turned out read-only (ACL)
         self._scan = None  # new rows: nothing from an earlier filter carries over
         self.run_filter()
@@ -207,12 +216,17 @@ class KeyListScreen(ConsoleScreen):
         scanning = self._scan is not None and not self._scan.complete
         parts = [
             f"{marked} marked · {len(self.view.rows)}{'+ (filtering…)' if scanning else ''} shown of {len(data.table)} keys",
-            f"sort: {data.sort_column.value} {arrow}",
         ]
+        # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
             parts.append("range: move, then v (or space) marks it, esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
+        query = self._scan.query if self._scan is not None else None
+        if self.deleted_count and not (query is not None and query.mentions_deleted):
+            # Says why "shown" is less than the total, and which filter lists them.
+            parts.append(f"{self.deleted_count} deleted hidden (status:deleted)")
+        parts.append(f"sort: {data.sort_column.value} {arrow}")
         self.query_one("#status-line", Static).update(" · ".join(parts))
 
     def update_banner(self) -> None:

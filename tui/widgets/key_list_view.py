@@ -76,7 +76,7 @@ WIDE_COLUMNS = (
     Column("id", 8, sort=SortColumn.ID),
     Column("status", 8, sort=SortColumn.STATUS),
     Column("tags", 0, 2),
-    Column("bindings", 0, 3),
+    Column("bound to", 0, 3),  # accounts and groups per platform; "-": the shared pool
     Column("last used", 10, sort=SortColumn.LAST_USED),
     Column("created", 10, sort=SortColumn.CREATED),
 )
@@ -380,7 +380,7 @@ class KeyListView(ScrollView, can_focus=True):
             return status.value
         if title == "tags":
             return ",".join(row.tags) or "-"
-        if title == "bindings":
+        if title == "bound to":
             return self.describe_bindings(row)
         if title == "last used":
             return _date(row.last_used_at)
