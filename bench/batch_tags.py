@@ -28,11 +28,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.requests import TagEdit
-from keyops.core.batch.service import BatchService
+from keyops.core.api import KeyopsSession, TagEdit
 from keyops.core.schema.encoding import now_iso
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
 from tests.support.redis_server import start_redis_server
 
 
@@ -64,8 +62,8 @@ async def measure(size: int, repeats: int) -> dict[str, Any]:
     try:
         client = aioredis.from_url(server.url, decode_responses=True)
         await seed_dataset(client, size)
-        session = CrsSession.from_client(client, server.url)
-        service = BatchService(session)
+        session = KeyopsSession.from_client(client, server.url)
+        service = session
         table, _ = await service.load()
         ids = [row.id for row in table if not row.is_deleted]
         gc.collect()
@@ -83,7 +81,7 @@ async def measure(size: int, repeats: int) -> dict[str, Any]:
             reset_peak()
             await client.slowlog_reset()
             start = time.perf_counter()
-            plan = await service.plan_tags(ids, TagEdit.build("add", [f"bench-tag-{run_number}"]))
+            plan = await service.plan(ids, TagEdit.build("add", [f"bench-tag-{run_number}"]))
             outcome = None
             async for event in service.run(plan):
                 outcome = event.outcome or outcome

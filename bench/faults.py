@@ -1,4 +1,6 @@
-"""The fault table of issue 5: each fault mid-batch, on a 10,000-key atomic tag edit and a
+"""Faults mid-batch (frozen server, resets, restart, OOM, SIGKILL) and what recovery did.
+
+The fault table of issue 5: each fault mid-batch, on a 10,000-key atomic tag edit and a
 best-effort disable, with what recovery did and the invariant counts after it.
 
     ./dev bench faults

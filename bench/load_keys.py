@@ -31,15 +31,14 @@ def rss_mb():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from keyops.core.settings import resolve_settings
 baseline = rss_mb()[0]
 
 async def main():
     start = time.perf_counter()
-    session = await CrsSession.open(resolve_settings(sys.argv[1]))
-    table = await session.load_keys()
-    catalog = await session.load_accounts()
+    session = await KeyopsSession.open(resolve_settings(sys.argv[1]))
+    table, catalog = await session.load()
     elapsed = time.perf_counter() - start
     await session.aclose()
     rss, peak = rss_mb()

@@ -1,4 +1,6 @@
-"""Issue 5's load test: a 100,000-key tag batch while a CRS-like writer rewrites whole hashes
+"""A 100,000-key tag batch while a CRS-like writer rewrites whole hashes (nothing may be lost).
+
+Issue 5's load test: a 100,000-key tag batch while a CRS-like writer rewrites whole hashes
 of random keys at about 2,000 rewrites per second (bench/crs_writer.py, its own process).
 
     ./dev bench load_with_crs [--keys 100000] [--rate 2000] [--runs 1]
@@ -21,9 +23,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bench.load_keys import seed
-from keyops.core.batch.requests import TagEdit
-from keyops.core.batch.service import BatchService
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession, TagEdit
 from tests.support.redis_server import start_redis_server
 
 KEYOPS_COMMANDS = {
@@ -44,11 +44,11 @@ KEYOPS_COMMANDS = {
 
 async def run_once(url: str, rate: float, tag: str) -> dict[str, Any]:
     client = aioredis.from_url(url, decode_responses=True)
-    session = CrsSession.from_client(client, url)
-    service = BatchService(session)
+    session = KeyopsSession.from_client(client, url)
+    service = session
     table, _ = await service.load()
     ids = [row.id for row in table if not row.is_deleted]
-    plan = await service.plan_tags(ids, TagEdit.build("add", [tag]))
+    plan = await service.plan(ids, TagEdit.build("add", [tag]))
     await client.slowlog_reset()
     writer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.crs_writer", url, str(rate), "30",

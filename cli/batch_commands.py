@@ -16,164 +16,29 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoPermissionError
+from keyops.cli.text import clip, pad, plural
+from keyops.core.api import (
+    TYPED_CONFIRM_ABOVE,
+    AuditFilter,
+    BadInput,
+    BatchConfig,
+    BatchPlan,
+    KeyopsSession,
+    OperationRecord,
+    Outcome,
+    Phase,
+    ProgressEvent,
+    RunnerSettings,
+    clean_id,
+    json_text,
+    parse_moment,
+    printable,
+    read_ids_file,
+    settings_from_args,
+    utc_text,
+)
 
-from keyops.core.batch.audit import AuditFilter
-from keyops.core.batch.audit_query import parse_moment
-from keyops.core.batch.operations import OperationRecord
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
-from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.batch.targets import clean_id, read_ids_file
-from keyops.core.errors import BadInput
-from keyops.core.safe_text import json_text, printable
-from keyops.core.session import CrsSession
-from keyops.core.settings import settings_from_args
-
-TYPED_CONFIRM_THRESHOLD = 500
-
-Handler = Callable[[BatchService, argparse.Namespace], Coroutine[Any, Any, int]]
-
-
-def add_target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--where", metavar="QUERY", help="keys matching this query")
-    parser.add_argument("--ids", action="append", metavar="ID[,ID...]", help="key ids (repeatable)")
-    parser.add_argument("--ids-file", type=Path, metavar="PATH", help="one key id per line")
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument(
-        "--audit-failure", choices=("block", "warn"), default="block",
-        help="if the audit trail cannot be written: block (default) or warn and go on",
-    )  # fmt: skip
-    # Gone: a batch trimmed every operator's history by it. Still parsed, to say where it went.
-    parser.add_argument("--audit-retention-days", help=argparse.SUPPRESS)
-
-
-def register(commands: Any, connection: argparse.ArgumentParser, accounts_parsers: Any) -> None:
-    tags = commands.add_parser("tags", help="add, remove or replace tags on many keys")
-    tag_actions = tags.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action, text in (
-        ("add", "add tags"),
-        ("remove", "remove tags"),
-        ("replace", "set the exact tag list"),
-    ):
-        sub = tag_actions.add_parser(action, parents=[connection], help=text)
-        sub.add_argument("tags", nargs="*", metavar="TAG")
-        if action == "add":
-            sub.add_argument("--conflict", choices=("merge", "replace", "skip"), default="merge",
-                             help="keys that already have tags: merge (default), replace them, or skip the key")  # fmt: skip
-            sub.add_argument("--remove", action="append", metavar="TAG",
-                             help="also take this tag off in the same edit (repeatable)")  # fmt: skip
-        sub.add_argument(
-            "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_tags)
-
-    assign = accounts_parsers.add_parser(
-        "assign", parents=[connection], help="bind keys to an account, a group or the shared pool"
-    )
-    assign.add_argument("assignments", nargs="+", metavar="FIELD=TARGET",
-                        help="e.g. console=my-account, claude=group:my-group, gemini=shared")  # fmt: skip
-    assign.add_argument(
-        "--overwrite-existing", action="store_true", help="replace bindings keys already have"
-    )
-    assign.add_argument(
-        "--force", action="store_true", help="bind even to an unhealthy hard-fail account"
-    )
-    assign.add_argument(
-        "--best-effort", action="store_true", help="keep what succeeded when a key fails"
-    )
-    add_target_options(assign)
-    add_run_options(assign)
-    assign.set_defaults(batch_handler=cmd_assign)
-
-    status = commands.add_parser("status", help="enable or disable many keys")
-    status_actions = status.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("enable", "disable"):
-        sub = status_actions.add_parser(action, parents=[connection], help=f"{action} keys")
-        if action == "enable":
-            sub.add_argument(
-                "--expires", metavar="DATE|never", help="new expiry for keys that expired"
-            )
-        sub.add_argument(
-            "--atomic", action="store_true", help="all or nothing (default: best effort)"
-        )
-        add_target_options(sub)
-        add_run_options(sub)
-        sub.set_defaults(batch_handler=cmd_status)
-
-    ops = commands.add_parser("ops", help="operations: list, show, revert, recover")
-    ops_actions = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
-    ops_list.add_argument("--limit", type=int, default=20)
-    ops_list.add_argument("--json", action="store_true")
-    ops_list.set_defaults(batch_handler=cmd_ops_list)
-    ops_show = ops_actions.add_parser("show", parents=[connection], help="one operation, per key")
-    ops_show.add_argument("op_id")
-    ops_show.add_argument("--json", action="store_true")
-    ops_show.set_defaults(batch_handler=cmd_ops_show)
-    ops_revert = ops_actions.add_parser(
-        "revert", parents=[connection], help="undo a finished operation"
-    )
-    ops_revert.add_argument("op_id")
-    add_run_options(ops_revert)
-    ops_revert.set_defaults(batch_handler=cmd_ops_revert)
-    ops_recover = ops_actions.add_parser(
-        "recover", parents=[connection], help="finish or roll back an interrupted operation"
-    )
-    ops_recover.add_argument("op_id", nargs="?")
-    way = ops_recover.add_mutually_exclusive_group()
-    way.add_argument("--rollback", action="store_true")
-    way.add_argument("--resume", action="store_true")
-    add_run_options(ops_recover)
-    ops_recover.set_defaults(batch_handler=cmd_ops_recover)
-    ops_break = ops_actions.add_parser(
-        "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
-    )
-    ops_break.add_argument("op_id")
-    ops_break.add_argument("--yes", action="store_true")
-    ops_break.set_defaults(batch_handler=cmd_ops_break_lock)
-
-    audit = commands.add_parser("audit", help="the audit trail: list and export")
-    audit_actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action in ("list", "export"):
-        sub = audit_actions.add_parser(action, parents=[connection], help=f"{action} audit entries")
-        sub.add_argument(
-            "--type", action="append", choices=("tags", "accounts", "status", "revert", "rollback")
-        )
-        sub.add_argument("--since", metavar="DATE")
-        sub.add_argument("--until", metavar="DATE")
-        sub.add_argument("--key", metavar="KEY_ID")
-        sub.add_argument("--operator", metavar="TEXT", help="part of user@host")
-        sub.add_argument("--op", metavar="OP_ID")
-        if action == "list":
-            sub.add_argument("--limit", type=int, default=200)
-            sub.add_argument("--json", action="store_true")
-            sub.set_defaults(batch_handler=cmd_audit_list)
-        else:
-            sub.add_argument("--format", choices=("csv", "json"), default="csv",
-                             help="csv (cells that would start a spreadsheet formula get a leading ') or JSON lines")  # fmt: skip
-            sub.add_argument(
-                "--output", "-o", type=Path, metavar="PATH", help="file to write (default: stdout)"
-            )
-            sub.set_defaults(batch_handler=cmd_audit_export)
-    trim = audit_actions.add_parser(
-        "trim", parents=[connection],
-        help="remove audit entries older than DAYS, for every operator (previewed and audited)",
-    )  # fmt: skip
-    trim.add_argument("--older-than", type=int, required=True, metavar="DAYS",
-                      help="remove the entries older than this many days (at least 1)")  # fmt: skip
-    trim.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
-    trim.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    trim.set_defaults(batch_handler=cmd_audit_trim)
+Handler = Callable[[KeyopsSession, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -186,27 +51,24 @@ def run_batch_command(args: argparse.Namespace) -> int:
         )
 
     async def main() -> int:
-        session = await CrsSession.open(settings_from_args(args))
         config = BatchConfig(RunnerSettings(audit_policy=getattr(args, "audit_failure", "block")))
-        service = BatchService(session, config)
+        session = await KeyopsSession.open(settings_from_args(args), config)
         try:
-            await warn_about_interrupted(service, args)
-            handler: Handler = args.batch_handler
-            return await handler(service, args)
+            await warn_about_interrupted(session, args)
+            handler: Handler = globals()[args.batch_handler]  # named by cli/parser.py
+            return await handler(session, args)
         finally:
             await session.aclose()
 
     return asyncio.run(main())
 
 
-async def warn_about_interrupted(service: BatchService, args: argparse.Namespace) -> None:
+async def warn_about_interrupted(session: KeyopsSession, args: argparse.Namespace) -> None:
     if getattr(args, "command", "") == "ops" and getattr(args, "action", "") == "recover":
         return
-    try:
-        unfinished = await service.unfinished()
-    except NoPermissionError:
-        return  # a user kept out of keyops's own keys: the batch's access check says what is missing
-    for record in unfinished:
+    # A user kept out of keyops's own keys hears of none: the batch's access check says what
+    # is missing.
+    for record in await session.interrupted_operations():
         print(
             f"keyops: operation {record.id} ({printable(record.summary)}) by "
             f"{printable(record.operator.label)} was interrupted; finish it with "
@@ -226,88 +88,67 @@ def _ids(args: argparse.Namespace) -> list[str] | None:
     return ids
 
 
-async def cmd_tags(service: BatchService, args: argparse.Namespace) -> int:
-    request = TagEdit.build(
-        args.action,
-        args.tags,
-        getattr(args, "conflict", "merge"),
-        atomic=not args.best_effort,
-        remove=getattr(args, "remove", None),
-    )
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_tags(targets, request), args)
+async def cmd_edit(session: KeyopsSession, args: argparse.Namespace) -> int:
+    """Any edit kind: its request from the arguments (checked before a key is read), then
+    the targets, the plan and the run."""
+    request = args.edit_request(vars(args))
+    targets = await session.targets(args.where, _ids(args))
+    return await preview_and_run(session, await session.plan(targets, request), args)
 
 
-async def cmd_assign(service: BatchService, args: argparse.Namespace) -> int:
-    request = AccountAssign.build(
-        args.assignments, overwrite_existing=args.overwrite_existing, force=args.force,
-        atomic=not args.best_effort,
-    )  # fmt: skip
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_accounts(targets, request), args)
+async def cmd_ops_revert(session: KeyopsSession, args: argparse.Namespace) -> int:
+    return await preview_and_run(session, await session.plan_revert(args.op_id), args)
 
 
-async def cmd_status(service: BatchService, args: argparse.Namespace) -> int:
-    request = StatusChange.build(
-        args.action == "enable", getattr(args, "expires", None), atomic=args.atomic
-    )
-    targets = await service.targets(args.where, _ids(args))
-    return await preview_and_run(service, await service.plan_status(targets, request), args)
-
-
-async def cmd_ops_revert(service: BatchService, args: argparse.Namespace) -> int:
-    return await preview_and_run(service, await service.plan_revert(args.op_id), args)
-
-
-async def cmd_ops_recover(service: BatchService, args: argparse.Namespace) -> int:
-    unfinished = await service.unfinished()
+async def cmd_ops_recover(session: KeyopsSession, args: argparse.Namespace) -> int:
+    unfinished = await session.interrupted_operations()
     if args.op_id is None:
         if not unfinished:
             print("no interrupted operations")
             return 0
         for record in unfinished:
             print(f"{record.id}  {printable(record.summary)}  by {printable(record.operator.label)}  "
-                  f"({record.counts.applied} of {record.counts.planned} keys written)")  # fmt: skip
+                  f"({record.counts.applied} of {plural(record.counts.planned, 'key')} written)")  # fmt: skip
         print("recover one with: keyops ops recover OP_ID --rollback | --resume")
         return 0
     if not (args.rollback or args.resume):
         raise BadInput("say how: --rollback (undo what it wrote) or --resume (finish it)")
-    plan, resume = await service.plan_recovery(
+    plan, resume = await session.plan_recovery(
         args.op_id, "rollback" if args.rollback else "resume"
     )
-    return await preview_and_run(service, plan, args, resume=resume)
+    return await preview_and_run(session, plan, args, resume=resume)
 
 
-async def cmd_ops_break_lock(service: BatchService, args: argparse.Namespace) -> int:
-    record = await service.op(args.op_id)
+async def cmd_ops_break_lock(session: KeyopsSession, args: argparse.Namespace) -> int:
+    record = await session.op(args.op_id)
     if not args.yes and not confirm(
         f"break the lock of {record.id} ({printable(record.summary)}, "
         f"{printable(record.operator.label)})?",
         1,
     ):
         return 1
-    broken = await service.break_lock(args.op_id)
+    broken = await session.break_lock(args.op_id)
     print(
         f"lock of {args.op_id} {'broken' if broken else 'was already gone'}; recorded in the audit trail"
     )
     return 0
 
 
-async def cmd_ops_list(service: BatchService, args: argparse.Namespace) -> int:
-    records = await service.recent_ops(args.limit)
+async def cmd_ops_list(session: KeyopsSession, args: argparse.Namespace) -> int:
+    records = await session.recent_ops(args.limit)
     if args.json:
         print(json_text([json.loads(r.model_dump_json()) for r in records], indent=1))
         return 0
     for record in records:
         who = printable(f"{record.operator.os_user}@{record.operator.host}")
         print(f"{record.id}  {_when(record.started_at)}  {record.status.value:<11}  {record.type.value:<8} "
-              f"{record.counts.applied:>6} keys  {who}  {printable(record.summary)}")  # fmt: skip
+              f"{record.counts.applied:>6} {'key ' if record.counts.applied == 1 else 'keys'}  {who}  {printable(record.summary)}")  # fmt: skip
     return 0
 
 
-async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
-    record = await service.op(args.op_id)
-    journal = await service.ops.journal(args.op_id)
+async def cmd_ops_show(session: KeyopsSession, args: argparse.Namespace) -> int:
+    record = await session.op(args.op_id)
+    journal = await session.op_journal(args.op_id)
     if args.json:
         print(json_text({"op": json.loads(record.model_dump_json()), "keys": journal}, indent=1))
         return 0
@@ -319,9 +160,9 @@ async def cmd_ops_show(service: BatchService, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_audit_list(service: BatchService, args: argparse.Namespace) -> int:
+async def cmd_audit_list(session: KeyopsSession, args: argparse.Namespace) -> int:
     shown = 0
-    async for entry in service.audit_entries(_audit_filter(args)):
+    async for entry in session.audit_entries(_audit_filter(args)):
         if args.json:
             print(json_text({"entry_id": entry.entry_id, "time": _when(entry.time), "op_id": entry.op_id,
                              "event": entry.event, "key_id": entry.key_id, "changes": entry.changes,
@@ -353,44 +194,47 @@ def check_output_path(path: Path | None) -> None:
         )
 
 
-async def cmd_audit_export(service: BatchService, args: argparse.Namespace) -> int:
+async def cmd_audit_export(session: KeyopsSession, args: argparse.Namespace) -> int:
     filters = _audit_filter(args)
     if args.output is None:
-        count = await service.export_audit(sys.stdout, args.format, filters)
+        count = await session.export_audit(sys.stdout, args.format, filters)
     else:
         temporary = args.output.with_name(args.output.name + ".partial")
         try:
             with temporary.open("w", encoding="utf-8", newline="") as out:
-                count = await service.export_audit(out, args.format, filters)
+                count = await session.export_audit(out, args.format, filters)
             temporary.replace(args.output)  # no half-written export is left under the real name
         except OSError as error:
             temporary.unlink(missing_ok=True)
             raise BadInput(
                 f"cannot write {printable(str(args.output))}: {error.strerror or error}"
             ) from None
-    print(f"exported {count} audit entries", file=sys.stderr)
+    print(f"exported {plural(count, 'audit entry', 'audit entries')}", file=sys.stderr)
     return 0
 
 
-async def cmd_audit_trim(service: BatchService, args: argparse.Namespace) -> int:
-    preview = await service.audit_trim_preview(args.older_than)
-    cutoff = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(preview.cutoff))
+async def cmd_audit_trim(session: KeyopsSession, args: argparse.Namespace) -> int:
+    preview = await session.audit_trim_preview(args.older_than)
+    cutoff = utc_text(preview.cutoff)
     if not preview.count:
         print(f"no audit entries are older than {args.older_than} days (before {cutoff} UTC)")
         return 0
     oldest = _when(preview.oldest) if preview.oldest is not None else "?"
     print(
-        f"{preview.count} audit entries are older than {args.older_than} days (before {cutoff} "
-        f"UTC; the oldest from {oldest}); trimming removes them for every operator, and "
-        "records who did it in the trail"
+        f"{plural(preview.count, 'audit entry', 'audit entries')} "
+        f"{'is' if preview.count == 1 else 'are'} older than {args.older_than} days (before "
+        f"{cutoff} UTC; the oldest from {oldest}); trimming removes them for every operator, "
+        "and records who did it in the trail"
     )
     if args.dry_run:
         return 0
-    if not args.yes and not confirm(f"Remove {preview.count} audit entries?", preview.count):
+    if not args.yes and not confirm(
+        f"Remove {plural(preview.count, 'audit entry', 'audit entries')}?", preview.count
+    ):
         print("nothing removed", file=sys.stderr)
         return 1
-    removed = await service.audit_trim(preview)
-    print(f"removed {removed} audit entries")
+    removed = await session.audit_trim(preview)
+    print(f"removed {plural(removed, 'audit entry', 'audit entries')}")
     return 0
 
 
@@ -406,7 +250,7 @@ def _date(text: str | None, option: str) -> float | None:
 
 
 def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    return utc_text(epoch)
 
 
 def _describe_op(record: OperationRecord) -> str:
@@ -423,14 +267,15 @@ def _describe_op(record: OperationRecord) -> str:
 
 def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
     print(f"{printable(plan.summary)}", file=out)
-    print(f"  {len(plan.plans)} keys change, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+    change = f"{plural(len(plan.plans), 'key')} {'changes' if len(plan.plans) == 1 else 'change'}"
+    print(f"  {change}, {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
           f" ({'all or nothing' if plan.atomic else 'best effort'})", file=out)  # fmt: skip
     if plan.tag_counts:
         common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
         print(f"  tags on these keys now: {printable(common)}", file=out)
     for key_id, name, before, after in plan.preview(10):
-        shown = printable(name)[:30]
-        print(f"  {printable(key_id[:8])} {shown:<30} {printable(before)}  ->  {printable(after)}",
+        shown = pad(clip(printable(name), 30), 30)
+        print(f"  {printable(key_id[:8])} {shown} {printable(before)}  ->  {printable(after)}",
               file=out)  # fmt: skip
     if len(plan.plans) > 10:
         print(f"  … and {len(plan.plans) - 10} more", file=out)
@@ -446,14 +291,14 @@ def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
 def confirm(question: str, count: int) -> bool:
     if not sys.stdin.isatty():
         raise BadInput("refusing to write without --yes: standard input is not a terminal")
-    if count > TYPED_CONFIRM_THRESHOLD:
+    if count > TYPED_CONFIRM_ABOVE:
         answer = input(f"{question} Type {count} to confirm: ")
         return answer.strip() == str(count)
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 async def preview_and_run(
-    service: BatchService,
+    session: KeyopsSession,
     plan: BatchPlan,
     args: argparse.Namespace,
     resume: OperationRecord | None = None,
@@ -470,11 +315,11 @@ async def preview_and_run(
         if args.json:
             print(json_text(_nothing_json(plan), indent=1))
         return 0
-    if not args.yes and not confirm(f"Write {len(plan.plans)} keys?", len(plan.plans)):
+    if not args.yes and not confirm(f"Write {plural(len(plan.plans), 'key')}?", len(plan.plans)):
         print("nothing written", file=sys.stderr)
         return 1
     events: AsyncIterator[ProgressEvent] = (
-        service.run_recovery(plan, resume) if resume else service.run(plan)
+        session.run_recovery(plan, resume) if resume else session.run(plan)
     )
     outcome = await follow(events)
     if args.json:
@@ -512,10 +357,10 @@ async def follow(events: AsyncIterator[ProgressEvent]) -> Outcome:
     return outcome
 
 
-def _failure_line(kind: str, failure: Any, advice: bool = True) -> str:
+def _failure_line(kind: str, failure: Any) -> str:
     line = f"  {kind} {printable(failure.key_id) or '-'} {printable(failure.name)}: "
     line += printable(failure.reason)
-    if advice and failure.advice:
+    if failure.advice:
         line += f" ({printable(failure.advice)})"
     return line
 

@@ -6,6 +6,7 @@ Textual is imported only when a console command runs, so `keyops keys list` star
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +14,7 @@ from keyops.cli.main import main as cli_main
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from keyops.core.errors import BadInput
+    from keyops.core.api import BadInput
     from keyops.tui.app import known_binding_ids, make_demo_app, make_redis_app
     from keyops.tui.config import config_path, load_config, unknown_binding_ids
 
@@ -28,7 +29,7 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.command == "demo":
         app = make_demo_app(key_count=args.keys, read_only=read_only, config=config)
     else:
-        from keyops.core.settings import settings_from_args
+        from keyops.core.api import settings_from_args
 
         app = make_redis_app(settings_from_args(args), read_only=read_only, config=config)
     app.run()
@@ -36,7 +37,13 @@ def run_ui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main(argv, ui_runner=run_ui)
+    try:
+        return cli_main(argv, ui_runner=run_ui)
+    except BrokenPipeError:
+        # The reader went away (`keyops keys list | head`): stop quietly, as `cat` would, and
+        # point stdout at /dev/null so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command cut off this way
 
 
 if __name__ == "__main__":

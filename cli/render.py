@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from keyops.core.safe_text import json_text, printable
-from keyops.core.schema.platforms import BindingField
-from keyops.core.session import ServerInfo
-from keyops.core.store.accounts import AccountCatalog, binding_labels
-from keyops.core.store.rows import KeyRow
+from keyops.cli.text import clip, display_width, pad, plural
+from keyops.core.api import (
+    AccountCatalog,
+    BindingField,
+    KeyRow,
+    ServerInfo,
+    binding_labels,
+    iso_utc,
+    json_text,
+    printable,
+)
 
 
 def iso_or_empty(epoch: float | None) -> str:
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return "" if epoch is None else iso_utc(epoch)
 
 
 def relative_age(epoch: float | None, now: float) -> str:
@@ -34,11 +37,20 @@ def relative_age(epoch: float | None, now: float) -> str:
     return "just now"
 
 
-def describe_bindings(row: KeyRow, catalog: AccountCatalog) -> str:
-    return printable(
+def describe_bindings(
+    row: KeyRow, catalog: AccountCatalog, cache: dict[tuple[str, ...], str] | None = None
+) -> str:
+    """`console=my-account, claude=group-name`, or `shared pool`. Rows with the same bindings
+    share one tuple, so `cache` (by that tuple) describes each distinct set once."""
+    if cache is not None and (known := cache.get(row.bindings)) is not None:
+        return known
+    text = printable(
         ", ".join(f"{name}={label}" for name, label in binding_labels(row, catalog))
         or "shared pool"
     )
+    if cache is not None:
+        cache[row.bindings] = text
+    return text
 
 
 def key_json(row: KeyRow, now: float) -> dict[str, Any]:
@@ -69,31 +81,35 @@ def keys_as_json(rows: Iterable[KeyRow]) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], max_widths: dict[int, int]) -> str:
-    def clip(text: str, column: int) -> str:
-        limit = max_widths.get(column)
-        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+    """Columns aligned by the cells text takes on screen (a CJK character takes two)."""
 
-    cells = [[clip(cell, index) for index, cell in enumerate(row)] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        for index, cell in enumerate(row):
-            widths[index] = max(widths[index], len(cell))
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
+    def fit(cell: str, column: int) -> str:
+        limit = max_widths.get(column)
+        return cell if limit is None else clip(cell, limit)
+
+    cells = [[fit(cell, index) for index, cell in enumerate(row)] for row in rows]
+    # Each cell's width is taken once; most are ASCII, where it is just the length.
+    sizes = [[len(c) if c.isascii() else display_width(c) for c in row] for row in cells]
+    widths = [display_width(header) for header in headers]
+    for row_sizes in sizes:
+        widths = [max(w, size) for w, size in zip(widths, row_sizes, strict=True)]
+    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row, row_sizes in zip(cells, sizes, strict=True):
+        padded = [c + " " * (w - size) for c, size, w in zip(row, row_sizes, widths, strict=True)]
+        lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
 
 
 def keys_as_text(rows: list[KeyRow], catalog: AccountCatalog, total: int) -> str:
     now = time.time()
+    described: dict[tuple[str, ...], str] = {}
     body = [
         [
             printable(row.id[:8]),
             printable(row.name),
             row.status(now).value,
             printable(",".join(row.tags)),
-            describe_bindings(row, catalog),
+            describe_bindings(row, catalog, described),
             relative_age(row.last_used_at, now),
         ]
         for row in rows
@@ -101,7 +117,7 @@ def keys_as_text(rows: list[KeyRow], catalog: AccountCatalog, total: int) -> str
     text = table(
         ["ID", "NAME", "STATUS", "TAGS", "BINDINGS", "LAST USED"], body, {1: 40, 3: 40, 4: 60}
     )
-    return f"{text}\n{len(rows)} of {total} keys"
+    return f"{text}\n{len(rows)} of {plural(total, 'key')}"
 
 
 def accounts_as_json(catalog: AccountCatalog) -> str:

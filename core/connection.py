@@ -8,13 +8,15 @@ engine reconciles by re-reading instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import AbstractBackoff, NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
@@ -24,16 +26,23 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from keyops.core.errors import ConnectionFailed, NotACrsDatabase
+from keyops.core.errors import ConnectionFailed, KeyopsError
 from keyops.core.logs import register_secret
-from keyops.core.schema import layout
-from keyops.core.settings import RedisSettings
+from keyops.core.retry import RETRIES, backoff_seconds
+from keyops.core.settings import SOCKET_TIMEOUT_SECONDS, RedisSettings
 
 log = logging.getLogger("keyops.connection")
 
-# Far above the worst chunk we send (about 10 ms) so a slow server is not mistaken for a dead one.
-SOCKET_TIMEOUT_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Only on the failure path: does a server that ignored a TLS hello answer plain RESP?
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+class _ReadBackoff(AbstractBackoff):
+    """redis-py's retry waits by keyops's one policy (it counts failures from 1)."""
+
+    def compute(self, failures: int) -> float:
+        return backoff_seconds(failures - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +89,7 @@ def _client(settings: RedisSettings, retry: Retry) -> aioredis.Redis:
 
 
 def make_clients(settings: RedisSettings) -> RedisClients:
-    read_retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3)
+    read_retry = Retry(_ReadBackoff(), RETRIES)
     write_retry = Retry(NoBackoff(), 0)
     return RedisClients(
         read=_client(settings, read_retry),
@@ -114,28 +123,41 @@ def describe_connect_error(error: Exception, settings: RedisSettings) -> str:
         return f"TLS handshake with Redis at {where} failed: {message}"
     if isinstance(error, ConnectionError):
         reason = message.split(". ", 1)[-1] if ". " in message else message
+        if not settings.tls and "reset by peer" in message:
+            # What a TLS-only server does with a plain PING.
+            reason += "; if the server only speaks TLS, use a rediss:// URL"
         return f"cannot reach Redis at {where}: {reason}"
     return f"Redis at {where} failed: {message}"
 
 
-async def connect(settings: RedisSettings, *, require_crs: bool = True) -> RedisClients:
-    """Clients that answered PING; with `require_crs`, also proof the DB holds CRS data."""
+Verify = Callable[[aioredis.Redis, str], Awaitable[None]]
+
+
+async def connect(settings: RedisSettings, verify: Verify | None = None) -> RedisClients:
+    """Clients that answered PING. `verify(read client, endpoint)` runs before they are handed
+    out (the facade proves the DB holds CRS data there); Redis errors it meets are reported
+    like a failed connect, and a KeyopsError it raises goes to the caller as it is."""
     if settings.password is not None:
         register_secret(settings.password.get_secret_value())
     clients = make_clients(settings)
     try:
-        await clients.read.ping()
-        if require_crs and not await holds_crs_data(clients.read):
-            raise NotACrsDatabase(
-                f"no CRS data in {settings.endpoint} (no apikey:* keys, no account groups): "
-                "check REDIS_DB / the database number in the URL"
-            )
-    except NotACrsDatabase:
+        # First contact through the client that never retries: a server that does not answer
+        # is reported after one connect timeout, not after one per retry of the read client.
+        await clients.write.ping()
+        if verify is not None:
+            await verify(clients.read, settings.endpoint)
+    except KeyopsError:
         await clients.aclose()
         raise
     except (RedisError, OSError) as error:
         await clients.aclose()
         message = describe_connect_error(error, settings)
+        if settings.tls and isinstance(error, TimeoutError) and await answers_without_tls(settings):
+            # A plain server never answers a TLS hello: it would only look like a dead host.
+            message = (
+                f"Redis at {settings.endpoint} answers without TLS: use a redis:// URL "
+                "(or REDIS_ENABLE_TLS=false)"
+            )
         log.warning("connect failed: %s", message)
         raise ConnectionFailed(message) from None
     log.info(
@@ -145,18 +167,20 @@ async def connect(settings: RedisSettings, *, require_crs: bool = True) -> Redis
     return clients
 
 
-async def holds_crs_data(client: aioredis.Redis) -> bool:
-    if await client.exists(layout.INDEX_VERSION, layout.HASH_MAP, layout.ACCOUNT_GROUPS):
-        return True
-    # One bounded SCAN step per call; stop at the first key record.
-    cursor = 0
-    for _ in range(10_000):
-        cursor, names = await client.scan(cursor, match="apikey:*", count=1000)
-        if any(layout.key_id_from_redis_key(str(name)) for name in names):
-            return True
-        if cursor == 0:
-            return False
-    return False
+async def answers_without_tls(settings: RedisSettings) -> bool:
+    """Whether the endpoint speaks plain RESP: a PING over bare TCP gets a RESP reply."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            reader, writer = await asyncio.open_connection(settings.host, settings.port)
+            try:
+                writer.write(b"PING\r\n")
+                await writer.drain()
+                reply = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return False
+    return reply.startswith((b"+", b"-"))
 
 
 __all__ = [
@@ -165,7 +189,6 @@ __all__ = [
     "ResponseError",
     "connect",
     "describe_connect_error",
-    "holds_crs_data",
     "make_clients",
 ]
 

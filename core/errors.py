@@ -27,7 +27,21 @@ class NotACrsDatabase(KeyopsError):
     exit_code = 1
 
 
-class DamagedRecord(KeyopsError):
-    """A record in Redis cannot be read as CRS writes it."""
+class BadRequest(BadInput):
+    """A batch request that fails validation: one specific message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class RedisRefused(KeyopsError):
+    """The Redis user may not run a command keyops needs (an ACL refusal)."""
+
+    exit_code = 1
+
+
+class RedisFailed(KeyopsError):
+    """Redis answered a command with an error, or stopped answering, after keyops connected."""
 
     exit_code = 1

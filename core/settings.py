@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
-
-from pydantic import BaseModel, ConfigDict, SecretStr
+from urllib.parse import unquote, urlsplit
 
 from keyops.core.errors import BadInput
+
+# Far above the worst call keyops makes (~10 ms), so a slow server is not taken for a dead one;
+# fault tests shorten it.
+SOCKET_TIMEOUT_SECONDS = 15.0
 
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
 
@@ -28,13 +31,40 @@ TLS_ENV_NAMES = {
 }
 
 
-class TlsOptions(BaseModel):
+# Plain frozen dataclasses, not pydantic models: every command that talks to Redis builds these,
+# and importing pydantic would cost `keyops keys list` a good part of its start-up time.
+
+
+class SecretStr:
+    """A password that never prints: repr and str show stars (the name and method match
+    pydantic's SecretStr, which this replaces)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
     """How a rediss:// connection checks the server and proves the client: a CA file for a
     private CA, a client certificate and key for servers that ask for one (tls-auth-clients),
     and, for servers whose certificate names another host, no hostname check (the chain is
     still verified)."""
-
-    model_config = ConfigDict(frozen=True)
 
     ca_file: Path | None = None
     cert_file: Path | None = None
@@ -46,10 +76,9 @@ class TlsOptions(BaseModel):
         return bool(self.ca_file or self.cert_file or self.key_file or self.skip_hostname_check)
 
 
-class RedisSettings(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
     """A resolved Redis endpoint. `password` is a SecretStr so it never prints by accident."""
-
-    model_config = ConfigDict(frozen=True)
 
     host: str = "127.0.0.1"
     port: int = 6379
@@ -57,10 +86,8 @@ class RedisSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     tls: bool = False
-    tls_options: TlsOptions = TlsOptions()
-    # Far above the worst call keyops makes (~10 ms), so a slow server is not taken for a dead
-    # one; fault tests shorten it.
-    socket_timeout: float = 15.0
+    tls_options: TlsOptions = field(default_factory=TlsOptions)
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS
     source: str = "defaults"
 
     @property
@@ -68,16 +95,6 @@ class RedisSettings(BaseModel):
         """host:port/db, safe to show: no user name, no password."""
         scheme = "rediss" if self.tls else "redis"
         return f"{scheme}://{self.host}:{self.port}/{self.db}"
-
-    def url(self) -> str:
-        """The full URL including credentials: for building a client only, never for display."""
-        credentials = ""
-        if self.username or self.password:
-            user = quote(self.username or "", safe="")
-            secret = quote(self.password.get_secret_value(), safe="") if self.password else ""
-            credentials = f"{user}:{secret}@"
-        scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.db}"
 
 
 def parse_redis_url(url: str, source: str) -> RedisSettings:
@@ -148,7 +165,7 @@ def settings_from_crs(values: Mapping[str, str], source: str) -> RedisSettings:
 
 def tls_options(given: TlsOptions | None, environ: Mapping[str, str]) -> TlsOptions:
     """Command-line options first, then KEYOPS_TLS_* from the environment; files must exist."""
-    values = dict(given.model_dump()) if given is not None else {}
+    values: dict[str, Any] = asdict(given) if given is not None else {}
     for name, env_name in TLS_ENV_NAMES.items():
         if values.get(name):
             continue
@@ -161,7 +178,7 @@ def tls_options(given: TlsOptions | None, environ: Mapping[str, str]) -> TlsOpti
             values[name] = raw.lower() in ("1", "true", "yes")
         else:
             values[name] = Path(raw)
-    options = TlsOptions.model_validate(values)
+    options = TlsOptions(**values)
     for name in ("ca_file", "cert_file", "key_file"):
         path = getattr(options, name)
         if path is not None and not path.is_file():
@@ -187,7 +204,7 @@ def resolve_settings(
             f"TLS options were given but the connection from {settings.source} is not TLS: "
             "use a rediss:// URL or REDIS_ENABLE_TLS=true"
         )
-    return settings.model_copy(update={"tls_options": options})
+    return replace(settings, tls_options=options)
 
 
 def _resolve_endpoint(

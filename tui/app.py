@@ -6,33 +6,43 @@ help for the current screen [app.help], `ctrl+q` quits [app.quit].
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.errors import ConnectionFailed, KeyopsError
-from keyops.core.settings import RedisSettings
+import keyops.tui
+from keyops.core.api import BatchConfig, BatchPlan, ConnectionFailed, KeyopsError, RedisSettings
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
-from keyops.tui.screens.progress import StartBatch
+from keyops.tui.context import Clock, ConsoleContext, StartBatch
+from keyops.tui.screens.confirm import BatchConfirmScreen
+from keyops.tui.screens.error import ErrorScreen
+from keyops.tui.screens.help import HelpScreen
+from keyops.tui.screens.key_list import KeyListScreen
+from keyops.tui.screens.progress import ProgressScreen
+from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.selection import Selection
 from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
 
-Clock = Callable[[], float]
 HEALTH_CHECK_SECONDS = 5.0
 
 
 class KeyopsApp(App[int]):
-    """Holds the session and the marks; screens reach Redis only through core services."""
+    """Holds the session and the marks; screens reach Redis only through core services.
+
+    Screens see it as a `ConsoleContext` (keyops.tui.context) and never import this module.
+    """
 
     TITLE = "keyops"
     CSS_PATH = "keyops.tcss"
@@ -46,6 +56,12 @@ class KeyopsApp(App[int]):
         Binding("colon", "command_palette", "Palette", id="app.palette_colon"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
     ]
+
+    # Screens watch these (ConsoleContext names them) instead of the app calling into screens.
+    # init=False: watchers hear changes only, not the defaults the app sets when it mounts
+    # (the key list would otherwise read every key a second time at start).
+    lost_connection: var[str] = var("", init=False)
+    finished_batches: var[int] = var(0, init=False)
 
     def __init__(
         self,
@@ -64,7 +80,6 @@ class KeyopsApp(App[int]):
         self.config = config or UiConfig()
         self.selection = Selection()
         self.data: ConsoleData | None = None
-        self.lost_connection = ""
         self.recovery_offered = False
         self.read_only_reason = "--read-only" if read_only else ""
 
@@ -72,17 +87,15 @@ class KeyopsApp(App[int]):
         self.theme = self.config.theme
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
-        from keyops.tui.screens.key_list import KeyListScreen
-
         self.push_screen(KeyListScreen())
         self.set_interval(HEALTH_CHECK_SECONDS, self.check_connection)
 
     async def open_data(self) -> ConsoleData:
         if self.data is None:
             session = await self.opener()
-            self.data = ConsoleData(
-                session, BatchService(session, self.batch_config), self.selection
-            )
+            if self.batch_config is not None:
+                session.config = self.batch_config
+            self.data = ConsoleData(session, self.selection)
             if not self.read_only:
                 access = await session.check_access()
                 if access.refused:
@@ -100,7 +113,6 @@ class KeyopsApp(App[int]):
 
     def connection_problem(self, problem: str) -> None:
         self.lost_connection = problem
-        self._refresh_banners()
 
     @work(exclusive=True, group="health", exit_on_error=False)
     async def check_connection(self) -> None:
@@ -113,32 +125,8 @@ class KeyopsApp(App[int]):
                 self.connection_problem(str(error))
             return
         if self.lost_connection:
-            self.lost_connection = ""
-            self._refresh_banners()
+            self.lost_connection = ""  # the key list, watching, drops its banner and reloads
             self.notify("Redis answers again; keys reloaded, marks kept", title="Reconnected")
-            self._reload_key_list()
-
-    def _key_list(self) -> Screen[None] | None:
-        from keyops.tui.screens.key_list import KeyListScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, KeyListScreen):
-                return screen
-        return None
-
-    def _refresh_banners(self) -> None:
-        from keyops.tui.screens.key_list import KeyListScreen
-
-        screen = self._key_list()
-        if isinstance(screen, KeyListScreen) and screen.is_mounted:
-            screen.update_banner()
-
-    def _reload_key_list(self) -> None:
-        from keyops.tui.screens.key_list import KeyListScreen
-
-        screen = self._key_list()
-        if isinstance(screen, KeyListScreen):
-            screen.reload_after_batch()
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -150,9 +138,6 @@ class KeyopsApp(App[int]):
         `confirmed`: the screen that planned it already showed the counts and the operator said
         go; only a batch over the typed-count threshold asks again.
         """
-        from keyops.tui.screens.confirm import BatchConfirmScreen
-        from keyops.tui.screens.progress import ProgressScreen
-
         if self.read_only:
             self.notify("read-only session: nothing is written", severity="warning")
             return
@@ -162,8 +147,8 @@ class KeyopsApp(App[int]):
 
         def confirmed_now(go: bool | None) -> None:
             if go and self.data is not None:
-                service = self.data.service
-                runner = start or (lambda cancel: service.run(plan, cancel))
+                session = self.data.session
+                runner = start or (lambda cancel: session.run(plan, cancel))
                 self.push_screen(ProgressScreen(plan.summary, runner))
 
         if confirmed and len(plan.plans) <= self.config.confirm_typed_above:
@@ -171,28 +156,30 @@ class KeyopsApp(App[int]):
             return
         self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
 
+    @on(ProgressScreen.BatchFinished)
     def batch_finished(self) -> None:
-        """After a batch: the list shows what Redis holds now (marks stay)."""
-        self._reload_key_list()
+        """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
+        self.finished_batches += 1
 
     # -- recovery --------------------------------------------------------------------------------
 
+    def offer_recovery(self) -> None:
+        if not self.recovery_offered:
+            self.recovery_offered = True
+            self._offer_recovery()
+
     @work(exclusive=True, group="recovery", exit_on_error=False)
-    async def offer_recovery(self) -> None:
+    async def _offer_recovery(self) -> None:
         if self.data is None:
             return
         interrupted = await self.data.session.interrupted_operations()
         if not interrupted:
             return
-        from keyops.tui.screens.recovery import RecoveryScreen
-
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
 
     # -- help, palette, errors -------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from keyops.tui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -209,37 +196,33 @@ class KeyopsApp(App[int]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        from keyops.tui.screens.error import ErrorScreen
-
         message = (
             str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
         )
         self.push_screen(ErrorScreen(message))
 
 
-SCREEN_MODULES = (
-    "account_assign", "confirm", "error", "export", "help", "key_detail", "key_list",
-    "operations", "progress", "recovery", "status_change", "tag_editor",
-)  # fmt: skip
+def _console_is_a_context(app: KeyopsApp) -> ConsoleContext:
+    return app  # mypy checks here that the app gives screens everything the protocol promises
 
 
-def known_binding_ids() -> set[str]:
-    """Every binding id the console has: what `[keymap]` in the config may remap."""
-    import importlib
-
-    from textual.dom import DOMNode
-
-    from keyops.tui.widgets.key_list_view import KeyListView
-
-    classes: list[type[DOMNode]] = [KeyopsApp, KeyListView]
-    for name in SCREEN_MODULES:
-        module = importlib.import_module(f"keyops.tui.screens.{name}")
+def console_classes() -> list[type[DOMNode]]:
+    """The app, every screen and every widget keyops defines, found by walking keyops.tui (a new
+    module is found without being listed anywhere)."""
+    classes: list[type[DOMNode]] = []
+    for info in pkgutil.walk_packages(keyops.tui.__path__, prefix="keyops.tui."):
+        module = importlib.import_module(info.name)
         classes += [
             value for value in vars(module).values()
             if isinstance(value, type) and issubclass(value, DOMNode) and value.__module__ == module.__name__
         ]  # fmt: skip
+    return classes
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id the console has: what `[keymap]` in the config may remap."""
     ids = set()
-    for cls in classes:
+    for cls in console_classes():
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)

@@ -1,7 +1,8 @@
 """The command palette (`ctrl+p` or `:`): every action of the current screen, by name.
 
-Screens list their actions in `palette_commands()`; the ones that write are left out of a
-read-only session, so the palette never offers what would be refused.
+Screens list their actions in `palette_commands()`; the ones that write (their key is a
+WriteBinding) are left out of a read-only session, so the palette never offers what would be
+refused.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from keyops.tui.screens.base import ConsoleScreenMixin
+
 
 class ConsoleCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        from keyops.tui.screens.base import ConsoleScreenMixin
-
         screen = self.screen
         # A modal palette opens over the screen it was called from.
         if not isinstance(screen, ConsoleScreenMixin):
             return []
-        read_only = getattr(self.app, "read_only", False)
         return [
             (command.title, command.help, command.run)
             for command in screen.palette_commands()
-            if not (command.mutating and read_only)
+            if screen.offers(command)
         ]
 
     async def discover(self) -> Hits:

@@ -17,9 +17,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyops.core.errors import BadInput
+from keyops.core.api import TYPED_CONFIRM_ABOVE, BadInput
 
-DEFAULT_TYPED_CONFIRM = 500
+DEFAULT_TYPED_CONFIRM = TYPED_CONFIRM_ABOVE
 DEFAULT_THEME = "textual-dark"
 KNOWN_KEYS = {"theme", "confirm_typed_above", "keymap"}
 

@@ -1,7 +1,7 @@
 """What the console holds between screens: the loaded keys, the account catalog and the marks.
 
-The screens read and change this; it reaches Redis only through the core's session and batch
-service, never with a client of its own.
+The screens read and change this; it reaches Redis only through the core's session, never with
+a client of its own.
 """
 
 from __future__ import annotations
@@ -9,23 +9,25 @@ from __future__ import annotations
 import gc
 from collections import Counter
 
-from keyops.core.batch.service import BatchService
-from keyops.core.query import KeyQuery, QueryContext, compile_query
-from keyops.core.safe_text import printable
-from keyops.core.schema.bindings import BadBinding, parse_binding
-from keyops.core.schema.platforms import BindingField
-from keyops.core.session import CrsSession
-from keyops.core.store.accounts import AccountCatalog, binding_labels
-from keyops.core.store.key_table import KeyTable
-from keyops.core.store.rows import KeyRow
+from keyops.core.api import (
+    AccountCatalog,
+    BadBinding,
+    BindingField,
+    KeyopsSession,
+    KeyQuery,
+    KeyRow,
+    KeyTable,
+    binding_labels,
+    parse_binding,
+    printable,
+)
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import SortColumn, sort_rows
 
 
 class ConsoleData:
-    def __init__(self, session: CrsSession, service: BatchService, selection: Selection) -> None:
+    def __init__(self, session: KeyopsSession, selection: Selection) -> None:
         self.session = session
-        self.service = service
         self.table = KeyTable()
         self.catalog = AccountCatalog()
         self.selection = selection
@@ -37,11 +39,9 @@ class ConsoleData:
 
     async def load(self, now: float) -> None:
         """(Re)reads every key and account; marks of keys that still exist are kept."""
-        table = await self.session.load_keys()
-        catalog = await self.session.load_accounts()
+        # The session keeps what it loaded: batches are planned from the list on screen.
+        table, catalog = await self.session.load(refresh=True)
         self.table, self.catalog = table, catalog
-        # The batch service plans from the same list the operator is looking at.
-        self.service.table, self.service.catalog = table, catalog
         self._binding_text.clear()
         if self.loaded:
             self.selection.keep_only(table.by_id)
@@ -56,7 +56,7 @@ class ConsoleData:
         self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)
 
     def compile(self, text: str, now: float) -> KeyQuery:
-        return compile_query(text, QueryContext(catalog=self.catalog, now=now))
+        return self.session.query(text, now=now)
 
     def describe_bindings(self, row: KeyRow) -> str:
         # Rows share binding tuples, so this cache holds one entry per distinct binding set.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.text import Text
 
-from keyops.core.safe_text import printable
+from keyops.core.api import printable
 
 __all__ = ["cell", "printable", "shown"]
 

@@ -5,31 +5,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from keyops.core.session import CrsSession
-from keyops.core.settings import RedisSettings
+from keyops.core.api import KeyopsSession, RedisSettings
 
-SessionOpener = Callable[[], Awaitable[CrsSession]]
-
-DEMO_ENDPOINT = "demo (in-process sample, nothing leaves this process)"
+SessionOpener = Callable[[], Awaitable[KeyopsSession]]
 
 
 def redis_opener(settings: RedisSettings) -> SessionOpener:
-    async def open_session() -> CrsSession:
-        return await CrsSession.open(settings)
+    async def open_session() -> KeyopsSession:
+        return await KeyopsSession.open(settings)
 
     return open_session
 
 
 def demo_opener(key_count: int, now: datetime | None = None) -> SessionOpener:
-    async def open_session() -> CrsSession:
-        # Imported here: fakeredis and the seeder are only needed for the demo.
-        import fakeredis
-
-        from keyops.core.seeding.writer import seed_dataset
-
-        # Its own FakeServer: fakeredis clients otherwise share state per host and port.
-        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
-        await seed_dataset(client, key_count, now=now)
-        return CrsSession.from_client(client, DEMO_ENDPOINT)
+    async def open_session() -> KeyopsSession:
+        return await KeyopsSession.demo(key_count, now)
 
     return open_session

@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 
 from keyops.core.batch import names
 from keyops.core.batch.operations import OperationRecord, OperationStore
-from keyops.core.errors import BadInput, KeyopsError
+from keyops.core.errors import BadInput
 from keyops.core.safe_text import json_text, printable
+from keyops.core.timestamps import iso_utc
 
 PAGE = 1000
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -34,10 +35,6 @@ EXPORT_COLUMNS = (
     "entry_id", "time", "op_id", "op_type", "operator", "event", "key_id", "field", "before",
     "after", "detail",
 )  # fmt: skip
-
-
-class AuditUnavailable(KeyopsError):
-    """The audit stream cannot be written and the policy is `block`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +71,23 @@ class AuditFilter:
     op_id: str | None = None
 
     def admits(self, record: OperationRecord) -> bool:
-        """Whether an operation passes the type and operator filters (the audit stream's
-        entries and the console's list of operations are filtered by the same rule)."""
+        """Whether an operation passes the type and operator filters: what an audit entry's
+        operation must pass."""
         if self.op_types and record.type.value not in self.op_types:
             return False
         return not self.operator or self.operator.lower() in record.operator.label.lower()
+
+    def admits_operation(self, record: OperationRecord) -> bool:
+        """Whether an operation belongs in a filtered list of operations: type and operator,
+        its id, and its start within since/until. (`key_id` needs the audit trail: the
+        facade's `recent_ops` applies it.)"""
+        if not self.admits(record):
+            return False
+        if self.op_id and record.id != self.op_id:
+            return False
+        if self.since is not None and record.started_at < self.since:
+            return False
+        return self.until is None or record.started_at <= self.until
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +141,7 @@ class AuditLog:
             {
                 "by": by,
                 "older_than_days": preview.older_than_days,
-                "cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(preview.cutoff)),
+                "cutoff": iso_utc(preview.cutoff),
                 "removed": preview.count,
             },
         )
@@ -214,9 +223,7 @@ class AuditLog:
             record = op_cache[entry.op_id]
             op_type = record.type.value if record else ""
             operator = record.operator.label if record else ""
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(entry.time)) + (
-                f".{int(entry.time * 1000) % 1000:03d}Z"
-            )
+            stamp = iso_utc(entry.time)
             if writer is not None:
                 for row in _csv_rows(entry, stamp, op_type, operator):
                     writer.writerow(row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from keyops.core.batch.audit import AuditFilter
-from keyops.core.batch.operations import OpType
+from keyops.core.edits.registry import OpType
 from keyops.core.errors import BadInput
 
 TERMS = ("type", "since", "until", "key", "operator", "op")

@@ -18,19 +18,23 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from keyops.core.batch import names
+from keyops.core.batch.config import LOCK_TTL_MS
 from keyops.core.batch.operations import OperationRecord, OperationStore
 from keyops.core.errors import KeyopsError
-from keyops.core.store.key_table import chunked
-from keyops.core.store.raw_script import RawScript
+from keyops.core.timestamps import CLOCK, utc_text
+from keyops.core.wire.chunks import chunked
+from keyops.core.wire.raw_script import RawScript
 
-LOCK_TTL_MS = 30_000
 CLAIM_CHUNK = 250
 CLAIM_CHUNKS_PER_CALL = 40  # 10,000 ids per round trip
 
 # KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, then key ids. Claims all or
 # none of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as
 # the op's targets (what a resume continues with).
-CLAIM_LUA = """
+# A claim whose op has no lease is stale: the lease's name comes from `names`, like every other.
+CLAIM_LUA = (
+    f"local LEASE_PREFIX = '{names.LEASE_PREFIX}'\n"
+    + """
 local locks, targets, op = KEYS[1], KEYS[2], ARGV[1]
 local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
@@ -39,7 +43,7 @@ local holders, live = {}, {}
 for i, owner in ipairs(owners) do
   if owner and owner ~= op then
     if live[owner] == nil then
-      live[owner] = redis.call('EXISTS', 'keyops:lease:' .. owner) == 1
+      live[owner] = redis.call('EXISTS', LEASE_PREFIX .. owner) == 1
     end
     if live[owner] then holders[#holders + 1] = owner end
   end
@@ -54,6 +58,7 @@ redis.call('HSET', locks, unpack(pairs_))
 redis.call('SADD', targets, unpack(ids))
 return {}
 """
+)
 
 # KEYS[1] keylocks hash; ARGV: op id, then key ids. Frees only what this op holds.
 RELEASE_LUA = """
@@ -94,7 +99,7 @@ class LockHolder:
         record = self.record
         if record is None:
             return f"{self.keys_held} keys are held by operation {self.op_id}"
-        since = time.strftime("%H:%M:%S UTC", time.gmtime(record.started_at))
+        since = utc_text(record.started_at, CLOCK)
         text = (
             f"{self.keys_held} of these keys are held by operation {self.op_id} "
             f"({record.type.value}: {record.summary}) run by {record.operator.label}, since {since}"

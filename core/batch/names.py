@@ -22,6 +22,9 @@ def op_targets(op_id: str) -> str:
     return f"keyops:op:{op_id}:targets"
 
 
+LEASE_PREFIX = "keyops:lease:"
+
+
 def lease(op_id: str) -> str:
     """STRING holding the lock token while the op's lock is alive (PX TTL, heartbeat-renewed)."""
-    return f"keyops:lease:{op_id}"
+    return f"{LEASE_PREFIX}{op_id}"

@@ -13,21 +13,13 @@ from pydantic import BaseModel, Field
 
 from keyops.core.batch import names
 from keyops.core.batch.identity import OperatorIdentity
-
-
-class OpType(StrEnum):
-    TAGS = "tags"
-    ACCOUNTS = "accounts"
-    STATUS = "status"
-    REVERT = "revert"
-    ROLLBACK = "rollback"
+from keyops.core.edits.registry import OpType
 
 
 class OpStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"  # every planned key written and verified
     PARTIAL = "partial"  # best-effort run with failures, or drift left after verify
-    FAILED = "failed"  # stopped; nothing was left written (or nothing written at all)
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
     REFUSED = "refused"  # a lock or the audit refused it before anything was written

@@ -1,90 +1,45 @@
 """Planning a batch: per key, the exact writes (or why the key is skipped), plus the preview.
 
-A planner is a per-key decision `decide(key_id, current) -> KeyWritePlan | Skip`, so the runner
-can re-plan a key whose fields moved between planning and writing (a CAS conflict) with the
-same rules.
+Every kind of edit plans the same way: its `Edit` says what it wants of each key, and the one
+write template (`edits.template`) turns that into the key's writes. The plan keeps that
+decision (`decide`), so the runner re-plans a key whose fields moved between planning and
+writing (a compare-and-set conflict) by the same rules.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from keyops.core.batch.operations import OpType
-from keyops.core.batch.requests import (
-    AccountAssign,
-    AssignTarget,
-    BadRequest,
-    ConflictMode,
-    StatusChange,
-    TagAction,
-    TagEdit,
+from keyops.core.edits.base import (
+    Decide,
+    Decision,
+    Edit,
+    EditContext,
+    EditRequest,
+    Journal,
+    Skip,
 )
-from keyops.core.errors import BadInput
-from keyops.core.safe_text import printable
-from keyops.core.schema.accounts import Account
-from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+from keyops.core.edits.registry import BY_TYPE, EditKind, OpType, kind_of
+from keyops.core.edits.revert import RevertEdit, RevertRequest, RollbackRequest
+from keyops.core.edits.template import Outcome, WriteTemplate
+from keyops.core.errors import BadInput, KeyopsError
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.damage import record_damage
-from keyops.core.schema.encoding import (
-    decode_bool,
-    decode_tags,
-    encode_iso,
-    encode_json,
-    iso_to_epoch,
-)
-from keyops.core.schema.js_text import js_trim
-from keyops.core.schema.platforms import FIELD_RULES, BindingField, Platform
-from keyops.core.schema.writes import (
-    FieldWrite,
-    KeyChange,
-    KeyWritePlan,
-    plan_field_writes,
-    plan_key_write,
-)
-from keyops.core.store.accounts import AccountCatalog
-from keyops.core.store.key_table import LOAD_CHUNK, chunked, existing, read_fields
-from keyops.core.store.rows import KeyRow
+from keyops.core.schema.encoding import decode_tags
+from keyops.core.schema.rows import KeyRow
+from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.store.key_table import LOAD_CHUNK, KeyTable, existing, read_fields
+from keyops.core.wire.chunks import chunked
 
-# What each kind of decision reads from a key (besides a revert's journaled fields).
-READ_FIELDS: dict[OpType, tuple[str, ...]] = {
-    OpType.TAGS: ("tags", "isDeleted", "updatedAt"),
-    OpType.STATUS: ("isActive", "isDeleted", "expiresAt", "updatedAt"),
-    OpType.ACCOUNTS: ("isDeleted", "updatedAt", *tuple(BindingField)),
-    OpType.REVERT: ("isDeleted", "updatedAt", "isActive"),
-    OpType.ROLLBACK: ("isDeleted", "updatedAt", "isActive"),
-}
-
-
-def judged_fields(op_type: OpType, params: dict[str, Any]) -> frozenset[str]:
-    """The fields a kind of decision depends on: damage there skips a key, damage elsewhere
-    does not. A disable depends on `isActive` alone (CRS's auth checks nothing else), so an
-    unreadable date or odd tags never keep a key live; `updatedAt` is never judged, since every
-    write stamps it afresh and journals the old value."""
-    if op_type is OpType.TAGS:
-        return frozenset({"tags", "isDeleted"})
-    if op_type is OpType.STATUS:
-        if not params.get("enable"):
-            return frozenset({"isActive"})
-        return frozenset({"isActive", "isDeleted", "expiresAt"})
-    if op_type is OpType.ACCOUNTS:
-        return frozenset({"isDeleted", *BindingField})
-    return frozenset({"isDeleted"})  # revert and rollback: "changed since" covers the rest
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    reason: str
-    conflict: bool = False  # bound elsewhere and not allowed to overwrite
-
-
-Decision = KeyWritePlan | Skip
-Decide = Callable[[str, dict[str, str]], Decision]
+if TYPE_CHECKING:
+    from keyops.core.batch.operations import OperationRecord
 
 
 @dataclass(slots=True)
@@ -100,33 +55,47 @@ class BatchPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Names of the keys shown in previews and messages; `name_lookup` (the loaded key table)
-    # answers for the rest, so a 100k plan does not hold 100k names.
-    names: dict[str, str] = field(default_factory=dict)
+    # Names of keys for previews and messages come from the loaded key list, so a 100k plan
+    # does not hold 100k names.
     name_lookup: Callable[[str], str] | None = None
     tag_counts: Counter[str] = field(default_factory=Counter)
     reverts: str = ""
     read_fields: tuple[str, ...] = ("isDeleted", "updatedAt")
     # Keys a plan made from the loaded list left to be decided on what Redis holds.
     replan_from_redis: list[str] = field(default_factory=list)
+    # The fields whose damage skips a key (`Edit.judged`); None: every read field.
+    judged: frozenset[str] | None = None
 
     def decide_on(self, key_id: str, stored: dict[str, str], damaged: str = "damaged") -> Decision:
-        """The decision for a key's stored fields; a key whose judged fields (what this kind of
-        decision depends on) hold values CRS never writes is skipped with the reason."""
-        judged = judged_fields(self.op_type, self.params)
-        damage = record_damage({name: stored[name] for name in judged if name in stored})
+        """The decision for a key's stored fields; a key whose judged fields (what this kind
+        of decision depends on) hold values CRS never writes is skipped with the reason."""
+        judged = self.judged
+        damage = record_damage(
+            stored if judged is None else {n: v for n, v in stored.items() if n in judged}
+        )
         if damage:
             return Skip(f"{damaged}: {damage}")
         return self.decide(key_id, stored)
 
     def name(self, key_id: str) -> str:
-        if key_id in self.names:
-            return self.names[key_id]
         return self.name_lookup(key_id) if self.name_lookup is not None else ""
 
     @property
     def total(self) -> int:
         return len(self.plans) + len(self.unchanged) + len(self.skipped)
+
+    def place(self, key_id: str, decision: Decision) -> None:
+        """Files a key's decision: to write, unchanged, or skipped (and why)."""
+        if type(decision) is KeyWritePlan:
+            if decision.fields:
+                self.plans.append(decision)
+            else:
+                self.unchanged.append(key_id)
+            return
+        assert isinstance(decision, Skip)
+        self.skipped.append((key_id, decision.reason))
+        if decision.conflict:
+            self.conflicts.append((key_id, decision.reason))
 
     def preview(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
         """(key id, name, before, after) for the first `limit` keys that change."""
@@ -152,42 +121,43 @@ def describe_change(plan: KeyWritePlan) -> tuple[str, str]:
     return "; ".join(before), "; ".join(after)
 
 
-async def build_plan(
-    client: aioredis.Redis,
-    key_ids: list[str],
-    plan: BatchPlan,
-    *,
-    extra_fields: tuple[str, ...] = (),
+def new_plan(
+    kind: EditKind, request: EditRequest, edit: Edit, context: EditContext, **extra: Any
 ) -> BatchPlan:
+    """An empty plan for a prepared edit: every key is decided by the one write template."""
+    return BatchPlan(
+        op_type=kind.op_type,
+        summary=request.summary,
+        params=request.model_dump(mode="json"),
+        atomic=request.atomic,
+        decide=WriteTemplate(edit, now=context.now, index_ready=context.index_ready),
+        index_ready=context.index_ready,
+        read_fields=edit.reads,
+        judged=edit.judged,
+        warnings=list(edit.warnings),
+        **extra,
+    )
+
+
+async def read_and_decide(client: aioredis.Redis, key_ids: list[str], plan: BatchPlan) -> BatchPlan:
     """Read each target's fields (only those the decision needs), chunk by chunk, and decide.
 
     Nothing but the decisions is kept: at 100,000 keys the stored current values alone would
     exceed the memory a batch may add.
     """
-    fields = tuple(dict.fromkeys((*plan.read_fields, *extra_fields)))
-    plan.read_fields = fields
+    fields = plan.read_fields
     counting_tags = "tags" in fields
     # Equal stored values (tag lists, bindings) become one shared string: plans keep their
     # before-values, and at 100,000 keys the duplicates alone were several MB.
     shared: dict[str, str] = {}
     tag_lists: Counter[str] = Counter()  # decoded once per distinct stored list, at the end
     sharing = tuple(name != "updatedAt" for name in fields)
-    skipped, plans, unchanged, decide_on = plan.skipped, plan.plans, plan.unchanged, plan.decide_on
+    skipped, place, decide_on = plan.skipped, plan.place, plan.decide_on
 
     def decide(key_id: str, stored: dict[str, str]) -> None:
         if counting_tags:
             tag_lists[stored.get("tags", "[]")] += 1
-        decision = decide_on(key_id, stored)
-        if type(decision) is KeyWritePlan:
-            if decision.fields:
-                plans.append(decision)
-            else:
-                unchanged.append(key_id)
-        else:
-            assert isinstance(decision, Skip)
-            skipped.append((key_id, decision.reason))
-            if decision.conflict:
-                plan.conflicts.append((key_id, decision.reason))
+        place(key_id, decide_on(key_id, stored))
 
     empty: list[str] = []
     async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK)), fields):
@@ -216,442 +186,126 @@ async def build_plan(
     return plan
 
 
-def _new_plan(
-    op_type: OpType,
-    request: TagEdit | StatusChange | AccountAssign,
-    decide: Decide,
-    index_ready: bool,
-    **extra: Any,
-) -> BatchPlan:
-    return BatchPlan(
-        op_type=op_type,
-        summary=request.summary,
-        params=request.model_dump(mode="json"),
-        atomic=request.atomic,
-        decide=decide,
-        index_ready=index_ready,
-        read_fields=READ_FIELDS[op_type],
-        **extra,
-    )
+def decide_from_rows(rows: list[KeyRow], plan: BatchPlan, kind: EditKind) -> None:
+    """Decide on the loaded list instead of reading every key again (`EditKind.rows`).
 
-
-class TagsDecider:
-    """The per-key decision of a tag edit. Keys share tag lists, so each distinct stored list
-    is worked out once, and keys with the same list share one (immutable) tuple of writes."""
-
-    def __init__(self, request: TagEdit, now: datetime, index_ready: bool) -> None:
-        self.request = request
-        self.given = list(request.tags)
-        self.given_set = set(self.given)
-        self.removed = set(request.remove)
-        self.index_ready = index_ready
-        self.stamp = FieldWrite(
-            "updatedAt", None, encode_iso(now)
-        )  # the script journals the old one
-        self.outcomes: dict[str, tuple[FieldWrite, ...] | Skip | None] = {}
-
-    def _new_tags(self, raw: str) -> str | Skip | None:
-        """The new stored list, a Skip, or None when the list stays as it is."""
-        request, given, given_set = self.request, self.given, self.given_set
-        old = decode_tags(raw)
-        stripped = {js_trim(tag) for tag in old}
-        if request.action is TagAction.REPLACE:
-            new = given
-        elif request.action is TagAction.REMOVE:
-            new = [tag for tag in old if js_trim(tag) not in given_set]
-        elif request.conflict is ConflictMode.SKIP and given_set & stripped:
-            return Skip("already carries " + printable(", ".join(sorted(given_set & stripped))))
-        elif request.conflict is ConflictMode.REPLACE:
-            new = given
-        else:
-            # Existing tags are kept as stored; CRS matches tags after trimming, so rewriting
-            # them here would be a change nobody asked for.
-            if self.removed:
-                old_kept = [tag for tag in old if js_trim(tag) not in self.removed]
-                stripped = {js_trim(tag) for tag in old_kept}
-            else:
-                old_kept = old
-            new = old_kept + [tag for tag in given if tag not in stripped]
-        return None if new == old else encode_json(new)
-
-    def outcome(self, raw: str | None) -> tuple[FieldWrite, ...] | Skip | None:
-        """The writes for a key whose stored list is `raw` (None: the field is absent)."""
-        key = raw if raw is not None else "\0absent"
-        if key not in self.outcomes:
-            new = self._new_tags(raw or "[]")
-            if isinstance(new, str):
-                self.outcomes[key] = (FieldWrite("tags", raw, new), self.stamp)
-            else:
-                self.outcomes[key] = new
-        return self.outcomes[key]
-
-    def plan(self, key_id: str, outcome: tuple[FieldWrite, ...] | Skip | None) -> Decision:
-        if outcome is None:
-            return KeyWritePlan(key_id)
-        if isinstance(outcome, Skip):
-            return outcome
-        return KeyWritePlan(key_id, outcome, self.index_ready, False)
-
-    def __call__(self, key_id: str, current: dict[str, str]) -> Decision:
-        if current.get("isDeleted") == "true":
-            return Skip("soft-deleted")
-        return self.plan(key_id, self.outcome(current.get("tags")))
-
-
-def plan_tags_from_rows(rows: list[KeyRow], request: TagEdit, *, index_ready: bool) -> BatchPlan:
-    """A tag edit planned from the loaded key list, without reading every key again.
-
-    Each key's stored tag list is taken to be the canonical JSON of the tags the list shows
-    (CRS stores JSON.stringify output, which is exactly that). The write compare-and-sets the
-    stored list, so a key edited since it was loaded, or stored in another spelling, is re-read
-    and re-planned from Redis instead of overwritten. Skipping the read is what keeps a
-    100,000-key tag edit within twice the time of a plain HSET of the same fields.
+    Each distinct row value is decided once. Damaged rows are left to `replan_from_redis`:
+    the list shows only a key's first problem, and what Redis holds decides whether the
+    damage is in a field this edit reads.
     """
-    decider = TagsDecider(request, datetime.now(UTC), index_ready)
-    plan = _new_plan(OpType.TAGS, request, decider, index_ready)
-    outcomes: dict[tuple[str, ...], tuple[FieldWrite, ...] | Skip | None] = {}
+    reading = kind.rows
+    template = plan.decide
+    assert reading is not None and isinstance(template, WriteTemplate)
+    outcomes: tuple[dict[Hashable, Outcome], dict[Hashable, Outcome]] = ({}, {})
+    counting_tags = "tags" in plan.read_fields
     tag_lists: Counter[tuple[str, ...]] = Counter()
-    plans, unchanged, skipped = plan.plans, plan.unchanged, plan.skipped
-    unknown_rows = plan.replan_from_redis
+    row_key, row_fields, outcome_for = reading.key, reading.fields, template.outcome
+    plans, unchanged, skipped, conflicts = plan.plans, plan.unchanged, plan.skipped, plan.conflicts
+    unknown, index_ready = plan.replan_from_redis, plan.index_ready
+    # The loop runs once per key of a 100,000-key batch: it files each decision itself
+    # (what `BatchPlan.place` and `WriteTemplate.plan` do) instead of calling them.
     for row in rows:
-        tags = row.tags
-        tag_lists[tags] += 1
+        if counting_tags:
+            tag_lists[row.tags] += 1
         if row.damage:
-            # The list shows only a key's first problem: decide on what Redis holds, which
-            # skips the key only if its tags themselves are damaged.
-            unknown_rows.append(row.id)
+            unknown.append(row.id)
             continue
-        if row.is_deleted:
-            skipped.append((row.id, "soft-deleted"))
-            continue
-        if tags in outcomes:
-            outcome = outcomes[tags]
+        key = row_key(row)
+        seen = outcomes[row.is_deleted]
+        if key in seen:
+            outcome = seen[key]
         else:
-            outcome = outcomes[tags] = decider.outcome(encode_json(list(tags)))
+            outcome = seen[key] = outcome_for(row.id, row_fields(key, row.is_deleted))
         if outcome is None:
             unchanged.append(row.id)
         elif isinstance(outcome, Skip):
             skipped.append((row.id, outcome.reason))
+            if outcome.conflict:
+                conflicts.append((row.id, outcome.reason))
         else:
-            plans.append(KeyWritePlan(row.id, outcome, index_ready, False))
+            writes, is_deleted = outcome
+            plans.append(KeyWritePlan(row.id, writes, index_ready, is_deleted))
     for tags, count in tag_lists.items():
         for tag in tags:
             plan.tag_counts[tag] += count
+
+
+def edit_context(
+    table: KeyTable, catalog: AccountCatalog, journal: Journal | None = None
+) -> EditContext:
+    return EditContext(datetime.now(UTC), table.index_ready, catalog, journal or {})
+
+
+async def plan_edit(
+    client: aioredis.Redis,
+    key_ids: list[str],
+    request: EditRequest,
+    table: KeyTable,
+    catalog: AccountCatalog,
+) -> BatchPlan:
+    """A batch of any kind over `key_ids`, decided on the loaded list where the kind allows
+    it and on what Redis holds otherwise (keys missing from the list included)."""
+    kind = kind_of(request)
+    context = edit_context(table, catalog)
+    edit = kind.prepare(request, context)
+    plan = new_plan(kind, request, edit, context)
+    if kind.rows is not None:
+        rows = [table.by_id[key_id] for key_id in key_ids if key_id in table.by_id]
+        decide_from_rows(rows, plan, kind)
+        unknown = [key_id for key_id in key_ids if key_id not in table.by_id]
+        unknown += plan.replan_from_redis
+        if unknown:  # not in the loaded list: decide on what Redis holds
+            await read_and_decide(client, unknown, plan)
+    else:
+        await read_and_decide(client, key_ids, plan)
+    plan.warnings += edit.review(len(plan.plans) + len(plan.unchanged), table.rows, key_ids)
     return plan
 
 
-async def plan_tags(
-    client: aioredis.Redis,
-    key_ids: list[str],
-    request: TagEdit,
-    *,
-    index_ready: bool,
-    into: BatchPlan | None = None,
+def _nothing_to_roll_back(key_id: str, current: dict[str, str]) -> Skip:
+    return Skip("nothing to roll back")
+
+
+def plan_nothing_to_roll_back(op_id: str, index_ready: bool) -> BatchPlan:
+    """The rollback of an op that stopped before writing anything: running it closes the op,
+    and the audit trail says so."""
+    return BatchPlan(
+        op_type=OpType.ROLLBACK, summary=f"rollback of {op_id} (it wrote nothing)",
+        params={"reverts": op_id}, atomic=True, decide=_nothing_to_roll_back,
+        index_ready=index_ready, reverts=op_id,
+    )  # fmt: skip
+
+
+async def plan_undo(
+    client: aioredis.Redis, op_id: str, journal: Journal, *, index_ready: bool, rollback: bool
 ) -> BatchPlan:
-    """A tag edit planned on what Redis holds now (`into`: add the keys to an existing plan)."""
-    plan = into or _new_plan(
-        OpType.TAGS, request, TagsDecider(request, datetime.now(UTC), index_ready), index_ready
-    )
-    return await build_plan(client, key_ids, plan)
-
-
-def status_decider(request: StatusChange, now: datetime, index_ready: bool) -> Decide:
-    def decide(key_id: str, current: dict[str, str]) -> Decision:
-        deleted = decode_bool(current.get("isDeleted"))
-        expires_at = None
-        if request.enable:
-            if deleted:
-                return Skip("soft-deleted: keyops never enables a deleted key")
-            expires = iso_to_epoch(current.get("expiresAt"))
-            expired = expires is not None and expires <= now.timestamp()
-            if expired and request.expires_at is None:
-                return Skip(
-                    f"expired at {printable(current.get('expiresAt', ''))}: CRS's hourly job "
-                    "would disable it again; give a new expiry (--expires DATE or never)"
-                )
-            # The new expiry is for keys that expired, as the option says: a key still
-            # within its term keeps the date it has.
-            expires_at = request.expires_at if expired else None
-        change = KeyChange(is_active=request.enable, expires_at=expires_at)
-        return plan_key_write(key_id, current, change, now=now, index_ready=index_ready)
-
-    return decide
-
-
-async def plan_status(
-    client: aioredis.Redis, key_ids: list[str], request: StatusChange, *, index_ready: bool
-) -> BatchPlan:
-    plan = _new_plan(
-        OpType.STATUS, request, status_decider(request, datetime.now(UTC), index_ready), index_ready
-    )
-    return await build_plan(client, key_ids, plan)
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedTarget:
-    binding: Binding
-    label: str
-    account: Account | None = None
-
-
-def resolve_assignment(
-    field_name: BindingField, target: AssignTarget, catalog: AccountCatalog, force: bool
-) -> tuple[ResolvedTarget | None, list[str], list[str]]:
-    """The binding a target means for a field, with problems (refusals) and warnings."""
-    rule = FIELD_RULES[field_name]
-    problems: list[str] = []
-    warnings: list[str] = []
-    if target.kind == "shared":
-        return ResolvedTarget(Binding.shared(field_name), "shared pool"), problems, warnings
-    if target.kind == "group":
-        if rule.group_platform is None:
-            return None, [f"{field_name.value}: groups cannot be bound in this field"], warnings
-        groups = [
-            g
-            for g in catalog.groups.values()
-            if target.ref in (g.id,) or g.name.casefold() == target.ref.casefold()
-        ]
-        if not groups:
-            return None, [f"{field_name.value}: no account group {target.ref!r}"], warnings
-        if len(groups) > 1:
-            return (
-                None,
-                [f"{field_name.value}: {len(groups)} groups are named {target.ref!r}; use the id"],
-                warnings,
-            )
-        group = groups[0]
-        if group.platform is not rule.group_platform:
-            platform = group.platform.value if group.platform else "an unknown platform"
-            return (
-                None,
-                [
-                    f"{field_name.value}: group {group.name!r} serves {platform}; this field takes "
-                    f"{rule.group_platform.value} groups"
-                ],
-                warnings,
-            )
-        if not group.member_ids:
-            warnings.append(
-                f"group {group.name!r} has no members: requests through it will find no account"
-            )
-        binding = Binding(field_name, BindingKind.GROUP, group.platform, group.id)
-        return ResolvedTarget(binding, f"group {printable(group.name)}"), problems, warnings
-
-    allowed = [p for p in (rule.native, *rule.prefixed.values()) if p is not None]
-    matches = [
-        account for account in catalog.accounts.values()
-        if account.id == target.ref or account.name.casefold() == target.ref.casefold()
-    ]  # fmt: skip
-    fitting = [account for account in matches if account.platform in allowed]
-    if not fitting:
-        if matches:
-            other = matches[0]
-            return (
-                None,
-                [
-                    f"{field_name.value}: {other.name!r} is a {other.platform.value} account; this field "
-                    f"takes {', '.join(p.value for p in allowed)} accounts"
-                ],
-                warnings,
-            )
-        return (
-            None,
-            [
-                f"{field_name.value}: no {' or '.join(p.value for p in allowed)} account {target.ref!r}"
-            ],
-            warnings,
-        )
-    if len(fitting) > 1:
-        return (
-            None,
-            [f"{field_name.value}: {len(fitting)} accounts are named {target.ref!r}; use the id"],
-            warnings,
-        )
-    account = fitting[0]
-    binding = Binding(field_name, BindingKind.ACCOUNT, account.platform, account.id)
-    bad = account_trouble(account)
-    if bad:
-        message = f"{field_name.value}: account {account.name!r} is {bad}"
-        if account.fails_hard_when_unhealthy and not force:
-            problems.append(
-                message + f"; CRS fails {account.platform.value} requests on such an account "
-                "instead of falling back (use --force to bind anyway)"
-            )
-        else:
-            warnings.append(
-                message
-                + (
-                    ""
-                    if account.fails_hard_when_unhealthy
-                    else "; CRS falls back to the shared pool"
-                )
-            )
-    return ResolvedTarget(binding, account.name, account), problems, warnings
-
-
-def account_trouble(account: Account) -> str:
-    """Why CRS would not schedule an account ('' when it would)."""
-    if not account.is_active:
-        return "inactive"
-    if not account.healthy:
-        return f"unhealthy (status {printable(account.status)})"
-    if not account.schedulable:
-        return "not schedulable"
-    return ""
-
-
-def accounts_decider(
-    request: AccountAssign,
-    resolved: dict[BindingField, ResolvedTarget],
-    catalog: AccountCatalog,
-    now: datetime,
-    index_ready: bool,
-) -> Decide:
-    def label(field_name: BindingField, raw: str) -> str:
-        try:
-            return printable(catalog.describe(parse_binding(field_name, raw)))
-        except BadBinding:
-            return f"damaged value {raw!r}"
-
-    def decide(key_id: str, current: dict[str, str]) -> Decision:
-        if decode_bool(current.get("isDeleted")):
-            return Skip("soft-deleted")
-        bindings: dict[BindingField, Binding] = {}
-        for field_name, target in resolved.items():
-            wanted = target.binding.encode()
-            stored = current.get(field_name, "")
-            touched = [field_name]
-            partner = _partner(field_name)
-            if (
-                partner is not None
-                and target.binding.kind is not BindingKind.SHARED
-                and partner not in resolved
-            ):
-                touched.append(partner)
-            for name in touched:
-                existing = current.get(name, "")
-                goal = wanted if name is field_name else ""
-                if existing and existing != goal and not request.overwrite_existing:
-                    return Skip(
-                        f"{name.value} is bound to {label(name, existing)}; use --overwrite-existing",
-                        conflict=True,
-                    )
-            if stored != wanted or any(current.get(p, "") for p in touched[1:]):
-                bindings[field_name] = target.binding
-        if not bindings:
-            return KeyWritePlan(key_id)
-        return plan_key_write(
-            key_id, current, KeyChange(bindings=bindings), now=now, index_ready=index_ready
-        )
-
-    return decide
-
-
-def _partner(field_name: BindingField) -> BindingField | None:
-    return {
-        BindingField.CLAUDE: BindingField.CLAUDE_CONSOLE,
-        BindingField.CLAUDE_CONSOLE: BindingField.CLAUDE,
-    }.get(field_name)
-
-
-async def plan_accounts(
-    client: aioredis.Redis,
-    key_ids: list[str],
-    request: AccountAssign,
-    catalog: AccountCatalog,
-    *,
-    index_ready: bool,
-    bound_elsewhere: Counter[tuple[Platform, str]] | None = None,
-) -> BatchPlan:
-    """`bound_elsewhere`: how many keys outside the selection use each account (dedicated check)."""
-    problems: list[str] = []
-    warnings: list[str] = []
-    resolved: dict[BindingField, ResolvedTarget] = {}
-    for field_name, target in request.assignments.items():
-        result, field_problems, field_warnings = resolve_assignment(
-            field_name, target, catalog, request.force
-        )
-        problems += field_problems
-        warnings += field_warnings
-        if result is not None:
-            resolved[field_name] = result
-    if problems:
-        raise BadRequest(problems)
-    decide = accounts_decider(request, resolved, catalog, datetime.now(UTC), index_ready)
-    plan = _new_plan(OpType.ACCOUNTS, request, decide, index_ready, warnings=warnings)
-    await build_plan(client, key_ids, plan)
-    for resolved_target in resolved.values():
-        account = resolved_target.account
-        if account is None or not account.dedicated:
-            continue
-        keys_after = len(plan.plans) + len(plan.unchanged)
-        elsewhere = (bound_elsewhere or Counter())[(account.platform, account.id)]
-        if keys_after + elsewhere > 1:
-            plan.warnings.append(
-                f"dedicated account {account.name!r} will be bound to {keys_after + elsewhere} keys"
-            )
-    return plan
-
-
-def revert_decider(
-    journal: dict[str, dict[str, list[str | None]]], now: datetime, index_ready: bool, exact: bool
-) -> Decide:
-    """Put back the before-value of every field that still holds what the op wrote.
-
-    `exact` (rollback of a failed or cancelled op): fields that did not exist are deleted again
-    and `updatedAt` gets its old value, so the record is restored byte for byte. Otherwise
-    (revert of a finished op) the undo is a new change and stamps `updatedAt` like CRS does.
-    """
-
-    def decide(key_id: str, current: dict[str, str]) -> Decision:
-        entry = journal.get(key_id)
-        if entry is None:
-            return KeyWritePlan(key_id)
-        wanted: dict[str, str | None] = {}
-        moved: list[str] = []
-        for name, (before, after) in entry.items():
-            if name == "updatedAt":
-                continue
-            if current.get(name) == after:
-                wanted[name] = before
-            elif current.get(name) != before:
-                moved.append(name)
-        if decode_bool(current.get("isDeleted")) and wanted.get("isActive") == "true":
-            return Skip("soft-deleted since: keyops never enables a deleted key")
-        if not wanted and moved:
-            return Skip("changed since: " + ", ".join(moved))
-        if exact and "updatedAt" in entry:
-            wanted["updatedAt"] = entry["updatedAt"][0]
-        return plan_field_writes(
-            key_id, current, wanted, now=now, index_ready=index_ready, stamp_updated_at=not exact
-        )
-
-    return decide
-
-
-async def plan_revert(
-    client: aioredis.Redis,
-    op_id: str,
-    journal: dict[str, dict[str, list[str | None]]],
-    *,
-    index_ready: bool,
-    op_type: OpType = OpType.REVERT,
-    atomic: bool = False,
-    exact: bool = False,
-) -> BatchPlan:
+    """Revert (a finished op) or roll back (exactly, an unfinished one) what `op_id` wrote."""
     if not journal:
         raise BadInput(f"operation {op_id} wrote nothing: there is nothing to revert")
-    now = datetime.now(UTC)
-    fields = tuple(sorted({name for entry in journal.values() for name in entry}))
-    # The fields a decision reads must be fetched too, or a moved one would look absent.
-    plan = BatchPlan(
-        op_type=op_type,
-        summary=f"{op_type.value} of {op_id}",
-        params={"op": op_id},
-        atomic=atomic,
-        decide=revert_decider(journal, now, index_ready, exact),
-        index_ready=index_ready,
-        reverts=op_id,
-        read_fields=READ_FIELDS[op_type],
-    )
-    return await build_plan(client, sorted(journal), plan, extra_fields=fields)
+    request = RollbackRequest(op=op_id) if rollback else RevertRequest(op=op_id)
+    kind = kind_of(request)
+    context = EditContext(datetime.now(UTC), index_ready, journal=journal)
+    edit = kind.prepare(request, context)
+    assert isinstance(edit, RevertEdit)
+    plan = new_plan(kind, request, edit, context, reverts=op_id)
+    return await read_and_decide(client, edit.targets, plan)
+
+
+async def plan_resume(
+    client: aioredis.Redis,
+    record: OperationRecord,
+    key_ids: list[str],
+    table: KeyTable,
+    catalog: AccountCatalog,
+) -> BatchPlan:
+    """The rest of an interrupted op: its own request again, over the keys it did not reach."""
+    kind = BY_TYPE[record.type]
+    if not kind.resumable:
+        raise KeyopsError(
+            f"operation {record.id} ({record.type.value}) cannot be resumed; roll it back"
+        )
+    request = kind.request_from(record.params)
+    context = edit_context(table, catalog)
+    plan = new_plan(kind, request, kind.prepare(request, context), context)
+    plan.summary, plan.params, plan.atomic = record.summary, record.params, record.atomic
+    return await read_and_decide(client, key_ids, plan)

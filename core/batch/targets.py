@@ -7,8 +7,8 @@ from pathlib import Path
 from keyops.core.errors import BadInput
 from keyops.core.query import QueryContext, QueryError, compile_query
 from keyops.core.safe_text import printable
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
-from keyops.core.store.accounts import AccountCatalog
 from keyops.core.store.key_table import KeyTable
 
 MIN_PREFIX = 8

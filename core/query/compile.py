@@ -12,10 +12,10 @@ from operator import attrgetter
 
 from keyops.core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
 from keyops.core.schema.bindings import BadBinding, parse_binding
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
-from keyops.core.store.accounts import AccountCatalog
-from keyops.core.store.rows import FIELD_POSITIONS, KeyRow, KeyStatus
+from keyops.core.schema.rows import FIELD_POSITIONS, KeyRow, KeyStatus
 
 Predicate = Callable[[KeyRow], bool]
 

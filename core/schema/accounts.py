@@ -7,9 +7,8 @@ into these models.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from keyops.core.schema.platforms import GroupPlatform, Platform
 
@@ -28,9 +27,10 @@ def _truthy(value: Any) -> bool:
     return value is True or value == "true"
 
 
-class Account(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+# Frozen dataclasses rather than pydantic models: `keyops keys list` builds these for every
+# account, and should not pay for importing pydantic.
+@dataclass(frozen=True, slots=True)
+class Account:
     id: str
     platform: Platform
     name: str = ""
@@ -78,9 +78,8 @@ class Account(BaseModel):
         return cls.from_fields(Platform.BEDROCK, account_id, fields)
 
 
-class AccountGroup(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class AccountGroup:
     id: str
     name: str = ""
     platform: GroupPlatform | None = None  # None when the stored platform is unknown

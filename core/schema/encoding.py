@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keyops.core.schema.js_text import js_json_stringify
+from keyops.core.timestamps import iso_utc
 
 
 def encode_bool(value: bool) -> str:
@@ -76,8 +77,7 @@ def decode_number(raw: str | None) -> float:
 
 def encode_iso(moment: datetime) -> str:
     """Date.toISOString(): UTC, milliseconds, 'Z'."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return iso_utc(moment)
 
 
 def now_iso() -> str:

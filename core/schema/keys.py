@@ -6,13 +6,12 @@ can leak it into a screen, log or audit entry. `has_secret` says whether the fie
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyops.core.schema.bindings import BadBinding, Binding, parse_binding
+from keyops.core.schema.bindings import Binding, parse_binding
 from keyops.core.schema.encoding import (
     decode_bool,
     decode_json_list,
@@ -175,26 +174,6 @@ class ApiKeyRecord(BaseModel):
         """The typed binding of a field; BadBinding if the stored string is not routable."""
         return parse_binding(field, self.bindings_raw.get(field, ""))
 
-    def bindings(self) -> dict[BindingField, Binding]:
-        """Every routable binding; fields with damaged values are left out (see `bad_bindings`)."""
-        result: dict[BindingField, Binding] = {}
-        for field in BindingField:
-            try:
-                result[field] = self.binding(field)
-            except BadBinding:
-                continue
-        return result
-
-    def bad_bindings(self) -> dict[BindingField, str]:
-        """Binding fields whose stored value CRS could not route, with the reason."""
-        problems: dict[BindingField, str] = {}
-        for field in BindingField:
-            try:
-                self.binding(field)
-            except BadBinding as error:
-                problems[field] = str(error)
-        return problems
-
     @classmethod
     def from_redis(cls, key_id: str, raw: dict[str, str]) -> ApiKeyRecord:
         """Decode a hash the way CRS's `_parseApiKeyData` does: never fails on bad values."""
@@ -260,7 +239,3 @@ class ApiKeyRecord(BaseModel):
         """The record for display and export: everything except the secret, as stored strings."""
         fields = self.to_redis()
         return {name: fields[name] for name in sorted(fields)}
-
-
-def dump_safe(record: ApiKeyRecord) -> str:
-    return json.dumps(record.safe_fields(), ensure_ascii=False, indent=2)

@@ -108,15 +108,6 @@ FIELD_RULES: dict[BindingField, FieldRule] = {
 
 GROUP_PREFIX = "group:"
 
-# Which account platforms may be members of a group of each platform
-# (docs/crs-layout.md, "Account groups").
-GROUP_MEMBER_PLATFORMS: dict[GroupPlatform, frozenset[Platform]] = {
-    GroupPlatform.CLAUDE: frozenset({Platform.CLAUDE, Platform.CLAUDE_CONSOLE, Platform.CCR}),
-    GroupPlatform.GEMINI: frozenset({Platform.GEMINI, Platform.GEMINI_API}),
-    GroupPlatform.OPENAI: frozenset({Platform.OPENAI, Platform.OPENAI_RESPONSES}),
-    GroupPlatform.DROID: frozenset({Platform.DROID}),
-}
-
 
 def field_for_account(platform: Platform) -> BindingField | None:
     """The key field that binds to accounts of this platform (CCR has none)."""
@@ -124,18 +115,3 @@ def field_for_account(platform: Platform) -> BindingField | None:
         if rule.native is platform or platform in rule.prefixed.values():
             return field
     return None
-
-
-def prefix_for_account(platform: Platform) -> str:
-    for rule in FIELD_RULES.values():
-        for prefix, prefixed_platform in rule.prefixed.items():
-            if prefixed_platform is platform:
-                return prefix
-    return ""
-
-
-def field_for_group(platform: GroupPlatform) -> BindingField:
-    for field, rule in FIELD_RULES.items():
-        if rule.group_platform is platform:
-            return field
-    raise AssertionError(f"no field binds groups of platform {platform}")

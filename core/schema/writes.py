@@ -1,14 +1,18 @@
-"""The write side of the codec: an intended change of one key -> the exact writes CRS expects.
+"""The write side of the codec: what one key's fields should hold -> the exact writes CRS expects.
 
-`plan_key_write` is pure: it takes the key's current stored fields and returns a `KeyWritePlan`
-listing each field's before and after string plus every index-set update CRS's `updateApiKey`
-would make (docs/crs-layout.md, "What updateApiKey writes"). `core.store.apply` carries a plan
-out in one server-side script that compare-and-sets the fields, so only the fields named here
-are ever written.
+Everything here is pure. `field_writes` turns the stored strings a key should hold into field
+writes (before and after of each changed field, plus `updatedAt`); a `KeyWritePlan` derives
+every index-set update CRS's `updateApiKey` would make from those transitions
+(docs/crs-layout.md, "What updateApiKey writes"). `change_fields` encodes an intended change
+(`KeyChange`: tags, status, name, expiry, bindings) as those stored strings, and
+`plan_key_write` does both for one key. Batches go through `core.edits.template`, which uses
+the same `field_writes`. `core.store.apply` carries a plan out in one server-side script that
+compare-and-sets the fields, so only the fields named here are ever written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -194,7 +198,7 @@ INDEXED_FIELDS = frozenset({"tags", "isActive", "name"})
 
 def plan_key_write(
     key_id: str,
-    current: dict[str, str],
+    current: Mapping[str, str],
     change: KeyChange,
     *,
     now: datetime | str,
@@ -205,6 +209,13 @@ def plan_key_write(
     `current` holds the key's stored strings (at least PLAN_INPUT_FIELDS that exist). A change
     that alters nothing gives an empty plan: no updatedAt, no EXPIRE, no index write.
     """
+    wanted = change_fields(key_id, current, change)
+    return plan_field_writes(key_id, current, dict(wanted), now=now, index_ready=index_ready)
+
+
+def change_fields(key_id: str, current: Mapping[str, str], change: KeyChange) -> dict[str, str]:
+    """The stored strings `change` asks for, encoded as CRS stores them (the Claude partner
+    field cleared when the other is bound)."""
     wanted: dict[str, str] = {}
     is_deleted = decode_bool(current.get("isDeleted"))
     if change.tags is not None:
@@ -225,26 +236,18 @@ def plan_key_write(
         partner = _EXCLUSIVE_PARTNER.get(binding_field)
         if partner is not None and binding.kind is not BindingKind.SHARED:
             wanted.setdefault(partner, "")
+    return wanted
 
-    return plan_field_writes(key_id, current, dict(wanted), now=now, index_ready=index_ready)
 
+def field_writes(
+    current: Mapping[str, str], wanted: Mapping[str, str | None], *, stamp: str | None
+) -> tuple[FieldWrite, ...]:
+    """Writes that give each field in `wanted` its stored string (None: no such field).
 
-def plan_field_writes(
-    key_id: str,
-    current: dict[str, str],
-    wanted: dict[str, str | None],
-    *,
-    now: datetime | str,
-    index_ready: bool,
-    stamp_updated_at: bool = True,
-) -> KeyWritePlan:
-    """Writes that give each field in `wanted` its stored string (None: no such field), with
-    CRS's index updates.
-
-    Shared by edits (through `plan_key_write`) and by rollback/revert, which put journaled
-    before-values back: the index updates follow from the field transitions either way. A
-    rollback passes `stamp_updated_at=False` and the old `updatedAt` in `wanted`, so the record
-    comes back byte for byte.
+    When anything changes, `updatedAt` is written too: `stamp` when given (an edit, as CRS
+    does), else the `updatedAt` in `wanted` (an exact rollback, so the record comes back byte
+    for byte). Its before-value is left out: the apply script journals what the key holds
+    when it writes, and without it keys with the same change share one tuple of writes.
     """
     writes = [
         FieldWrite(name, current.get(name), value)
@@ -252,15 +255,28 @@ def plan_field_writes(
         if current.get(name) != value and name != "updatedAt"
     ]
     if not writes:
-        return KeyWritePlan(key_id)
-    if stamp_updated_at:
-        # A batch passes its timestamp already encoded: one string shared by every key.
-        stamp = now if isinstance(now, str) else encode_iso(now)
-        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), stamp))
+        return ()
+    if stamp is not None:
+        writes.append(FieldWrite("updatedAt", None, stamp))
     elif "updatedAt" in wanted and current.get("updatedAt") != wanted["updatedAt"]:
-        writes.append(FieldWrite("updatedAt", current.get("updatedAt"), wanted["updatedAt"]))
+        writes.append(FieldWrite("updatedAt", None, wanted["updatedAt"]))
+    return tuple(writes)
 
-    return KeyWritePlan(key_id, tuple(writes), index_ready, decode_bool(current.get("isDeleted")))
+
+def plan_field_writes(
+    key_id: str,
+    current: Mapping[str, str],
+    wanted: Mapping[str, str | None],
+    *,
+    now: datetime | str,
+    index_ready: bool,
+) -> KeyWritePlan:
+    """`field_writes` for one key, stamped `now`, as a plan with CRS's index updates."""
+    stamp = now if isinstance(now, str) else encode_iso(now)
+    writes = field_writes(current, wanted, stamp=stamp)
+    if not writes:
+        return KeyWritePlan(key_id)
+    return KeyWritePlan(key_id, writes, index_ready, decode_bool(current.get("isDeleted")))
 
 
 @lru_cache(maxsize=4096)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,10 +18,20 @@ from keyops.core.seeding.sample import SampleData, load_sample
 
 WRITE_CHUNK = 1000
 
+# Called as (phase, done, total) while seeding: phase "keys" after each chunk of key records,
+# then "indexes" once before the index sets go out (one pipeline).
+SeedProgress = Callable[[str, int, int], None]
+
 
 def _batches(items: list[Any], size: int = WRITE_CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _chunks(items: Iterable[Any], size: int = WRITE_CHUNK) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def binding_choices(sample: SampleData) -> dict[BindingField, list[str]]:
@@ -78,14 +89,24 @@ async def write_entries(client: aioredis.Redis, entries: Mapping[str, Mapping[st
 
 
 async def write_key_records(
-    client: aioredis.Redis, records: Mapping[str, Mapping[str, str]]
-) -> None:
-    for batch in _batches(list(records.items())):
+    client: aioredis.Redis,
+    records: Iterable[tuple[str, Mapping[str, str]]],
+    progress: SeedProgress | None = None,
+    total: int = 0,
+) -> dict[str, Mapping[str, str]]:
+    """Writes the records a chunk at a time as they come (generating 50,000 keys takes
+    seconds: progress starts with the first chunk, not after all of them) and returns them."""
+    written: dict[str, Mapping[str, str]] = {}
+    for batch in _chunks(records):
         pipe = client.pipeline(transaction=False)
         for key_id, fields in batch:
             pipe.hset(layout.api_key(key_id), mapping=dict(fields))
             pipe.expire(layout.api_key(key_id), layout.API_KEY_TTL_SECONDS)
         await pipe.execute()
+        written.update(batch)
+        if progress is not None:
+            progress("keys", len(written), max(total, len(written)))
+    return written
 
 
 async def write_indexes(client: aioredis.Redis, records: Mapping[str, Mapping[str, str]]) -> None:
@@ -103,17 +124,39 @@ async def write_indexes(client: aioredis.Redis, records: Mapping[str, Mapping[st
     await pipe.execute()
 
 
+def seed_records(
+    key_count: int, *, seed: int = 7, now: datetime | None = None, sample: SampleData | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The key records a seed of `key_count` writes, generated as they are consumed: the
+    sample's hand-made keys first, then generated ones. Key ids depend only on `seed` and the
+    count, never on `now`."""
+    sample = sample or load_sample()
+    hand_made = list(sample.key_records.items())[:key_count]
+    yield from ((key_id, dict(fields)) for key_id, fields in hand_made)
+    now = now or datetime.now(UTC)
+    choices = binding_choices(sample)
+    yield from generate_keys(
+        max(0, key_count - len(hand_made)), seed=seed, now=now, binding_choices=choices
+    )
+
+
 async def seed_dataset(
-    client: aioredis.Redis, key_count: int, *, seed: int = 7, now: datetime | None = None
+    client: aioredis.Redis,
+    key_count: int,
+    *,
+    seed: int = 7,
+    now: datetime | None = None,
+    progress: SeedProgress | None = None,
 ) -> int:
     """The sample's accounts and groups plus exactly `key_count` keys (hand-made ones first)."""
     sample = load_sample()
+    if progress is not None:
+        progress("keys", 0, key_count)
     await write_entries(client, sample.other_entries)
-    records: dict[str, Mapping[str, str]] = dict(list(sample.key_records.items())[:key_count])
-    generated = max(0, key_count - len(records))
-    choices = binding_choices(sample)
-    now = now or datetime.now(UTC)
-    records.update(generate_keys(generated, seed=seed, now=now, binding_choices=choices))
-    await write_key_records(client, records)
+    records = await write_key_records(
+        client, seed_records(key_count, seed=seed, now=now, sample=sample), progress, key_count
+    )
+    if progress is not None:
+        progress("indexes", len(records), len(records))
     await write_indexes(client, records)
     return len(records)

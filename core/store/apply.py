@@ -36,7 +36,7 @@ from keyops.core.schema.writes import (
     plan_key_write,
 )
 from keyops.core.store.key_table import read_current
-from keyops.core.store.raw_script import Arg, RawScript
+from keyops.core.wire.raw_script import Arg, RawScript
 
 APPLY_CHUNK = 500
 # Chunks sent ahead of the one whose reply is read: Redis works while Python encodes.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,10 +13,14 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from keyops.core.connection import socket_timeout_of
+from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
-from keyops.core.schema.keys import ApiKeyRecord
+from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 from keyops.core.store.index_drift import IndexDrift
-from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.wire.chunks import chunked
+
+if TYPE_CHECKING:
+    from keyops.core.schema.keys import ApiKeyRecord
 
 # 1,000 keys a round trip: fewer pay for round trips, more hold Redis longer per call
 # (bench/load_keys measures the load).
@@ -127,20 +131,9 @@ async def iter_key_ids(
             yield fresh
 
 
-T = TypeVar("T")
-
-
-def chunked(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _resp_bulk(value: str) -> bytes:
     data = value.encode()
     return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-READ_ATTEMPTS = 3
 
 
 def _hmget_payload(ids: list[str], fields: tuple[str, ...]) -> bytes:
@@ -178,7 +171,7 @@ async def read_fields(
     are read again on a fresh connection.
     """
     done = 0
-    for attempt in range(READ_ATTEMPTS):
+    for attempt in range(RETRIES + 1):
         connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             if done < len(chunks):
@@ -204,9 +197,9 @@ async def read_fields(
             return
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await connection.disconnect()
-            if attempt == READ_ATTEMPTS - 1:
+            if attempt == RETRIES:
                 raise
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(backoff_seconds(attempt))
         finally:
             await client.connection_pool.release(connection)
 
@@ -259,6 +252,10 @@ async def fetch_record(client: aioredis.Redis, key_id: str) -> ApiKeyRecord | No
         return None
     if not raw:
         return None
+    # The full record is a pydantic model, wanted only for one key's details: imported here so
+    # that listing keys does not load pydantic.
+    from keyops.core.schema.keys import ApiKeyRecord
+
     return ApiKeyRecord.from_redis(key_id, raw)
 
 

@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyops.core.batch.requests import AccountAssign, BadRequest, TagEdit
+from keyops.core.api import AccountAssign, BadRequest, TagEdit
 from keyops.core.errors import BadInput
 from keyops.core.query import QueryError, compile_query
 from keyops.core.schema.bindings import BadBinding, BindingKind, parse_binding

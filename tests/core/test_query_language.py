@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from keyops.core.query import QueryContext, QueryError, compile_query
 from keyops.core.schema.accounts import Account, AccountGroup
+from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.platforms import BindingField, GroupPlatform, Platform
-from keyops.core.store.accounts import AccountCatalog
-from keyops.core.store.rows import ROW_FIELDS, KeyRow, RowBuilder
+from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0

@@ -7,21 +7,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchConfig, BatchPlan, KeyopsSession, RunnerSettings
 from keyops.core.batch.progress import Outcome, ProgressEvent
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.session import CrsSession
 from tests.support.dump import snapshot
 
 
-def make_service(client: aioredis.Redis, **settings: Any) -> BatchService:
+def make_service(client: aioredis.Redis, **settings: Any) -> KeyopsSession:
     runner = RunnerSettings(**{"verify_delay": 0.05, **settings})
-    return BatchService(CrsSession.from_client(client, "test"), BatchConfig(runner))
+    return KeyopsSession.from_client(client, "test", BatchConfig(runner))
 
 
 async def run(
-    service: BatchService, plan: BatchPlan, cancel: asyncio.Event | None = None
+    service: KeyopsSession, plan: BatchPlan, cancel: asyncio.Event | None = None
 ) -> tuple[Outcome, list[ProgressEvent]]:
     events = [event async for event in service.run(plan, cancel)]
     outcome = events[-1].outcome
@@ -38,5 +35,5 @@ async def crs_state(client: aioredis.Redis) -> dict[str, Any]:
     }
 
 
-async def ids_where(service: BatchService, where: str) -> list[str]:
+async def ids_where(service: KeyopsSession, where: str) -> list[str]:
     return await service.targets(where, None)

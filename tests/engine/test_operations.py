@@ -7,9 +7,9 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from keyops.core.api import AccountAssign, BadRequest, StatusChange, TagEdit
 from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.operations import OpStatus
-from keyops.core.batch.requests import AccountAssign, BadRequest, StatusChange, TagEdit
 from keyops.core.errors import BadInput
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.support.invariants import crs_index_problems
@@ -18,7 +18,7 @@ from tests.support.invariants import crs_index_problems
 async def test_tag_add_reaches_every_key_indexes_and_audit(crs: aioredis.Redis) -> None:
     service = make_service(crs, chunk_size=100)
     targets = await ids_where(service, "tag:loop20 | tag:team-a")
-    plan = await service.plan_tags(targets, TagEdit.build("add", ["incident-42", " 标签 "]))
+    plan = await service.plan(targets, TagEdit.build("add", ["incident-42", " 标签 "]))
     assert plan.tag_counts["loop20"] == 20
     assert len(plan.plans) == len(targets) and not plan.skipped
     key_id, _name, before, after = plan.preview(1)[0]
@@ -43,18 +43,16 @@ async def test_tag_add_reaches_every_key_indexes_and_audit(crs: aioredis.Redis) 
 async def test_tag_remove_prunes_emptied_tags_and_replace_and_skip(crs: aioredis.Redis) -> None:
     service = make_service(crs)
     probe = await ids_where(service, "tag:probe")
-    outcome, _ = await run(
-        service, await service.plan_tags(probe, TagEdit.build("remove", ["probe"]))
-    )
+    outcome, _ = await run(service, await service.plan(probe, TagEdit.build("remove", ["probe"])))
     assert outcome.status is OpStatus.DONE
     assert not await crs.exists("apikey:tag:probe")
     assert "probe" not in await crs.smembers("apikey:tags:all")
 
     team_a = await ids_where(service, "tag:team-a")
-    skip = await service.plan_tags(team_a, TagEdit.build("add", ["dev", "new"], conflict="skip"))
+    skip = await service.plan(team_a, TagEdit.build("add", ["dev", "new"], conflict="skip"))
     skipped = {key_id for key_id, _ in skip.skipped}
     assert skipped and all(reason.startswith("already carries dev") for _, reason in skip.skipped)
-    replace = await service.plan_tags(team_a[:3], TagEdit.build("replace", ["only"]))
+    replace = await service.plan(team_a[:3], TagEdit.build("replace", ["only"]))
     outcome, _ = await run(service, replace)
     assert [json.loads(await crs.hget(f"apikey:{k}", "tags")) for k in team_a[:3]] == [["only"]] * 3
     assert await crs_index_problems(crs) == []
@@ -63,10 +61,10 @@ async def test_tag_remove_prunes_emptied_tags_and_replace_and_skip(crs: aioredis
 async def test_disable_and_enable_keep_status_sets(crs: aioredis.Redis) -> None:
     service = make_service(crs)
     targets = await ids_where(service, "tag:team-a")
-    outcome, _ = await run(service, await service.plan_status(targets, StatusChange.build(False)))
+    outcome, _ = await run(service, await service.plan(targets, StatusChange.build(False)))
     assert outcome.status is OpStatus.DONE
     assert not set(targets) & await crs.smembers("apikey:set:active")
-    outcome, _ = await run(service, await service.plan_status(targets, StatusChange.build(True)))
+    outcome, _ = await run(service, await service.plan(targets, StatusChange.build(True)))
     assert set(targets) <= await crs.smembers("apikey:set:active")
     assert await crs_index_problems(crs) == []
 
@@ -79,10 +77,10 @@ async def test_enabling_an_expired_key_is_refused_unless_a_new_expiry_is_given(
     await crs.hset(
         f"apikey:{iota}", mapping={"expiresAt": "2026-01-01T00:00:00.000Z", "isActive": "false"}
     )
-    service.table = None  # reload
-    plan = await service.plan_status([iota], StatusChange.build(True))
+    await service.load(refresh=True)
+    plan = await service.plan([iota], StatusChange.build(True))
     assert plan.plans == [] and "expired at 2026-01-01T00:00:00.000Z" in plan.skipped[0][1]
-    plan = await service.plan_status([iota], StatusChange.build(True, expires="2099-01-01"))
+    plan = await service.plan([iota], StatusChange.build(True, expires="2099-01-01"))
     outcome, _ = await run(service, plan)
     assert outcome.status is OpStatus.DONE
     assert await crs.hmget(f"apikey:{iota}", ["isActive", "expiresAt"]) == [
@@ -96,10 +94,10 @@ async def test_a_soft_deleted_key_is_never_enabled(crs: aioredis.Redis) -> None:
     (lam,) = await ids_where(service, "name:lambda-to-disable")
     await crs.hset(f"apikey:{lam}", mapping={"isDeleted": "true"})
     await crs.sadd("apikey:set:deleted", lam)
-    service.table = None
+    await service.load(refresh=True)
     with pytest.raises(BadInput, match="soft-deleted"):
         await service.targets(None, [lam])
-    plan = await service.plan_status([lam], StatusChange.build(True))
+    plan = await service.plan([lam], StatusChange.build(True))
     assert plan.plans == [] and "never enables a deleted key" in plan.skipped[0][1]
 
 
@@ -110,7 +108,7 @@ async def test_account_assignment_checks_conflicts_exclusivity_and_dedicated(
     alpha = await ids_where(service, "name:alpha-console-*")  # bound to console-loop-dedicated
     zeta = await ids_where(service, "name:zeta-unbound-*")
     request = AccountAssign.build(["console=console-loop-shared"])
-    plan = await service.plan_accounts(alpha + zeta, request)
+    plan = await service.plan(alpha + zeta, request)
     assert {k for k, _ in plan.conflicts} == set(alpha)
     assert "bound to console-loop-dedicated; use --overwrite-existing" in plan.conflicts[0][1]
     assert {p.key_id for p in plan.plans} == set(zeta)
@@ -122,7 +120,7 @@ async def test_account_assignment_checks_conflicts_exclusivity_and_dedicated(
     ] * len(zeta)
 
     # Claude group on keys bound to Console: the console field is cleared (mutual exclusion).
-    plan = await service.plan_accounts(
+    plan = await service.plan(
         zeta, AccountAssign.build(["claude=group:grp-claude-loop"], overwrite_existing=True)
     )
     outcome, _ = await run(service, plan)
@@ -135,7 +133,7 @@ async def test_account_assignment_checks_conflicts_exclusivity_and_dedicated(
         ]
 
     assert await crs_index_problems(crs) == []
-    plan = await service.plan_accounts(zeta, AccountAssign.build(["gemini=gemini-api-loop"]))
+    plan = await service.plan(zeta, AccountAssign.build(["gemini=gemini-api-loop"]))
     assert any("dedicated account 'gemini-api-loop' will be bound to" in w for w in plan.warnings)
     assert all(p.fields[0].after == "api:541082f5-ad9a-41c6-9394-acd18fb2dda4" for p in plan.plans)
 
@@ -155,9 +153,7 @@ async def test_bad_assignments_are_refused_and_write_nothing(
     service = make_service(crs)
     before = await crs_state(crs)
     with pytest.raises(BadRequest, match=message):
-        await service.plan_accounts(
-            await ids_where(service, "name:zeta-*"), AccountAssign.build(pairs)
-        )
+        await service.plan(await ids_where(service, "name:zeta-*"), AccountAssign.build(pairs))
     assert await crs_state(crs) == before
 
 
@@ -168,8 +164,8 @@ async def test_inactive_hard_fail_account_needs_force(crs: aioredis.Redis) -> No
     service = make_service(crs)
     zeta = await ids_where(service, "name:zeta-*")
     with pytest.raises(BadRequest, match=r"unhealthy .*use --force"):
-        await service.plan_accounts(zeta, AccountAssign.build(["openai=responses-loop-dedicated"]))
-    plan = await service.plan_accounts(
+        await service.plan(zeta, AccountAssign.build(["openai=responses-loop-dedicated"]))
+    plan = await service.plan(
         zeta, AccountAssign.build(["openai=responses-loop-dedicated"], force=True)
     )
     assert plan.plans
@@ -206,7 +202,7 @@ async def test_tags_planned_from_the_loaded_list_never_overwrite_newer_or_odd_va
         f"apikey:{spaced}", "tags", '["loop20", "spaced"]'
     )  # not JSON.stringify's spelling
     await crs.delete(f"apikey:{deleted}")
-    outcome, _ = await run(service, await service.plan_tags(loop, TagEdit.build("add", ["x"])))
+    outcome, _ = await run(service, await service.plan(loop, TagEdit.build("add", ["x"])))
     assert outcome.status is OpStatus.DONE and outcome.counts.skipped == 1
     assert json.loads(await crs.hget(f"apikey:{edited}", "tags")) == ["edited-after-loading", "x"]
     assert json.loads(await crs.hget(f"apikey:{spaced}", "tags")) == ["loop20", "spaced", "x"]
@@ -220,7 +216,7 @@ async def test_the_outcome_arrives_after_the_keys_are_released(crs: aioredis.Red
 
     service = make_service(crs)
     ids = await ids_where(service, "tag:team-a")
-    plan = await service.plan_tags(ids, TagEdit.build("add", ["released"]))
+    plan = await service.plan(ids, TagEdit.build("add", ["released"]))
     async for event in service.run(plan):
         if event.outcome is not None:
             assert event.outcome.status is OpStatus.DONE
@@ -231,6 +227,6 @@ async def test_the_outcome_arrives_after_the_keys_are_released(crs: aioredis.Red
     else:
         raise AssertionError("no outcome")
     # Another operator can take the same keys at once.
-    again = await service.plan_tags(ids, TagEdit.build("add", ["second"]))
+    again = await service.plan(ids, TagEdit.build("add", ["second"]))
     outcome, _ = await run(service, again)
     assert outcome.status is OpStatus.DONE

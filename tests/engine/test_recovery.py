@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.batch.identity import OperatorIdentity
-from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
+from keyops.core.edits.registry import OpType
 from tests.engine.conftest import crs_state, make_service, run
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
@@ -43,7 +44,7 @@ async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
     assert await crs.scard("apikey:tag:killed") == 300  # three chunks landed before the kill
 
     service = make_service(crs)
-    (interrupted,) = await service.unfinished()
+    (interrupted,) = await service.interrupted_operations()
     assert interrupted.summary == "tags add (merge): killed"
     plan, resume = await service.plan_recovery(interrupted.id, "rollback")
     assert resume is None and len(plan.plans) == 300
@@ -51,7 +52,7 @@ async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
     assert outcome.status is OpStatus.DONE
     assert await crs_state(crs) == before
     assert (await service.op(interrupted.id)).status is OpStatus.ROLLED_BACK
-    assert await service.unfinished() == []
+    assert await service.interrupted_operations() == []
 
 
 async def test_sigkilled_operation_can_be_resumed_to_the_end(
@@ -59,14 +60,14 @@ async def test_sigkilled_operation_can_be_resumed_to_the_end(
 ) -> None:
     await kill_mid_batch(crs, redis_server, "resumed")
     service = make_service(crs)
-    (interrupted,) = await service.unfinished()
+    (interrupted,) = await service.interrupted_operations()
     plan, resume = await service.plan_recovery(interrupted.id, "resume")
     assert resume is not None and len(plan.plans) == 700
     events = [event async for event in service.run_recovery(plan, resume)]
     outcome = events[-1].outcome
     assert outcome is not None and outcome.status is OpStatus.DONE
     assert await crs.scard("apikey:tag:resumed") == 1000
-    journal = await service.ops.journal(interrupted.id)
+    journal = await service.op_journal(interrupted.id)
     assert len(journal) == 1000 and json.loads(json.dumps(journal))  # one journal for the whole op
     assert await crs_index_problems(crs) == []
 
@@ -81,12 +82,12 @@ async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
     )  # fmt: skip
     await OperationStore(crs).save(record)  # running, no lease, no journal: died while locking
     before = await crs_state(crs)
-    assert [r.id for r in await service.unfinished()] == [record.id]
+    assert [r.id for r in await service.interrupted_operations()] == [record.id]
     plan, resume = await service.plan_recovery(record.id, "rollback")
     assert resume is None and not plan.plans
     outcome, _ = await run(service, plan)
     assert outcome.status is OpStatus.DONE
     closed = await OperationStore(crs).get(record.id)
     assert closed is not None and closed.status is OpStatus.ROLLED_BACK
-    assert await service.unfinished() == []
+    assert await service.interrupted_operations() == []
     assert await crs_state(crs) == before

@@ -10,9 +10,9 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from keyops.core.api import StatusChange, TagEdit
 from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.operations import OpStatus
-from keyops.core.batch.requests import StatusChange, TagEdit
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.support.invariants import crs_index_problems
 
@@ -43,7 +43,7 @@ async def test_a_failure_at_chunk_k_rolls_earlier_chunks_back_byte_for_byte(
 
     service = make_service(crs, chunk_size=100, before_chunk=fail_at_third)
     targets = await ids_where(service, "tag:bulk")
-    plan = await service.plan_tags(targets, TagEdit.build("add", ["brand-new-tag"]))
+    plan = await service.plan(targets, TagEdit.build("add", ["brand-new-tag"]))
     outcome, events = await run(service, plan)
     assert outcome.status is OpStatus.ROLLED_BACK
     assert outcome.counts.applied == 200 and outcome.counts.rolled_back == 200
@@ -68,15 +68,13 @@ async def test_cancel_atomic_rolls_back_and_cancel_best_effort_keeps_what_is_don
     service = make_service(crs, chunk_size=100, before_chunk=cancel_at_second)
     targets = await ids_where(service, "tag:bulk")
     outcome, _ = await run(
-        service, await service.plan_tags(targets, TagEdit.build("add", ["c"])), cancel
+        service, await service.plan(targets, TagEdit.build("add", ["c"])), cancel
     )
     assert outcome.status is OpStatus.CANCELLED and outcome.counts.rolled_back == 200
     assert await crs_state(crs) == before
 
     cancel.clear()
-    outcome, _ = await run(
-        service, await service.plan_status(targets, StatusChange.build(False)), cancel
-    )
+    outcome, _ = await run(service, await service.plan(targets, StatusChange.build(False)), cancel)
     assert outcome.status is OpStatus.CANCELLED
     disabled = [k for k in targets if await crs.hget(f"apikey:{k}", "isActive") == "false"]
     assert len(disabled) == outcome.counts.applied == 200  # two chunks kept, nothing rolled back
@@ -90,24 +88,20 @@ async def test_overlapping_operations_are_refused_and_disjoint_ones_both_succeed
     first = make_service(crs, before_chunk=pause)
     team_a = await ids_where(first, "tag:team-a")
     task = asyncio.create_task(
-        run(first, await first.plan_tags(team_a, TagEdit.build("add", ["first"])))
+        run(first, await first.plan(team_a, TagEdit.build("add", ["first"])))
     )
     await asyncio.wait_for(pause.holding.wait(), 10)
 
     second = make_service(crs)
     overlap = await ids_where(second, "tag:team-a | tag:team-b")
-    outcome, _ = await run(
-        second, await second.plan_tags(overlap, TagEdit.build("add", ["second"]))
-    )
+    outcome, _ = await run(second, await second.plan(overlap, TagEdit.build("add", ["second"])))
     assert outcome.refused_by_lock and outcome.exit_code == 3 and outcome.status is OpStatus.REFUSED
     assert "held by operation" in outcome.message and "tags add (merge): first" in outcome.message
     assert "@" in outcome.message and "since" in outcome.message
     assert not await crs.exists("apikey:tag:second")
 
     disjoint = await ids_where(second, "tag:loop20")
-    outcome, _ = await run(
-        second, await second.plan_tags(disjoint, TagEdit.build("add", ["third"]))
-    )
+    outcome, _ = await run(second, await second.plan(disjoint, TagEdit.build("add", ["third"])))
     assert outcome.status is OpStatus.DONE
 
     pause.release.set()
@@ -124,7 +118,7 @@ async def test_a_crs_style_whole_hash_rewrite_is_caught_by_verify_and_reapplied(
     stale = {
         k: await crs.hgetall(f"apikey:{k}") for k in targets[:5]
     }  # requests read these earlier
-    plan = await service.plan_tags(targets, TagEdit.build("add", ["verified"]))
+    plan = await service.plan(targets, TagEdit.build("add", ["verified"]))
 
     async def crs_writes_back() -> None:
         async for event in service.run(plan):
@@ -156,7 +150,7 @@ async def test_a_writer_of_other_fields_causes_no_conflict_and_loses_nothing(
             )
 
     service.config.runner.before_chunk = usage_traffic
-    plan = await service.plan_tags(targets, TagEdit.build("add", ["busy"]))
+    plan = await service.plan(targets, TagEdit.build("add", ["busy"]))
     outcome, _ = await run(service, plan)
     assert outcome.status is OpStatus.DONE and outcome.counts.failed == 0
     assert outcome.counts.applied == len(targets)
@@ -170,9 +164,7 @@ async def test_audit_failure_policies(crs: aioredis.Redis, policy: str) -> None:
     before = await crs_state(crs)
     service = make_service(crs, audit_policy=policy)
     targets = await ids_where(service, "tag:loop20")
-    outcome, _ = await run(
-        service, await service.plan_tags(targets, TagEdit.build("add", ["audited"]))
-    )
+    outcome, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["audited"])))
     if policy == "block":
         assert outcome.status is OpStatus.REFUSED
         assert "audit trail cannot be written" in outcome.message
@@ -186,9 +178,7 @@ async def test_revert_puts_back_only_what_still_holds_the_ops_values(crs: aiored
     service = make_service(crs)
     targets = await ids_where(service, "tag:loop20")
     original = {k: await crs.hget(f"apikey:{k}", "tags") for k in targets}
-    outcome, _ = await run(
-        service, await service.plan_tags(targets, TagEdit.build("add", ["oops"]))
-    )
+    outcome, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["oops"])))
     await crs.hset(f"apikey:{targets[0]}", "tags", '["edited-by-hand"]')
 
     plan = await service.plan_revert(outcome.op_id)
@@ -206,10 +196,8 @@ async def test_revert_puts_back_only_what_still_holds_the_ops_values(crs: aiored
 async def test_audit_filters_and_exports_parse_back(crs: aioredis.Redis) -> None:
     service = make_service(crs)
     loop = await ids_where(service, "tag:loop20")
-    tags_op, _ = await run(service, await service.plan_tags(loop, TagEdit.build("add", ["x"])))
-    status_op, _ = await run(
-        service, await service.plan_status(loop[:3], StatusChange.build(False))
-    )
+    tags_op, _ = await run(service, await service.plan(loop, TagEdit.build("add", ["x"])))
+    status_op, _ = await run(service, await service.plan(loop[:3], StatusChange.build(False)))
 
     by_type = [e async for e in service.audit_entries(AuditFilter(op_types={"status"}))]
     assert {e.op_id for e in by_type} == {status_op.op_id}
@@ -244,17 +232,13 @@ async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aiored
     pause = Pause()
     stuck = make_service(crs, before_chunk=pause)
     loop = await ids_where(stuck, "tag:loop20")
-    task = asyncio.create_task(
-        run(stuck, await stuck.plan_tags(loop, TagEdit.build("add", ["stuck"])))
-    )
+    task = asyncio.create_task(run(stuck, await stuck.plan(loop, TagEdit.build("add", ["stuck"]))))
     await asyncio.wait_for(pause.holding.wait(), 10)
     (stuck_op,) = [r for r in await stuck.recent_ops() if r.status is OpStatus.RUNNING]
 
     rescuer = make_service(crs)
     assert await rescuer.break_lock(stuck_op.id) is True
-    outcome, _ = await run(
-        rescuer, await rescuer.plan_tags(loop, TagEdit.build("add", ["rescued"]))
-    )
+    outcome, _ = await run(rescuer, await rescuer.plan(loop, TagEdit.build("add", ["rescued"])))
     assert outcome.status is OpStatus.DONE  # the stale claims no longer block
     breaks = [
         e

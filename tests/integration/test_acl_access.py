@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from keyops.core.settings import resolve_settings
 from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
@@ -89,7 +89,7 @@ async def test_a_user_who_cannot_check_runs_with_a_note(
 async def test_the_console_of_a_read_only_user_says_so_and_writes_nothing(
     acl_crs: RedisServer,
 ) -> None:
-    session = await CrsSession.open(resolve_settings(url(acl_crs, "reader")))
+    session = await KeyopsSession.open(resolve_settings(url(acl_crs, "reader")))
     app = session_app(session)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)

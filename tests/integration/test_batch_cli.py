@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.locks import KeyLock
-from keyops.core.batch.operations import OperationRecord, OperationStore, OpType
+from keyops.core.batch.operations import OperationRecord, OperationStore
+from keyops.core.edits.registry import OpType
 from tests.integration.test_cli import keyops
 from tests.support.dump import snapshot
 
@@ -83,6 +84,15 @@ async def test_a_batch_runs_reports_json_and_can_be_reverted(
         keyops("keys", "list", "--where", "tag:loop20", "--json", "--redis-url", fixture_db).stdout
     )
     assert all(key["status"] == "active" for key in after)
+
+
+async def test_the_preview_counts_in_words_and_aligns_wide_names(fixture_db: str) -> None:
+    result = keyops("tags", "add", "x", "--where", "kappa", "--dry-run", "--redis-url", fixture_db)
+    assert result.returncode == 0, result.stderr
+    assert "  1 key changes, 0 unchanged" in result.stderr
+    kappa = next(line for line in result.stderr.splitlines() if "名字" in line)
+    # The 30-cell name column: "kappa-Unicode-名字" is 18 cells, padded to 30 (not 16 characters).
+    assert "kappa-Unicode-名字" + " " * 12 + " i18n, 标签  ->" in kappa
 
 
 async def test_bad_input_exits_2_and_writes_nothing(fixture_db: str) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,26 @@ async def test_keys_list_where_filters_and_text_output_names_accounts(fixture_db
         "alpha-console-1" in line and "console=console-loop-dedicated" in line for line in lines
     )
     assert not any("alpha-console-2" in line for line in lines)  # carries tag dev
+
+
+async def test_keys_list_columns_line_up_after_wide_characters(fixture_db: str) -> None:
+    # The fixture's kappa key is named "kappa-Unicode-名字" and tagged "标签": each of those
+    # characters takes two terminal cells.
+    result = keyops("keys", "list", "--where", "kappa | name:alpha*", "--redis-url", fixture_db)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.strip().splitlines()[:-1]
+    assert any("名字" in row for row in rows) and len(rows) > 1
+
+    def cells(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    for column in ("STATUS", "BINDINGS", "LAST USED"):
+        start = cells(header[: header.index(column)])
+        for row in rows:
+            # The column's text begins at the same cell in every row, after the gap.
+            index = next(i for i in range(len(row) + 1) if cells(row[:i]) >= start)
+            assert cells(row[:index]) == start, (column, row)
+            assert row[index - 2 : index] == "  " and row[index] != " ", (column, row)
 
 
 async def test_a_bad_query_exits_2_and_points_at_the_token(fixture_db: str) -> None:

@@ -8,9 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from textual.widgets import DataTable
 
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig
-from keyops.core.session import CrsSession
+from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings
 from tests.support.dump import snapshot
 from tests.support.invariants import crs_index_problems
 from tests.tui.conftest import (
@@ -32,7 +30,7 @@ def crs_owned(state: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
 
 async def test_tag_then_revert_from_the_audit_screen_on_real_redis(crs: aioredis.Redis) -> None:
     before = crs_owned(await snapshot(crs))
-    session = CrsSession.from_client(crs, "real redis-server")
+    session = KeyopsSession.from_client(crs, "real redis-server")
     app = session_app(session, batch_config=BatchConfig(RunnerSettings(verify_delay=0.05)))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)

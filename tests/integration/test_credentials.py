@@ -99,6 +99,17 @@ async def test_a_certificate_for_another_host_needs_the_hostname_check_off(
     _info(other_host_server, "--tls-ca-file", str(tls_files.ca_cert), "--tls-skip-hostname-check")
 
 
+def test_rediss_against_a_plain_server_says_so(redis_server: RedisServer) -> None:
+    # A plain server never answers the TLS hello; keyops must not call it unreachable.
+    result = keyops("info", "--redis-url", f"rediss://127.0.0.1:{redis_server.port}/0")
+    assert_one_line_error(result, 1, "answers without TLS: use a redis:// URL")
+
+
+def test_redis_against_a_tls_server_says_so(tls_server: RedisServer) -> None:
+    result = keyops("info", "--redis-url", f"redis://127.0.0.1:{tls_server.port}/0")
+    assert_one_line_error(result, 1, "if the server only speaks TLS, use a rediss:// URL")
+
+
 def test_tls_options_are_checked_before_connecting(tls_files: TlsFiles, tmp_path: Path) -> None:
     result = keyops(
         "info", "--redis-url", "redis://127.0.0.1:1/0", "--tls-ca-file", str(tls_files.ca_cert)

@@ -9,7 +9,7 @@ import json
 
 import redis.asyncio as aioredis
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from tests.integration.test_cli import keyops
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
@@ -75,7 +75,7 @@ async def test_the_console_lists_a_key_with_a_cut_tag(crs: aioredis.Redis) -> No
     key_id = await _team_b_key(crs)
     name = await crs.hget(f"apikey:{key_id}", "name")
     await _cut_a_tag(crs, key_id)
-    app = session_app(CrsSession.from_client(crs, "real redis-server"))
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"))
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_loaded(pilot)
         await type_filter(pilot, "tag:team-b")

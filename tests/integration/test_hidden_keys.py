@@ -9,7 +9,7 @@ import json
 
 import redis.asyncio as aioredis
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from tests.integration.test_cli import keyops
 from tests.support.redis_server import RedisServer
 from tests.tui.conftest import session_app, shown_names, type_filter, wait_for, wait_loaded
@@ -69,7 +69,7 @@ async def test_the_console_shows_the_hidden_key_and_says_why(crs: aioredis.Redis
     team_a = await _team_a(crs)
     hidden_name = await crs.hget(f"apikey:{team_a[0]}", "name")
     await crs.srem("apikey:idx:all", team_a[0])
-    app = session_app(CrsSession.from_client(crs, "real redis-server"))
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"))
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_loaded(pilot)
         banner = app.screen.query_one("#banner")

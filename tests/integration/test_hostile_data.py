@@ -8,7 +8,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.requests import AccountAssign, StatusChange, TagEdit
+from keyops.core.api import AccountAssign, StatusChange, TagEdit
 from tests.engine.conftest import make_service, run
 from tests.integration.test_cli import keyops
 from tests.support.redis_server import RedisServer
@@ -81,14 +81,14 @@ async def test_a_batch_skips_keys_whose_damage_is_in_what_it_touches(
         key_id: await raw.hget(f"apikey:{key_id}", name) for key_id, name in damaged_fields.items()
     }
     cases = [
-        (await service.plan_tags(targets, TagEdit.build("add", ["x"])), {"damaged-1"}),
+        (await service.plan(targets, TagEdit.build("add", ["x"])), {"damaged-1"}),
         (
-            await service.plan_accounts(
+            await service.plan(
                 targets, AccountAssign.build(["console=shared"], overwrite_existing=True)
             ),
             {"damaged-2"},
         ),
-        (await service.plan_status(targets, StatusChange.build(enable=False)), {"damaged-3"}),
+        (await service.plan(targets, StatusChange.build(enable=False)), {"damaged-3"}),
     ]
     for plan, skipped_names in cases:
         reasons = dict(plan.skipped)
@@ -114,11 +114,11 @@ async def test_a_batch_skips_keys_whose_damage_is_in_what_it_touches(
 async def test_the_console_shows_damaged_keys_and_their_reason(
     crs: aioredis.Redis, redis_server: RedisServer
 ) -> None:
-    from keyops.core.session import CrsSession
+    from keyops.core.api import KeyopsSession
     from keyops.core.settings import resolve_settings
 
     await plant_damage(crs, redis_server.port)
-    session = await CrsSession.open(resolve_settings(redis_server.url))
+    session = await KeyopsSession.open(resolve_settings(redis_server.url))
     app = session_app(session)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)

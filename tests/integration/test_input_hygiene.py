@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from tests.integration.test_cli import assert_one_line_error, keyops
 from tests.support.redis_server import RedisServer
 from tests.tui.conftest import session_app, static_text, wait_loaded
@@ -109,7 +109,7 @@ async def test_the_query_language_reads_as_written(fixture_db: str) -> None:
 async def test_the_console_filter_survives_a_deeply_nested_query(crs: aioredis.Redis) -> None:
     from textual.widgets import Input
 
-    app = session_app(CrsSession.from_client(crs, "real redis-server"))
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await pilot.press("slash")

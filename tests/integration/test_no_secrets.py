@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from keyops.core.api import KeyopsSession
 from keyops.core.logs import LOGGER_NAME, setup_file_logging
-from keyops.core.session import CrsSession
 from keyops.core.settings import resolve_settings
 from tests.integration.test_cli import keyops
 from tests.support.dump import crs_fixture, load_dump, snapshot
@@ -95,7 +95,7 @@ async def test_a_full_run_writes_no_secret_anywhere(
     # The console: a batch, a key's details, the audit screen; every screen as the operator saw it.
     setup_file_logging(state / "keyops" / "console.log")
     request_cleanup = logging.getLogger(LOGGER_NAME)
-    session = await CrsSession.open(resolve_settings(locked_server.url))
+    session = await KeyopsSession.open(resolve_settings(locked_server.url))
     app = session_app(session)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_loaded(pilot)

@@ -9,7 +9,7 @@ import re
 
 import redis.asyncio as aioredis
 
-from keyops.core.session import CrsSession
+from keyops.core.api import KeyopsSession
 from tests.integration.test_cli import keyops
 from tests.support.redis_server import RedisServer
 from tests.tui.conftest import (
@@ -92,7 +92,7 @@ async def test_no_cli_output_carries_a_raw_control_character(
 
 async def test_no_console_screen_shows_a_raw_control_character(crs: aioredis.Redis) -> None:
     await plant_hostile_text(crs)
-    app = session_app(CrsSession.from_client(crs, "real redis-server"))
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"))
 
     def screen_is_clean(what: str) -> None:
         assert_clean(app.export_screenshot(), what)

@@ -27,14 +27,12 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings, StatusChange, TagEdit
 from keyops.core.batch.audit import AuditLog
-from keyops.core.batch.operations import OperationStore, OpStatus, OpType
-from keyops.core.batch.requests import StatusChange, TagEdit
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig, BatchService
+from keyops.core.batch.operations import OperationStore, OpStatus
 from keyops.core.connection import make_clients
+from keyops.core.edits.registry import OpType
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
 from keyops.core.settings import RedisSettings
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer, start_redis_server
@@ -147,14 +145,15 @@ async def run_fault(scenario: str, op: str, keys: int = 10_000) -> FaultResult:
                 await inject()
 
         runner = RunnerSettings(before_chunk=before_chunk, verify_delay=0.05, lock_ttl_ms=8_000)
-        session = CrsSession(make_clients(settings))
-        service = BatchService(session, BatchConfig(runner))
+        session = KeyopsSession(make_clients(settings))
+        session.config = BatchConfig(runner)
+        service = session
         atomic = op == "tags-atomic"
         targets = await service.targets("" if atomic else "status:active", None)
         if atomic:
-            plan = await service.plan_tags(targets, TagEdit.build("add", [TAG]))
+            plan = await service.plan(targets, TagEdit.build("add", [TAG]))
         else:
-            plan = await service.plan_status(targets, StatusChange.build(enable=False))
+            plan = await service.plan(targets, StatusChange.build(enable=False))
         planned = [write.key_id for write in plan.plans]
         before = await _hashes(admin, planned)
         first = "error"
@@ -219,19 +218,19 @@ async def _until_up(admin: aioredis.Redis) -> None:
     raise RuntimeError("the server never came back")
 
 
-async def _recover(service: BatchService, atomic: bool) -> str:
+async def _recover(service: KeyopsSession, atomic: bool) -> str:
     """What the operator does next: recover an interrupted op (roll back an atomic one, finish
     a best-effort one), once its lock has lapsed."""
     done = []
     for _ in range(100):
-        unfinished = await service.unfinished()
+        unfinished = await service.interrupted_operations()
         if unfinished:
             break
         running = [r for r in await service.recent_ops(5) if r.status is OpStatus.RUNNING]
         if not running:
             return "-"
         await asyncio.sleep(0.2)  # its lease has not lapsed yet
-    for record in await service.unfinished():
+    for record in await service.interrupted_operations():
         action = "rollback" if atomic else "resume"
         plan, resume = await service.plan_recovery(record.id, action)
         async for _event in service.run_recovery(plan, resume):

@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from keyops.core.batch.requests import StatusChange, TagEdit
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig, BatchService
-from keyops.core.session import CrsSession
+from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings, StatusChange, TagEdit
 from keyops.core.settings import resolve_settings
 
 
 async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:
-    session = await CrsSession.open(resolve_settings(url))
+    session = await KeyopsSession.open(resolve_settings(url))
 
     async def stall(index: int) -> None:
         if index == int(stall_at):
@@ -25,12 +22,13 @@ async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:
             await asyncio.sleep(3600)
 
     settings = RunnerSettings(chunk_size=100, lock_ttl_ms=1500, before_chunk=stall)
-    service = BatchService(session, BatchConfig(settings))
+    session.config = BatchConfig(settings)
+    service = session
     targets = await service.targets(query, None)
     if tag == "--disable":
-        plan = await service.plan_status(targets, StatusChange.build(enable=False))
+        plan = await service.plan(targets, StatusChange.build(enable=False))
     else:
-        plan = await service.plan_tags(targets, TagEdit.build("add", [tag]))
+        plan = await service.plan(targets, TagEdit.build("add", [tag]))
     async for _ in service.run(plan):
         pass
 

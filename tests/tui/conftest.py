@@ -9,8 +9,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from keyops.core.batch.service import BatchConfig
-from keyops.core.session import CrsSession
+from keyops.core.api import BatchConfig, KeyopsSession
 from keyops.tui.app import KeyopsApp, make_demo_app
 from keyops.tui.config import UiConfig
 from keyops.tui.screens.progress import ProgressScreen
@@ -32,11 +31,14 @@ def demo_app(
 
 
 def session_app(
-    session: CrsSession, *, batch_config: BatchConfig | None = None, config: UiConfig | None = None
+    session: KeyopsSession,
+    *,
+    batch_config: BatchConfig | None = None,
+    config: UiConfig | None = None,
 ) -> KeyopsApp:
     """The console on a session a test set up (real Redis, a prepared fakeredis)."""
 
-    async def opener() -> CrsSession:
+    async def opener() -> KeyopsSession:
         return session
 
     return KeyopsApp(opener, batch_config=batch_config, config=config)
@@ -74,7 +76,13 @@ async def wait_loaded(pilot: Pilot[Any]) -> None:
 
 
 async def wait_screen(pilot: Pilot[Any], name: str) -> None:
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == name, f"{name} on top")
+    """Waits until a screen of that class is on top and mounted (its widgets composed)."""
+
+    def ready() -> bool:
+        screen = pilot.app.screen
+        return type(screen).__name__ == name and screen.is_mounted
+
+    await wait_for(pilot, ready, f"{name} on top")
 
 
 async def type_filter(pilot: Pilot[Any], text: str) -> None:

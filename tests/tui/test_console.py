@@ -7,20 +7,24 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
 
+from keyops.core.api import KeyopsSession
 from keyops.core.errors import BadInput
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
+from keyops.core.store import key_table
 from keyops.tui.app import known_binding_ids
 from keyops.tui.config import UiConfig, load_config, unknown_binding_ids
 from tests.tui.conftest import (
     DEMO_NOW,
     add_tag_to_marked,
     demo_app,
+    key_view,
     session_app,
+    shown_names,
     static_text,
     status_line,
     type_filter,
@@ -180,7 +184,7 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
     server = fakeredis.FakeServer()
     client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    app = session_app(CrsSession.from_client(client, "test"))
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await pilot.press("space", "space")
@@ -192,3 +196,54 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
         app.check_connection()
         await wait_for(pilot, lambda: static_text(app, "#banner").strip() == "", "banner gone")
         await wait_for(pilot, lambda: "2 marked" in status_line(app), "marks kept")
+
+
+async def test_the_key_list_follows_the_connection_while_another_screen_is_on_top() -> None:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    await seed_dataset(client, 100, now=DEMO_NOW)
+    app = session_app(KeyopsSession.from_client(client, "test"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        first = key_view(app).rows[0]
+        await pilot.press("space", "question_mark")
+        await wait_screen(pilot, "HelpScreen")
+        server.connected = False
+        app.check_connection()
+        await wait_for(pilot, lambda: bool(app.lost_connection), "connection lost")
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        # The banner was put up while help covered the list.
+        assert "connection lost" in static_text(app, "#banner")
+        await pilot.press("question_mark")
+        await wait_screen(pilot, "HelpScreen")
+        server.connected = True
+        # CRS changes a key while keyops looks away; the reconnect must show it.
+        await client.hset(f"apikey:{first.id}", "tags", '["after-outage"]')
+        app.check_connection()
+        await wait_for(pilot, lambda: not app.lost_connection, "connection back")
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        assert static_text(app, "#banner").strip() == ""
+        await type_filter(pilot, "tag:after-outage")
+        await wait_for(pilot, lambda: shown_names(app) == [first.name], "list reloaded")
+        assert status_line(app).startswith("1 marked")
+
+
+async def test_the_keys_are_read_once_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On 100,000 keys a second read at start doubles the wait for the first list.
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    await seed_dataset(client, 100, now=DEMO_NOW)
+    reads: list[str] = []
+    read_keys = key_table.load_key_table
+
+    async def counted_read(*args: Any, **kwargs: Any) -> key_table.KeyTable:
+        reads.append("keys")
+        return await read_keys(*args, **kwargs)
+
+    monkeypatch.setattr(key_table, "load_key_table", counted_read)
+    app = session_app(KeyopsSession.from_client(client, "test"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.pause(0.5)
+        assert reads == ["keys"]

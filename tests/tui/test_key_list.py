@@ -30,6 +30,27 @@ async def test_demo_lists_every_key_and_filters_as_you_type() -> None:
         assert status_line(app).startswith("0 marked · 1 shown of 300 keys")
 
 
+async def test_the_first_screen_says_why_deleted_keys_are_missing_and_what_bound_to_means() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_loaded(pilot)
+        deleted = sum(1 for row in app.data.table if row.is_deleted) if app.data else 0
+        assert deleted == 5
+        assert "295 shown of 300 keys · 5 deleted hidden (status:deleted) · sort" in status_line(
+            app
+        )
+        header = key_view(app).render_line(0).text
+        assert "bound to" in header and "bindings" not in header
+        await type_filter(pilot, "status:deleted")
+        await wait_for(pilot, lambda: len(key_view(app).rows) == 5, "the deleted keys listed")
+        assert "deleted hidden" not in status_line(app)
+        await pilot.press("escape", "question_mark")
+        await wait_screen(pilot, "HelpScreen")
+        help_text = static_text(app, "#help-text")
+        assert "bound to" in help_text and "shared pool" in help_text
+        assert "status:deleted" in help_text
+
+
 async def test_a_bad_query_is_marked_and_the_list_stays() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -17,13 +17,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Select
 
+from keyops.core.api import KeyopsSession
 from keyops.core.batch import names as op_names
 from keyops.core.batch.identity import OperatorIdentity
-from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus, OpType
+from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus
 from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from keyops.core.edits.registry import OpType
 from keyops.core.schema.platforms import BindingField
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
 from keyops.tui.app import KeyopsApp
 from keyops.tui.config import UiConfig
 from keyops.tui.screens.error import ErrorScreen
@@ -47,7 +48,14 @@ T0 = DEMO_NOW.timestamp()
 
 
 def snap(snap_compare: Any, app: KeyopsApp, size: tuple[int, int], before: Before) -> None:
-    assert snap_compare(app, terminal_size=size, run_before=before)
+    async def steady(pilot: Pilot[Any]) -> None:
+        await before(pilot)
+        # A blinking cursor is drawn or not depending on when the picture is taken: hold it on.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=steady)
 
 
 async def marked_team_a(pilot: Pilot[Any]) -> None:
@@ -219,7 +227,7 @@ def test_progress(snap_compare: Any, size: tuple[int, int], final: bool) -> None
     snap(snap_compare, demo_app(300), size, before)
 
 
-async def _history_session() -> CrsSession:
+async def _history_session() -> KeyopsSession:
     """A demo store with two finished operations, one interrupted, and their audit entries."""
     client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
     await seed_dataset(client, 300, now=DEMO_NOW)
@@ -246,7 +254,7 @@ async def _history_session() -> CrsSession:
     ]  # fmt: skip
     await client.xadd(op_names.AUDIT_STREAM, {"op": records[0].id, "event": "apply",
                       "keys": json.dumps(changes)}, id=f"{int((T0 - 899) * 1000)}-0")  # fmt: skip
-    return CrsSession.from_client(client, "demo history")
+    return KeyopsSession.from_client(client, "demo history")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)

@@ -11,13 +11,12 @@ from pathlib import Path
 import fakeredis
 from textual.widgets import Checkbox, Input, Select
 
+from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings
 from keyops.core.batch.identity import OperatorIdentity
-from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, OpType
-from keyops.core.batch.runner import RunnerSettings
-from keyops.core.batch.service import BatchConfig
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
+from keyops.core.edits.registry import OpType
 from keyops.core.schema.platforms import BindingField
 from keyops.core.seeding.writer import seed_dataset
-from keyops.core.session import CrsSession
 from keyops.tui.app import KeyopsApp
 from keyops.tui.config import UiConfig
 from tests.tui.conftest import (
@@ -198,7 +197,7 @@ async def test_assign_accounts_with_conflicts_needing_overwrite() -> None:
 async def test_unhealthy_hard_fail_accounts_are_refused_unless_forced() -> None:
     client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
     await seed_dataset(client, 100, now=DEMO_NOW)
-    session = CrsSession.from_client(client, "test")
+    session = KeyopsSession.from_client(client, "test")
     catalog = await session.load_accounts()
     responses = next(a for a in catalog.all_accounts() if a.name == "responses-loop-dedicated")
     # CRS fails OpenAI-Responses requests on an unhealthy account instead of falling back.
@@ -292,7 +291,7 @@ async def test_cancel_rolls_an_atomic_batch_back() -> None:
         if index == 1:
             await release.wait()
 
-    session = CrsSession.from_client(client, "test")
+    session = KeyopsSession.from_client(client, "test")
     config = BatchConfig(RunnerSettings(chunk_size=10, verify_delay=0, before_chunk=stall))
     app = session_app(session, batch_config=config)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -405,7 +404,7 @@ async def test_an_interrupted_operation_is_offered_for_recovery_at_start() -> No
         operator=OperatorIdentity(os_user="bob", host="ops1", pid=7),
     )  # fmt: skip
     await OperationStore(client).save(record)  # marked running, and no lease: it died
-    app = session_app(CrsSession.from_client(client, "test"))
+    app = session_app(KeyopsSession.from_client(client, "test"))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_screen(pilot, "RecoveryScreen")
         text = static_text(app, "#recovery-text")

@@ -17,12 +17,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Label, Select, Static
 
-from keyops.core.batch.planning import BatchPlan, account_trouble
-from keyops.core.batch.requests import AccountAssign, BadRequest
-from keyops.core.schema.accounts import Account
-from keyops.core.schema.platforms import FIELD_RULES, FIELD_SHORT_NAMES, BindingField
-from keyops.core.store.accounts import AccountCatalog
-from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.core.api import (
+    FIELD_RULES,
+    FIELD_SHORT_NAMES,
+    Account,
+    AccountAssign,
+    AccountCatalog,
+    BadRequest,
+    BatchPlan,
+    BindingField,
+    account_trouble,
+)
+from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable, shown
 
@@ -86,9 +92,8 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
 
 class AccountAssignScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
-        Binding("ctrl+s", "apply", "Apply", id="accounts.apply"),
+        WriteBinding("ctrl+s", "apply", "Apply", id="accounts.apply"),
         Binding("escape", "close", "Close", id="accounts.close"),
     ]
 
@@ -161,7 +166,7 @@ class AccountAssignScreen(PreviewModal):
 
     async def _plan(self, request: AccountAssign) -> BatchPlan | None:
         try:
-            return await self.data.service.plan_accounts(self.key_ids, request)
+            return await self.data.session.plan(self.key_ids, request)
         except BadRequest as problem:
             self.query_one("#assign-error", Static).update(
                 Text("\n".join(printable(line) for line in problem.problems), style="bold red")

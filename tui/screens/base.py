@@ -1,45 +1,65 @@
-"""What every keyops screen shares: access to the app's console data, its palette commands,
-and the read-only rule for mutating actions."""
+"""What every keyops screen shares: the console context, its palette commands, and the
+read-only rule for the actions that write."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
+from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchPlan
+from keyops.tui.console_data import ConsoleData
+from keyops.tui.context import ConsoleContext
 
-if TYPE_CHECKING:
-    from keyops.tui.app import KeyopsApp
-    from keyops.tui.console_data import ConsoleData
+
+class WriteBinding(Binding):
+    """A key whose action writes to Redis. Declaring the key this way is the one place that
+    makes its action off in a read-only session: greyed in the footer, marked in help, left out
+    of the palette."""
+
+
+def writing_actions(bindings: Iterable[BindingType]) -> frozenset[str]:
+    """The action names (without arguments) of the write bindings among these."""
+    return frozenset(
+        binding.action.partition("(")[0]
+        for binding in bindings
+        if isinstance(binding, WriteBinding)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class PaletteCommand:
+    """One line of the command palette. A command that writes runs one of the screen's
+    actions (`run=self.action_...`), so the action's WriteBinding tells the palette it writes."""
+
     title: str
     help: str
     run: Callable[[], Any]
-    mutating: bool = False
 
 
 class ConsoleScreenMixin:
-    """Screens say which of their actions write to Redis; read-only sessions disable those."""
+    """Screens declare the keys that write with `WriteBinding`; read-only sessions disable those."""
 
+    # Derived from the screen's bindings when the class is made; never written by hand.
     MUTATING_ACTIONS: frozenset[str] = frozenset()
     HELP_TEXT = ""
 
-    @property
-    def keyops(self) -> KeyopsApp:
-        from keyops.tui.app import KeyopsApp
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Textual splits "a,b" bindings into plain Binding objects when it builds its binding
+        # maps, so the WriteBinding kind is read here, from the BINDINGS the class declares.
+        cls.MUTATING_ACTIONS = cls.MUTATING_ACTIONS | writing_actions(vars(cls).get("BINDINGS", ()))
 
-        app = self.app  # type: ignore[attr-defined]
-        assert isinstance(app, KeyopsApp)
-        return app
+    @property
+    def keyops(self) -> ConsoleContext:
+        """The console this screen runs in (the app, seen only through ConsoleContext)."""
+        return cast(ConsoleContext, self.app)  # type: ignore[attr-defined]
 
     @property
     def data(self) -> ConsoleData:
@@ -54,6 +74,15 @@ class ConsoleScreenMixin:
 
     def palette_commands(self) -> list[PaletteCommand]:
         return []
+
+    def offers(self, command: PaletteCommand) -> bool:
+        """Whether the palette offers a command now: not one that writes in a read-only session."""
+        if not self.keyops.read_only:
+            return True
+        name: str = getattr(command.run, "__name__", "")
+        return not (
+            name.startswith("action_") and name.removeprefix("action_") in self.MUTATING_ACTIONS
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker state messages do not bubble: each screen hands failures to the app's one

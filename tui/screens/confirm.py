@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from keyops.core.batch.planning import BatchPlan
+from keyops.core.api import BatchPlan
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 
@@ -53,11 +53,6 @@ def summarize_reasons(items: list[tuple[str, str]]) -> str:
         ", ".join(f"{reason} ({count})" for reason, count in counts.most_common(4))
         + (", …" if len(counts) > 4 else "")
     )
-
-
-def console_reason(reason: str) -> str:
-    """A core reason worded for the console (the CLI's flag has a checkbox here)."""
-    return reason.replace("; use --overwrite-existing", "")
 
 
 def plan_counts(plan: BatchPlan) -> Text:

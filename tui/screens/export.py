@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Select, Static
 
-from keyops.core.batch.audit import AuditFilter
+from keyops.core.api import AuditFilter
 from keyops.tui.screens.base import ConsoleModal
 
 
@@ -67,7 +67,7 @@ class ExportScreen(ConsoleModal[None]):
         result = self.query_one("#export-result", Static)
         try:
             with path.open("x", encoding="utf-8", newline="") as out:
-                count = await self.data.service.export_audit(out, fmt, self.filters)
+                count = await self.data.session.export_audit(out, fmt, self.filters)
         except OSError as error:
             result.update(Text(f"cannot write {path}: {error.strerror or error}", style="bold red"))
             return

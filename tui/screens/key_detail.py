@@ -16,8 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from keyops.core.schema.platforms import BindingField
-from keyops.core.store.rows import KeyRow
+from keyops.core.api import BindingField, KeyRow
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 

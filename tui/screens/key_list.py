@@ -5,6 +5,13 @@
 new filters and reloads. `t` edits tags, `a` assigns accounts, `e`/`d` enable or disable the
 marked keys (the highlighted one when none is marked), `o` opens operations and audit,
 `enter` shows every field of a key except its secret.
+
+The "bound to" column lists the upstream accounts and groups a key is bound to, one per
+platform (console:my-account, claude:group:my-group); "-" means none: CRS serves the key from
+the shared pool of that platform's accounts.
+
+Soft-deleted keys are hidden from the list and from batches: the status line counts them, and a
+filter naming status:deleted lists them.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from keyops.core.errors import KeyopsError
-from keyops.core.query import KeyQuery, QueryError
-from keyops.core.safe_text import printable
-from keyops.core.store.rows import KeyRow
-from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
-from keyops.tui.shown import shown
+from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
+from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
+from keyops.tui.screens.account_assign import AccountAssignScreen
+from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
+from keyops.tui.screens.key_detail import KeyDetailScreen
+from keyops.tui.screens.operations import OperationsScreen
+from keyops.tui.screens.status_change import StatusChangeScreen
+from keyops.tui.screens.tag_editor import TagEditorScreen
+from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
@@ -57,15 +67,14 @@ FILTER_COALESCE_SECONDS = 0.05
 
 class KeyListScreen(ConsoleScreen):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"edit_tags", "assign_accounts", "enable", "disable"})
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="keys.filter"),
         Binding("escape", "escape", "Clear", show=False, id="keys.clear_filter"),
-        Binding("t", "edit_tags", "Tags", id="keys.tags"),
-        Binding("a", "assign_accounts", "Accounts", id="keys.accounts"),
-        Binding("e", "enable", "Enable", id="keys.enable"),
-        Binding("d", "disable", "Disable", id="keys.disable"),
+        WriteBinding("t", "edit_tags", "Tags", id="keys.tags"),
+        WriteBinding("a", "assign_accounts", "Accounts", id="keys.accounts"),
+        WriteBinding("e", "enable", "Enable", id="keys.enable"),
+        WriteBinding("d", "disable", "Disable", id="keys.disable"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="keys.reload"),
     ]
@@ -77,6 +86,7 @@ class KeyListScreen(ConsoleScreen):
         self._last_filter_at = 0.0
         self._scan: FilterScan | None = None
         self.loaded = False
+        self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -103,6 +113,9 @@ class KeyListScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.view.focus()
         self.update_banner()
+        # The console says when Redis is lost or back and when a batch ended; the list follows.
+        self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
+        self.watch(self.app, BATCHES_FINISHED, self.reload_after_batch, init=False)
         self.load_keys()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -118,15 +131,19 @@ class KeyListScreen(ConsoleScreen):
             self.keyops.connection_problem(str(error))
             return
         self.loaded = True
+        self.deleted_count = sum(1 for row in data.table if row.is_deleted)
         self.update_banner()  # the session may have turned out read-only (ACL)
         self._scan = None  # new rows: nothing from an earlier filter carries over
         self.run_filter()
-        if not self.keyops.recovery_offered:
-            self.keyops.recovery_offered = True
-            self.keyops.offer_recovery()
+        self.keyops.offer_recovery()
 
     def reload_after_batch(self) -> None:
         self.load_keys()
+
+    def connection_changed(self, was_lost: str, lost: str) -> None:
+        self.update_banner()
+        if was_lost and not lost:
+            self.load_keys()  # Redis answers again: show what it holds now (marks are kept)
 
     # -- filtering -------------------------------------------------------------------------------
 
@@ -201,12 +218,17 @@ class KeyListScreen(ConsoleScreen):
         scanning = self._scan is not None and not self._scan.complete
         parts = [
             f"{marked} marked · {len(self.view.rows)}{'+ (filtering…)' if scanning else ''} shown of {len(data.table)} keys",
-            f"sort: {data.sort_column.value} {arrow}",
         ]
+        # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
             parts.append("range: move, then v (or space) marks it, esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
+        query = self._scan.query if self._scan is not None else None
+        if self.deleted_count and not (query is not None and query.mentions_deleted):
+            # Says why "shown" is less than the total, and which filter lists them.
+            parts.append(f"{self.deleted_count} deleted hidden (status:deleted)")
+        parts.append(f"sort: {data.sort_column.value} {arrow}")
         self.query_one("#status-line", Static).update(" · ".join(parts))
 
     def update_banner(self) -> None:
@@ -260,8 +282,6 @@ class KeyListScreen(ConsoleScreen):
 
     @on(KeyListView.DetailRequested)
     def show_detail(self, event: KeyListView.DetailRequested) -> None:
-        from keyops.tui.screens.key_detail import KeyDetailScreen
-
         self.app.push_screen(KeyDetailScreen(event.row))
 
     # -- actions ---------------------------------------------------------------------------------
@@ -288,15 +308,11 @@ class KeyListScreen(ConsoleScreen):
     def action_edit_tags(self) -> None:
         ids = self.target_ids()
         if ids:
-            from keyops.tui.screens.tag_editor import TagEditorScreen
-
             self.app.push_screen(TagEditorScreen(ids))
 
     def action_assign_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
-            from keyops.tui.screens.account_assign import AccountAssignScreen
-
             self.app.push_screen(AccountAssignScreen(ids))
 
     def action_enable(self) -> None:
@@ -308,13 +324,9 @@ class KeyListScreen(ConsoleScreen):
     def _status(self, *, enable: bool) -> None:
         ids = self.target_ids()
         if ids:
-            from keyops.tui.screens.status_change import StatusChangeScreen
-
             self.app.push_screen(StatusChangeScreen(ids, enable=enable))
 
     def action_operations(self) -> None:
-        from keyops.tui.screens.operations import OperationsScreen
-
         self.app.push_screen(OperationsScreen())
 
     def action_reload(self) -> None:
@@ -334,16 +346,15 @@ class KeyListScreen(ConsoleScreen):
             PaletteCommand("Clear marks", "Unmark every key", view.action_clear_marks),
             PaletteCommand("Key details", "Every field of the highlighted key", view.action_detail),
             PaletteCommand(
-                "Edit tags", "Add or remove tags on the marked keys", self.action_edit_tags, True
+                "Edit tags", "Add or remove tags on the marked keys", self.action_edit_tags
             ),
             PaletteCommand(
                 "Assign accounts",
                 "Bind the marked keys to accounts or groups",
                 self.action_assign_accounts,
-                True,
             ),
-            PaletteCommand("Enable keys", "Enable the marked keys", self.action_enable, True),
-            PaletteCommand("Disable keys", "Disable the marked keys", self.action_disable, True),
+            PaletteCommand("Enable keys", "Enable the marked keys", self.action_enable),
+            PaletteCommand("Disable keys", "Disable the marked keys", self.action_disable),
             PaletteCommand(
                 "Operations and audit",
                 "Recent operations, audit trail, revert, export",

@@ -9,26 +9,20 @@ holding what it wrote); `R` recovers an interrupted one (finish or roll back). `
 
 from __future__ import annotations
 
-import time
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from keyops.core.batch.audit import AuditFilter
-from keyops.core.batch.audit_query import parse_audit_filter
-from keyops.core.batch.operations import OperationRecord, OpStatus
-from keyops.core.errors import BadInput
-from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
-from keyops.tui.shown import cell, printable, shown
+from keyops.core.api import AuditFilter, BadInput, OperationRecord, OpStatus, parse_audit_filter
+from keyops.tui.formatting import short, when
+from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
+from keyops.tui.screens.export import ExportScreen
+from keyops.tui.screens.recovery import RecoveryScreen
+from keyops.tui.shown import printable, shown
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
-
-
-def when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else "—"
 
 
 def op_result(record: OperationRecord, interrupted: bool) -> str:
@@ -43,22 +37,13 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
     return text
 
 
-def short(value: str | None, width: int = 40) -> str:
-    """A stored value for a table cell: cut to `width`, control characters as escapes, markup
-    escaped (a DataTable reads a plain string as markup)."""
-    if value is None:
-        return "∅"
-    return cell(value if len(value) <= width else value[: width - 1] + "…")
-
-
 class OperationsScreen(ConsoleScreen):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"revert", "recover"})
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="ops.filter"),
         Binding("x", "export", "Export", id="ops.export"),
-        Binding("r", "revert", "Revert", id="ops.revert"),
-        Binding("R", "recover", "Recover", id="ops.recover"),
+        WriteBinding("r", "revert", "Revert", id="ops.revert"),
+        WriteBinding("R", "recover", "Recover", id="ops.recover"),
         Binding("escape", "back", "Back", id="ops.back"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="ops.reload"),
     ]
@@ -98,16 +83,9 @@ class OperationsScreen(ConsoleScreen):
 
     @work(exclusive=True, group="ops", exit_on_error=False)
     async def load_ops(self) -> None:
-        service = self.data.service
-        records = await service.recent_ops(OPS_SHOWN)
-        self.interrupted = {record.id for record in await service.unfinished()}
-        filters = self.filters
-        if filters.key_id:
-            touching = set()
-            async for entry in service.audit_entries(AuditFilter(key_id=filters.key_id)):
-                touching.add(entry.op_id)
-            records = [record for record in records if record.id in touching]
-        self.records = [record for record in records if self._wanted(record)]
+        session = self.data.session
+        self.records = await session.recent_ops(OPS_SHOWN, self.filters)
+        self.interrupted = {record.id for record in await session.interrupted_operations()}
         table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
@@ -127,16 +105,6 @@ class OperationsScreen(ConsoleScreen):
         table.move_cursor(row=index)
         self.load_entries(self.records[index])
 
-    def _wanted(self, record: OperationRecord) -> bool:
-        filters = self.filters
-        if not filters.admits(record):
-            return False
-        if filters.op_id and record.id != filters.op_id:
-            return False
-        if filters.since is not None and record.started_at < filters.since:
-            return False
-        return filters.until is None or record.started_at <= filters.until
-
     @on(DataTable.RowHighlighted, "#ops")
     def op_highlighted(self, event: DataTable.RowHighlighted) -> None:
         record = self.selected
@@ -148,7 +116,7 @@ class OperationsScreen(ConsoleScreen):
         table = self.query_one("#entries", DataTable)
         names = self.data.table.by_id
         rows = []
-        async for entry in self.data.service.audit_entries(
+        async for entry in self.data.session.audit_entries(
             AuditFilter(op_id=record.id, key_id=self.filters.key_id)
         ):
             if not entry.key_id:
@@ -215,8 +183,6 @@ class OperationsScreen(ConsoleScreen):
         self.load_ops()
 
     def action_export(self) -> None:
-        from keyops.tui.screens.export import ExportScreen
-
         self.app.push_screen(ExportScreen(self.filters))
 
     async def action_revert(self) -> None:
@@ -228,7 +194,7 @@ class OperationsScreen(ConsoleScreen):
                 "this operation is running or interrupted: R recovers it", severity="warning"
             )
             return
-        plan = await self.data.service.plan_revert(record.id)
+        plan = await self.data.session.plan_revert(record.id)
         self.keyops.run_plan(plan)
 
     def action_recover(self) -> None:
@@ -240,8 +206,6 @@ class OperationsScreen(ConsoleScreen):
                 f"{record.id} is not interrupted ({record.status.value})", severity="warning"
             )
             return
-        from keyops.tui.screens.recovery import RecoveryScreen
-
         self.app.push_screen(RecoveryScreen(record))
 
     def palette_commands(self) -> list[PaletteCommand]:
@@ -260,13 +224,11 @@ class OperationsScreen(ConsoleScreen):
                 "Revert operation",
                 "Undo the highlighted finished operation",
                 self.action_revert,
-                True,
             ),
             PaletteCommand(
                 "Recover operation",
                 "Finish or roll back an interrupted operation",
                 self.action_recover,
-                True,
             ),
             PaletteCommand("Reload operations", "Read the operations again", self.action_reload),
             PaletteCommand("Back to keys", "Close this screen", self.action_back),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -17,20 +16,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from keyops.core.batch.operations import OpStatus
-from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+from keyops.core.api import OpStatus, Outcome, Phase, ProgressEvent
+from keyops.tui.context import StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
 from keyops.tui.shown import printable, shown
 
-StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
 AFFECTED_SHOWN = 10
 STATUS_WORDS = {
     OpStatus.DONE: "done",
     OpStatus.PARTIAL: "partly done",
-    OpStatus.FAILED: "failed, nothing left written",
     OpStatus.ROLLED_BACK: "rolled back",
     OpStatus.CANCELLED: "cancelled",
     OpStatus.REFUSED: "refused",
@@ -107,6 +105,13 @@ class ProgressScreen(ConsoleScreen):
         Binding("c,escape", "cancel_or_close", "Cancel", id="progress.cancel"),
         Binding("enter", "close", "Close", id="progress.close"),
     ]
+
+    class BatchFinished(Message):
+        """The batch ended (whatever its outcome): what Redis holds may have changed."""
+
+        def __init__(self, outcome: Outcome) -> None:
+            super().__init__()
+            self.outcome = outcome
 
     def __init__(self, title: str, start: StartBatch) -> None:
         super().__init__()
@@ -196,7 +201,7 @@ class ProgressScreen(ConsoleScreen):
         self.query_one("#progress-hint", Static).update(
             "enter or esc closes · the list reloads, marks are kept"
         )
-        self.keyops.batch_finished()
+        self.post_message(self.BatchFinished(outcome))
         if outcome.status is OpStatus.DONE:
             self.notify(
                 f"{outcome.counts.applied} keys changed", title=f"Operation {outcome.op_id} done"

@@ -12,18 +12,17 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from keyops.core.batch.operations import OperationRecord
-from keyops.tui.screens.base import ConsoleModal
-from keyops.tui.screens.operations import when
+from keyops.core.api import OperationRecord
+from keyops.tui.formatting import when
+from keyops.tui.screens.base import ConsoleModal, WriteBinding
 from keyops.tui.shown import printable
 
 
 class RecoveryScreen(ConsoleModal[None]):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"recover"})
     BINDINGS = [
-        Binding("f", "recover('resume')", "Finish it", id="recovery.resume"),
-        Binding("b", "recover('rollback')", "Roll back", id="recovery.rollback"),
+        WriteBinding("f", "recover('resume')", "Finish it", id="recovery.resume"),
+        WriteBinding("b", "recover('rollback')", "Roll back", id="recovery.rollback"),
         Binding("l,escape", "later", "Later", id="recovery.later"),
     ]
 
@@ -55,11 +54,11 @@ class RecoveryScreen(ConsoleModal[None]):
             yield Static("f finish it · b roll it back · l later", classes="hint")
 
     async def action_recover(self, action: str) -> None:
-        service = self.data.service
-        plan, resume = await service.plan_recovery(self.record.id, action)
+        session = self.data.session
+        plan, resume = await session.plan_recovery(self.record.id, action)
         self.dismiss(None)
         self.keyops.run_plan(
-            plan, confirmed=True, start=lambda cancel: service.run_recovery(plan, resume, cancel)
+            plan, confirmed=True, start=lambda cancel: session.run_recovery(plan, resume, cancel)
         )
 
     def action_later(self) -> None:

@@ -15,9 +15,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from keyops.core.batch.planning import BatchPlan
-from keyops.core.batch.requests import BadRequest, StatusChange
-from keyops.tui.screens.base import ConsoleModal, plan_still_valid
+from keyops.core.api import BadRequest, BatchPlan, StatusChange
+from keyops.tui.screens.base import ConsoleModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
 
@@ -37,10 +36,9 @@ def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
 
 class StatusChangeScreen(ConsoleModal[None]):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"run"})
     BINDINGS = [
         # Priority: enter runs even with the checkbox focused (space toggles it).
-        Binding("enter", "run", "Run", priority=True, id="status.run"),
+        WriteBinding("enter", "run", "Run", priority=True, id="status.run"),
         Binding("escape", "close", "Back", id="status.close"),
     ]
 
@@ -100,7 +98,7 @@ class StatusChangeScreen(ConsoleModal[None]):
 
     @work(exclusive=True, group="status-plan", exit_on_error=False)
     async def compute_plan(self, request: StatusChange) -> None:
-        plan = await self.data.service.plan_status(self.key_ids, request)
+        plan = await self.data.session.plan(self.key_ids, request)
         self.plan = plan
         self.query_one("#status-counts", Static).update(plan_counts(plan))
         self.query_one("#status-refused", Static).update(
@@ -111,7 +109,7 @@ class StatusChangeScreen(ConsoleModal[None]):
         request = self.request()
         if request is None:
             return
-        plan = plan_still_valid(self.plan, request) or await self.data.service.plan_status(
+        plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
             self.key_ids, request
         )
         self.dismiss(None)

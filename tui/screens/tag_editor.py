@@ -17,9 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from keyops.core.batch.requests import BadRequest, TagEdit
-from keyops.core.schema.js_text import js_trim
-from keyops.tui.screens.base import PreviewModal, plan_still_valid
+from keyops.core.api import BadRequest, TagEdit, js_trim
+from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable
 
@@ -52,9 +51,8 @@ def split_tags(text: str) -> list[str]:
 
 class TagEditorScreen(PreviewModal):
     HELP_TEXT = __doc__ or ""
-    MUTATING_ACTIONS = frozenset({"apply"})
     BINDINGS = [
-        Binding("ctrl+s", "apply", "Apply", id="tags.apply"),
+        WriteBinding("ctrl+s", "apply", "Apply", id="tags.apply"),
         Binding("escape", "close", "Close", id="tags.close"),
     ]
 
@@ -145,7 +143,7 @@ class TagEditorScreen(PreviewModal):
 
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def compute_preview(self, request: TagEdit) -> None:
-        plan = await self.data.service.plan_tags(self.key_ids, request)
+        plan = await self.data.session.plan(self.key_ids, request)
         self.plan = plan
         self.query_one("#preview-counts", Static).update(plan_counts(plan))
         self.query_one("#preview-sample", Static).update(sample_table(plan))
@@ -155,7 +153,7 @@ class TagEditorScreen(PreviewModal):
         if request is None:
             self.notify("nothing to apply: type tags to add or remove", severity="warning")
             return
-        plan = plan_still_valid(self.plan, request) or await self.data.service.plan_tags(
+        plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
             self.key_ids, request
         )
         self.dismiss(None)

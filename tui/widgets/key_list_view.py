@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
@@ -29,8 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from keyops.core.safe_text import printable
-from keyops.core.store.rows import KeyRow, KeyStatus
+from keyops.core.api import DAY, KeyRow, KeyStatus, printable, utc_text
 from keyops.tui.selection import Selection
 
 
@@ -78,7 +76,7 @@ WIDE_COLUMNS = (
     Column("id", 8, sort=SortColumn.ID),
     Column("status", 8, sort=SortColumn.STATUS),
     Column("tags", 0, 2),
-    Column("bindings", 0, 3),
+    Column("bound to", 0, 3),  # accounts and groups per platform; "-": the shared pool
     Column("last used", 10, sort=SortColumn.LAST_USED),
     Column("created", 10, sort=SortColumn.CREATED),
 )
@@ -109,9 +107,7 @@ def layout_columns(width: int) -> tuple[tuple[Column, int], ...]:
 
 
 def _date(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+    return utc_text(epoch, DAY, missing="never")
 
 
 def _fit(text: str, width: int) -> str:
@@ -385,7 +381,7 @@ class KeyListView(ScrollView, can_focus=True):
             return status.value
         if title == "tags":
             return printable(",".join(row.tags)) or "-"
-        if title == "bindings":
+        if title == "bound to":
             return self.describe_bindings(row)
         if title == "last used":
             return _date(row.last_used_at)

@@ -1,0 +1,60 @@
+"""Texts for `keyops help TOPIC`: they ship inside the package, unlike the repository's docs/.
+
+Plain strings, no imports: `keyops help query` must work on a machine with only the installed
+package and start as fast as `--help`.
+"""
+
+from __future__ import annotations
+
+QUERY = """\
+The query language: `--where QUERY` on the command line, `/` in the console.
+
+Examples
+  tag:team-a status:active                 team-a keys that work right now
+  tag:prod -bound:claude                   prod keys not bound to a Claude OAuth account or group
+  tag:dev | tag:staging                    either tag
+  (tag:prod status:disabled) | status:expired
+  account:"console prod"                   bound to that account (by name or id, in any field)
+  group:grp-claude-loop                    bound to that group (by name or id)
+  lastused:>90d | lastused:never           unused for 90 days, or never used
+  created:>=2026-01-01 created:<2026-02-01 created in January 2026
+  billing                                  name, id or description contains "billing"
+
+Terms (a key matches ...)
+  word, "two words"     its name, id or description contains it (case-insensitive)
+  tag:x                 it carries tag x (compared after JavaScript's trim(), as CRS does);
+                        * and ? are wildcards (tag:team-*); quoted, a value is literal:
+                        tag:"*" is the tag *
+  name:x                its name contains x (case-insensitive; wildcards unless quoted)
+  id:x                  its id starts with x
+  status:S              S is active (enabled, not expired), disabled, expired or deleted
+  bound:P, unbound:P    it has / has no binding on platform P: claude, console, gemini,
+                        gemini-api, openai, openai-responses (responses), azure (azure-openai),
+                        bedrock, droid, or any
+  account:x             bound to the account with id x, or named x (wildcards allowed)
+  group:x               bound to the group with id x, or named x
+  created:OP WHEN       by creation time
+  lastused:OP WHEN      by last use; lastused:never for keys never used
+
+  OP is >, <, >=, <= or = (default =). WHEN is a date (2026-01-31, or an ISO time in UTC) or an
+  age: a number and s, m, h, d or w. lastused:<30d = used in the last 30 days; lastused:>30d =
+  last used more than 30 days ago; created:=2026-01-31 matches the whole day.
+
+Combining
+  Terms side by side must all match (AND, or the word AND). | or the word OR joins
+  alternatives and binds tighter than AND: `a b|c` is a and (b or c). - or ! or the word NOT
+  negates a term or a parenthesis: -tag:prod, !(a|b), NOT tag:prod. The words work in
+  capitals only: `or` is refused with a hint; "or" in quotes searches for it. Parentheses
+  group. Text holding a colon must be quoted: "http://x". `--where -tag:x` is the query.
+  At most 10,000 characters, nested at most 100 deep.
+
+Soft-deleted keys are left out unless the query names status:deleted (keys list also takes
+--include-deleted), so a deleted key is never edited by accident. A query that cannot be read
+is refused as a whole, with the column and the reason.
+"""
+
+TOPICS = {"query": QUERY}
+
+WHERE_HELP = (
+    "which keys, in the query language ('keyops help query'), e.g. 'tag:team-a status:active'"
+)

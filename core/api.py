@@ -1,0 +1,709 @@
+"""The one door to keyops's core: the CLI, the console and scripts use this module and nothing
+else of the core.
+
+`KeyopsSession` is a session with one CRS Redis. It holds the connection, the key list and
+account catalog it loaded (so a plan is made from the list the operator is looking at), the
+operator's identity and the batch settings; it plans and runs batches, answers the recovery and
+audit questions, and turns Redis's own exceptions into keyops errors (`RedisRefused`,
+`RedisFailed`), so a front end catches `KeyopsError` and nothing from redis-py.
+
+"Session" because it is opened, holds what it loaded for as long as it lives, and must be
+closed (`aclose`, or `async with`): the name says all three.
+
+Importing this module is cheap (the launcher imports it for every command): the batch engine,
+seeding, pydantic and redis-py are imported by the methods that need them, and the value types
+front ends use (requests, plans, progress events, rows, filters...) are exported lazily: the
+first `from keyops.core.api import TagEdit` imports the module that defines it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from keyops.core.errors import (
+    BadInput,
+    BadRequest,
+    ConnectionFailed,
+    KeyopsError,
+    NotACrsDatabase,
+    RedisFailed,
+    RedisRefused,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+    from datetime import datetime
+    from typing import TextIO
+
+    import redis.asyncio as aioredis
+
+    from keyops.core.batch.access import AccessCheck
+    from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog, TrimPreview
+    from keyops.core.batch.audit_query import parse_audit_filter, parse_moment
+    from keyops.core.batch.config import BatchConfig, RunnerSettings
+    from keyops.core.batch.identity import OperatorIdentity
+    from keyops.core.batch.operations import (
+        OpCounts,
+        OperationRecord,
+        OperationStore,
+        OpStatus,
+    )
+    from keyops.core.batch.planning import BatchPlan
+    from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+    from keyops.core.batch.targets import clean_id, read_ids_file
+    from keyops.core.connection import RedisClients
+    from keyops.core.edits.accounts import AccountAssign
+    from keyops.core.edits.assignment import AssignTarget, account_trouble
+    from keyops.core.edits.base import EditRequest
+    from keyops.core.edits.registry import KINDS, EditKind, OpType
+    from keyops.core.edits.revert import RevertRequest, RollbackRequest
+    from keyops.core.edits.status import StatusChange
+    from keyops.core.edits.tags import ConflictMode, TagAction, TagEdit
+    from keyops.core.logs import setup_file_logging
+    from keyops.core.query import KeyQuery, QueryContext, QueryError, compile_query
+    from keyops.core.safe_text import json_text, printable
+    from keyops.core.schema.accounts import Account, AccountGroup
+    from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
+    from keyops.core.schema.catalog import AccountCatalog, binding_labels
+    from keyops.core.schema.js_text import js_trim
+    from keyops.core.schema.keys import ApiKeyRecord
+    from keyops.core.schema.platforms import (
+        FIELD_RULES,
+        FIELD_SHORT_NAMES,
+        BindingField,
+        GroupPlatform,
+        Platform,
+    )
+    from keyops.core.schema.rows import KeyRow, KeyStatus
+    from keyops.core.settings import RedisSettings, TlsOptions, resolve_settings, settings_from_args
+    from keyops.core.store.key_table import KeyTable
+    from keyops.core.store.server_info import ServerInfo
+    from keyops.core.timestamps import CLOCK, DAY, MINUTE, SECOND, iso_utc, utc_text
+
+# Batches that change more keys than this are confirmed by typing the count (both front ends;
+# the console's config may lower or raise it).
+TYPED_CONFIRM_ABOVE = 500
+
+DEMO_ENDPOINT = "demo (in-process sample, nothing leaves this process)"
+
+# What front ends may import from here besides the session, and where each is defined.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("AuditEntry", "AuditFilter", "TrimPreview"), "keyops.core.batch.audit"),
+    **dict.fromkeys(("parse_audit_filter", "parse_moment"), "keyops.core.batch.audit_query"),
+    **dict.fromkeys(("BatchConfig", "RunnerSettings"), "keyops.core.batch.config"),
+    "OperatorIdentity": "keyops.core.batch.identity",
+    **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
+    "BatchPlan": "keyops.core.batch.planning",
+    **dict.fromkeys(
+        ("KeyFailure", "Outcome", "Phase", "ProgressEvent"), "keyops.core.batch.progress"
+    ),
+    **dict.fromkeys(("clean_id", "read_ids_file"), "keyops.core.batch.targets"),
+    "AccessCheck": "keyops.core.batch.access",
+    "AccountAssign": "keyops.core.edits.accounts",
+    **dict.fromkeys(("AssignTarget", "account_trouble"), "keyops.core.edits.assignment"),
+    **dict.fromkeys(("KINDS", "EditKind", "OpType"), "keyops.core.edits.registry"),
+    **dict.fromkeys(("RevertRequest", "RollbackRequest"), "keyops.core.edits.revert"),
+    "StatusChange": "keyops.core.edits.status",
+    **dict.fromkeys(("ConflictMode", "TagAction", "TagEdit"), "keyops.core.edits.tags"),
+    "setup_file_logging": "keyops.core.logs",
+    **dict.fromkeys(
+        ("KeyQuery", "QueryContext", "QueryError", "compile_query"), "keyops.core.query"
+    ),
+    **dict.fromkeys(("json_text", "printable"), "keyops.core.safe_text"),
+    "js_trim": "keyops.core.schema.js_text",
+    **dict.fromkeys(("Account", "AccountGroup"), "keyops.core.schema.accounts"),
+    **dict.fromkeys(
+        ("BadBinding", "Binding", "BindingKind", "parse_binding"), "keyops.core.schema.bindings"
+    ),
+    **dict.fromkeys(("AccountCatalog", "binding_labels"), "keyops.core.schema.catalog"),
+    "ApiKeyRecord": "keyops.core.schema.keys",
+    **dict.fromkeys(
+        ("FIELD_RULES", "FIELD_SHORT_NAMES", "BindingField", "GroupPlatform", "Platform"),
+        "keyops.core.schema.platforms",
+    ),
+    **dict.fromkeys(("KeyRow", "KeyStatus"), "keyops.core.schema.rows"),
+    **dict.fromkeys(
+        ("RedisSettings", "TlsOptions", "resolve_settings", "settings_from_args"),
+        "keyops.core.settings",
+    ),
+    "KeyTable": "keyops.core.store.key_table",
+    "ServerInfo": "keyops.core.store.server_info",
+    **dict.fromkeys(
+        ("CLOCK", "DAY", "MINUTE", "SECOND", "iso_utc", "utc_text"), "keyops.core.timestamps"
+    ),
+}
+
+# Everything a front end may import from here (tests check it matches `_EXPORTS`).
+__all__ = [
+    "CLOCK",
+    "DAY",
+    "DEMO_ENDPOINT",
+    "FIELD_RULES",
+    "FIELD_SHORT_NAMES",
+    "KINDS",
+    "MINUTE",
+    "SECOND",
+    "TYPED_CONFIRM_ABOVE",
+    "AccessCheck",
+    "Account",
+    "AccountAssign",
+    "AccountCatalog",
+    "AccountGroup",
+    "ApiKeyRecord",
+    "AssignTarget",
+    "AuditEntry",
+    "AuditFilter",
+    "BadBinding",
+    "BadInput",
+    "BadRequest",
+    "BatchConfig",
+    "BatchPlan",
+    "Binding",
+    "BindingField",
+    "BindingKind",
+    "ConflictMode",
+    "ConnectionFailed",
+    "EditKind",
+    "GroupPlatform",
+    "KeyFailure",
+    "KeyQuery",
+    "KeyRow",
+    "KeyStatus",
+    "KeyTable",
+    "KeyopsError",
+    "KeyopsSession",
+    "NotACrsDatabase",
+    "OpCounts",
+    "OpStatus",
+    "OpType",
+    "OperationRecord",
+    "OperatorIdentity",
+    "Outcome",
+    "Phase",
+    "Platform",
+    "ProgressEvent",
+    "QueryContext",
+    "QueryError",
+    "RedisFailed",
+    "RedisRefused",
+    "RedisSettings",
+    "RevertRequest",
+    "RollbackRequest",
+    "RunnerSettings",
+    "ServerInfo",
+    "StatusChange",
+    "TagAction",
+    "TagEdit",
+    "TlsOptions",
+    "TrimPreview",
+    "account_trouble",
+    "binding_labels",
+    "clean_id",
+    "compile_query",
+    "iso_utc",
+    "js_trim",
+    "json_text",
+    "parse_audit_filter",
+    "parse_binding",
+    "parse_moment",
+    "printable",
+    "read_ids_file",
+    "resolve_settings",
+    "settings_from_args",
+    "setup_file_logging",
+    "utc_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: a value type is imported the first time someone asks for it."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+# -- Redis errors become keyops errors ------------------------------------------------------
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def _as_keyops_error(error: Exception) -> KeyopsError | None:
+    """The keyops error for an exception from redis-py; None for anything else."""
+    if not type(error).__module__.startswith("redis."):
+        return None
+    from redis.exceptions import NoPermissionError, RedisError
+
+    if isinstance(error, NoPermissionError):
+        return RedisRefused(f"this Redis user may not do that: {error}")
+    if isinstance(error, RedisError):
+        return RedisFailed(f"Redis failed: {type(error).__name__}: {error}")
+    return None
+
+
+def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except Exception as error:
+            translated = _as_keyops_error(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+    return guarded
+
+
+def _redis_errors_in_stream(
+    method: Callable[P, AsyncGenerator[T, None]],
+) -> Callable[P, AsyncGenerator[T, None]]:
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[T, None]:
+        try:
+            # Closed with the caller's iteration: a batch releases its lock right away when
+            # a front end stops reading, instead of whenever the generator is collected.
+            async with contextlib.aclosing(method(*args, **kwargs)) as stream:
+                async for item in stream:
+                    yield item
+        except Exception as error:
+            translated = _as_keyops_error(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+    return guarded
+
+
+# -- the session ----------------------------------------------------------------------------
+
+
+class KeyopsSession:
+    """A session with one CRS Redis: read its keys and accounts, plan, run and undo batches,
+    recover interrupted ones, read and export the audit trail."""
+
+    def __init__(self, clients: RedisClients, config: BatchConfig | None = None) -> None:
+        self.clients = clients
+        self._config = config
+        self._table: KeyTable | None = None
+        self._catalog: AccountCatalog | None = None
+        self._identity: OperatorIdentity | None = None
+
+    # -- opening and closing ----------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, settings: RedisSettings, config: BatchConfig | None = None, *, require_crs: bool = True
+    ) -> KeyopsSession:
+        """Connects; with `require_crs`, refuses a database that holds no CRS data."""
+        from keyops.core.connection import connect
+        from keyops.core.store.probe import require_crs_data
+
+        return cls(await connect(settings, require_crs_data if require_crs else None), config)
+
+    @classmethod
+    def from_client(
+        cls, client: aioredis.Redis, endpoint: str, config: BatchConfig | None = None
+    ) -> KeyopsSession:
+        """A session over an existing client (the demo's in-process store, tests, benches)."""
+        from keyops.core.connection import RedisClients
+
+        return cls(RedisClients(read=client, write=client, endpoint=endpoint), config)
+
+    @classmethod
+    async def demo(
+        cls, key_count: int, now: datetime | None = None, config: BatchConfig | None = None
+    ) -> KeyopsSession:
+        """A session on a private in-process store seeded with the packaged CRS sample."""
+        import fakeredis
+
+        from keyops.core.seeding.writer import seed_dataset
+
+        # Its own FakeServer: fakeredis clients otherwise share state per host and port.
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        await seed_dataset(client, key_count, now=now)
+        return cls.from_client(client, DEMO_ENDPOINT, config)
+
+    @property
+    def endpoint(self) -> str:
+        return self.clients.endpoint
+
+    @property
+    def config(self) -> BatchConfig:
+        """How batches run (chunk size, audit policy...); the defaults unless set."""
+        if self._config is None:
+            from keyops.core.batch.config import BatchConfig
+
+            self._config = BatchConfig()
+        return self._config
+
+    @config.setter
+    def config(self, config: BatchConfig) -> None:
+        self._config = config
+
+    async def aclose(self) -> None:
+        await self.clients.aclose()
+
+    async def __aenter__(self) -> KeyopsSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def table(self) -> KeyTable:
+        """The key list as last loaded (empty before `load`)."""
+        if self._table is None:
+            from keyops.core.store.key_table import KeyTable
+
+            return KeyTable()
+        return self._table
+
+    @property
+    def catalog(self) -> AccountCatalog:
+        """The accounts and groups as last loaded (empty before `load`)."""
+        if self._catalog is None:
+            from keyops.core.schema.catalog import AccountCatalog
+
+            return AccountCatalog()
+        return self._catalog
+
+    @_redis_errors
+    async def load(self, *, refresh: bool = False) -> tuple[KeyTable, AccountCatalog]:
+        """Every key (as lean rows) and every account and group; kept until the next refresh.
+        Plans and key names come from what was loaded here."""
+        if self._table is None or self._catalog is None or refresh:
+            from keyops.core.store.accounts import load_accounts
+            from keyops.core.store.key_table import load_key_table
+
+            self._table = await load_key_table(self.clients.read)
+            self._catalog = await load_accounts(self.clients.read)
+        return self._table, self._catalog
+
+    @_redis_errors
+    async def load_accounts(self) -> AccountCatalog:
+        """Only the accounts and groups (`accounts list` needs no keys)."""
+        from keyops.core.store.accounts import load_accounts
+
+        self._catalog = await load_accounts(self.clients.read)
+        return self._catalog
+
+    def name_of(self, key_id: str) -> str:
+        """A key's name in the loaded list ('' when it is not there)."""
+        row = self._table.by_id.get(key_id) if self._table is not None else None
+        return row.name if row is not None else ""
+
+    def query(
+        self, text: str, *, include_deleted: bool = False, now: float | None = None
+    ) -> KeyQuery:
+        """A query compiled against the loaded catalog; QueryError names a bad token."""
+        from keyops.core.query import QueryContext, compile_query
+
+        context = QueryContext(catalog=self.catalog, include_deleted=include_deleted)
+        if now is not None:
+            context.now = now
+        return compile_query(text, context)
+
+    @_redis_errors
+    async def record(self, key_id: str) -> ApiKeyRecord | None:
+        """The full record of one key (never its secret), or None if it is gone."""
+        from keyops.core.store.key_table import fetch_record
+
+        return await fetch_record(self.clients.read, key_id)
+
+    @_redis_errors
+    async def info(self) -> ServerInfo:
+        from keyops.core.store.server_info import read_server_info
+
+        table, catalog = await self.load()
+        return await read_server_info(self.clients.read, self.endpoint, table, catalog)
+
+    async def ping(self) -> None:
+        """Raises ConnectionFailed when Redis does not answer (the console's health check)."""
+        from redis.exceptions import RedisError
+
+        try:
+            await self.clients.read.ping()
+        except (RedisError, OSError) as error:
+            raise ConnectionFailed(f"Redis at {self.endpoint} does not answer: {error}") from error
+
+    async def check_access(self) -> AccessCheck:
+        """Whether this Redis user may run every command a batch sends (ACL DRYRUN)."""
+        from keyops.core.batch.access import check_batch_access
+
+        return await check_batch_access(self.clients.write)
+
+    @_redis_errors
+    async def seed(
+        self,
+        key_count: int,
+        *,
+        seed: int = 7,
+        force: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> int:
+        """Writes CRS-shaped test data (the packaged sample plus generated keys); refuses a DB
+        holding CRS data it did not seed unless `force` (see keyops.core.seeding.database)."""
+        from keyops.core.seeding.database import seed_database
+
+        return await seed_database(
+            self.clients.write, key_count, seed=seed, force=force, endpoint=self.endpoint,
+            progress=progress,
+        )  # fmt: skip
+
+    # -- planning ---------------------------------------------------------------------------
+
+    @_redis_errors
+    async def targets(self, where: str | None, ids: list[str] | None) -> list[str]:
+        """The key ids `--where` and/or `--ids` name in the loaded list (see batch.targets)."""
+        from keyops.core.batch.targets import resolve_targets
+
+        table, catalog = await self.load()
+        return resolve_targets(table, catalog, where=where, ids=ids)
+
+    @_redis_errors
+    async def plan(self, key_ids: list[str], request: EditRequest) -> BatchPlan:
+        """A batch of any edit kind (the request's type says which) over these keys."""
+        from keyops.core.batch.planning import plan_edit
+
+        table, catalog = await self.load()
+        return self._named(await plan_edit(self.clients.write, key_ids, request, table, catalog))
+
+    @_redis_errors
+    async def plan_revert(self, op_id: str) -> BatchPlan:
+        """Undo a finished operation: every field still holding what it wrote."""
+        from keyops.core.batch.operations import OpStatus
+        from keyops.core.batch.planning import plan_undo
+
+        record = await self.op(op_id)
+        if record.status is OpStatus.RUNNING:
+            raise BadInput(f"operation {op_id} is still running (or interrupted: use ops recover)")
+        table, _ = await self.load()
+        journal = await self._ops.journal(op_id)
+        return self._named(
+            await plan_undo(
+                self.clients.write, op_id, journal, index_ready=table.index_ready, rollback=False
+            )
+        )
+
+    @_redis_errors
+    async def plan_recovery(
+        self, op_id: str, action: str
+    ) -> tuple[BatchPlan, OperationRecord | None]:
+        """A plan that rolls an interrupted op back (`rollback`), or finishes it under the same
+        op id (`resume`, with the record to continue)."""
+        from keyops.core.batch import names
+        from keyops.core.batch.operations import OpStatus
+        from keyops.core.batch.planning import plan_nothing_to_roll_back, plan_resume, plan_undo
+
+        record = await self.op(op_id)
+        if record.status is not OpStatus.RUNNING:
+            raise BadInput(f"operation {op_id} is not interrupted (it is {record.status.value})")
+        if await self.clients.write.exists(names.lease(op_id)):
+            raise BadInput(f"operation {op_id} is still running: its lock is alive")
+        if action not in ("rollback", "resume"):
+            raise BadInput("recover takes --rollback or --resume")
+        table, catalog = await self.load()
+        journal = await self._ops.journal(op_id)
+        client = self.clients.write
+        if action == "rollback" and not journal:
+            return self._named(plan_nothing_to_roll_back(op_id, table.index_ready)), None
+        if action == "rollback":
+            plan = await plan_undo(
+                client, op_id, journal, index_ready=table.index_ready, rollback=True
+            )
+            return self._named(plan), None
+        remaining = sorted((await self._ops.targets(op_id)) - set(journal))
+        return self._named(await plan_resume(client, record, remaining, table, catalog)), record
+
+    def _named(self, plan: BatchPlan) -> BatchPlan:
+        plan.name_lookup = self.name_of
+        if self._table is not None:
+            # A preview says when CRS's own list would not show what this batch touches.
+            touched = (
+                *(p.key_id for p in plan.plans),
+                *plan.unchanged,
+                *(k for k, _ in plan.skipped),
+            )
+            plan.warnings.extend(self._table.drift.about_targets(touched))
+        return plan
+
+    # -- running ----------------------------------------------------------------------------
+
+    @_redis_errors_in_stream
+    async def run(
+        self, plan: BatchPlan, cancel: asyncio.Event | None = None
+    ) -> AsyncGenerator[ProgressEvent, None]:
+        """Runs a plan, reporting progress; the last event carries the outcome. A user who may
+        not run what a batch needs is refused before anything is written."""
+        from keyops.core.batch.operations import OpStatus
+        from keyops.core.edits.registry import OpType
+
+        async with contextlib.aclosing(self._execute(plan, cancel, None)) as events:
+            async for event in events:
+                yield event
+        if plan.reverts and plan.op_type is OpType.ROLLBACK:
+            original = await self._ops.get(plan.reverts)
+            if original is not None and original.status is OpStatus.RUNNING:
+                original.status = OpStatus.ROLLED_BACK
+                original.message = "interrupted, then rolled back"
+                await self._ops.save(original)
+
+    @_redis_errors_in_stream
+    async def run_recovery(
+        self,
+        plan: BatchPlan,
+        resume: OperationRecord | None,
+        cancel: asyncio.Event | None = None,
+    ) -> AsyncGenerator[ProgressEvent, None]:
+        """Runs what `plan_recovery` planned: a rollback, or the rest of `resume`."""
+        stream = self.run(plan, cancel) if resume is None else self._execute(plan, cancel, resume)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                yield event
+
+    async def _execute(
+        self, plan: BatchPlan, cancel: asyncio.Event | None, resume: OperationRecord | None
+    ) -> AsyncGenerator[ProgressEvent, None]:
+        from keyops.core.batch.runner import BatchRunner
+
+        refusal = await self._access_refusal()
+        if refusal is not None:
+            yield refusal
+            return
+        runner = BatchRunner(
+            self.clients.write, await self._operator(), self._audit, self.config.runner
+        )
+        async with contextlib.aclosing(runner.execute(plan, cancel, resume)) as events:
+            async for event in events:
+                yield event
+
+    async def _access_refusal(self) -> ProgressEvent | None:
+        """A refused outcome when this Redis user may not run what a batch needs: found before
+        anything is written, never as a half-applied batch."""
+        from keyops.core.batch.operations import OpCounts, OpStatus
+        from keyops.core.batch.progress import Outcome, Phase, ProgressEvent
+
+        access = await self.check_access()
+        if not access.refused:
+            return None
+        message = access.describe() + "; nothing was written"
+        outcome = Outcome("", OpStatus.REFUSED, OpCounts(), message=message)
+        return ProgressEvent("", Phase.FINISHED, message=outcome.message, outcome=outcome)
+
+    async def _operator(self) -> OperatorIdentity:
+        if self._identity is None:
+            from keyops.core.batch.identity import current_identity
+
+            self._identity = await current_identity(self.clients.write)
+        return self._identity
+
+    @functools.cached_property
+    def _ops(self) -> OperationStore:
+        from keyops.core.batch.operations import OperationStore
+
+        return OperationStore(self.clients.write)
+
+    @functools.cached_property
+    def _audit(self) -> AuditLog:
+        from keyops.core.batch.audit import AuditLog
+
+        return AuditLog(self.clients.write)
+
+    # -- operations and recovery ------------------------------------------------------------
+
+    @_redis_errors
+    async def recent_ops(
+        self, limit: int = 50, filters: AuditFilter | None = None
+    ) -> list[OperationRecord]:
+        """The latest operations, newest first; with `filters`, only those it admits (a key
+        filter keeps the operations whose audit entries touch that key)."""
+        records = await self._ops.recent(limit)
+        if filters is None:
+            return records
+        if filters.key_id:
+            from keyops.core.batch.audit import AuditFilter
+
+            touching = {
+                entry.op_id
+                async for entry in self._audit.entries(AuditFilter(key_id=filters.key_id))
+            }
+            records = [record for record in records if record.id in touching]
+        return [record for record in records if filters.admits_operation(record)]
+
+    @_redis_errors
+    async def op(self, op_id: str) -> OperationRecord:
+        record = await self._ops.get(op_id)
+        if record is None:
+            raise BadInput(f"no operation {op_id}")
+        return record
+
+    @_redis_errors
+    async def op_journal(self, op_id: str) -> dict[str, dict[str, list[str | None]]]:
+        """key id -> {field: [before, after]} for every key the op wrote."""
+        return await self._ops.journal(op_id)
+
+    @_redis_errors
+    async def interrupted_operations(self) -> list[OperationRecord]:
+        """Operations a keyops process left half-done (it died or lost Redis mid-batch)."""
+        from redis.exceptions import NoPermissionError
+
+        try:
+            return await self._ops.unfinished()
+        except NoPermissionError:
+            return []  # a user kept out of keyops's keys cannot recover anything anyway
+
+    @_redis_errors
+    async def break_lock(self, op_id: str) -> bool:
+        """Frees a stuck operation's keys (its lease goes; its claims become stale); audited."""
+        from keyops.core.batch.locks import break_lock
+
+        broken = await break_lock(self.clients.write, op_id)
+        identity = await self._operator()
+        await self._audit.op_event(
+            op_id, "lock-break", {"by": identity.model_dump(), "had_lease": broken}
+        )
+        return broken
+
+    # -- audit ------------------------------------------------------------------------------
+
+    @_redis_errors_in_stream
+    async def audit_entries(
+        self, filters: AuditFilter | None = None
+    ) -> AsyncGenerator[AuditEntry, None]:
+        """Oldest first, filtered as asked."""
+        async for entry in self._audit.entries(filters):
+            yield entry
+
+    @_redis_errors
+    async def audit_trim_preview(self, older_than_days: int) -> TrimPreview:
+        """How many audit entries are older than that (nothing is removed)."""
+        return await self._audit.trim_preview(older_than_days)
+
+    @_redis_errors
+    async def audit_trim(self, preview: TrimPreview) -> int:
+        """Removes what the preview counted, for every operator; the trail records who trimmed
+        how much before anything goes."""
+        identity = await self._operator()
+        return await self._audit.trim(preview, identity.model_dump())
+
+    @_redis_errors
+    async def export_audit(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:
+        """Writes matching entries as CSV or JSON lines; returns how many."""
+        if fmt not in ("csv", "json"):
+            raise BadInput(f"export format must be csv or json, not {fmt!r}")
+        return await self._audit.export(out, fmt, filters)

@@ -1,0 +1,48 @@
+"""How batches run: chunk size, audit policy, verify timing, retries, lock TTL.
+
+No setting trims the audit trail or can make an audit write fail: trimming is the explicit,
+audited `keyops audit trim` (batch/audit.py).
+
+Plain settings with no engine behind them, so front ends can build them without importing the
+batch engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from keyops.core.retry import RETRIES
+
+# 100 keys a call keeps each script call to a few milliseconds, so the live relay sharing this
+# Redis is never held up for long; bench/batch_tags.py reports the longest call measured.
+CHUNK_SIZE = 100
+# A lock whose holder stops renewing is free after this long (a crashed keyops frees its keys).
+LOCK_TTL_MS = 30_000
+
+ChunkHook = Callable[[int], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RunnerSettings:
+    chunk_size: int = CHUNK_SIZE
+    audit_policy: str = "block"  # or "warn"
+    # How long after writing a key verify re-reads it: every CRS rewrite that read the key
+    # before keyops wrote it must have landed by then. CRS's rewrite (recordUsage: HGETALL, set
+    # lastUsedAt, HSET the whole hash, with only JavaScript between read and write) measured
+    # 0.5 ms typical in Node; the longest window at a busy relay's rate (100-300 rewrites/s,
+    # also with both cores of the host kept busy) was 72 ms, so 250 ms leaves over 3x. Only a
+    # relay whose event loop is saturated stretches windows to its backlog (170-265 ms at 64
+    # rewrites in flight): no fixed wait covers that. bench/crs_rewrite_window.py measures it.
+    verify_delay: float = 0.25
+    verify_rounds: int = 3
+    conflict_retries: int = 2
+    transient_retries: int = RETRIES
+    lock_ttl_ms: int = LOCK_TTL_MS
+    # Test seam: awaited before each chunk is written (fault injection, concurrent writers).
+    before_chunk: ChunkHook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    runner: RunnerSettings = field(default_factory=RunnerSettings)

@@ -1,0 +1,114 @@
+"""Verifying a batch: every written key is read again once CRS's in-flight requests had time
+to write back. A key CRS put back to its old value (a whole-hash rewrite from a request that
+read it before keyops wrote) is written again; anything else that moved is reported as drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import redis.asyncio as aioredis
+
+from keyops.core.batch.config import RunnerSettings
+from keyops.core.batch.progress import KeyFailure
+from keyops.core.batch.run_state import RunState
+from keyops.core.batch.sending import Send
+from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.store.apply import ApplyStatus
+from keyops.core.store.key_table import LOAD_CHUNK, read_fields
+from keyops.core.wire.chunks import chunked
+
+
+async def verify(
+    client: aioredis.Redis, run: RunState, settings: RunnerSettings, send: Send
+) -> list[KeyFailure]:
+    """Re-read every written key; re-apply what CRS's whole-hash rewrites put back."""
+    suspects: list[KeyWritePlan] = list(run.written.values())
+    drifting: dict[str, KeyFailure] = {}
+    checked = tuple(sorted({w.field for p in suspects for w in p.fields} - {"updatedAt"}))
+    for round_number in range(settings.verify_rounds):
+        # CRS's in-flight requests get verify_delay after a key's write to write it back.
+        batches = [suspects]
+        if round_number == 0:
+            aged_before = time.monotonic() - settings.verify_delay
+            aged = max((count for count, when in run.write_marks if when <= aged_before), default=0)
+            batches = [suspects[:aged], suspects[aged:]]
+        reverted: list[KeyWritePlan] = []
+        drifting = {}
+        for batch in batches:
+            if batch is not batches[0] or len(batches) == 1:
+                await asyncio.sleep(
+                    max(0.0, settings.verify_delay - (time.monotonic() - run.last_write))
+                )
+            await _verify_batch(client, run, batch, checked, reverted, drifting)
+        if not reverted:
+            break
+        context = replace(run.context, event="reapplied")
+        results = [
+            result
+            for part in chunked(reverted, settings.chunk_size)
+            for result in await send(run, part, context)
+        ]
+        run.record.counts.reapplied += sum(1 for r in results if r.status.wrote)
+        suspects = reverted
+        for plan, result in zip(reverted, results, strict=True):
+            if not (result.status.wrote or result.status is ApplyStatus.ALREADY):
+                drifting[plan.key_id] = run.failure(plan.key_id, result)
+    else:
+        for plan in suspects:
+            drifting.setdefault(
+                plan.key_id,
+                KeyFailure(
+                    plan.key_id,
+                    run.plan.name(plan.key_id),
+                    "CRS keeps rewriting this key with old values",
+                    "retry when its traffic is quiet",
+                ),
+            )
+    return list(drifting.values())
+
+
+async def _verify_batch(
+    client: aioredis.Redis,
+    run: RunState,
+    plans: list[KeyWritePlan],
+    checked: tuple[str, ...],
+    reverted: list[KeyWritePlan],
+    drifting: dict[str, KeyFailure],
+) -> None:
+    """Read and judge chunk by chunk: holding every key's fields at once would be the
+    largest allocation of a 100,000-key batch."""
+    chunks = list(chunked(plans, LOAD_CHUNK))
+    ids = [[plan.key_id for plan in chunk] for chunk in chunks]
+    position = 0
+    single = checked[0] if len(checked) == 1 else None
+    async for _, replies in read_fields(client, ids, checked):
+        for plan, reply in zip(chunks[position], replies, strict=True):
+            if single is not None and not isinstance(reply, Exception):
+                # The common case, one field written: compare without building a dict.
+                write = next(w for w in plan.fields if w.field == single)
+                if reply[0] == write.after:
+                    continue
+            stored = (
+                {}
+                if isinstance(reply, Exception)
+                else {name: value for name, value in zip(checked, reply, strict=True)}
+            )
+            wrong = [
+                w for w in plan.fields if w.field != "updatedAt" and stored.get(w.field) != w.after
+            ]
+            if not wrong:
+                continue
+            if all(stored.get(w.field) == w.before for w in wrong):
+                reverted.append(plan)
+            else:
+                drifting[plan.key_id] = KeyFailure(
+                    plan.key_id,
+                    run.plan.name(plan.key_id),
+                    "changed by someone else after keyops wrote it: "
+                    + ", ".join(w.field for w in wrong),
+                    "check the key; run the operation again if the change is still wanted",
+                )
+        position += 1

@@ -1,0 +1,101 @@
+"""Every kind of batch edit, in one list. The engine (what to read, how to decide, whether an
+interrupted run can be finished), the CLI (subcommands, `audit --type`) and the console (which
+form edits it, whether read-only sessions hide it) all derive what they need from here.
+
+Adding a kind: its module beside this one (request, `prepare`, `READS`, optionally a CLI
+spec), a member of `OpType` and an entry in `KINDS` below, its console form, its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from keyops.core.edits import accounts, revert, status, tags
+from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
+from keyops.core.edits.cli_spec import CliCommand
+from keyops.core.errors import KeyopsError
+
+
+class OpType(StrEnum):
+    """The kinds' names: stored in operation records, shown in the audit trail."""
+
+    TAGS = "tags"
+    ACCOUNTS = "accounts"
+    STATUS = "status"
+    REVERT = "revert"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class EditKind:
+    op_type: OpType
+    request: type[BaseModel]
+    reads: tuple[str, ...]  # the fields its decisions read (a revert adds its journal's)
+    # The request made ready to decide; refusals (an unknown account...) raise BadRequest.
+    prepare: Callable[[Any, EditContext], Edit]
+    console_form: str | None  # the console screen module that edits it
+    cli: CliCommand | None = None  # None: no command of its own (revert and rollback are ops)
+    mutating: bool = True
+    resumable: bool = True  # an interrupted run can be finished under the same op id
+    rows: RowReading | None = None  # planned from the loaded list, not by reading every key
+
+    def request_from(self, params: dict[str, Any]) -> EditRequest:
+        """The request an operation's stored parameters came from (to resume it)."""
+        # Every registered request model is an EditRequest; tests/core/test_edit_kinds.py
+        # checks each one.
+        return cast(EditRequest, self.request.model_validate(params))
+
+
+KINDS: tuple[EditKind, ...] = (
+    EditKind(
+        OpType.TAGS, tags.TagEdit, tags.READS, tags.prepare, "tag_editor", tags.CLI, rows=tags.ROWS
+    ),
+    EditKind(
+        OpType.ACCOUNTS,
+        accounts.AccountAssign,
+        accounts.READS,
+        accounts.prepare,
+        "account_assign",
+        accounts.CLI,
+    ),
+    EditKind(
+        OpType.STATUS,
+        status.StatusChange,
+        status.READS,
+        status.prepare,
+        "status_change",
+        status.CLI,
+    ),
+    EditKind(
+        OpType.REVERT,
+        revert.RevertRequest,
+        revert.READS,
+        revert.prepare_revert,
+        "operations",
+        resumable=False,
+    ),
+    EditKind(
+        OpType.ROLLBACK,
+        revert.RollbackRequest,
+        revert.READS,
+        revert.prepare_rollback,
+        "recovery",
+        resumable=False,
+    ),
+)
+
+BY_TYPE: dict[OpType, EditKind] = {kind.op_type: kind for kind in KINDS}
+_BY_REQUEST: dict[type, EditKind] = {kind.request: kind for kind in KINDS}
+
+
+def kind_of(request: EditRequest) -> EditKind:
+    """The kind a request belongs to."""
+    try:
+        return _BY_REQUEST[type(request)]
+    except KeyError:
+        raise KeyopsError(f"{type(request).__name__} is not a request of any edit kind") from None

@@ -1,0 +1,73 @@
+"""The one write template: what an edit wants of a key becomes that key's writes here, for
+every kind alike (tags, status, accounts, revert, rollback, and whatever comes next).
+
+Only fields whose stored string changes are written, plus `updatedAt` (stamped now, or for an
+exact rollback set back to its old value); the index updates follow from the field transitions
+when the plan is sent. A decision that changes nothing plans nothing.
+
+Keys of a batch mostly hold the same few values (a tag list, a binding), so when an edit
+decides on fields alone (`Edit.shared`), each distinct set of field values is decided once and
+its keys share one immutable tuple of writes: at 100,000 keys, per-key tuples alone would cost
+several MB, and sharing lets the apply step encode each tuple once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from keyops.core.edits.base import Decision, Edit, Skip
+from keyops.core.schema.encoding import encode_iso
+from keyops.core.schema.writes import FieldWrite, KeyWritePlan, field_writes
+
+# A key-independent decision: the writes and whether the key is soft-deleted (its index
+# updates differ), a Skip, or None when nothing changes.
+Outcome = tuple[tuple[FieldWrite, ...], bool] | Skip | None
+
+
+class WriteTemplate:
+    """`decide(key_id, stored fields) -> KeyWritePlan | Skip` for one edit: the callable a
+    batch plan keeps, and the runner calls again for a key that changed under it."""
+
+    def __init__(self, edit: Edit, *, now: datetime, index_ready: bool) -> None:
+        self.edit = edit
+        self.index_ready = index_ready
+        # One encoded stamp for the whole batch: every key shares the string.
+        self.stamp = None if edit.exact else encode_iso(now)
+        # A shared decision is keyed by the fields it reads. updatedAt is read only so that a
+        # damaged one skips the key (and for an exact rollback, which is never shared); a
+        # decision never depends on it, and every key's is different.
+        self._token_fields = tuple(
+            name for name in dict.fromkeys((*edit.reads, "isDeleted")) if name != "updatedAt"
+        )
+        self._outcomes: dict[tuple[str | None, ...], Outcome] = {}
+
+    def outcome(self, key_id: str, current: Mapping[str, str]) -> Outcome:
+        """The key's writes, independent of its id; shared between keys with equal fields."""
+        if not self.edit.shared:
+            return self._decide(key_id, current)
+        token = tuple([current.get(name) for name in self._token_fields])
+        if token in self._outcomes:
+            return self._outcomes[token]
+        outcome = self._outcomes[token] = self._decide(key_id, current)
+        return outcome
+
+    def _decide(self, key_id: str, current: Mapping[str, str]) -> Outcome:
+        wanted = self.edit.wanted(key_id, current)
+        if isinstance(wanted, Skip):
+            return wanted
+        writes = field_writes(current, wanted, stamp=self.stamp)
+        if not writes:
+            return None
+        return writes, current.get("isDeleted") == "true"
+
+    def plan(self, key_id: str, outcome: Outcome) -> Decision:
+        if outcome is None:
+            return KeyWritePlan(key_id)
+        if isinstance(outcome, Skip):
+            return outcome
+        writes, is_deleted = outcome
+        return KeyWritePlan(key_id, writes, self.index_ready, is_deleted)
+
+    def __call__(self, key_id: str, current: dict[str, str]) -> Decision:
+        return self.plan(key_id, self.outcome(key_id, current))

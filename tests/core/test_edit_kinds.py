@@ -1,0 +1,152 @@
+"""The edit-kind registry is the one list: what the engine, the CLI and the console offer comes
+from it, and every kind writes through the one template."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from keyops.cli.main import build_parser
+from keyops.core.api import (
+    KINDS,
+    AccountAssign,
+    BadRequest,
+    OpType,
+    RevertRequest,
+    RollbackRequest,
+    StatusChange,
+    TagEdit,
+)
+from keyops.core.edits.base import EditContext
+from keyops.core.edits.registry import BY_TYPE, kind_of
+from keyops.core.edits.template import WriteTemplate
+from keyops.core.schema.writes import FieldWrite
+
+NOW = datetime(2026, 11, 27, 3, 0, 0, 123000, tzinfo=UTC)
+STAMP = "2026-11-27T03:00:00.123Z"
+SCREENS = Path(__file__).resolve().parents[2] / "tui" / "screens"
+
+REQUESTS = [
+    TagEdit.build("add", ["x"], "skip", remove=["y"]),
+    StatusChange.build(True, "never"),
+    AccountAssign.build(["gemini=shared"], overwrite_existing=True),
+    RevertRequest(op="20261127-030000-abcdef"),
+    RollbackRequest(op="20261127-030000-abcdef"),
+]
+
+
+def test_every_operation_type_is_exactly_one_kind() -> None:
+    assert [kind.op_type for kind in KINDS] == list(OpType)
+    assert {type(request) for request in REQUESTS} == {kind.request for kind in KINDS}
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: type(r).__name__)
+def test_a_stored_request_comes_back_the_same_when_an_operation_is_resumed(
+    request_: TagEdit,
+) -> None:
+    kind = kind_of(request_)
+    params = request_.model_dump(mode="json")
+    assert kind.request_from(params) == request_
+    assert request_.summary and isinstance(request_.atomic, bool)
+
+
+def test_revert_keeps_the_parameters_operations_always_stored() -> None:
+    # Operation records written before the registry hold {"op": ...}; they must still read.
+    assert RevertRequest(op="x").model_dump(mode="json") == {"op": "x"}
+    assert RevertRequest(op="x").summary == "revert of x"
+    assert RollbackRequest(op="x").summary == "rollback of x"
+
+
+def test_only_kinds_that_can_be_finished_are_resumable() -> None:
+    assert {kind.op_type for kind in KINDS if kind.resumable} == {
+        OpType.TAGS,
+        OpType.STATUS,
+        OpType.ACCOUNTS,
+    }
+
+
+def test_each_kind_names_a_console_form_that_exists() -> None:
+    for kind in KINDS:
+        assert kind.console_form is not None and (SCREENS / f"{kind.console_form}.py").is_file()
+        assert kind.mutating
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["tags", "add", "a", "b", "--conflict", "skip", "--remove", "c"],
+         TagEdit.build("add", ["a", "b"], "skip", remove=["c"])),
+        (["tags", "remove", "a"], TagEdit.build("remove", ["a"])),
+        (["tags", "replace", "--best-effort"], TagEdit.build("replace", [], atomic=False)),
+        (["status", "enable", "--expires", "never", "--atomic"],
+         StatusChange.build(True, "never", atomic=True)),
+        (["status", "disable"], StatusChange.build(False)),
+        (["accounts", "assign", "console=shared", "--force", "--overwrite-existing"],
+         AccountAssign.build(["console=shared"], force=True, overwrite_existing=True)),
+    ],
+)  # fmt: skip
+def test_the_cli_builds_each_kinds_command_from_its_spec(argv: list[str], expected: object) -> None:
+    args = build_parser().parse_args([*argv, "--where", "tag:x"])
+    assert args.edit_request(vars(args)) == expected
+
+
+def test_a_bad_request_on_the_command_line_fails_before_any_key_is_read() -> None:
+    args = build_parser().parse_args(["tags", "add", "--where", "tag:x"])
+    with pytest.raises(BadRequest, match="needs at least one tag"):
+        args.edit_request(vars(args))
+
+
+def test_audit_type_filters_offer_every_kind() -> None:
+    flags = [part for kind in OpType for part in ("--type", kind.value)]
+    args = build_parser().parse_args(["audit", "list", *flags])
+    assert args.type == [kind.value for kind in OpType]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["audit", "list", "--type", "nonsense"])
+
+
+def _template(request: object) -> WriteTemplate:
+    kind = kind_of(request)  # type: ignore[arg-type]
+    context = EditContext(NOW, index_ready=True)
+    return WriteTemplate(kind.prepare(request, context), now=NOW, index_ready=True)
+
+
+def test_keys_with_the_same_fields_share_one_tuple_of_writes() -> None:
+    decide = _template(TagEdit.build("add", ["new"]))
+    first = decide("k-1", {"tags": '["a"]', "updatedAt": "2026-01-01T00:00:00.000Z"})
+    second = decide("k-2", {"tags": '["a"]', "updatedAt": "2026-02-02T00:00:00.000Z"})
+    assert first.key_id == "k-1" and second.key_id == "k-2"  # type: ignore[union-attr]
+    assert first.fields is second.fields  # type: ignore[union-attr]
+    assert first.fields == (  # type: ignore[union-attr]
+        FieldWrite("tags", '["a"]', '["a","new"]'),
+        FieldWrite("updatedAt", None, STAMP),
+    )
+
+
+def test_status_and_accounts_write_through_the_same_template() -> None:
+    status = _template(StatusChange.build(False))
+    plan = status("k-1", {"isActive": "true"})
+    assert plan.fields == (  # type: ignore[union-attr]
+        FieldWrite("isActive", "true", "false"),
+        FieldWrite("updatedAt", None, STAMP),
+    )
+    assert status("k-2", {"isActive": "false"}).fields == ()  # type: ignore[union-attr]
+    accounts = _template(AccountAssign.build(["gemini=shared"], overwrite_existing=True))
+    plan = accounts("k-3", {"geminiAccountId": "gemini-1"})
+    assert [(w.field, w.after) for w in plan.fields] == [  # type: ignore[union-attr]
+        ("geminiAccountId", ""),
+        ("updatedAt", STAMP),
+    ]
+
+
+def test_an_exact_rollback_restores_updated_at_instead_of_stamping_it() -> None:
+    journal = {"k-1": {"tags": ['["a"]', '["a","b"]'], "updatedAt": ["old", "new"]}}
+    kind = BY_TYPE[OpType.ROLLBACK]
+    edit = kind.prepare(RollbackRequest(op="x"), EditContext(NOW, True, journal=journal))
+    decide = WriteTemplate(edit, now=NOW, index_ready=True)
+    plan = decide("k-1", {"tags": '["a","b"]', "updatedAt": "new"})
+    assert plan.fields == (  # type: ignore[union-attr]
+        FieldWrite("tags", '["a","b"]', '["a"]'),
+        FieldWrite("updatedAt", None, "old"),
+    )
