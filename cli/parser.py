@@ -122,7 +122,10 @@ def fill_info(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
 def fill_seed(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
     command.add_argument("--keys", type=int, required=True, metavar="N", help="number of API keys")
     command.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    command.add_argument("--force", action="store_true", help="write even if the DB holds CRS data")
+    command.add_argument(
+        "--force", action="store_true",
+        help="add to a DB keyops seeded before (never to one holding CRS data it did not seed)",
+    )  # fmt: skip
     command.set_defaults(run="seed_command.cmd_seed")
 
 

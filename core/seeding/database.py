@@ -3,9 +3,9 @@
 A seed into an empty DB first writes a marker (`keyops:seeded`, state "writing", with the key
 count and random seed) and sets it to "done" at the end. A DB whose marker still says
 "writing" was cut off mid-seed (Ctrl+C, a crash): every key record in it was written by that
-seed, so `seed` may take it down again and start over without --force. A DB with CRS data and
-no marker, or with a finished seed, is refused as before: it may hold real keys, or trials
-somebody has run since.
+seed, so `seed` may take it down again and start over without --force. A DB with a finished
+seed is refused unless --force (trials may have run on it since; --force adds to it). A DB
+with CRS data and no marker is refused even with --force: it may hold a live relay's keys.
 """
 
 from __future__ import annotations
@@ -102,19 +102,24 @@ async def seed_database(
     """Seeds `key_count` keys; see the module's docstring for when it refuses."""
     mark = await read_mark(client)
     fresh = mark is None and not await holds_crs_data(client)
-    if not fresh and not force:
-        if mark is None:
-            raise BadInput(
-                f"{endpoint} already holds CRS data; refusing to seed "
-                "(use an empty DB, or --force to add to it)"
-            )
-        if mark.state is SeedState.DONE:
+    if not fresh and mark is None:
+        # CRS data keyops did not seed may be a live relay's keys: --force never writes
+        # test data among them.
+        raise BadInput(
+            f"{endpoint} holds CRS data keyops did not seed; refusing to seed into it, with "
+            "or without --force (use an empty DB)"
+        )
+    if not fresh and mark is not None:
+        if mark.state is SeedState.DONE and not force:
             raise BadInput(
                 f"{endpoint} already holds CRS data (keyops seeded {mark.keys} keys here); "
                 "refusing to seed again (use an empty DB, or --force to add to it)"
             )
-        await undo_interrupted_seed(client, mark)
-        fresh = True
+        if mark.state is SeedState.WRITING:
+            # Refuses (and deletes nothing) when a key record the cut-off seed did not write
+            # is there, --force or not.
+            await undo_interrupted_seed(client, mark)
+            fresh = True
     if fresh:  # only a DB keyops alone filled carries the marker
         await _mark_started(client, key_count, seed)
     written = await seed_dataset(client, key_count, seed=seed, progress=progress)

@@ -89,8 +89,9 @@ async def test_a_batch_runs_reports_json_and_can_be_reverted(
 async def test_the_preview_counts_in_words_and_aligns_wide_names(fixture_db: str) -> None:
     result = keyops("tags", "add", "x", "--where", "kappa", "--dry-run", "--redis-url", fixture_db)
     assert result.returncode == 0, result.stderr
-    assert "  1 key changes, 0 unchanged" in result.stderr
-    kappa = next(line for line in result.stderr.splitlines() if "名字" in line)
+    # A dry run's preview is its output: on stdout.
+    assert "  1 key changes, 0 unchanged" in result.stdout
+    kappa = next(line for line in result.stdout.splitlines() if "名字" in line)
     # The 30-cell name column: "kappa-Unicode-名字" is 18 cells, padded to 30 (not 16 characters).
     assert "kappa-Unicode-名字" + " " * 12 + " i18n, 标签  ->" in kappa
 

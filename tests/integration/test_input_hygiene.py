@@ -159,3 +159,14 @@ async def test_previews_and_results_land_where_scripts_read_them(fixture_db: str
     listing = keyops("keys", "list", "--help").stdout
     help_line = re.search(r"\n\s+--json\s+(.*)", listing)
     assert help_line is not None and "array" in help_line.group(1), listing
+
+
+async def test_seed_force_never_writes_into_crs_data_it_did_not_seed(
+    crs: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    from tests.support.dump import snapshot
+
+    before = await snapshot(crs)
+    forced = keyops("seed", "--keys", "10", "--force", "--redis-url", redis_server.url)
+    assert_one_line_error(forced, 2, "keyops did not seed")
+    assert await snapshot(crs) == before
