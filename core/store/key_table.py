@@ -104,31 +104,8 @@ async def record_ids(client: aioredis.Redis) -> AsyncIterator[list[str]]:
             return
 
 
-async def iter_key_ids(
-    client: aioredis.Redis, index_version: int, not_in_index: list[str] | None = None
-) -> AsyncIterator[list[str]]:
-    """Key ids in batches: those `apikey:idx:all` lists when the index is ready, then every
-    record the index lacks (appended to `not_in_index`); by SCAN alone otherwise.
-
-    A record missing from `idx:all` is one CRS's admin list hides; keyops must still see it,
-    or a batch "done" on a query would leave it untouched. The SCAN pass that finds such
-    records visits the whole keyspace; bench/index_reconcile measures it.
-    """
-    seen: set[str] = set()
-    if index_version >= layout.INDEX_READY_VERSION:
-        async for members in index_ids(client):
-            fresh = [member for member in members if member not in seen]
-            seen.update(fresh)
-            if fresh:
-                yield fresh
-    indexed = index_version >= layout.INDEX_READY_VERSION
-    async for ids in record_ids(client):
-        fresh = [key_id for key_id in ids if key_id not in seen]
-        seen.update(fresh)
-        if fresh:
-            if indexed and not_in_index is not None:
-                not_in_index.extend(fresh)
-            yield fresh
+async def _scan_all(client: aioredis.Redis) -> list[str]:
+    return [key_id async for ids in record_ids(client) for key_id in ids]
 
 
 def _resp_bulk(value: str) -> bytes:
@@ -205,21 +182,44 @@ async def read_fields(
 
 
 async def load_key_table(client: aioredis.Redis) -> KeyTable:
-    """Every key record as a lean row (deleted keys included; queries hide them by default)."""
+    """Every key record as a lean row (deleted keys included; queries hide them by default).
+
+    The ids come from `apikey:idx:all` when the index is ready, and a SCAN of the whole
+    keyspace finds every record the index lacks: such a key is one CRS's admin list hides,
+    and keyops must still list and target it, or a batch "done" on a query would leave it
+    untouched. The SCAN runs on its own connection while the indexed rows are read, so most
+    of its cost is hidden behind theirs (bench/index_reconcile measures both).
+    """
     table = KeyTable(index_version=await read_index_version(client))
-    ids: list[str] = []
-    async for batch in iter_key_ids(client, table.index_version, table.not_in_idx_all):
-        ids.extend(batch)
     builder = RowBuilder()
     empty: list[str] = []
-    async for chunk, replies in read_fields(client, list(chunked(ids, LOAD_CHUNK))):
-        for key_id, reply in zip(chunk, replies, strict=True):
-            if isinstance(reply, ResponseError):
-                table.not_hashes.append(layout.api_key(key_id))
-            elif reply.count(None) == len(reply):
-                empty.append(key_id)
-            else:
-                table.add(builder.build(key_id, reply))
+
+    async def read_rows(ids: list[str]) -> None:
+        async for chunk, replies in read_fields(client, list(chunked(ids, LOAD_CHUNK))):
+            for key_id, reply in zip(chunk, replies, strict=True):
+                if isinstance(reply, ResponseError):
+                    table.not_hashes.append(layout.api_key(key_id))
+                elif reply.count(None) == len(reply):
+                    empty.append(key_id)
+                else:
+                    table.add(builder.build(key_id, reply))
+
+    indexed: dict[str, None] = {}
+    if table.index_ready:
+        async for members in index_ids(client):  # SSCAN may repeat a member
+            indexed.update(dict.fromkeys(members))
+    scanning = asyncio.create_task(_scan_all(client))
+    try:
+        await read_rows(list(indexed))
+    except BaseException:
+        scanning.cancel()
+        await asyncio.gather(scanning, return_exceptions=True)
+        raise
+    scanned = await scanning
+    unindexed = list(dict.fromkeys(key_id for key_id in scanned if key_id not in indexed))
+    if table.index_ready:
+        table.not_in_idx_all.extend(unindexed)
+    await read_rows(unindexed)
     # None of the fields a row shows: a missing record, or a hash holding other fields only.
     present = await existing(client, empty)
     for key_id in empty:
