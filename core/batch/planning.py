@@ -69,10 +69,7 @@ class BatchPlan:
     def decide_on(self, key_id: str, stored: dict[str, str], damaged: str = "damaged") -> Decision:
         """The decision for a key's stored fields; a key whose judged fields (what this kind
         of decision depends on) hold values CRS never writes is skipped with the reason."""
-        judged = self.judged
-        damage = record_damage(
-            stored if judged is None else {n: v for n, v in stored.items() if n in judged}
-        )
+        damage = record_damage(stored, self.judged)
         if damage:
             return Skip(f"{damaged}: {damage}")
         return self.decide(key_id, stored)

@@ -9,7 +9,7 @@ counts as damage; the quirks of real CRS data (empty strings, absent fields) do 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.encoding import parse_iso
@@ -65,9 +65,11 @@ def field_damage(name: str, value: str) -> str:
     return ""
 
 
-def record_damage(fields: Mapping[str, str]) -> str:
-    """The first problem among a key's stored fields, or ''."""
+def record_damage(fields: Mapping[str, str], only: Collection[str] | None = None) -> str:
+    """The first problem among a key's stored fields (those named in `only`, when given), or ''."""
     for name, value in fields.items():
+        if only is not None and name not in only:
+            continue
         problem = field_damage(name, value)
         if problem:
             return problem
