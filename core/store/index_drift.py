@@ -32,9 +32,6 @@ class IndexDrift:
     def index_ready(self) -> bool:
         return self.index_version >= layout.INDEX_READY_VERSION
 
-    def __bool__(self) -> bool:
-        return not self.index_ready or bool(self.not_in_idx_all or self.dangling or self.not_hashes)
-
     def messages(self, *, readiness: bool = True) -> list[str]:
         """One sentence per kind of drift, none when the indexes agree with the records
         (`readiness=False`: leave out the index version, for a caller that shows it already)."""
