@@ -13,12 +13,8 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from keyops.cli.parser import build_parser, short_help
-
-if TYPE_CHECKING:
-    import logging
 
 UiRunner = Callable[[argparse.Namespace], int]
 
@@ -133,24 +129,13 @@ def main(argv: Sequence[str] | None = None, ui_runner: UiRunner | None = None) -
         print("keyops: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        code = redis_failure(error, log)
-        if code is None:
+        # Anything Redis raised outside the facade's methods: the facade's own translation, so
+        # the operator reads one line (never a traceback; Redis's messages carry no secrets).
+        from keyops.core.api import as_keyops_error
+
+        translated = as_keyops_error(error)
+        if translated is None:
             raise
-        return code
-
-
-def redis_failure(error: Exception, log: logging.Logger) -> int | None:
-    """One line for an error Redis raised (never a traceback; its messages carry no secrets),
-    or None for anything else. redis is only looked at if a command loaded it."""
-    if "redis.exceptions" not in sys.modules:
-        return None
-    from redis.exceptions import NoPermissionError, RedisError
-
-    if isinstance(error, NoPermissionError):
-        report(f"this Redis user may not do that: {error}")
-        return 1
-    if isinstance(error, RedisError):
         log.warning("redis error: %s: %s", type(error).__name__, error)
-        report(f"Redis failed: {type(error).__name__}: {error}")
-        return 1
-    return None
+        report(str(translated))
+        return translated.exit_code

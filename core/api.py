@@ -201,6 +201,7 @@ __all__ = [
     "TlsOptions",
     "TrimPreview",
     "account_trouble",
+    "as_keyops_error",
     "binding_labels",
     "clean_id",
     "compile_query",
@@ -240,7 +241,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def _as_keyops_error(error: Exception) -> KeyopsError | None:
+def as_keyops_error(error: Exception) -> KeyopsError | None:
     """The keyops error for an exception from redis-py; None for anything else."""
     if not type(error).__module__.startswith("redis."):
         return None
@@ -259,7 +260,7 @@ def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]
         try:
             return await method(*args, **kwargs)
         except Exception as error:
-            translated = _as_keyops_error(error)
+            translated = as_keyops_error(error)
             if translated is None:
                 raise
             raise translated from error
@@ -279,7 +280,7 @@ def _redis_errors_in_stream(
                 async for item in stream:
                     yield item
         except Exception as error:
-            translated = _as_keyops_error(error)
+            translated = as_keyops_error(error)
             if translated is None:
                 raise
             raise translated from error
