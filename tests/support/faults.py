@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings, StatusChange, TagEdit
@@ -108,8 +110,13 @@ def _inject(
         asyncio.get_running_loop().call_later(SOCKET_TIMEOUT * 2.5, proxy.resume)
 
     async def restart() -> None:
+        # A client that never retries: redis-py retries a command up to 10 times on a dropped
+        # connection by default, so the admin client's SHUTDOWN (whose reply is the dropped
+        # connection) was sent again and could shut down the restarted server mid-batch.
+        once = aioredis.Redis(port=server.port, retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(RedisError):  # the server closes the connection as it goes
-            await admin.execute_command("SHUTDOWN", "SAVE")
+            await once.execute_command("SHUTDOWN", "SAVE")
+        await once.aclose()
         threading.Thread(target=server.restart).start()
 
     async def oom() -> None:

@@ -51,6 +51,12 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            # Our own process must be the one answering: if another test run took the port
+            # while it was free, the new server cannot bind and exits, and the PING below
+            # would reach a stranger's server.
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"redis-server did not come back on {self.port}: {error}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
