@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.rows import KeyRow
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import NOTHING_UNDONE, KeyWritePlan
 
 # key id -> {field: [before, after]}: what an operation wrote to each key.
 Journal = dict[str, dict[str, list[str | None]]]
@@ -102,6 +102,11 @@ class Edit(Protocol):
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         """What this key's fields should hold, or why it is left alone."""
 
+    def undoing(self, key_id: str) -> Mapping[str, str | None]:
+        """For an undo (revert, rollback): what the undone operation wrote to this key. A
+        wanted field already back at its value is still written as the change from that
+        value, so the undo's index updates run (`schema.writes.field_writes`)."""
+
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         """Warnings once the plan is known: `keys_after` keys will hold the change; `rows`
         is the loaded list, `selected` the ids the batch acts on."""
@@ -124,6 +129,9 @@ class EditDefaults:
         self.warnings = warnings or []
         # updatedAt is never judged: every write stamps it afresh and journals the old value.
         self.judged = judged if judged is not None else frozenset(reads) - {"updatedAt"}
+
+    def undoing(self, key_id: str) -> Mapping[str, str | None]:
+        return NOTHING_UNDONE
 
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         return []

@@ -65,20 +65,34 @@ class RevertEdit(EditDefaults):
             return {}
         wanted: Wanted = {}
         moved: list[str] = []
+        # Fields already back at their before-value (a CRS whole-hash rewrite from a request
+        # that read the key before the op wrote it puts them back, without its index
+        # updates): still part of the undo, so the write finds them `already` and runs the
+        # index updates that take the key out of what the op added it to.
+        back: Wanted = {}
         for name, (before, after) in entry.items():
             if name == "updatedAt":
                 continue
             if current.get(name) == after:
                 wanted[name] = before
-            elif current.get(name) != before:
+            elif current.get(name) == before:
+                back[name] = before
+            else:
                 moved.append(name)
-        if decode_bool(current.get("isDeleted")) and wanted.get("isActive") == "true":
+        if decode_bool(current.get("isDeleted")) and "true" in (
+            wanted.get("isActive"),
+            back.get("isActive"),
+        ):
             return Skip("soft-deleted since: keyops never enables a deleted key")
         if not wanted and moved:
             return Skip("changed since: " + ", ".join(moved))
+        wanted.update(back)
         if self.exact and "updatedAt" in entry:
             wanted["updatedAt"] = entry["updatedAt"][0]
         return wanted
+
+    def undoing(self, key_id: str) -> Mapping[str, str | None]:
+        return {name: after for name, (_, after) in self.journal.get(key_id, {}).items()}
 
 
 def prepare_revert(request: RevertRequest, context: EditContext) -> RevertEdit:
