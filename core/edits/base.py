@@ -52,9 +52,10 @@ class RowReading:
     """How an edit's read fields are taken from the loaded key list instead of Redis.
 
     Rows with equal `key(row)` have equal read fields, `fields(key, is_deleted)`; a batch then
-    decides once per distinct key. The write compare-and-sets what it read, so a key whose
-    stored value differs from what the list shows (edited since, or spelled another way) is
-    re-read and decided again from Redis, never overwritten.
+    decides once per distinct key. The write compare-and-sets what it writes and is guarded
+    by the rest of what the list showed (`isDeleted` included), so a key whose stored value
+    differs from the list (edited or soft-deleted since, or spelled another way) is re-read
+    and decided again from Redis, never overwritten.
     """
 
     key: Callable[[KeyRow], Hashable]
