@@ -103,10 +103,11 @@ class Edit(Protocol):
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         """What this key's fields should hold, or why it is left alone."""
 
-    def undoing(self, key_id: str) -> Mapping[str, str | None]:
-        """For an undo (revert, rollback): what the undone operation wrote to this key. A
-        wanted field already back at its value is still written as the change from that
-        value, so the undo's index updates run (`schema.writes.field_writes`)."""
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
+        """For an undo (revert, rollback): the undone operation's journal entry for this key
+        (field -> [before, after]). A wanted field already back at its value is still written
+        as the change from what the op wrote, so the undo's index updates run
+        (`schema.writes.field_writes`)."""
 
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         """Warnings once the plan is known: `keys_after` keys will hold the change; `rows`
@@ -131,7 +132,7 @@ class EditDefaults:
         # updatedAt is never judged: every write stamps it afresh and journals the old value.
         self.judged = judged if judged is not None else frozenset(reads) - {"updatedAt"}
 
-    def undoing(self, key_id: str) -> Mapping[str, str | None]:
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
         return NOTHING_UNDONE
 
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from keyops.core.edits.base import EditContext, EditDefaults, Journal, Skip, Wanted
 from keyops.core.schema.encoding import decode_bool
+from keyops.core.schema.writes import NOTHING_UNDONE
 
 # Besides every field the journal names: a key deleted since must not be enabled again.
 READS = ("isDeleted", "updatedAt", "isActive")
@@ -91,8 +92,8 @@ class RevertEdit(EditDefaults):
             wanted["updatedAt"] = entry["updatedAt"][0]
         return wanted
 
-    def undoing(self, key_id: str) -> Mapping[str, str | None]:
-        return {name: after for name, (_, after) in self.journal.get(key_id, {}).items()}
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
+        return self.journal.get(key_id, NOTHING_UNDONE)
 
 
 def prepare_revert(request: RevertRequest, context: EditContext) -> RevertEdit:

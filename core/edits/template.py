@@ -49,6 +49,8 @@ class WriteTemplate:
             name for name in dict.fromkeys((*edit.reads, "isDeleted")) if name != "updatedAt"
         )
         self._outcomes: dict[tuple[str | None, ...], Outcome] = {}
+        # Written fields -> the read fields that guard them (few combinations per batch).
+        self._guard_names: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def outcome(self, key_id: str, current: Mapping[str, str]) -> Outcome:
         """The key's writes, independent of its id; shared between keys with equal fields."""
@@ -67,11 +69,14 @@ class WriteTemplate:
         writes = field_writes(current, wanted, stamp=self.stamp, undoing=self.edit.undoing(key_id))
         if not writes:
             return None
-        written = {write.field for write in writes}
-        guards = tuple(
-            (name, current.get(name)) for name in self._token_fields if name not in written
-        )
-        return writes, current.get("isDeleted") == "true", guards
+        written = tuple([write.field for write in writes])
+        names = self._guard_names.get(written)
+        if names is None:
+            names = self._guard_names[written] = tuple(
+                name for name in self._token_fields if name not in written
+            )
+        get = current.get
+        return writes, get("isDeleted") == "true", tuple([(name, get(name)) for name in names])
 
     def plan(self, key_id: str, outcome: Outcome) -> Decision:
         if outcome is None:

@@ -12,7 +12,7 @@ compare-and-sets the fields, so only the fields named here are ever written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -250,7 +250,8 @@ def change_fields(key_id: str, current: Mapping[str, str], change: KeyChange) ->
     return wanted
 
 
-NOTHING_UNDONE: Mapping[str, str | None] = MappingProxyType({})
+# An undone operation's journal entry for a key: field -> [before, after].
+NOTHING_UNDONE: Mapping[str, Sequence[str | None]] = MappingProxyType({})
 
 
 def field_writes(
@@ -258,7 +259,7 @@ def field_writes(
     wanted: Mapping[str, str | None],
     *,
     stamp: str | None,
-    undoing: Mapping[str, str | None] = NOTHING_UNDONE,
+    undoing: Mapping[str, Sequence[str | None]] = NOTHING_UNDONE,
 ) -> tuple[FieldWrite, ...]:
     """Writes that give each field in `wanted` its stored string (None: no such field).
 
@@ -267,8 +268,8 @@ def field_writes(
     for byte). Its before-value is left out: the apply script journals what the key holds
     when it writes, and without it keys with the same change share one tuple of writes.
 
-    `undoing` (revert, rollback): what the undone operation wrote. A wanted field that
-    already holds its value is still written, as the change from that value: the script
+    `undoing` (revert, rollback): the undone operation's journal entry. A wanted field that
+    already holds its value is still written, as the change from what the op wrote: the script
     answers `already` for it and runs the undo's index updates, which a CRS whole-hash
     rewrite putting the old value back never made.
     """
@@ -279,8 +280,8 @@ def field_writes(
         held = current.get(name)
         if held != value:
             writes.append(FieldWrite(name, held, value))
-        elif name in undoing and undoing[name] != value:
-            writes.append(FieldWrite(name, undoing[name], value))
+        elif name in undoing and undoing[name][1] != value:
+            writes.append(FieldWrite(name, undoing[name][1], value))
     if not writes:
         return ()
     if stamp is not None:

@@ -416,8 +416,11 @@ def _guard_mode(value: str | None) -> str:
     return "a" if value is None else ("e" if value == "" else "g")
 
 
+@lru_cache(maxsize=16384)
 def _guard_parts(guards: tuple[Guard, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """(guard modes for the template, the values the key sends for its 'g' guards)."""
+    """(guard modes for the template, the values the key sends for its 'g' guards).
+
+    Cached by value: an undo decides each key on its own, yet most keys' guards are equal."""
     modes = tuple((name, _guard_mode(value)) for name, value in guards)
     return modes, tuple(value for name, value in guards if value)
 
@@ -484,7 +487,8 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
                         _change_piece(write.field, write.before, write.after),
                     )
                 )
-        key_args.extend(guard_values)
+        if guard_values:
+            key_args.extend(guard_values)
     return [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,
