@@ -220,8 +220,8 @@ def decide_from_rows(rows: list[KeyRow], plan: BatchPlan, kind: EditKind) -> Non
             if outcome.conflict:
                 conflicts.append((row.id, outcome.reason))
         else:
-            writes, is_deleted = outcome
-            plans.append(KeyWritePlan(row.id, writes, index_ready, is_deleted))
+            writes, is_deleted, guards = outcome
+            plans.append(KeyWritePlan(row.id, writes, index_ready, is_deleted, guards))
     for tags, count in tag_lists.items():
         for tag in tags:
             plan.tag_counts[tag] += count

@@ -15,7 +15,10 @@ from keyops.core.batch.planning import plan_undo
 from keyops.core.batch.progress import KeyFailure, Phase, ProgressEvent
 from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import Send
+from keyops.core.edits.base import Skip
+from keyops.core.schema.writes import KeyWritePlan
 from keyops.core.store.apply import ApplyStatus
+from keyops.core.store.key_table import read_current
 from keyops.core.wire.chunks import chunked
 
 
@@ -32,16 +35,45 @@ async def roll_back(
     )
     # No journal: the rollback must not overwrite the before-values it restores from.
     context = replace(run.context, event="rolled-back", journal_key="")
-    stuck = [
-        KeyFailure(k, run.plan.name(k), reason, "restore it by hand from the audit trail")
-        for k, reason in restore.skipped
-    ]
+    stuck = [_by_hand(run, k, reason) for k, reason in restore.skipped]
     for chunk in chunked(restore.plans, settings.chunk_size):
-        for plan, result in zip(chunk, await send(run, chunk, context), strict=True):
-            if result.status.wrote or result.status is ApplyStatus.ALREADY:
-                record.counts.rolled_back += 1
-            else:
-                stuck.append(run.failure(plan.key_id, result))
+        pending: list[KeyWritePlan] = chunk
+        for attempt in range(settings.conflict_retries + 1):
+            retry: list[str] = []
+            for plan, result in zip(pending, await send(run, pending, context), strict=True):
+                if result.status.wrote or result.status is ApplyStatus.ALREADY:
+                    record.counts.rolled_back += 1
+                elif result.status is ApplyStatus.CONFLICT and attempt < settings.conflict_retries:
+                    retry.append(plan.key_id)
+                else:
+                    stuck.append(run.failure(plan.key_id, result))
+            if not retry:
+                break
+            # A field the restore wrote or read moved since it was decided (CRS wrote the key
+            # meanwhile): decide the restore again on what the key holds now.
+            pending = []
+            current = await read_current(client, retry, restore.read_fields)
+            for key_id in retry:
+                stored = current.get(key_id)
+                decision = (
+                    restore.decide_on(key_id, stored)
+                    if stored is not None
+                    else Skip("the key no longer exists")
+                )
+                if isinstance(decision, Skip):
+                    stuck.append(_by_hand(run, key_id, decision.reason))
+                elif decision.is_noop:
+                    record.counts.rolled_back += 1
+                else:
+                    pending.append(decision)
+            if not pending:
+                break
     record.counts.rolled_back += len(restore.unchanged)
     run.warnings.extend(f.reason for f in stuck)
     run.not_rolled_back = stuck
+
+
+def _by_hand(run: RunState, key_id: str, reason: str) -> KeyFailure:
+    return KeyFailure(
+        key_id, run.plan.name(key_id), reason, "restore it by hand from the audit trail"
+    )

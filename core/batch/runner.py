@@ -287,7 +287,8 @@ class BatchRunner:
                     run.done += 1
             if not retry:
                 break
-            # A field moved between planning and writing: decide again on what is there now.
+            # A field the decision wrote or read moved between planning and writing: decide
+            # again on what is there now.
             await asyncio.sleep(0.01 * (attempt + 1))
             current = await read_current(self.client, retry, run.plan.read_fields)
             pending = []
@@ -299,9 +300,14 @@ class BatchRunner:
                     else Skip("the key no longer exists")
                 )
                 if isinstance(decision, Skip):
-                    failures.append(KeyFailure(key_id, run.plan.name(key_id), decision.reason))
-                    counts.failed += 1
+                    # What planning would have decided had it seen the key now (soft-deleted,
+                    # bound elsewhere, gone...): the key is skipped with the reason, as at
+                    # planning, and nothing is written to it.
+                    counts.skipped += 1
                     run.done += 1
+                    run.warnings.append(
+                        f"{key_id}: skipped, changed since planning: {decision.reason}"
+                    )
                 elif decision.is_noop:
                     run.done += 1
                     counts.already += 1

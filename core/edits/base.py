@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.rows import KeyRow
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import NOTHING_UNDONE, KeyWritePlan
 
 # key id -> {field: [before, after]}: what an operation wrote to each key.
 Journal = dict[str, dict[str, list[str | None]]]
@@ -52,9 +52,10 @@ class RowReading:
     """How an edit's read fields are taken from the loaded key list instead of Redis.
 
     Rows with equal `key(row)` have equal read fields, `fields(key, is_deleted)`; a batch then
-    decides once per distinct key. The write compare-and-sets what it read, so a key whose
-    stored value differs from what the list shows (edited since, or spelled another way) is
-    re-read and decided again from Redis, never overwritten.
+    decides once per distinct key. The write compare-and-sets what it writes and is guarded
+    by the rest of what the list showed (`isDeleted` included), so a key whose stored value
+    differs from the list (edited or soft-deleted since, or spelled another way) is re-read
+    and decided again from Redis, never overwritten.
     """
 
     key: Callable[[KeyRow], Hashable]
@@ -102,6 +103,12 @@ class Edit(Protocol):
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         """What this key's fields should hold, or why it is left alone."""
 
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
+        """For an undo (revert, rollback): the undone operation's journal entry for this key
+        (field -> [before, after]). A wanted field already back at its value is still written
+        as the change from what the op wrote, so the undo's index updates run
+        (`schema.writes.field_writes`)."""
+
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         """Warnings once the plan is known: `keys_after` keys will hold the change; `rows`
         is the loaded list, `selected` the ids the batch acts on."""
@@ -124,6 +131,9 @@ class EditDefaults:
         self.warnings = warnings or []
         # updatedAt is never judged: every write stamps it afresh and journals the old value.
         self.judged = judged if judged is not None else frozenset(reads) - {"updatedAt"}
+
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
+        return NOTHING_UNDONE
 
     def review(self, keys_after: int, rows: Iterable[KeyRow], selected: Sequence[str]) -> list[str]:
         return []

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from keyops.core.edits.base import EditContext, EditDefaults, Journal, Skip, Wanted
 from keyops.core.schema.encoding import decode_bool
+from keyops.core.schema.writes import NOTHING_UNDONE
 
 # Besides every field the journal names: a key deleted since must not be enabled again.
 READS = ("isDeleted", "updatedAt", "isActive")
@@ -65,20 +66,34 @@ class RevertEdit(EditDefaults):
             return {}
         wanted: Wanted = {}
         moved: list[str] = []
+        # Fields already back at their before-value (a CRS whole-hash rewrite from a request
+        # that read the key before the op wrote it puts them back, without its index
+        # updates): still part of the undo, so the write finds them `already` and runs the
+        # index updates that take the key out of what the op added it to.
+        back: Wanted = {}
         for name, (before, after) in entry.items():
             if name == "updatedAt":
                 continue
             if current.get(name) == after:
                 wanted[name] = before
-            elif current.get(name) != before:
+            elif current.get(name) == before:
+                back[name] = before
+            else:
                 moved.append(name)
-        if decode_bool(current.get("isDeleted")) and wanted.get("isActive") == "true":
+        if decode_bool(current.get("isDeleted")) and "true" in (
+            wanted.get("isActive"),
+            back.get("isActive"),
+        ):
             return Skip("soft-deleted since: keyops never enables a deleted key")
         if not wanted and moved:
             return Skip("changed since: " + ", ".join(moved))
+        wanted.update(back)
         if self.exact and "updatedAt" in entry:
             wanted["updatedAt"] = entry["updatedAt"][0]
         return wanted
+
+    def undoing(self, key_id: str) -> Mapping[str, Sequence[str | None]]:
+        return self.journal.get(key_id, NOTHING_UNDONE)
 
 
 def prepare_revert(request: RevertRequest, context: EditContext) -> RevertEdit:

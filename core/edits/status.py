@@ -16,6 +16,7 @@ from keyops.core.schema.encoding import decode_bool, encode_iso, iso_to_epoch, p
 from keyops.core.schema.writes import KeyChange, change_fields
 
 READS = ("isActive", "isDeleted", "expiresAt", "updatedAt")
+DISABLE_READS = ("isActive", "isDeleted", "updatedAt")
 
 
 class StatusChange(BaseModel):
@@ -64,7 +65,11 @@ class StatusEdit(EditDefaults):
         # anywhere else in a key never keeps it live. An enable also reads the deletion flag
         # and the expiry.
         judged = {"isActive", "isDeleted", "expiresAt"} if request.enable else {"isActive"}
-        super().__init__(READS, judged=frozenset(judged))
+        # What a decision reads also guards its write, so a disable does not read the expiry
+        # it never looks at: a key activated meanwhile (CRS writes expiresAt on first use) is
+        # still disabled at the first attempt, and keys with any expiry share one decision.
+        reads = READS if request.enable else DISABLE_READS
+        super().__init__(reads, judged=frozenset(judged))
         self.request = request
         self.now = now.timestamp()
         self.change = KeyChange(is_active=request.enable)

@@ -9,6 +9,13 @@ Keys of a batch mostly hold the same few values (a tag list, a binding), so when
 decides on fields alone (`Edit.shared`), each distinct set of field values is decided once and
 its keys share one immutable tuple of writes: at 100,000 keys, per-key tuples alone would cost
 several MB, and sharing lets the apply step encode each tuple once.
+
+A write is only as good as what it was decided on. The written fields are compare-and-set by
+the apply script; every other field the decision read (`isDeleted` included, which the index
+updates follow) goes with the writes as a guard holding the value the decision saw, so a key
+soft-deleted, rebound or re-dated between deciding and writing is decided again instead of
+written. The guards are a function of the same read fields the sharing is keyed by, so they
+are shared too.
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ from datetime import datetime
 
 from keyops.core.edits.base import Decision, Edit, Skip
 from keyops.core.schema.encoding import encode_iso
-from keyops.core.schema.writes import FieldWrite, KeyWritePlan, field_writes
+from keyops.core.schema.writes import FieldWrite, Guard, KeyWritePlan, field_writes
 
-# A key-independent decision: the writes and whether the key is soft-deleted (its index
-# updates differ), a Skip, or None when nothing changes.
-Outcome = tuple[tuple[FieldWrite, ...], bool] | Skip | None
+# A key-independent decision: the writes, whether the key is soft-deleted (its index updates
+# differ) and the read fields the writes are guarded by; a Skip; or None when nothing changes.
+Outcome = tuple[tuple[FieldWrite, ...], bool, tuple[Guard, ...]] | Skip | None
 
 
 class WriteTemplate:
@@ -34,13 +41,16 @@ class WriteTemplate:
         self.index_ready = index_ready
         # One encoded stamp for the whole batch: every key shares the string.
         self.stamp = None if edit.exact else encode_iso(now)
-        # A shared decision is keyed by the fields it reads. updatedAt is read only so that a
-        # damaged one skips the key (and for an exact rollback, which is never shared); a
-        # decision never depends on it, and every key's is different.
+        # A shared decision is keyed by the fields it reads, and its writes are guarded by
+        # those it does not write. updatedAt is read only so that a damaged one skips the key
+        # (and for an exact rollback, which is never shared, to journal it); a decision never
+        # depends on it, CRS restamps it on every edit, and every key's is different.
         self._token_fields = tuple(
             name for name in dict.fromkeys((*edit.reads, "isDeleted")) if name != "updatedAt"
         )
         self._outcomes: dict[tuple[str | None, ...], Outcome] = {}
+        # Written fields -> the read fields that guard them (few combinations per batch).
+        self._guard_names: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def outcome(self, key_id: str, current: Mapping[str, str]) -> Outcome:
         """The key's writes, independent of its id; shared between keys with equal fields."""
@@ -56,18 +66,25 @@ class WriteTemplate:
         wanted = self.edit.wanted(key_id, current)
         if isinstance(wanted, Skip):
             return wanted
-        writes = field_writes(current, wanted, stamp=self.stamp)
+        writes = field_writes(current, wanted, stamp=self.stamp, undoing=self.edit.undoing(key_id))
         if not writes:
             return None
-        return writes, current.get("isDeleted") == "true"
+        written = tuple([write.field for write in writes])
+        names = self._guard_names.get(written)
+        if names is None:
+            names = self._guard_names[written] = tuple(
+                name for name in self._token_fields if name not in written
+            )
+        get = current.get
+        return writes, get("isDeleted") == "true", tuple([(name, get(name)) for name in names])
 
     def plan(self, key_id: str, outcome: Outcome) -> Decision:
         if outcome is None:
             return KeyWritePlan(key_id)
         if isinstance(outcome, Skip):
             return outcome
-        writes, is_deleted = outcome
-        return KeyWritePlan(key_id, writes, self.index_ready, is_deleted)
+        writes, is_deleted, guards = outcome
+        return KeyWritePlan(key_id, writes, self.index_ready, is_deleted, guards)
 
     def __call__(self, key_id: str, current: dict[str, str]) -> Decision:
         return self.plan(key_id, self.outcome(key_id, current))

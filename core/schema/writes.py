@@ -12,10 +12,11 @@ compare-and-sets the fields, so only the fields named here are ever written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 
 from keyops.core.errors import BadInput
 from keyops.core.safe_text import printable
@@ -144,15 +145,25 @@ class IndexOp:
     member: str
 
 
+# A field the decision read but does not write, and the value it saw (None: absent).
+Guard = tuple[str, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class KeyWritePlan:
     """The writes for one key. Index updates are derived from the field transitions when the
-    plan is sent, not stored: at 100,000 keys the stored ops cost more memory than the data."""
+    plan is sent, not stored: at 100,000 keys the stored ops cost more memory than the data.
+
+    `guards` are the other fields the decision depended on (`isDeleted` always: the index
+    updates follow it). The write lands only while each still holds the value the decision
+    saw; otherwise the key is decided again on what it holds now. Keys that share a decision
+    share the tuple."""
 
     key_id: str
     fields: tuple[FieldWrite, ...] = ()
     index_ready: bool = False
     is_deleted: bool = False
+    guards: tuple[Guard, ...] = ()
 
     @property
     def is_noop(self) -> bool:
@@ -239,8 +250,16 @@ def change_fields(key_id: str, current: Mapping[str, str], change: KeyChange) ->
     return wanted
 
 
+# An undone operation's journal entry for a key: field -> [before, after].
+NOTHING_UNDONE: Mapping[str, Sequence[str | None]] = MappingProxyType({})
+
+
 def field_writes(
-    current: Mapping[str, str], wanted: Mapping[str, str | None], *, stamp: str | None
+    current: Mapping[str, str],
+    wanted: Mapping[str, str | None],
+    *,
+    stamp: str | None,
+    undoing: Mapping[str, Sequence[str | None]] = NOTHING_UNDONE,
 ) -> tuple[FieldWrite, ...]:
     """Writes that give each field in `wanted` its stored string (None: no such field).
 
@@ -248,12 +267,21 @@ def field_writes(
     does), else the `updatedAt` in `wanted` (an exact rollback, so the record comes back byte
     for byte). Its before-value is left out: the apply script journals what the key holds
     when it writes, and without it keys with the same change share one tuple of writes.
+
+    `undoing` (revert, rollback): the undone operation's journal entry. A wanted field that
+    already holds its value is still written, as the change from what the op wrote: the script
+    answers `already` for it and runs the undo's index updates, which a CRS whole-hash
+    rewrite putting the old value back never made.
     """
-    writes = [
-        FieldWrite(name, current.get(name), value)
-        for name, value in wanted.items()
-        if current.get(name) != value and name != "updatedAt"
-    ]
+    writes: list[FieldWrite] = []
+    for name, value in wanted.items():
+        if name == "updatedAt":
+            continue
+        held = current.get(name)
+        if held != value:
+            writes.append(FieldWrite(name, held, value))
+        elif name in undoing and undoing[name][1] != value:
+            writes.append(FieldWrite(name, undoing[name][1], value))
     if not writes:
         return ()
     if stamp is not None:
@@ -276,7 +304,10 @@ def plan_field_writes(
     writes = field_writes(current, wanted, stamp=stamp)
     if not writes:
         return KeyWritePlan(key_id)
-    return KeyWritePlan(key_id, writes, index_ready, decode_bool(current.get("isDeleted")))
+    is_deleted = current.get("isDeleted")
+    return KeyWritePlan(
+        key_id, writes, index_ready, decode_bool(is_deleted), (("isDeleted", is_deleted),)
+    )
 
 
 @lru_cache(maxsize=4096)

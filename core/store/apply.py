@@ -30,6 +30,7 @@ from keyops.core.schema.writes import (
     INDEXED_FIELDS,
     PLAN_INPUT_FIELDS,
     FieldWrite,
+    Guard,
     KeyChange,
     KeyWritePlan,
     index_ops_for,
@@ -47,9 +48,11 @@ PIPELINE_DEPTH = 1
 #   6 audit stream ('' = none), 7 op id, 8 audit event name,
 #   9 '1' if a failed audit write must stop the chunk, 10 record key prefix ('apikey:')
 # then templates: a count, and per template
-#   n_fields, (field, mode, before, after) * n_fields, n_ops, (op, key, member) * n_ops,
-#   changes JSON head, changes JSON tail
-# then per key: key id, key id as JSON, template number, its old updatedAt as JSON.
+#   n_fields, (field, mode) * n_fields, n_ops, (op, key, member) * n_ops,
+#   n_guards, (field, guard mode) * n_guards
+# then per key: key id, key id as JSON ('' = a plain id the script quotes itself), template
+# number, per field (before, after, its journal piece as JSON) or for an unchecked field its
+# after-value alone, then the value of each 'g' guard.
 #
 # Keys of one batch mostly undergo the same transition (same old tags -> same new tags), so a
 # transition is sent once as a template and each key names it: three or four arguments a key
@@ -58,7 +61,25 @@ PIPELINE_DEPTH = 1
 # mode: 'b' expect `before`, 'n' expect the field absent, 'x' write without checking; in upper
 # case ('B', 'N', 'X') the same check, then the field is deleted instead of set (exact rollback).
 #
-# Pass 1 checks every key (no writes). Then one audit entry lists every key about to be written;
+# Guards: a write is only right if every field its decision read still holds what the decision
+# saw, not only the fields it writes. An enable decided while a key was live must not land
+# after CRS soft-deleted it (CRS's auth ignores isDeleted, so the key would work again), and a
+# binding decided while the partner Claude field was empty must not land once it is set. So
+# each field the decision read but does not write is a guard: checked like a written field,
+# never written or journaled; a mismatch answers `conflict:<field>` and the runner decides the
+# key again on what it holds now. `isDeleted` is always one, so the index updates (set:active
+# or set:deleted) follow the state at write time. `updatedAt` never is: CRS restamps it on
+# every edit, and keyops reads it only to journal it. guard mode: 'a' expect the field absent,
+# 'e' expect '' (CRS's empty binding or expiry), 'g' expect the key's own value (an argument
+# of the key): the values the batch shares cost nothing per key.
+#
+# Pass 1 checks every key (no writes). A key whose checked fields all hold their after-values
+# already (a resend, or CRS put a rollback's old values back) answers `already`: nothing is
+# written, journaled or audited, but its index updates still run. They are idempotent, and
+# the record may be right while the index is not: a CRS whole-hash rewrite that read the key
+# before keyops wrote it puts the old tags back without touching the tag sets, so a rollback
+# that found only `already` and did nothing would leave the key in the set of the tag keyops
+# added. Then one audit entry lists every key about to be written;
 # if it cannot be written under the `block` policy, nothing is. The entry is a plain XADD: a
 # write never trims the stream (trimming is `keyops audit trim`, an audited command of its own),
 # so no setting can make it fail. Pass 2 journals and writes. A Lua
@@ -112,10 +133,20 @@ for t = 1, tonumber(ARGV[11]) do
     template.ops[o] = {ARGV[i], ARGV[i + 1], ARGV[i + 2]}
     i = i + 3
   end
+  -- Guards follow the written fields in the one HMGET.
+  template.nfields, template.guards = nfields, {}
+  for g = 1, tonumber(ARGV[i]) do
+    local mode = ARGV[i + 2]
+    template.guards[g] = {name = ARGV[i + 1], mode = mode, offset = template.width}
+    if mode == 'g' then template.width = template.width + 1 end
+    template.names[nfields + g] = ARGV[i + 1]
+    i = i + 2
+  end
+  i = i + 1
   templates[t] = template
 end
 
-local results, writes, entries = {}, {}, {}
+local results, writes, entries, settled = {}, {}, {}, {}
 while i <= #ARGV do
   local key_id, key_json, template = ARGV[i], ARGV[i + 1], templates[tonumber(ARGV[i + 2])]
   if key_json == '' then key_json = '"' .. key_id .. '"' end
@@ -144,8 +175,23 @@ while i <= #ARGV do
         end
       end
     end
+    if not status then
+      for g, guard in ipairs(template.guards) do
+        local current, held = currents[template.nfields + g], nil
+        if guard.mode == 'a' then held = not current
+        elseif guard.mode == 'e' then held = current == ''
+        else held = current == ARGV[values + guard.offset] end
+        if not held then
+          status = 'conflict:' .. guard.name
+          break
+        end
+      end
+    end
   end
-  if not status and checked > 0 and at_after == checked then status = 'already' end
+  if not status and checked > 0 and at_after == checked then
+    status = 'already'
+    settled[#settled + 1] = {#results + 1, key_id, template}
+  end
   if not status then
     local pieces = {}
     for f, field in ipairs(template.fields) do
@@ -168,10 +214,10 @@ while i <= #ARGV do
   end
   results[#results + 1] = status
 end
-if #writes == 0 then return results end
+if #writes == 0 and #settled == 0 then return results end
 
 local audit_error = nil
-if stream ~= '' then
+if #writes > 0 and stream ~= '' then
   local listing = '[' .. table.concat(entries, ',') .. ']'
   local reply = redis.pcall('XADD', stream, '*', 'op', op_id, 'event', event, 'keys', listing)
   if type(reply) == 'table' and reply['err'] then audit_error = reply['err'] end
@@ -217,8 +263,17 @@ for _, w in ipairs(writes) do
     add(op[1], op[2], member, position)
   end
 end
+-- Nothing written for these, but their index updates run (see `already` above).
+for _, k in ipairs(settled) do
+  local position, key_id, template = k[1], k[2], k[3]
+  for _, op in ipairs(template.ops) do
+    local member = op[3]
+    if member == '\0' then member = key_id end
+    add(op[1], op[2], member, position)
+  end
+end
 -- Resends and re-applies write the same entry again, so a plain HSET keeps the journal right.
-if journal ~= '' then redis.call('HSET', journal, unpack(journal_args)) end
+if journal ~= '' and #journal_args > 0 then redis.call('HSET', journal, unpack(journal_args)) end
 for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune'}) do
   for _, id in ipairs(order) do
     local group = grouped[id]
@@ -240,7 +295,9 @@ for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune'}) do
       end
       if type(reply) == 'table' and reply['err'] then
         for _, position in ipairs(group.positions) do
-          results[position] = 'applied-index-error:' .. group.target
+          if results[position] ~= 'already' then
+            results[position] = 'applied-index-error:' .. group.target
+          end
         end
       end
     end
@@ -320,7 +377,10 @@ def _mode(write: FieldWrite) -> str:
     return mode.upper() if write.after is None else mode
 
 
-Shape = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
+# (field modes, index ops with "this key" as KEY_MEMBER, guard modes)
+Shape = tuple[
+    tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...], tuple[tuple[str, str], ...]
+]
 
 
 @lru_cache(maxsize=16384)
@@ -328,8 +388,10 @@ def _shape(
     index_ready: bool,
     is_deleted: bool,
     transitions: tuple[tuple[str, bool, bool, str | None, str | None], ...],
+    guard_modes: tuple[tuple[str, str], ...],
 ) -> Shape:
-    """(field modes, index ops with "this key" as KEY_MEMBER) for a kind of transition.
+    """(field modes, index ops with "this key" as KEY_MEMBER, guard modes) for a kind of
+    transition.
 
     Cached: the keys of a batch fall into few kinds, and this was a large share of the cost
     of encoding 100,000 keys. Values that do not change the shape are left out of the key
@@ -345,7 +407,22 @@ def _shape(
         (op.op, op.key, op.member)
         for op in index_ops_for(KEY_MEMBER, writes, index_ready, is_deleted)
     )
-    return modes, ops
+    return modes, ops, guard_modes
+
+
+def _guard_mode(value: str | None) -> str:
+    """'a' absent, 'e' empty: values every key of a template shares, so the template carries
+    them; 'g' any other value, which the key sends."""
+    return "a" if value is None else ("e" if value == "" else "g")
+
+
+@lru_cache(maxsize=16384)
+def _guard_parts(guards: tuple[Guard, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(guard modes for the template, the values the key sends for its 'g' guards).
+
+    Cached by value: an undo decides each key on its own, yet most keys' guards are equal."""
+    modes = tuple((name, _guard_mode(value)) for name, value in guards)
+    return modes, tuple(value for name, value in guards if value)
 
 
 def _transition(write: FieldWrite) -> tuple[str, bool, bool, str | None, str | None]:
@@ -358,37 +435,45 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
     templates: dict[Shape, int] = {}
     template_args: list[Arg] = []
     key_args: list[Arg] = []
-    # Plans of one batch often share their tuple of writes (same transition): work out each
-    # tuple's shape once per call. Keyed by identity: every plan stays alive during the call.
-    shapes: dict[tuple[int, bool, bool], Shape] = {}
+    # Plans of one batch often share their tuple of writes (same transition) and of guards
+    # (same decision): work out each pair's shape once per call. Keyed by identity: every plan
+    # stays alive during the call.
+    shapes: dict[tuple[int, bool, bool, int], tuple[Shape, tuple[str, ...]]] = {}
     for plan in plans:
-        shape_key = (id(plan.fields), plan.index_ready, plan.is_deleted)
-        shape = shapes.get(shape_key)
-        if shape is not None:
-            pass
+        shape_key = (id(plan.fields), plan.index_ready, plan.is_deleted, id(plan.guards))
+        known = shapes.get(shape_key)
+        if known is not None:
+            shape, guard_values = known
         elif any(write.field == "name" for write in plan.fields):
             # The name index member embeds the key id, so a rename's shape is its own.
+            guard_modes, guard_values = _guard_parts(plan.guards)
             shape = (
                 tuple((write.field, _mode(write)) for write in plan.fields),
                 tuple(
                     (op.op, op.key, KEY_MEMBER if op.member == plan.key_id else op.member)
                     for op in plan.index_ops
                 ),
+                guard_modes,
             )
         else:
-            shape = shapes[shape_key] = _shape(
-                plan.index_ready, plan.is_deleted, tuple(map(_transition, plan.fields))
+            guard_modes, guard_values = _guard_parts(plan.guards)
+            shape = _shape(
+                plan.index_ready, plan.is_deleted, tuple(map(_transition, plan.fields)), guard_modes
             )
+            shapes[shape_key] = shape, guard_values
         number = templates.get(shape)
         if number is None:
             number = templates[shape] = len(templates) + 1
-            modes, ops = shape
+            modes, ops, guards = shape
             template_args.append(len(modes))
             for field_name, mode in modes:
                 template_args.extend((field_name, mode))
             template_args.append(len(ops))
             for op in ops:
                 template_args.extend(op)
+            template_args.append(len(guards))
+            for guard in guards:
+                template_args.extend(guard)
         key_args.extend((plan.key_id, _key_json(plan.key_id), number))  # '' = plain id
         for write in plan.fields:
             if write.field in UNCHECKED_FIELDS:
@@ -402,6 +487,8 @@ def encode_plans(plans: Sequence[KeyWritePlan], context: WriteContext) -> list[A
                         _change_piece(write.field, write.before, write.after),
                     )
                 )
+        if guard_values:
+            key_args.extend(guard_values)
     return [
         layout.API_KEY_TTL_SECONDS,
         layout.TAGS_ALL,

@@ -150,3 +150,51 @@ def test_an_exact_rollback_restores_updated_at_instead_of_stamping_it() -> None:
         FieldWrite("tags", '["a","b"]', '["a"]'),
         FieldWrite("updatedAt", None, "old"),
     )
+
+
+def test_every_write_is_guarded_by_the_fields_its_decision_read_and_did_not_write() -> None:
+    """The apply script checks these: a key soft-deleted, re-bound or re-dated between
+    deciding and writing is decided again instead of written."""
+    tag = _template(TagEdit.build("add", ["new"]))("k-1", {"tags": '["a"]'})
+    assert tag.guards == (("isDeleted", None),)  # type: ignore[union-attr]
+    enable = _template(StatusChange.build(True))(
+        "k-1", {"isActive": "false", "expiresAt": "2099-01-01T00:00:00.000Z", "updatedAt": "t"}
+    )
+    assert enable.guards == (  # type: ignore[union-attr]
+        ("isDeleted", None),
+        ("expiresAt", "2099-01-01T00:00:00.000Z"),
+    )
+    # A disable looks at isActive alone: an expiry CRS sets meanwhile never holds it back.
+    disable = _template(StatusChange.build(False))(
+        "k-1", {"isActive": "true", "expiresAt": "2099-01-01T00:00:00.000Z"}
+    )
+    assert disable.guards == (("isDeleted", None),)  # type: ignore[union-attr]
+    bind = _template(AccountAssign.build(["gemini=shared"], overwrite_existing=True))(
+        "k-1", {"geminiAccountId": "gemini-1", "claudeAccountId": "", "isDeleted": "false"}
+    )
+    guards = dict(bind.guards)  # type: ignore[union-attr]
+    assert guards["isDeleted"] == "false" and guards["claudeAccountId"] == ""
+    assert guards["claudeConsoleAccountId"] is None and "geminiAccountId" not in guards
+
+
+def test_keys_with_the_same_fields_share_their_guards_too() -> None:
+    decide = _template(TagEdit.build("add", ["new"]))
+    first = decide("k-1", {"tags": '["a"]', "updatedAt": "2026-01-01T00:00:00.000Z"})
+    second = decide("k-2", {"tags": '["a"]', "updatedAt": "2026-02-02T00:00:00.000Z"})
+    assert first.guards is second.guards  # type: ignore[union-attr]
+
+
+def test_an_undo_still_plans_fields_already_back_at_their_old_value() -> None:
+    """CRS's whole-hash save can put a key's old tags back without touching the tag sets:
+    the rollback still plans the change from what the op wrote, so the script (answering
+    `already` for the field) runs the index updates that take the key out of the new set."""
+    journal = {"k-1": {"tags": ['["a"]', '["a","b"]'], "updatedAt": ["old", "new"]}}
+    kind = BY_TYPE[OpType.ROLLBACK]
+    edit = kind.prepare(RollbackRequest(op="x"), EditContext(NOW, True, journal=journal))
+    decide = WriteTemplate(edit, now=NOW, index_ready=True)
+    plan = decide("k-1", {"tags": '["a"]', "updatedAt": "old"})
+    assert plan.fields == (FieldWrite("tags", '["a","b"]', '["a"]'),)  # type: ignore[union-attr]
+    assert [(op.op, op.key) for op in plan.index_ops] == [  # type: ignore[union-attr]
+        ("srem", "apikey:tag:b"),
+        ("prune", "apikey:tag:b"),
+    ]
