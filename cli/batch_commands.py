@@ -284,6 +284,10 @@ def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1])[:10]:
         print(f"  skipped {count}: {printable(reason)}", file=out)
+    for failure in plan.left_alone_keys()[:10]:
+        print(_failure_line("left alone", failure), file=out)
+    if len(plan.left_alone) > 10:
+        print(f"  … and {len(plan.left_alone) - 10} more left alone", file=out)
     for warning in plan.warnings:
         print(f"  warning: {printable(warning)}", file=out)
 
@@ -381,6 +385,10 @@ def print_outcome(outcome: Outcome) -> None:
         print(_failure_line("drifting", failure))
     for failure in outcome.not_rolled_back[:20]:
         print(_failure_line("NOT rolled back", failure))
+    for failure in outcome.left_alone[:20]:
+        print(_failure_line("left alone", failure))
+    if len(outcome.left_alone) > 20:
+        print(f"  … and {len(outcome.left_alone) - 20} more left alone (--json lists every one)")
     for warning in outcome.warnings[:20]:
         print(f"  warning: {printable(warning)}")
     if outcome.status.value in ("done", "partial"):
@@ -391,8 +399,10 @@ def _plan_json(plan: BatchPlan) -> dict[str, Any]:
     return {
         "summary": plan.summary, "atomic": plan.atomic, "change": len(plan.plans),
         "unchanged": len(plan.unchanged), "skipped": [{"id": k, "reason": r} for k, r in plan.skipped],
-        "conflicts": [{"id": k, "reason": r} for k, r in plan.conflicts], "warnings": plan.warnings,
-        "tags_now": dict(plan.tag_counts.most_common()),
+        "conflicts": [{"id": k, "reason": r} for k, r in plan.conflicts],
+        "left_alone": [{"id": k, "name": plan.name(k), "reason": r, "advice": a}
+                       for k, r, a in plan.left_alone],
+        "warnings": plan.warnings, "tags_now": dict(plan.tag_counts.most_common()),
         "keys": [
             {"id": p.key_id, "name": plan.name(p.key_id),
              "changes": {w.field: [w.before, w.after] for w in p.fields if w.field != "updatedAt"}}
@@ -422,5 +432,5 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
         "op_id": outcome.op_id, "status": outcome.status.value, "counts": outcome.counts.model_dump(),
         "message": outcome.message, "failures": failures(outcome.failures),
         "drifting": failures(outcome.drifting), "not_rolled_back": failures(outcome.not_rolled_back),
-        "warnings": list(outcome.warnings),
+        "left_alone": failures(outcome.left_alone), "warnings": list(outcome.warnings),
     }  # fmt: skip

@@ -493,11 +493,16 @@ class KeyopsSession:
         record = await self.op(op_id)
         if record.status is OpStatus.RUNNING:
             raise BadInput(f"operation {op_id} is still running (or interrupted: use ops recover)")
-        table, _ = await self.load()
+        table, catalog = await self.load()
         journal = await self._ops.journal(op_id)
         return self._named(
             await plan_undo(
-                self.clients.write, op_id, journal, index_ready=table.index_ready, rollback=False
+                self.clients.write,
+                op_id,
+                journal,
+                index_ready=table.index_ready,
+                rollback=False,
+                catalog=catalog,
             )
         )
 
@@ -525,7 +530,12 @@ class KeyopsSession:
             return self._named(plan_nothing_to_roll_back(op_id, table.index_ready)), None
         if action == "rollback":
             plan = await plan_undo(
-                client, op_id, journal, index_ready=table.index_ready, rollback=True
+                client,
+                op_id,
+                journal,
+                index_ready=table.index_ready,
+                rollback=True,
+                catalog=catalog,
             )
             return self._named(plan), None
         remaining = sorted((await self._ops.targets(op_id)) - set(journal))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from keyops.core.batch.progress import KeyFailure
 from keyops.core.edits.base import (
     Decide,
     Decision,
@@ -33,8 +34,10 @@ from keyops.core.errors import BadInput, KeyopsError
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.damage import record_damage
 from keyops.core.schema.encoding import decode_tags
+from keyops.core.schema.platforms import BindingField
 from keyops.core.schema.rows import KeyRow
 from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.store.accounts import load_accounts
 from keyops.core.store.key_table import LOAD_CHUNK, KeyTable, existing, read_fields
 from keyops.core.wire.chunks import chunked
 
@@ -54,6 +57,9 @@ class BatchPlan:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    # (key id, reason, advice) of skips that need the operator's look (`Skip.advice`), e.g.
+    # a revert's keys changed since: the outcome lists them by name.
+    left_alone: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # Names of keys for previews and messages come from the loaded key list, so a 100k plan
     # does not hold 100k names.
@@ -77,6 +83,13 @@ class BatchPlan:
     def name(self, key_id: str) -> str:
         return self.name_lookup(key_id) if self.name_lookup is not None else ""
 
+    def left_alone_keys(self) -> tuple[KeyFailure, ...]:
+        """The keys `left_alone` lists, named, for the outcome."""
+        return tuple(
+            KeyFailure(key_id, self.name(key_id), reason, advice)
+            for key_id, reason, advice in self.left_alone
+        )
+
     @property
     def total(self) -> int:
         return len(self.plans) + len(self.unchanged) + len(self.skipped)
@@ -93,6 +106,8 @@ class BatchPlan:
         self.skipped.append((key_id, decision.reason))
         if decision.conflict:
             self.conflicts.append((key_id, decision.reason))
+        if decision.advice:
+            self.left_alone.append((key_id, decision.reason, decision.advice))
 
     def preview(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
         """(key id, name, before, after) for the first `limit` keys that change."""
@@ -219,6 +234,8 @@ def decide_from_rows(rows: list[KeyRow], plan: BatchPlan, kind: EditKind) -> Non
             skipped.append((row.id, outcome.reason))
             if outcome.conflict:
                 conflicts.append((row.id, outcome.reason))
+            if outcome.advice:
+                plan.left_alone.append((row.id, outcome.reason, outcome.advice))
         else:
             writes, is_deleted, guards = outcome
             plans.append(KeyWritePlan(row.id, writes, index_ready, is_deleted, guards))
@@ -274,18 +291,39 @@ def plan_nothing_to_roll_back(op_id: str, index_ready: bool) -> BatchPlan:
 
 
 async def plan_undo(
-    client: aioredis.Redis, op_id: str, journal: Journal, *, index_ready: bool, rollback: bool
+    client: aioredis.Redis,
+    op_id: str,
+    journal: Journal,
+    *,
+    index_ready: bool,
+    rollback: bool,
+    catalog: AccountCatalog | None = None,
 ) -> BatchPlan:
-    """Revert (a finished op) or roll back (exactly, an unfinished one) what `op_id` wrote."""
+    """Revert (a finished op) or roll back (exactly, an unfinished one) what `op_id` wrote.
+
+    Bindings put back are checked against `catalog` as an assignment would be; without one it
+    is read from Redis when the journal holds a binding."""
     if not journal:
         raise BadInput(f"operation {op_id} wrote nothing: there is nothing to revert")
+    if catalog is None:
+        catalog = await _catalog_for(client, journal)
     request = RollbackRequest(op=op_id) if rollback else RevertRequest(op=op_id)
     kind = kind_of(request)
-    context = EditContext(datetime.now(UTC), index_ready, journal=journal)
+    context = EditContext(datetime.now(UTC), index_ready, catalog, journal)
     edit = kind.prepare(request, context)
     assert isinstance(edit, RevertEdit)
     plan = new_plan(kind, request, edit, context, reverts=op_id)
-    return await read_and_decide(client, edit.targets, plan)
+    await read_and_decide(client, edit.targets, plan)
+    plan.warnings += edit.review(len(plan.plans) + len(plan.unchanged), (), edit.targets)
+    return plan
+
+
+async def _catalog_for(client: aioredis.Redis, journal: Journal) -> AccountCatalog:
+    """The accounts and groups, when the journal holds a binding an undo may put back."""
+    bindings = set(BindingField)
+    if any(not bindings.isdisjoint(entry) for entry in journal.values()):
+        return await load_accounts(client)
+    return AccountCatalog()
 
 
 async def plan_resume(

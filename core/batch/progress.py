@@ -36,6 +36,8 @@ class Outcome:
     message: str = ""
     refused_by_lock: bool = False
     warnings: tuple[str, ...] = ()
+    # Keys deliberately left as they are that need a look (a revert's keys changed since).
+    left_alone: tuple[KeyFailure, ...] = ()
 
     @property
     def exit_code(self) -> int:

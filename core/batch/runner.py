@@ -102,7 +102,13 @@ class BatchRunner:
             yield self._final(
                 record,
                 total,
-                Outcome(record.id, record.status, counts, message="nothing to change"),
+                Outcome(
+                    record.id,
+                    record.status,
+                    counts,
+                    message="nothing to change",
+                    left_alone=plan.left_alone_keys(),
+                ),
             )
             return
 
@@ -375,6 +381,7 @@ class BatchRunner:
             tuple(run.not_rolled_back),
             run.record.message,
             warnings=tuple(run.warnings),
+            left_alone=run.plan.left_alone_keys(),
         )
 
     def _final(self, record: OperationRecord, total: int, outcome: Outcome) -> ProgressEvent:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from keyops.core.errors import BadInput
 from keyops.core.safe_text import printable
-from keyops.core.schema.accounts import Account
-from keyops.core.schema.bindings import Binding, BindingKind
+from keyops.core.schema.accounts import Account, AccountGroup
+from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import FIELD_RULES, BindingField, FieldRule, Platform
@@ -84,7 +84,13 @@ def _resolve_group(field_name: BindingField, ref: str, catalog: AccountCatalog) 
         return Resolution(
             problems=[f"{field_name.value}: {len(groups)} groups are named {ref!r}; use the id"]
         )
-    group = groups[0]
+    return _check_group(field_name, groups[0])
+
+
+def _check_group(field_name: BindingField, group: AccountGroup) -> Resolution:
+    """A group found for a field: it must serve the field's platform; an empty one warns."""
+    rule = FIELD_RULES[field_name]
+    assert rule.group_platform is not None
     if group.platform is not rule.group_platform:
         platform = group.platform.value if group.platform else "an unknown platform"
         return Resolution(
@@ -144,8 +150,43 @@ def _resolve_account(
     return resolution
 
 
+def check_binding(field_name: BindingField, raw: str, catalog: AccountCatalog) -> Resolution:
+    """The forward checks for a stored binding an undo would put back: what it names must
+    still exist, fit the field and be usable as an assignment without --force requires.
+    Problems mean the value cannot be restored; warnings are what an assignment would say."""
+    try:
+        binding = parse_binding(field_name, raw)
+    except BadBinding as error:
+        return Resolution(problems=[str(error)])
+    if binding.kind is BindingKind.SHARED:
+        return Resolution(ResolvedTarget(binding, "shared pool"))
+    if binding.kind is BindingKind.GROUP:
+        group = catalog.groups.get(binding.target_id)
+        if group is None:
+            return Resolution(
+                problems=[f"{field_name.value}: group {binding.target_id} no longer exists"]
+            )
+        return _check_group(field_name, group)
+    assert isinstance(binding.platform, Platform)
+    account = catalog.account(binding.platform, binding.target_id)
+    if account is None:
+        return Resolution(
+            problems=[
+                f"{field_name.value}: {binding.platform.value} account {binding.target_id} "
+                "no longer exists"
+            ]
+        )
+    resolution = Resolution(ResolvedTarget(binding, account.name, account))
+    _check_health(resolution, field_name, account, force=False, force_hint="")
+    return resolution
+
+
 def _check_health(
-    resolution: Resolution, field_name: BindingField, account: Account, force: bool
+    resolution: Resolution,
+    field_name: BindingField,
+    account: Account,
+    force: bool,
+    force_hint: str = " (use --force to bind anyway)",
 ) -> None:
     """A bad account refuses the request where CRS fails hard on it (unless forced), and
     warns where CRS falls back to the shared pool."""
@@ -156,7 +197,7 @@ def _check_health(
     if account.fails_hard_when_unhealthy and not force:
         resolution.problems.append(
             message + f"; CRS fails {account.platform.value} requests on such an account "
-            "instead of falling back (use --force to bind anyway)"
+            "instead of falling back" + force_hint
         )
     elif account.fails_hard_when_unhealthy:
         resolution.warnings.append(message)

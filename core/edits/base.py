@@ -27,6 +27,9 @@ Wanted = dict[str, str | None]
 class Skip:
     reason: str
     conflict: bool = False  # bound elsewhere and not allowed to overwrite
+    # What the operator can do about it. A skip with advice needs a look: the outcome lists
+    # such keys by name, where other skips are only counted.
+    advice: str = ""
 
 
 Decision = KeyWritePlan | Skip

@@ -86,6 +86,36 @@ async def test_a_batch_runs_reports_json_and_can_be_reverted(
     assert all(key["status"] == "active" for key in after)
 
 
+async def test_a_revert_names_each_key_it_left_alone_and_how_to_see_who_changed_it(
+    fixture_db: str,
+) -> None:
+    added = keyops(
+        "tags", "add", "oops", "--where", "tag:team-a", "--yes", "--json", "--redis-url", fixture_db
+    )
+    assert added.returncode == 0, added.stderr
+    op_id = json.loads(added.stdout)["op_id"]
+    listed = json.loads(
+        keyops("keys", "list", "--where", "tag:oops", "--json", "--redis-url", fixture_db).stdout
+    )
+    edited = listed[0]
+    client = aioredis.from_url(fixture_db, decode_responses=True)
+    try:
+        await client.hset(f"apikey:{edited['id']}", "tags", '["edited-by-hand"]')
+    finally:
+        await client.aclose()
+
+    reverted = keyops("ops", "revert", op_id, "--yes", "--redis-url", fixture_db)
+    assert reverted.returncode == 0, reverted.stderr
+    assert (
+        f"  left alone {edited['id']} {edited['name']}: changed since: tags "
+        f"(see who changed it: keyops audit --key {edited['id']})"
+    ) in reverted.stdout.splitlines()
+    remaining = json.loads(
+        keyops("keys", "list", "--where", "tag:oops", "--json", "--redis-url", fixture_db).stdout
+    )
+    assert remaining == []
+
+
 async def test_the_preview_counts_in_words_and_aligns_wide_names(fixture_db: str) -> None:
     result = keyops("tags", "add", "x", "--where", "kappa", "--dry-run", "--redis-url", fixture_db)
     assert result.returncode == 0, result.stderr

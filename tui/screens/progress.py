@@ -79,7 +79,7 @@ def outcome_table(outcome: Outcome) -> Table:
 
 
 def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | None:
-    problems = [*outcome.failures, *outcome.drifting, *outcome.not_rolled_back]
+    problems = [*outcome.failures, *outcome.drifting, *outcome.not_rolled_back, *outcome.left_alone]
     if not problems:
         return None
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
