@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
-import sys
 
-import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.edits.registry import OpType
 from tests.engine.conftest import crs_state, make_service, run
+from tests.support import slow_batch
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 
 
 async def kill_mid_batch(crs: aioredis.Redis, redis_server: RedisServer, tag: str) -> None:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_batch", redis_server.url, "tag:bulk", tag
-    )
-    try:
-        for _ in range(300):
-            if await crs.exists("test:stalled"):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the batch never reached its fourth chunk")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-    await crs.delete("test:stalled")
-    await asyncio.sleep(2.0)  # the dead process's 1.5 s lease runs out
+    """A tag add on the 1000 `bulk` keys, SIGKILLed after three chunks of 100."""
+    await slow_batch.kill_mid_batch(crs, redis_server.url, "tag:bulk", tag)
 
 
 async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
