@@ -75,7 +75,9 @@ async def test_an_operation_that_died_before_writing_is_closed_by_either_recover
     await interrupted_op(crs, op_id, [])  # died before it claimed a key
     before = await crs_state(crs)
     listed = recover(url)
-    assert f"{op_id}  tags add (merge): x" in listed.stdout and "0 of 7 keys written" in listed.stdout
+    assert (
+        f"{op_id}  tags add (merge): x" in listed.stdout and "0 of 7 keys written" in listed.stdout
+    )
 
     result = recover(url, op_id, f"--{action}", "--yes")
     assert result.returncode == 0, result.stderr
