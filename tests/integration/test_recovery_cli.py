@@ -16,6 +16,7 @@ from keyops.core.batch.operations import OpCounts, OperationRecord, OperationSto
 from keyops.core.edits.registry import OpType
 from tests.engine.conftest import crs_state
 from tests.integration.test_cli import keyops
+from tests.support.crs_actions import crs_soft_deletes
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 from tests.support.slow_batch import kill_mid_batch
@@ -40,19 +41,6 @@ async def op_events(client: aioredis.Redis, op_id: str) -> dict[str, dict[str, A
         if fields.get("op") == op_id and "keys" not in fields:
             found[fields["event"]] = json.loads(fields.get("detail") or "{}")
     return found
-
-
-async def crs_soft_deletes(client: aioredis.Redis, key_id: str) -> None:
-    """What CRS's deleteApiKey writes: the hash flagged deleted and inactive, the two sets."""
-    await client.hset(
-        f"apikey:{key_id}",
-        mapping={
-            "isDeleted": "true", "isActive": "false", "deletedAt": "2026-12-02T05:00:00.000Z",
-            "deletedBy": "crs_admin", "deletedByType": "admin",
-        },
-    )  # fmt: skip
-    await client.sadd("apikey:set:deleted", key_id)
-    await client.srem("apikey:set:active", key_id)
 
 
 async def interrupted_op(client: aioredis.Redis, op_id: str, targets: list[str]) -> None:
