@@ -398,7 +398,7 @@ def print_outcome(outcome: Outcome) -> None:
         print(_failure_line("NOT rolled back", failure))
     for warning in outcome.warnings[:20]:
         print(f"  warning: {printable(warning)}")
-    if outcome.status.value in ("done", "partial"):
+    if outcome.status.value in ("done", "partial") and counts.applied:
         print(f"  undo with: keyops ops revert {outcome.op_id}")
 
 

@@ -40,9 +40,9 @@ class OpCounts(BaseModel):
     reapplied: int = 0
 
     def count_written(self, written: int) -> None:
-        """`applied` becomes `written`, the keys the op's journal holds: a key written once
-        counts once, whether a resent chunk brought it back `already` or a resume wrote the
-        rest (the count saved while running is only a periodic snapshot)."""
+        """At the end of a run, `applied` becomes `written`, the keys the op's journal holds:
+        a key this op wrote counts once as applied, also when the resend of a chunk in doubt
+        brought it back `already` (the resend's `already` is taken back)."""
         resent = written - self.applied
         self.applied = written
         if resent > 0:
@@ -99,7 +99,7 @@ class OperationStore:
             return None
         record = OperationRecord.from_redis(raw)
         if record.status is OpStatus.RUNNING:
-            record.counts.count_written(await self.written(op_id))
+            record.counts.applied = await self.written(op_id)
         return record
 
     async def recent(self, limit: int = 50) -> list[OperationRecord]:

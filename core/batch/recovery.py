@@ -252,7 +252,7 @@ async def _close(
     kept = tuple(
         KeyFailure(
             key_id, plan.name(key_id), f"left as it is: {reason}",
-            f"see what {op_id} wrote to it: keyops audit list --op {op_id} --key {key_id}",
+            f"what keyops wrote: keyops audit list --op {op_id} --key {key_id}",
         )
         for key_id, reason in left
     )  # fmt: skip
