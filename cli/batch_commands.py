@@ -68,13 +68,19 @@ async def warn_about_interrupted(session: KeyopsSession, args: argparse.Namespac
         return
     # A user kept out of keyops's own keys hears of none: the batch's access check says what
     # is missing.
-    for record in await session.interrupted_operations():
+    for recovery in await session.recoveries():
+        record = recovery.record
         print(
             f"keyops: operation {record.id} ({printable(record.summary)}) by "
-            f"{printable(record.operator.label)} was interrupted; finish it with "
-            f"'keyops ops recover {record.id} --resume' or undo it with '--rollback'",
+            f"{printable(record.operator.label)} was interrupted ({_written(record)}); "
+            f"{printable(recovery.advice)}",
             file=sys.stderr,
         )
+
+
+def _written(record: OperationRecord) -> str:
+    """How far an interrupted op got: the keys its journal holds, of those it planned."""
+    return f"{record.counts.applied} of {plural(record.counts.planned, 'key')} written"
 
 
 def _ids(args: argparse.Namespace) -> list[str] | None:
@@ -101,22 +107,23 @@ async def cmd_ops_revert(session: KeyopsSession, args: argparse.Namespace) -> in
 
 
 async def cmd_ops_recover(session: KeyopsSession, args: argparse.Namespace) -> int:
-    unfinished = await session.interrupted_operations()
     if args.op_id is None:
-        if not unfinished:
+        recoveries = await session.recoveries()
+        if not recoveries:
             print("no interrupted operations")
             return 0
-        for record in unfinished:
+        for recovery in recoveries:
+            record = recovery.record
             print(f"{record.id}  {printable(record.summary)}  by {printable(record.operator.label)}  "
-                  f"({record.counts.applied} of {plural(record.counts.planned, 'key')} written)")  # fmt: skip
-        print("recover one with: keyops ops recover OP_ID --rollback | --resume")
+                  f"({_written(record)})\n  {printable(recovery.advice)}")  # fmt: skip
         return 0
     if not (args.rollback or args.resume):
         raise BadInput("say how: --rollback (undo what it wrote) or --resume (finish it)")
     plan, resume = await session.plan_recovery(
         args.op_id, "rollback" if args.rollback else "resume"
     )
-    return await preview_and_run(session, plan, args, resume=resume)
+    # Closing the operation is a write of its own: it runs even with no key to write.
+    return await preview_and_run(session, plan, args, resume=resume, closes=args.op_id)
 
 
 async def cmd_ops_break_lock(session: KeyopsSession, args: argparse.Namespace) -> int:
@@ -306,7 +313,10 @@ async def preview_and_run(
     plan: BatchPlan,
     args: argparse.Namespace,
     resume: OperationRecord | None = None,
+    closes: str = "",
 ) -> int:
+    """`closes`: the interrupted operation running this plan closes (it runs even when no
+    key changes)."""
     if args.json and args.dry_run:
         print(json_text(_plan_json(plan), indent=1))
         return 0
@@ -314,12 +324,17 @@ async def preview_and_run(
     print_preview(plan, sys.stdout if args.dry_run else sys.stderr)
     if args.dry_run:
         return 0
-    if not plan.plans:
+    if not plan.plans and not closes:
         print("nothing to change", file=sys.stderr)
         if args.json:
             print(json_text(_nothing_json(plan), indent=1))
         return 0
-    if not args.yes and not confirm(f"Write {plural(len(plan.plans), 'key')}?", len(plan.plans)):
+    question = (
+        f"Write {plural(len(plan.plans), 'key')}?"
+        if plan.plans
+        else f"No key to write: close operation {closes}?"
+    )
+    if not args.yes and not confirm(question, len(plan.plans)):
         print("nothing written", file=sys.stderr)
         return 1
     events: AsyncIterator[ProgressEvent] = (
@@ -391,7 +406,7 @@ def print_outcome(outcome: Outcome) -> None:
         print(f"  … and {len(outcome.left_alone) - 20} more left alone (--json lists every one)")
     for warning in outcome.warnings[:20]:
         print(f"  warning: {printable(warning)}")
-    if outcome.status.value in ("done", "partial"):
+    if outcome.status.value in ("done", "partial") and counts.applied:
         print(f"  undo with: keyops ops revert {outcome.op_id}")
 
 

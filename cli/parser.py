@@ -240,9 +240,9 @@ def fill_ops(command: argparse.ArgumentParser, connection: argparse.ArgumentPars
                              help="the interrupted operation (without it: list them)")  # fmt: skip
     way = ops_recover.add_mutually_exclusive_group()
     way.add_argument("--rollback", action="store_true",
-                     help="undo what it wrote, from its journal")  # fmt: skip
+                     help="undo what it wrote, from its journal (a rollback is finished, never undone)")  # fmt: skip
     way.add_argument("--resume", action="store_true",
-                     help="finish it: write the keys it did not reach")  # fmt: skip
+                     help="finish it: write the keys it did not reach (a rollback: restore the rest)")  # fmt: skip
     add_run_options(ops_recover)
     ops_recover.set_defaults(run=BATCH, batch_handler="cmd_ops_recover")
     ops_break = ops_actions.add_parser(

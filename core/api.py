@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from keyops.core.batch.planning import BatchPlan
     from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+    from keyops.core.batch.recovery import Recovery
     from keyops.core.batch.targets import clean_id, read_ids_file
     from keyops.core.connection import RedisClients
     from keyops.core.edits.accounts import AccountAssign
@@ -98,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "OperatorIdentity": "keyops.core.batch.identity",
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
     "BatchPlan": "keyops.core.batch.planning",
+    "Recovery": "keyops.core.batch.recovery",
     **dict.fromkeys(
         ("KeyFailure", "Outcome", "Phase", "ProgressEvent"), "keyops.core.batch.progress"
     ),
@@ -188,6 +190,7 @@ __all__ = [
     "ProgressEvent",
     "QueryContext",
     "QueryError",
+    "Recovery",
     "RedisFailed",
     "RedisRefused",
     "RedisSettings",
@@ -511,35 +514,16 @@ class KeyopsSession:
         self, op_id: str, action: str
     ) -> tuple[BatchPlan, OperationRecord | None]:
         """A plan that rolls an interrupted op back (`rollback`), or finishes it under the same
-        op id (`resume`, with the record to continue)."""
-        from keyops.core.batch import names
-        from keyops.core.batch.operations import OpStatus
-        from keyops.core.batch.planning import plan_nothing_to_roll_back, plan_resume, plan_undo
+        op id (`resume`, with the record to continue); see batch.recovery for what each means
+        for a rollback that was itself interrupted. Running it closes the op, even when it has
+        nothing to write."""
+        from keyops.core.batch.recovery import plan_recovery
 
-        record = await self.op(op_id)
-        if record.status is not OpStatus.RUNNING:
-            raise BadInput(f"operation {op_id} is not interrupted (it is {record.status.value})")
-        if await self.clients.write.exists(names.lease(op_id)):
-            raise BadInput(f"operation {op_id} is still running: its lock is alive")
-        if action not in ("rollback", "resume"):
-            raise BadInput("recover takes --rollback or --resume")
         table, catalog = await self.load()
-        journal = await self._ops.journal(op_id)
-        client = self.clients.write
-        if action == "rollback" and not journal:
-            return self._named(plan_nothing_to_roll_back(op_id, table.index_ready)), None
-        if action == "rollback":
-            plan = await plan_undo(
-                client,
-                op_id,
-                journal,
-                index_ready=table.index_ready,
-                rollback=True,
-                catalog=catalog,
-            )
-            return self._named(plan), None
-        remaining = sorted((await self._ops.targets(op_id)) - set(journal))
-        return self._named(await plan_resume(client, record, remaining, table, catalog)), record
+        plan, resume = await plan_recovery(
+            self.clients.write, self._ops, op_id, action, table, catalog
+        )
+        return self._named(plan), resume
 
     def _named(self, plan: BatchPlan) -> BatchPlan:
         plan.name_lookup = self.name_of
@@ -561,18 +545,9 @@ class KeyopsSession:
     ) -> AsyncGenerator[ProgressEvent, None]:
         """Runs a plan, reporting progress; the last event carries the outcome. A user who may
         not run what a batch needs is refused before anything is written."""
-        from keyops.core.batch.operations import OpStatus
-        from keyops.core.edits.registry import OpType
-
         async with contextlib.aclosing(self._execute(plan, cancel, None)) as events:
             async for event in events:
                 yield event
-        if plan.reverts and plan.op_type is OpType.ROLLBACK:
-            original = await self._ops.get(plan.reverts)
-            if original is not None and original.status is OpStatus.RUNNING:
-                original.status = OpStatus.ROLLED_BACK
-                original.message = "interrupted, then rolled back"
-                await self._ops.save(original)
 
     @_redis_errors_in_stream
     async def run_recovery(
@@ -582,15 +557,16 @@ class KeyopsSession:
         cancel: asyncio.Event | None = None,
     ) -> AsyncGenerator[ProgressEvent, None]:
         """Runs what `plan_recovery` planned: a rollback, or the rest of `resume`."""
-        stream = self.run(plan, cancel) if resume is None else self._execute(plan, cancel, resume)
-        async with contextlib.aclosing(stream):
-            async for event in stream:
+        async with contextlib.aclosing(self._execute(plan, cancel, resume)) as events:
+            async for event in events:
                 yield event
 
     async def _execute(
         self, plan: BatchPlan, cancel: asyncio.Event | None, resume: OperationRecord | None
     ) -> AsyncGenerator[ProgressEvent, None]:
+        from keyops.core.batch.recovery import close_rolled_back
         from keyops.core.batch.runner import BatchRunner
+        from keyops.core.edits.registry import OpType
 
         refusal = await self._access_refusal()
         if refusal is not None:
@@ -599,8 +575,12 @@ class KeyopsSession:
         runner = BatchRunner(
             self.clients.write, await self._operator(), self._audit, self.config.runner
         )
+        closes = plan.reverts if plan.op_type is OpType.ROLLBACK else ""
         async with contextlib.aclosing(runner.execute(plan, cancel, resume)) as events:
             async for event in events:
+                if closes and event.outcome is not None:
+                    # Before the outcome goes out: a front end may stop reading at it.
+                    event = await close_rolled_back(self._ops, self._audit, plan, event)
                 yield event
 
     async def _access_refusal(self) -> ProgressEvent | None:
@@ -667,6 +647,18 @@ class KeyopsSession:
     async def op_journal(self, op_id: str) -> dict[str, dict[str, list[str | None]]]:
         """key id -> {field: [before, after]} for every key the op wrote."""
         return await self._ops.journal(op_id)
+
+    @_redis_errors
+    async def recoveries(self) -> list[Recovery]:
+        """Every interrupted operation with what recovering it does (the command to give)."""
+        from redis.exceptions import NoPermissionError
+
+        from keyops.core.batch.recovery import recoveries
+
+        try:
+            return await recoveries(self._ops)
+        except NoPermissionError:
+            return []  # a user kept out of keyops's keys cannot recover anything anyway
 
     @_redis_errors
     async def interrupted_operations(self) -> list[OperationRecord]:

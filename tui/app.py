@@ -172,7 +172,7 @@ class KeyopsApp(App[int]):
     async def _offer_recovery(self) -> None:
         if self.data is None:
             return
-        interrupted = await self.data.session.interrupted_operations()
+        interrupted = await self.data.session.recoveries()
         if not interrupted:
             return
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))

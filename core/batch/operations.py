@@ -39,6 +39,15 @@ class OpCounts(BaseModel):
     drifting: int = 0
     reapplied: int = 0
 
+    def count_written(self, written: int) -> None:
+        """At the end of a run, `applied` becomes `written`, the keys the op's journal holds:
+        a key this op wrote counts once as applied, also when the resend of a chunk in doubt
+        brought it back `already` (the resend's `already` is taken back)."""
+        resent = written - self.applied
+        self.applied = written
+        if resent > 0:
+            self.already = max(0, self.already - resent)
+
 
 class OperationRecord(BaseModel):
     id: str
@@ -55,6 +64,12 @@ class OperationRecord(BaseModel):
     counts: OpCounts = Field(default_factory=OpCounts)
     reverts: str = ""  # the op this one reverts or rolls back
     message: str = ""
+    # Keys its first plan skipped: they are not among its targets, so a resume, which plans
+    # the targets again, adds its own skips to these.
+    plan_skipped: int = 0
+    # A rollback of what it wrote has begun (its own, after a failure or cancel, or a
+    # recovery's): finishing it means finishing that rollback, never writing the rest.
+    undoing: bool = False
 
     @classmethod
     def from_redis(cls, raw: dict[str, str]) -> OperationRecord:
@@ -77,8 +92,15 @@ class OperationStore:
         await pipe.execute()
 
     async def get(self, op_id: str) -> OperationRecord | None:
+        """The record as saved; a running (or interrupted) op's `applied` is read from its
+        journal, since the count in the record is saved only now and then while it runs."""
         raw = cast(dict[str, str], await self.client.hgetall(names.op_record(op_id)))
-        return OperationRecord.from_redis(raw) if raw else None
+        if not raw:
+            return None
+        record = OperationRecord.from_redis(raw)
+        if record.status is OpStatus.RUNNING:
+            record.counts.applied = await self.written(op_id)
+        return record
 
     async def recent(self, limit: int = 50) -> list[OperationRecord]:
         ids = cast(list[str], await self.client.zrevrange(names.OPS_INDEX, 0, limit - 1))
@@ -94,6 +116,22 @@ class OperationStore:
             ):
                 found.append(record)
         return found
+
+    async def written(self, op_id: str) -> int:
+        """How many keys the op wrote: its journal holds one entry per key, written in the
+        same atomic call as the key itself."""
+        return int(await self.client.hlen(names.op_journal(op_id)))
+
+    async def journaled(self, op_id: str) -> set[str]:
+        """The ids of the keys the op wrote."""
+        members: set[str] = set()
+        cursor = 0
+        while True:
+            # (HSCAN NOVALUES needs Redis 7.4; keyops supports older servers.)
+            cursor, batch = await self.client.hscan(names.op_journal(op_id), cursor, count=1000)
+            members.update(cast(dict[str, str], batch))
+            if cursor == 0:
+                return members
 
     async def targets(self, op_id: str) -> set[str]:
         members: set[str] = set()

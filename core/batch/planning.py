@@ -44,6 +44,9 @@ from keyops.core.wire.chunks import chunked
 if TYPE_CHECKING:
     from keyops.core.batch.operations import OperationRecord
 
+# Why a key planned is not there any more (a rollback that meets it has nothing to restore).
+KEY_GONE = "the key no longer exists"
+
 
 @dataclass(slots=True)
 class BatchPlan:
@@ -191,7 +194,7 @@ async def read_and_decide(client: aioredis.Redis, key_ids: list[str], plan: Batc
         if key_id in present:
             decide(key_id, {})
         else:
-            skipped.append((key_id, "the key no longer exists"))
+            skipped.append((key_id, KEY_GONE))
     for raw, count in tag_lists.items():
         for tag in decode_tags(raw):
             plan.tag_counts[tag] += count

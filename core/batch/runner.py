@@ -26,6 +26,7 @@ from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, new_op_id
 from keyops.core.batch.planning import BatchPlan
 from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
+from keyops.core.batch.recovery import resumed_counts
 from keyops.core.batch.rollback import roll_back
 from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import chunk_sender
@@ -71,9 +72,13 @@ class BatchRunner:
             atomic=plan.atomic,
             reverts=plan.reverts,
         )
+        if resume:
+            # The whole op's counts: its journal so far, plus this plan over the rest.
+            record.counts = resumed_counts(record, await self.ops.written(record.id), plan)
+        else:
+            record.plan_skipped = len(plan.skipped)
+            record.counts.planned, record.counts.skipped = len(plan.plans), len(plan.skipped)
         counts = record.counts
-        counts.planned = len(plan.plans) + (counts.applied if resume else 0)
-        counts.skipped = len(plan.skipped)
         total = len(plan.plans)
         log.info(
             "op %s %s by %s: %s; %d keys to write (%s)",
@@ -117,17 +122,18 @@ class BatchRunner:
         try:
             await lock.acquire([p.key_id for p in plan.plans], self.ops)
         except LockRefused as refused:
-            record.status, record.message, record.finished_at = (
-                OpStatus.REFUSED,
-                str(refused),
-                time.time(),
-            )
-            await self._finish(record)
+            if resume:
+                # The interrupted op it continues stays open: it still needs recovering.
+                record.message = f"resume refused: {refused}"
+                await self._try_save(record)
+            else:
+                record.status, record.message = OpStatus.REFUSED, str(refused)
+                await self._finish(record)
             yield self._final(
                 record,
                 total,
                 Outcome(
-                    record.id, record.status, counts, message=str(refused), refused_by_lock=True
+                    record.id, OpStatus.REFUSED, counts, message=str(refused), refused_by_lock=True
                 ),
             )
             return
@@ -330,6 +336,9 @@ class BatchRunner:
         record, counts = run.record, run.record.counts
         total = len(run.plan.plans)
         if run.plan.atomic and (run.failures or cancel.is_set()):
+            # Should the process die while undoing, recovery must finish the undo.
+            record.undoing = True
+            await self._try_save(record)
             async for event in roll_back(self.client, run, self.settings, self._send):
                 yield event
             status = (
@@ -417,6 +426,8 @@ class BatchRunner:
 
     async def _finish(self, record: OperationRecord) -> None:
         record.finished_at = time.time()
+        with contextlib.suppress(RedisError, OSError):  # else the counts as they stand
+            record.counts.count_written(await self.ops.written(record.id))
         await self._try_save(record)
         await self.audit.try_op_event(
             record.id,

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
-import sys
 
 import pytest
 import redis.asyncio as aioredis
 
+from keyops.core.api import BadInput, StatusChange
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.edits.registry import OpType
-from tests.engine.conftest import crs_state, make_service, run
+from tests.engine.conftest import crs_state, ids_where, make_service, run
+from tests.support import slow_batch
+from tests.support.crs_actions import crs_soft_deletes
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 
 
 async def kill_mid_batch(crs: aioredis.Redis, redis_server: RedisServer, tag: str) -> None:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_batch", redis_server.url, "tag:bulk", tag
-    )
-    try:
-        for _ in range(300):
-            if await crs.exists("test:stalled"):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the batch never reached its fourth chunk")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-    await crs.delete("test:stalled")
-    await asyncio.sleep(2.0)  # the dead process's 1.5 s lease runs out
+    """A tag add on the 1000 `bulk` keys, SIGKILLed after three chunks of 100."""
+    await slow_batch.kill_mid_batch(crs, redis_server.url, "tag:bulk", tag)
 
 
 async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
@@ -91,3 +78,40 @@ async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
     assert closed is not None and closed.status is OpStatus.ROLLED_BACK
     assert await service.interrupted_operations() == []
     assert await crs_state(crs) == before
+
+
+async def test_an_atomic_batch_whose_own_rollback_was_cut_short_can_only_be_rolled_back(
+    crs: aioredis.Redis,
+) -> None:
+    service = make_service(crs, chunk_size=10)
+    targets = (await ids_where(service, "status:active"))[:30]
+    deleted = targets[0]
+
+    async def crs_deletes_one_then_the_batch_fails(index: int) -> None:
+        if index == 1:
+            await crs_soft_deletes(crs, deleted)  # disabled by the first chunk, then deleted
+            raise RuntimeError("injected failure")
+
+    service.config.runner.before_chunk = crs_deletes_one_then_the_batch_fails
+    plan = await service.plan(targets, StatusChange.build(enable=False, atomic=True))
+    failed, _ = await run(service, plan)
+    # Its undo cannot re-enable a deleted key: the op stays open, half undone.
+    assert failed.status is OpStatus.RUNNING
+    assert [f.key_id for f in failed.not_rolled_back] == [deleted]
+
+    (recovery,) = await service.recoveries()
+    assert recovery.actions == ("rollback",) and "--rollback' finishes that" in recovery.advice
+    with pytest.raises(BadInput, match="cannot be resumed"):
+        await service.plan_recovery(failed.op_id, "resume")  # the 9 it restored stay undone
+    service.config.runner.before_chunk = None
+    plan, resume = await service.plan_recovery(failed.op_id, "rollback")
+    assert resume is None
+    finished, _ = await run(service, plan)
+    assert [f.key_id for f in finished.not_rolled_back] == [deleted]
+    closed = await service.op(failed.op_id)
+    assert closed.status is OpStatus.PARTIAL and deleted in closed.message
+    assert await service.interrupted_operations() == []
+    for key_id in targets[1:]:
+        assert await crs.hget(f"apikey:{key_id}", "isActive") == "true"
+    assert await crs.hget(f"apikey:{deleted}", "isActive") == "false"
+    assert await crs_index_problems(crs) == []

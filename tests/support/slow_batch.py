@@ -1,13 +1,18 @@
-"""A keyops batch that stops mid-way and waits to be killed (for the SIGKILL recovery test).
+"""A keyops batch that stops mid-way and waits to be killed (for the SIGKILL recovery tests).
 
 python -m tests.support.slow_batch REDIS_URL QUERY TAG [STALL_AT_CHUNK]
 (TAG "--disable": a best-effort disable instead of a tag edit)
+python -m tests.support.slow_batch REDIS_URL --recover OP_ID ACTION [STALL_AT_CHUNK]
+(the recovery of an interrupted operation, ACTION rollback or resume, killed in its turn)
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+
+import redis.asyncio as aioredis
 
 from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings, StatusChange, TagEdit
 from keyops.core.settings import resolve_settings
@@ -24,6 +29,11 @@ async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:
     settings = RunnerSettings(chunk_size=100, lock_ttl_ms=1500, before_chunk=stall)
     session.config = BatchConfig(settings)
     service = session
+    if query == "--recover":
+        plan, resume = await service.plan_recovery(tag, sys.argv[4])
+        async for _ in service.run_recovery(plan, resume):
+            pass
+        return
     targets = await service.targets(query, None)
     if tag == "--disable":
         plan = await service.plan(targets, StatusChange.build(enable=False))
@@ -33,5 +43,28 @@ async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:
         pass
 
 
+async def kill_mid_batch(client: aioredis.Redis, url: str, *args: str) -> None:
+    """Runs this module with `args` in a child process, SIGKILLs it once it stalls, and waits
+    for the dead process's 1.5 s lease to run out (its operation is then interrupted)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.slow_batch", url, *args
+    )
+    try:
+        for _ in range(300):
+            if await client.exists("test:stalled"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the batch never reached the chunk it stalls at")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    await client.delete("test:stalled")
+    await asyncio.sleep(2.0)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    if sys.argv[2] == "--recover":
+        asyncio.run(main(sys.argv[1], "--recover", sys.argv[3], *sys.argv[5:6]))
+    else:
+        asyncio.run(main(*sys.argv[1:5]))

@@ -247,6 +247,13 @@ async def _history_session() -> KeyopsSession:
     ]  # fmt: skip
     for record in records:
         await store.save(record)
+    # What the interrupted one wrote before it stopped: its journal is what recovery counts.
+    loop_keys = sorted(await client.smembers("apikey:tag:loop20"))[:12]  # type: ignore[misc]
+    await client.hset(op_names.op_journal(records[2].id), mapping={
+        key_id: json.dumps({"key": key_id, "changes": {
+            "claudeConsoleAccountId": [None, "account:console-loop-shared"]}})
+        for key_id in loop_keys
+    })  # fmt: skip
     changes = [
         {"key": key_id, "changes": {"tags": ['["team-c"]', '["team-c","oncall"]'],
                                     "updatedAt": [None, "2026-11-27T02:45:00.000Z"]}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import fakeredis
 from textual.widgets import Checkbox, Input, Select
 
-from keyops.core.api import BatchConfig, KeyopsSession, RunnerSettings
+from keyops.core.api import BatchConfig, BatchPlan, KeyopsSession, RunnerSettings, TagEdit
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.edits.registry import OpType
@@ -413,3 +413,42 @@ async def test_an_interrupted_operation_is_offered_for_recovery_at_start() -> No
         await finish_progress(pilot)
         stored_record = await OperationStore(client).get(record.id)
         assert stored_record is not None and stored_record.status is OpStatus.ROLLED_BACK
+
+
+async def test_an_interrupted_rollback_is_offered_as_finishing_it_and_closes_both() -> None:
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    await seed_dataset(client, 100, now=DEMO_NOW)
+    ids = sorted(await client.smembers("apikey:tag:team-c"))[:6]  # type: ignore[misc]
+    before = {key_id: await client.hget(f"apikey:{key_id}", "tags") for key_id in ids}
+    session = KeyopsSession.from_client(client, "test", BatchConfig(RunnerSettings(verify_delay=0)))
+    store = OperationStore(client)
+
+    async def ran(plan: BatchPlan) -> str:
+        events = [event async for event in session.run(plan)]
+        return events[-1].op_id
+
+    async def died(op_id: str) -> None:  # as a killed process leaves it: running, no lease
+        record = await store.get(op_id)
+        assert record is not None
+        await store.save(record.model_copy(update={"status": OpStatus.RUNNING}))
+
+    original = await ran(await session.plan(ids, TagEdit.build("add", ["oncall"])))
+    await died(original)
+    undo, _ = await session.plan_recovery(original, "rollback")
+    undo.plans = undo.plans[:2]  # its rollback restored two keys, then died too
+    rollback = await ran(undo)
+    await died(original)
+    await died(rollback)
+
+    app = session_app(KeyopsSession.from_client(client, "test"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_screen(pilot, "RecoveryScreen")
+        text = static_text(app, "#recovery-text")
+        assert rollback in text and "never undone" in text
+        await pilot.press("b")  # finishes the rollback: never puts the tag back
+        await finish_progress(pilot)
+        assert {key_id: await client.hget(f"apikey:{key_id}", "tags") for key_id in ids} == before
+        for op_id, status in ((original, OpStatus.ROLLED_BACK), (rollback, OpStatus.DONE)):
+            record = await store.get(op_id)
+            assert record is not None and record.status is status
+        await pilot.pause(0.2)

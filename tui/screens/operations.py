@@ -14,7 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from keyops.core.api import AuditFilter, BadInput, OperationRecord, OpStatus, parse_audit_filter
+from keyops.core.api import (
+    AuditFilter,
+    BadInput,
+    OperationRecord,
+    OpStatus,
+    Recovery,
+    parse_audit_filter,
+)
 from keyops.tui.formatting import short, when
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
@@ -52,7 +59,7 @@ class OperationsScreen(ConsoleScreen):
         super().__init__()
         self.filters = AuditFilter()
         self.records: list[OperationRecord] = []
-        self.interrupted: set[str] = set()
+        self.interrupted: dict[str, Recovery] = {}
         self.focus_op = focus_op
 
     def compose(self) -> ComposeResult:
@@ -85,7 +92,7 @@ class OperationsScreen(ConsoleScreen):
     async def load_ops(self) -> None:
         session = self.data.session
         self.records = await session.recent_ops(OPS_SHOWN, self.filters)
-        self.interrupted = {record.id for record in await session.interrupted_operations()}
+        self.interrupted = {recovery.record.id: recovery for recovery in await session.recoveries()}
         table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
@@ -206,7 +213,7 @@ class OperationsScreen(ConsoleScreen):
                 f"{record.id} is not interrupted ({record.status.value})", severity="warning"
             )
             return
-        self.app.push_screen(RecoveryScreen(record))
+        self.app.push_screen(RecoveryScreen(self.interrupted[record.id]))
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [

@@ -2,6 +2,8 @@
 
 `f` finishes it under the same operation id, `b` rolls back every key it wrote to the exact
 value before, `l` leaves it for later (the operations screen offers it again with `R`).
+An interrupted rollback is finished by either key (never undone: that would put the change
+back); an operation that had begun rolling back can only be rolled back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from keyops.core.api import OperationRecord
+from keyops.core.api import KeyopsError, Recovery
 from keyops.tui.formatting import when
 from keyops.tui.screens.base import ConsoleModal, WriteBinding
 from keyops.tui.shown import printable
@@ -26,9 +28,10 @@ class RecoveryScreen(ConsoleModal[None]):
         Binding("l,escape", "later", "Later", id="recovery.later"),
     ]
 
-    def __init__(self, record: OperationRecord, more: int = 0) -> None:
+    def __init__(self, recovery: Recovery, more: int = 0) -> None:
         super().__init__()
-        self.record = record
+        self.recovery = recovery
+        self.record = recovery.record
         self.more = more
 
     def compose(self) -> ComposeResult:
@@ -43,6 +46,8 @@ class RecoveryScreen(ConsoleModal[None]):
         text.append(
             f"{counts.applied} of {counts.planned} keys were written before it stopped.", style=""
         )
+        if self.recovery.reason:
+            text.append(f"\n{printable(self.recovery.reason)}.", style="")
         if self.more:
             text.append(f"\n{self.more} more interrupted operation(s): see o, then R.", style="dim")
         with Vertical(id="dialog"):
@@ -51,11 +56,25 @@ class RecoveryScreen(ConsoleModal[None]):
                 yield Static(
                     "read-only session: recover it from a session that may write", classes="warning"
                 )
-            yield Static("f finish it · b roll it back · l later", classes="hint")
+            yield Static(self.hint(), classes="hint")
+
+    def hint(self) -> str:
+        recovery = self.recovery
+        if recovery.finishes == self.record.id:
+            return f"f or b finish this rollback ({self.record.reverts} is closed too) · l later"
+        if recovery.finishes:
+            return f"b finishes its rollback {recovery.finishes} (both close) · l later"
+        if "resume" not in recovery.actions:
+            return "b rolls it back · l later"
+        return "f finish it · b roll it back · l later"
 
     async def action_recover(self, action: str) -> None:
         session = self.data.session
-        plan, resume = await session.plan_recovery(self.record.id, action)
+        try:
+            plan, resume = await session.plan_recovery(self.record.id, action)
+        except KeyopsError as refused:
+            self.notify(printable(str(refused)), severity="warning")
+            return
         self.dismiss(None)
         self.keyops.run_plan(
             plan, confirmed=True, start=lambda cancel: session.run_recovery(plan, resume, cancel)
