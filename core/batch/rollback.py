@@ -75,5 +75,8 @@ async def roll_back(
 
 def _by_hand(run: RunState, key_id: str, reason: str) -> KeyFailure:
     return KeyFailure(
-        key_id, run.plan.name(key_id), reason, "restore it by hand from the audit trail"
+        key_id,
+        run.plan.name(key_id),
+        reason,
+        f"what keyops wrote to it: keyops audit list --key {key_id}",
     )

@@ -143,7 +143,7 @@ class RevertEdit(EditDefaults):
     def _changed_since(self, key_id: str, fields: list[str]) -> Skip:
         return Skip(
             "changed since: " + ", ".join(fields),
-            advice=f"see who changed it: keyops audit --key {key_id}",
+            advice=f"see who changed it: keyops audit list --key {key_id}",
         )
 
     def _forward_checks(
@@ -164,7 +164,7 @@ class RevertEdit(EditDefaults):
             return None
         return Skip(
             "cannot undo: " + "; ".join(problems),
-            advice=f"see its history: keyops audit --key {key_id}",
+            advice=f"see its history: keyops audit list --key {key_id}",
         )
 
     def _binding_problems(self, field_name: BindingField, value: str) -> list[str]:

@@ -56,7 +56,7 @@ async def test_a_key_whose_other_claude_field_was_changed_by_hand_is_not_half_re
     (left,) = reverted.left_alone
     assert (left.key_id, left.name) == (hand, await crs.hget(f"apikey:{hand}", "name"))
     assert left.reason == "changed since: claudeAccountId"
-    assert f"keyops audit --key {hand}" in left.advice
+    assert f"keyops audit list --key {hand}" in left.advice
     for key_id in zeta[1:]:
         assert await crs.hmget(f"apikey:{key_id}", CLAUDE_FIELDS) == ["", SHARED_CONSOLE]
     await never_both_claude_bindings(crs, zeta)

@@ -108,7 +108,7 @@ async def test_a_revert_names_each_key_it_left_alone_and_how_to_see_who_changed_
     assert reverted.returncode == 0, reverted.stderr
     assert (
         f"  left alone {edited['id']} {edited['name']}: changed since: tags "
-        f"(see who changed it: keyops audit --key {edited['id']})"
+        f"(see who changed it: keyops audit list --key {edited['id']})"
     ) in reverted.stdout.splitlines()
     remaining = json.loads(
         keyops("keys", "list", "--where", "tag:oops", "--json", "--redis-url", fixture_db).stdout
