@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
-import sys
 
-import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.batch.identity import OperatorIdentity
@@ -16,24 +12,7 @@ from keyops.core.edits.registry import OpType
 from tests.engine.conftest import crs_state, make_service, run
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
-
-
-async def kill_mid_batch(crs: aioredis.Redis, redis_server: RedisServer, tag: str) -> None:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_batch", redis_server.url, "tag:bulk", tag
-    )
-    try:
-        for _ in range(300):
-            if await crs.exists("test:stalled"):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the batch never reached its fourth chunk")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-    await crs.delete("test:stalled")
-    await asyncio.sleep(2.0)  # the dead process's 1.5 s lease runs out
+from tests.support.slow_batch import kill_mid_batch
 
 
 async def test_sigkilled_operation_is_rolled_back_to_the_exact_before_state(
