@@ -26,7 +26,8 @@ async def roll_back(
     journal = await OperationStore(client).journal(record.id)
     if not journal:
         return
-    yield run.progress(Phase.ROLLING_BACK, (), message=f"rolling back {len(journal)} keys")
+    message = f"rolling back {len(journal)} keys"
+    yield run.progress(Phase.ROLLING_BACK, (), message=message)
     restore = await plan_undo(
         client, record.id, journal, index_ready=run.plan.index_ready, rollback=True
     )
@@ -36,12 +37,19 @@ async def roll_back(
         KeyFailure(k, run.plan.name(k), reason, "restore it by hand from the audit trail")
         for k, reason in restore.skipped
     ]
+    sent = 0
     for chunk in chunked(restore.plans, settings.chunk_size):
         for plan, result in zip(chunk, await send(run, chunk, context), strict=True):
             if result.status.wrote or result.status is ApplyStatus.ALREADY:
                 record.counts.rolled_back += 1
             else:
                 stuck.append(run.failure(plan.key_id, result))
+        sent += len(chunk)
+        # After each chunk: how far the undo got (and a point where a front end may stop).
+        yield ProgressEvent(
+            record.id, Phase.ROLLING_BACK, sent, len(restore.plans), record.counts.failed,
+            message=message,
+        )  # fmt: skip
     record.counts.rolled_back += len(restore.unchanged)
     run.warnings.extend(f.reason for f in stuck)
     run.not_rolled_back = stuck

@@ -535,6 +535,10 @@ class KeyWriter:
                 done = in_flight.pop(0)
                 yield done, self.decode_replies(done, reply)
         finally:
+            if in_flight:
+                # Left early (the caller stopped reading): replies still due on this
+                # connection would answer the next command sent on it.
+                await connection.disconnect()
             await pool.release(connection)
 
     async def apply(

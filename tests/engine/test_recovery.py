@@ -6,10 +6,12 @@ import json
 
 import redis.asyncio as aioredis
 
+from keyops.core.api import Phase, TagEdit
+from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.edits.registry import OpType
-from tests.engine.conftest import crs_state, make_service, run
+from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 from tests.support.slow_batch import kill_mid_batch
@@ -70,3 +72,33 @@ async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
     assert closed is not None and closed.status is OpStatus.ROLLED_BACK
     assert await service.interrupted_operations() == []
     assert await crs_state(crs) == before
+
+
+async def test_a_caller_that_stops_reading_mid_batch_leaves_the_op_open_with_its_keys_locked(
+    crs: aioredis.Redis,
+) -> None:
+    """A front end forced out mid-batch (a third Ctrl+C, a console that quits): what was
+    written stays, and nobody else may touch those keys until the op is recovered."""
+    before = await crs_state(crs)
+    service = make_service(crs, chunk_size=100)
+    targets = await ids_where(service, "tag:bulk")
+    stream = service.run(await service.plan(targets, TagEdit.build("add", ["left"])))
+    async for event in stream:
+        if event.phase is Phase.APPLYING and event.done >= 300:
+            break
+    await stream.aclose()
+    (interrupted,) = await service.interrupted_operations()
+    assert f"'keyops ops recover {interrupted.id} --rollback'" in interrupted.message
+    events = [e.event async for e in service.audit_entries(AuditFilter(op_id=interrupted.id))]
+    assert events[-1] == "op-interrupted"
+
+    other, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert other.refused_by_lock and interrupted.id in other.message
+    assert not await crs.exists("apikey:tag:other")
+
+    plan, _ = await service.plan_recovery(interrupted.id, "rollback")
+    outcome, _ = await run(service, plan)
+    assert outcome.status is OpStatus.DONE
+    assert await crs_state(crs) == before
+    again, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert again.status is OpStatus.DONE
