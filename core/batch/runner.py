@@ -188,7 +188,7 @@ class BatchRunner:
 
     async def _apply(
         self, run: RunState, cancel: asyncio.Event, lost: asyncio.Event
-    ) -> AsyncIterator[ProgressEvent]:
+    ) -> AsyncGenerator[ProgressEvent, None]:
         record, counts = run.record, run.record.counts
         stop = False
 
@@ -329,7 +329,9 @@ class BatchRunner:
 
     # -- finishing --------------------------------------------------------------------------
 
-    async def _conclude(self, run: RunState, cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+    async def _conclude(
+        self, run: RunState, cancel: asyncio.Event
+    ) -> AsyncGenerator[ProgressEvent, None]:
         record, counts = run.record, run.record.counts
         total = len(run.plan.plans)
         if run.plan.atomic and (run.failures or cancel.is_set()):
@@ -443,9 +445,13 @@ class BatchRunner:
 
     async def _abandoned(self, record: OperationRecord) -> None:
         """Records why an op that was left running stopped, and how to go on."""
+        written = record.counts.applied
+        with contextlib.suppress(RedisError, OSError):
+            # The journal is what was written: a chunk whose reply was never read counts too.
+            written = int(await self.client.hlen(names.op_journal(record.id)))
         record.message = (
-            f"stopped before it finished ({record.counts.applied} of {record.counts.planned} "
-            f"keys written, {record.counts.rolled_back} rolled back); its keys stay locked until "
+            f"stopped before it finished ({written} of {record.counts.planned} keys written, "
+            f"{record.counts.rolled_back} rolled back); its keys stay locked until "
             f"'keyops ops recover {record.id} --rollback' undoes it or '--resume' finishes it"
         )
         await self._try_save(record)

@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -499,7 +499,7 @@ class KeyWriter:
 
     async def pipelined(
         self, chunks: AsyncIterator[list[KeyWritePlan]], context: WriteContext
-    ) -> AsyncIterator[tuple[list[KeyWritePlan], list[ApplyResult]]]:
+    ) -> AsyncGenerator[tuple[list[KeyWritePlan], list[ApplyResult]], None]:
         """Write chunks with the next one already sent while the current one's reply is read,
         so Redis runs a chunk while Python encodes the next.
 

@@ -89,6 +89,7 @@ async def signalled_run(
         if child.returncode is None:
             child.kill()
             await child.wait()
+        await db.delete("test:stalled", "test:release")
     assert child.returncode is not None
     return child.returncode, out.decode(), noticed + err.decode()
 
@@ -157,6 +158,41 @@ async def test_a_signal_mid_best_effort_disable_stops_at_a_chunk_boundary(
     assert f"keyops ops revert {record.id}" in said
 
 
+async def test_a_third_ctrl_c_stops_at_once_leaving_the_op_open_and_locked_for_recovery(
+    db: aioredis.Redis, fixture_db: str
+) -> None:
+    before = await crs_state(db)
+    child = await start_stalled(fixture_db, "tags", "add", "forced", "--where", "tag:bulk", "--yes")
+    try:
+        await until_stalled(db)
+        said = ""
+        for expected in ("stopping", "once more stops at once", "stopping at once"):
+            child.send_signal(signal.SIGINT)
+            said += await read_until(child.stderr, expected)
+        await db.set("test:release", "1")
+        _, err = await asyncio.wait_for(child.communicate(), WAIT)
+        said += err.decode()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await db.delete("test:stalled", "test:release")
+    assert child.returncode == 130, said
+    (left,) = await OperationStore(db).unfinished()
+    assert f"'keyops ops recover {left.id} --rollback'" in said
+    assert "still open" in said and "locked" in said
+    written = await db.hlen(names.op_journal(left.id))
+    assert written >= 300 and f"{written} of 1000 keys written" in said, said
+
+    other = keyops(
+        "tags", "add", "other", "--where", "tag:bulk", "--yes", "--redis-url", fixture_db
+    )
+    assert other.returncode == 3 and left.id in other.stdout, other.stdout
+    recovered = keyops("ops", "recover", left.id, "--rollback", "--yes", "--redis-url", fixture_db)
+    assert recovered.returncode == 0, recovered.stderr
+    assert await crs_state(db) == before
+
+
 def take_terminal() -> None:
     """In the child: the pty on its stdin becomes its controlling terminal (it leads a new
     session), so closing the pty's far end hangs it up as a dropped SSH link does."""
@@ -215,6 +251,7 @@ async def test_a_dropped_ssh_link_still_rolls_the_batch_back_though_the_terminal
         if child.poll() is None:
             child.kill()
             child.wait()
+        await db.delete("test:stalled", "test:release")
     record = await last_op(db, OpType.TAGS)
     assert code == 128 + signal.SIGHUP
     assert record.status is OpStatus.CANCELLED and record.counts.rolled_back >= 300, record
