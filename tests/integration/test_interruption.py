@@ -193,6 +193,34 @@ async def test_a_third_ctrl_c_stops_at_once_leaving_the_op_open_and_locked_for_r
     assert await crs_state(db) == before
 
 
+async def test_breaking_a_stuck_batchs_lock_leaves_it_interrupted_with_its_keys_kept(
+    db: aioredis.Redis, fixture_db: str
+) -> None:
+    before = await crs_state(db)
+    child = await start_stalled(fixture_db, "tags", "add", "stuck", "--where", "tag:bulk", "--yes")
+    try:
+        await until_stalled(db)
+        stuck = await last_op(db, OpType.TAGS)
+        broke = keyops("ops", "break-lock", stuck.id, "--yes", "--redis-url", fixture_db)
+        assert broke.returncode == 0, broke.stderr
+        assert f"operation {stuck.id} is now interrupted" in broke.stdout
+        assert f"'keyops ops recover {stuck.id} --rollback'" in broke.stdout
+        await db.set("test:release", "1")
+        await asyncio.wait_for(child.communicate(), WAIT)  # its fence stops it: no lease
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await db.delete("test:stalled", "test:release")
+    other = keyops(
+        "tags", "add", "other", "--where", "tag:bulk", "--yes", "--redis-url", fixture_db
+    )
+    assert other.returncode == 3 and stuck.id in other.stdout
+    recovered = keyops("ops", "recover", stuck.id, "--rollback", "--yes", "--redis-url", fixture_db)
+    assert recovered.returncode == 0, recovered.stderr
+    assert await crs_state(db) == before
+
+
 def take_terminal() -> None:
     """In the child: the pty on its stdin becomes its controlling terminal (it leads a new
     session), so closing the pty's far end hangs it up as a dropped SSH link does."""
