@@ -74,8 +74,13 @@ def run_batch_command(args: argparse.Namespace) -> int:
         with stops.armed():
             return asyncio.run(main())
     except KeyboardInterrupt:
-        # Connecting, planning or at the prompt: no batch had started.
-        line = f"keyops: {stops.words}: stopped before writing anything; nothing was written"
+        # Connecting, planning or at the prompt (no batch had started), or a command's own write.
+        line = (
+            f"keyops: {stops.words}: stopped before writing anything; nothing was written"
+            if stops.nothing_written
+            else f"keyops: {stops.words}: stopped while writing; see what was done with "
+            "'keyops audit list --limit 5'"
+        )
         log.warning("%s", line)
         say(line)
         return stops.exit_code
@@ -145,7 +150,8 @@ async def cmd_ops_break_lock(session: KeyopsSession, args: argparse.Namespace) -
         1,
     ):
         return 1
-    broken = await session.break_lock(args.op_id)
+    with args.stops.write():
+        broken = await session.break_lock(args.op_id)
     print(
         f"lock of {args.op_id} {'broken' if broken else 'was already gone'}; recorded in the audit trail"
     )
@@ -257,7 +263,8 @@ async def cmd_audit_trim(session: KeyopsSession, args: argparse.Namespace) -> in
     ):
         print("nothing removed", file=sys.stderr)
         return 1
-    removed = await session.audit_trim(preview)
+    with args.stops.write():
+        removed = await session.audit_trim(preview)
     print(f"removed {plural(removed, 'audit entry', 'audit entries')}")
     return 0
 
@@ -363,19 +370,18 @@ async def preview_and_run(
                          f"{outcome.op_id} finished ({outcome.status.value})")  # fmt: skip
             return outcome.exit_code
         # A cancelled op's message says what it did; any other end is named first.
-        state = "" if outcome.status is OpStatus.CANCELLED else f" {STATE_WORDS[outcome.status]}"
+        state = STATE_WORDS.get(outcome.status, "")
+        state = f" {state}" if state else ""
         stops.report(f"keyops: stopped by {stops.words}: operation {outcome.op_id}{state}: "
                      f"{printable(outcome.message)}")  # fmt: skip
         return stops.exit_code
 
 
+# How a batch a signal stopped can end besides cancelled (whose message says it all).
 STATE_WORDS = {
     OpStatus.RUNNING: "is still open",
     OpStatus.ROLLED_BACK: "was rolled back",
     OpStatus.REFUSED: "was refused",
-    OpStatus.CANCELLED: "was cancelled",
-    OpStatus.DONE: "is done",
-    OpStatus.PARTIAL: "is partly done",
 }
 
 
@@ -389,7 +395,8 @@ async def report_left_open(session: KeyopsSession, stops: Stops, args: argparse.
                  f"open: {printable(message)}")  # fmt: skip
     if args.json:
         left = {"op_id": stops.op_id, "status": OpStatus.RUNNING.value, "message": message}
-        say(json_text({**left, "stopped_by": stops.words}, indent=1), sys.stdout)
+        stopped_by = stops.first.name if stops.first is not None else ""
+        say(json_text({**left, "stopped_by": stopped_by}, indent=1), sys.stdout)
     return stops.exit_code
 
 

@@ -47,7 +47,8 @@ class Stops:
     def __init__(self) -> None:
         self.first: signal.Signals | None = None
         self.cancel = asyncio.Event()
-        self.running = False  # a batch run has started: from here on, things may be written
+        self.running = False  # a batch run has started (it answers signals itself)
+        self.writing = False  # a write outside a batch run started (break-lock, audit trim)
         self.atomic = True
         self.force = False  # stop following the run at once (the op stays open)
         self.presses = 0  # Ctrl+C presses after the cancel
@@ -82,6 +83,16 @@ class Stops:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """Around a command's own write: a signal from here on cannot say nothing was written."""
+        self.writing = True
+        yield
+
+    @property
+    def nothing_written(self) -> bool:
+        return not (self.running or self.writing)
 
     def _before_run(self, signum: int, frame: FrameType | None) -> None:
         sig = self._note(signum)
