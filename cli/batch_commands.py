@@ -2,20 +2,25 @@
 
 Every mutating command previews first (`--dry-run` stops there), asks before writing unless
 `--yes`, streams progress to stderr and ends with a summary. Exit codes: 0 done, 1 failed or
-rolled back, 2 bad input, 3 refused by a lock.
+rolled back, 2 bad input, 3 refused by a lock, 128 + N stopped by signal N (130 Ctrl+C,
+129 SIGHUP, 143 SIGTERM; cli/interrupts.py says what a signal does to a running batch).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from keyops.cli.interrupts import Stops
+from keyops.cli.output import say
 from keyops.cli.text import clip, pad, plural
 from keyops.core.api import (
     TYPED_CONFIRM_ABOVE,
@@ -23,8 +28,10 @@ from keyops.core.api import (
     BadInput,
     BatchConfig,
     BatchPlan,
+    KeyopsError,
     KeyopsSession,
     OperationRecord,
+    OpStatus,
     Outcome,
     Phase,
     ProgressEvent,
@@ -39,6 +46,8 @@ from keyops.core.api import (
 )
 
 Handler = Callable[[KeyopsSession, argparse.Namespace], Coroutine[Any, Any, int]]
+
+log = logging.getLogger("keyops.cli")
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -60,7 +69,21 @@ def run_batch_command(args: argparse.Namespace) -> int:
         finally:
             await session.aclose()
 
-    return asyncio.run(main())
+    stops = args.stops = Stops()  # preview_and_run turns signals into the batch's cancel
+    try:
+        with stops.armed():
+            return asyncio.run(main())
+    except KeyboardInterrupt:
+        # Connecting, planning or at the prompt (no batch had started), or a command's own write.
+        line = (
+            f"keyops: {stops.words}: stopped before writing anything; nothing was written"
+            if stops.nothing_written
+            else f"keyops: {stops.words}: stopped while writing; see what was done with "
+            "'keyops audit list --limit 5'"
+        )
+        log.warning("%s", line)
+        say(line)
+        return stops.exit_code
 
 
 async def warn_about_interrupted(session: KeyopsSession, args: argparse.Namespace) -> None:
@@ -134,10 +157,17 @@ async def cmd_ops_break_lock(session: KeyopsSession, args: argparse.Namespace) -
         1,
     ):
         return 1
-    broken = await session.break_lock(args.op_id)
+    with args.stops.write():
+        broken = await session.break_lock(args.op_id)
     print(
         f"lock of {args.op_id} {'broken' if broken else 'was already gone'}; recorded in the audit trail"
     )
+    if record.status is OpStatus.RUNNING:
+        print(
+            f"operation {args.op_id} is now interrupted: its keys stay locked until "
+            f"'keyops ops recover {args.op_id} --rollback' undoes what it wrote or '--resume' "
+            "finishes it"
+        )
     return 0
 
 
@@ -240,7 +270,8 @@ async def cmd_audit_trim(session: KeyopsSession, args: argparse.Namespace) -> in
     ):
         print("nothing removed", file=sys.stderr)
         return 1
-    removed = await session.audit_trim(preview)
+    with args.stops.write():
+        removed = await session.audit_trim(preview)
     print(f"removed {plural(removed, 'audit entry', 'audit entries')}")
     return 0
 
@@ -337,43 +368,90 @@ async def preview_and_run(
     if not args.yes and not confirm(question, len(plan.plans)):
         print("nothing written", file=sys.stderr)
         return 1
-    events: AsyncIterator[ProgressEvent] = (
-        session.run_recovery(plan, resume) if resume else session.run(plan)
-    )
-    outcome = await follow(events)
+    stops: Stops = args.stops
+    # From here until the outcome is printed, a signal cancels the batch instead of the process.
+    with stops.during_run(plan.atomic) as cancel:
+        events: AsyncGenerator[ProgressEvent, None] = (
+            session.run_recovery(plan, resume, cancel) if resume else session.run(plan, cancel)
+        )
+        outcome = await follow(events, stops)
+        if outcome is None:
+            return await report_left_open(session, stops, args)
+        stopped = {"stopped_by": stops.first.name} if stops.first is not None else {}
+        if args.json:
+            say(json_text({**_outcome_json(outcome), **stopped}, indent=1), sys.stdout)
+        else:
+            print_outcome(outcome)
+        if stops.first is None:
+            return outcome.exit_code
+        if outcome.status in (OpStatus.DONE, OpStatus.PARTIAL):
+            stops.report(f"keyops: {stops.words} came after the last chunk was written: operation "
+                         f"{outcome.op_id} finished ({outcome.status.value})")  # fmt: skip
+            return outcome.exit_code
+        # A cancelled op's message says what it did; any other end is named first.
+        state = STATE_WORDS.get(outcome.status, "")
+        state = f" {state}" if state else ""
+        stops.report(f"keyops: stopped by {stops.words}: operation {outcome.op_id}{state}: "
+                     f"{printable(outcome.message)}")  # fmt: skip
+        return stops.exit_code
+
+
+# How a batch a signal stopped can end besides cancelled (whose message says it all).
+STATE_WORDS = {
+    OpStatus.RUNNING: "is still open",
+    OpStatus.ROLLED_BACK: "was rolled back",
+    OpStatus.REFUSED: "was refused",
+}
+
+
+async def report_left_open(session: KeyopsSession, stops: Stops, args: argparse.Namespace) -> int:
+    """The operator stopped following the run at once: the op stays open (runner.py records
+    how far it got and how to recover it)."""
+    message = f"run 'keyops ops recover {stops.op_id} --rollback' or '--resume'"
+    with contextlib.suppress(KeyopsError):
+        message = (await session.op(stops.op_id)).message or message
+    stops.report(f"keyops: stopped at once by {stops.words}: operation {stops.op_id} is still "
+                 f"open: {printable(message)}")  # fmt: skip
     if args.json:
-        print(json_text(_outcome_json(outcome), indent=1))
-    else:
-        print_outcome(outcome)
-    return outcome.exit_code
+        left = {"op_id": stops.op_id, "status": OpStatus.RUNNING.value, "message": message}
+        stopped_by = stops.first.name if stops.first is not None else ""
+        say(json_text({**left, "stopped_by": stopped_by}, indent=1), sys.stdout)
+    return stops.exit_code
 
 
-async def follow(events: AsyncIterator[ProgressEvent]) -> Outcome:
+async def follow(events: AsyncGenerator[ProgressEvent, None], stops: Stops) -> Outcome | None:
+    """Progress on stderr until the outcome; None when the operator stopped following."""
     tty = sys.stderr.isatty()
-    last_print = 0.0
+    last_print, last_phase = 0.0, Phase.PLANNED
     outcome: Outcome | None = None
-    async for event in events:
-        for failure in event.failures:
-            print(
-                f"\nfailed {printable(failure.key_id[:8]) or '-'} {printable(failure.name)}: "
-                f"{printable(failure.reason)}",
-                file=sys.stderr,
-            )
-        if event.outcome is not None:
-            outcome = event.outcome
-            continue
-        now = time.monotonic()
-        if event.phase is Phase.APPLYING and now - last_print < (0.2 if tty else 5.0):
-            continue
-        last_print = now
-        eta = f", ETA {event.eta_seconds:.0f} s" if event.eta_seconds is not None else ""
-        line = (f"{event.phase.value}: {event.done}/{event.total} ({event.percent:.0f}%), "
-                f"{event.keys_per_second:,.0f} keys/s{eta}, {event.failed} failed")  # fmt: skip
-        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr)
+    async with contextlib.aclosing(events):  # leaving early closes the run (runner.py)
+        async for event in events:
+            stops.seen(event)
+            for failure in event.failures:
+                say(f"\nfailed {printable(failure.key_id[:8]) or '-'} {printable(failure.name)}: "
+                    f"{printable(failure.reason)}")  # fmt: skip
+            if event.outcome is not None:
+                outcome = event.outcome
+                continue
+            if stops.force:
+                return None
+            now = time.monotonic()
+            steady = event.phase is last_phase and event.phase in STEADY_PHASES
+            if steady and now - last_print < (0.2 if tty else 5.0):
+                continue
+            last_print, last_phase = now, event.phase
+            eta = f", ETA {event.eta_seconds:.0f} s" if event.eta_seconds is not None else ""
+            line = (f"{event.phase.value}: {event.done}/{event.total} ({event.percent:.0f}%), "
+                    f"{event.keys_per_second:,.0f} keys/s{eta}, {event.failed} failed")  # fmt: skip
+            say(("\r" + line) if tty else line, end="" if tty else "\n")
     if tty:
-        print(file=sys.stderr)
+        say("")
     assert outcome is not None
     return outcome
+
+
+# Phases that report every chunk: shown at most every 0.2 s on a terminal, 5 s in a log.
+STEADY_PHASES = (Phase.APPLYING, Phase.ROLLING_BACK)
 
 
 def _failure_line(kind: str, failure: Any) -> str:
@@ -385,29 +463,39 @@ def _failure_line(kind: str, failure: Any) -> str:
 
 
 def print_outcome(outcome: Outcome) -> None:
+    say("\n".join(outcome_lines(outcome)), sys.stdout)
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
     counts = outcome.counts
     if not outcome.op_id:  # refused before an operation was started
-        print(f"batch {outcome.status.value}: {printable(outcome.message)}")
-        return
-    print(f"operation {outcome.op_id}: {outcome.status.value}")
-    print(f"  applied {counts.applied}, already {counts.already}, failed {counts.failed}, skipped {counts.skipped}, "
-          f"rolled back {counts.rolled_back}, re-applied after CRS rewrote them {counts.reapplied}")  # fmt: skip
+        return [f"batch {outcome.status.value}: {printable(outcome.message)}"]
+    lines = [
+        f"operation {outcome.op_id}: {outcome.status.value}",
+        f"  applied {counts.applied}, already {counts.already}, failed {counts.failed}, skipped {counts.skipped}, "
+        f"rolled back {counts.rolled_back}, re-applied after CRS rewrote them {counts.reapplied}",
+    ]  # fmt: skip
     if outcome.message:
-        print(f"  {printable(outcome.message)}")
-    for failure in outcome.failures[:20]:
-        print(_failure_line("failed", failure))
-    for failure in outcome.drifting[:20]:
-        print(_failure_line("drifting", failure))
-    for failure in outcome.not_rolled_back[:20]:
-        print(_failure_line("NOT rolled back", failure))
-    for failure in outcome.left_alone[:20]:
-        print(_failure_line("left alone", failure))
+        lines.append(f"  {printable(outcome.message)}")
+    lines += [_failure_line("failed", failure) for failure in outcome.failures[:20]]
+    lines += [_failure_line("drifting", failure) for failure in outcome.drifting[:20]]
+    lines += [_failure_line("NOT rolled back", failure) for failure in outcome.not_rolled_back[:20]]
+    lines += [_failure_line("left alone", failure) for failure in outcome.left_alone[:20]]
     if len(outcome.left_alone) > 20:
-        print(f"  … and {len(outcome.left_alone) - 20} more left alone (--json lists every one)")
-    for warning in outcome.warnings[:20]:
-        print(f"  warning: {printable(warning)}")
-    if outcome.status.value in ("done", "partial") and counts.applied:
-        print(f"  undo with: keyops ops revert {outcome.op_id}")
+        lines.append(
+            f"  … and {len(outcome.left_alone) - 20} more left alone (--json lists every one)"
+        )
+    lines += [f"  warning: {printable(warning)}" for warning in outcome.warnings[:20]]
+    if counts.applied and (
+        outcome.status in (OpStatus.DONE, OpStatus.PARTIAL)
+        or (outcome.status is OpStatus.CANCELLED and not counts.rolled_back)
+    ):
+        lines.append(f"  undo with: keyops ops revert {outcome.op_id}")
+    if outcome.status is OpStatus.RUNNING:
+        lines.append(
+            f"  still open: keyops ops recover {outcome.op_id} --rollback (undo) | --resume (finish)"
+        )
+    return lines
 
 
 def _plan_json(plan: BatchPlan) -> dict[str, Any]:

@@ -246,7 +246,10 @@ def fill_ops(command: argparse.ArgumentParser, connection: argparse.ArgumentPars
     add_run_options(ops_recover)
     ops_recover.set_defaults(run=BATCH, batch_handler="cmd_ops_recover")
     ops_break = ops_actions.add_parser(
-        "break-lock", parents=[connection], help="free a stuck operation's keys (audited)"
+        "break-lock",
+        parents=[connection],
+        help="take a stuck operation's lock: it is then interrupted, its keys kept for "
+        "'ops recover' (audited)",
     )
     ops_break.add_argument("op_id", metavar="OP_ID", help="the operation holding the lock")
     ops_break.add_argument("--yes", action="store_true", help="do not ask for confirmation")

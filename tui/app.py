@@ -2,15 +2,26 @@
 
 App-wide keys: `ctrl+p` or `:` opens the command palette [app.palette, app.palette_colon], `?` or `f1` shows
 help for the current screen [app.help], `ctrl+q` quits [app.quit].
+
+SIGHUP (the SSH link dropped) and SIGTERM end the console as the cancel key ends a batch: a
+running batch is cancelled (an atomic one rolls back), and the console exits once it has
+ended, with 128 + the signal's number; with no batch running it exits at once. Textual left
+both to kill the process, mid-batch. A terminal that fails under the console (tui/terminal.py)
+counts as a hang-up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
+import os
 import pkgutil
+import signal
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -34,8 +45,16 @@ from keyops.tui.screens.progress import ProgressScreen
 from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.selection import Selection
 from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
+from keyops.tui.terminal import HangupSafeDriver
 
 HEALTH_CHECK_SECONDS = 5.0
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+STOP_REASONS = {
+    signal.SIGHUP: "the terminal hung up (SIGHUP)",
+    signal.SIGTERM: "keyops was asked to stop (SIGTERM)",
+}
+
+log = logging.getLogger("keyops.tui")
 
 
 class KeyopsApp(App[int]):
@@ -62,6 +81,7 @@ class KeyopsApp(App[int]):
     # (the key list would otherwise read every key a second time at start).
     lost_connection: var[str] = var("", init=False)
     finished_batches: var[int] = var(0, init=False)
+    stop_requested: var[str] = var("", init=False)
 
     def __init__(
         self,
@@ -72,7 +92,8 @@ class KeyopsApp(App[int]):
         config: UiConfig | None = None,
         batch_config: BatchConfig | None = None,
     ) -> None:
-        super().__init__()
+        # A terminal that hangs up must not take the running batch with it (tui/terminal.py).
+        super().__init__(driver_class=HangupSafeDriver if os.name == "posix" else None)
         self.opener = opener
         self.batch_config = batch_config
         self.read_only = read_only
@@ -82,6 +103,9 @@ class KeyopsApp(App[int]):
         self.data: ConsoleData | None = None
         self.recovery_offered = False
         self.read_only_reason = "--read-only" if read_only else ""
+        self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
+        self.batches_running = 0  # progress screens whose batch has not ended
+        self._signals_before: dict[signal.Signals, Any] = {}  # handlers to put back
 
     def on_mount(self) -> None:
         self.theme = self.config.theme
@@ -89,6 +113,7 @@ class KeyopsApp(App[int]):
             self.set_keymap(self.config.keymap)
         self.push_screen(KeyListScreen())
         self.set_interval(HEALTH_CHECK_SECONDS, self.check_connection)
+        self._catch_stop_signals()
 
     async def open_data(self) -> ConsoleData:
         if self.data is None:
@@ -106,8 +131,48 @@ class KeyopsApp(App[int]):
         return self.data
 
     async def on_unmount(self) -> None:
+        self._release_stop_signals()
         if self.data is not None:
             await self.data.session.aclose()
+
+    # -- stop signals and a lost terminal --------------------------------------------------------
+
+    def _catch_stop_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            self._signals_before[sig] = signal.getsignal(sig)
+            loop.add_signal_handler(sig, self.stop_for, sig)
+
+    def _release_stop_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, handler in self._signals_before.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._signals_before = {}
+
+    def terminal_gone(self) -> None:
+        """Writing to the terminal failed: the link is gone, whether or not SIGHUP came."""
+        self.stop_for(signal.SIGHUP)
+
+    def stop_for(self, sig: signal.Signals) -> None:
+        """Cancel running batches as the cancel key does and exit once they have ended; exit
+        at once when none runs."""
+        if sig is signal.SIGHUP and isinstance(self._driver, HangupSafeDriver):
+            self._driver.hang_up()
+        if self.stopping:
+            return
+        self.stopping = 128 + int(sig)
+        reason = STOP_REASONS[sig]
+        log.warning(
+            "%s: %s",
+            reason,
+            "cancelling the running batch" if self.batches_running else "leaving the console",
+        )
+        if not self.batches_running:
+            self.exit(return_code=self.stopping)
+            return
+        # Progress screens watch this: each cancels its batch without asking.
+        self.stop_requested = f"{reason}; the console exits when the batch has ended"
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -141,6 +206,8 @@ class KeyopsApp(App[int]):
         if self.read_only:
             self.notify("read-only session: nothing is written", severity="warning")
             return
+        if self.stopping:  # planned just as the console was told to stop
+            return
         if not plan.plans and start is None:
             self.notify("Nothing to change: every key already has what you asked for.")
             return
@@ -149,6 +216,7 @@ class KeyopsApp(App[int]):
             if go and self.data is not None:
                 session = self.data.session
                 runner = start or (lambda cancel: session.run(plan, cancel))
+                self.batches_running += 1
                 self.push_screen(ProgressScreen(plan.summary, runner))
 
         if confirmed and len(plan.plans) <= self.config.confirm_typed_above:
@@ -160,6 +228,9 @@ class KeyopsApp(App[int]):
     def batch_finished(self) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
         self.finished_batches += 1
+        self.batches_running = max(0, self.batches_running - 1)
+        if self.stopping and not self.batches_running:  # a stop signal waited for this
+            self.exit(return_code=self.stopping)
 
     # -- recovery --------------------------------------------------------------------------------
 

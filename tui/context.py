@@ -10,7 +10,9 @@ screen that cares watches them (`self.watch(self.app, CONNECTION_LOST, ...)`) in
 app looking for that screen on its stack:
 
 - `lost_connection`: why Redis stopped answering, "" once it answers again;
-- `finished_batches`: counts batches that ended, so what Redis holds may have changed.
+- `finished_batches`: counts batches that ended, so what Redis holds may have changed;
+- `stop_requested`: why the console must stop (its terminal hung up, SIGTERM), "" until then:
+  a running batch cancels itself, and the console exits once it has ended.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
 # Names of the app's reactives a screen may watch (see the module doc).
 CONNECTION_LOST = "lost_connection"
 BATCHES_FINISHED = "finished_batches"
+STOP_REQUESTED = "stop_requested"
 
 
 class ConsoleContext(Protocol):
@@ -60,6 +63,10 @@ class ConsoleContext(Protocol):
     @property
     def lost_connection(self) -> str:
         """Why Redis stopped answering; "" while it answers (a reactive: watch it)."""
+
+    @property
+    def stop_requested(self) -> str:
+        """Why the console must stop; "" until it must (a reactive: watch it)."""
 
     async def open_data(self) -> ConsoleData:
         """Opens the session on first use; the same data afterwards."""

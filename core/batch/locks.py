@@ -1,9 +1,15 @@
 """Key locks: two operators may edit disjoint keys at once, never the same key.
 
 Each op holds a lease (`keyops:lease:{op}`, a token with a TTL renewed by a heartbeat) and
-claims its keys in `keyops:keylocks` (key id -> op id). A claim by an op whose lease is gone is
-stale and free to take, so a crashed keyops frees its keys after one TTL. Every write script
-checks the lease token first (the fence): a holder whose lease lapsed cannot write.
+claims its keys in `keyops:keylocks` (key id -> op id). Every write script checks the lease
+token first (the fence): a holder whose lease lapsed cannot write.
+
+A claim is free again only when its op has finished: its lease is gone and its record says it
+ended (or there is no record). An op whose lease is gone while its record still says running
+was interrupted (killed, cut off from Redis, its lock broken by hand): its keys hold part of its
+change, so they stay claimed until `ops recover` resumes it (same op id) or rolls it back (a new
+op that takes the claims over). Another batch on them would make its rollback skip them as
+"changed since".
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import redis.asyncio as aioredis
 
 from keyops.core.batch import names
 from keyops.core.batch.config import LOCK_TTL_MS
-from keyops.core.batch.operations import OperationRecord, OperationStore
+from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.errors import KeyopsError
 from keyops.core.timestamps import CLOCK, utc_text
 from keyops.core.wire.chunks import chunked
@@ -28,24 +34,37 @@ from keyops.core.wire.raw_script import RawScript
 CLAIM_CHUNK = 250
 CLAIM_CHUNKS_PER_CALL = 40  # 10,000 ids per round trip
 
-# KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, then key ids. Claims all or
-# none of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as
-# the op's targets (what a resume continues with).
-# A claim whose op has no lease is stale: the lease's name comes from `names`, like every other.
+# KEYS[1] keylocks hash, KEYS[2] the op's target set; ARGV: op id, the op whose claims this one
+# may take over (the interrupted op a rollback undoes, or ''), then key ids. Claims all or none
+# of this chunk, with one HMGET and one HSET for the whole chunk, and records the ids as the
+# op's targets (what a resume continues with). Returns the ops still holding some of the ids.
+# Lease and record names come from `names`, like every other.
 CLAIM_LUA = (
     f"local LEASE_PREFIX = '{names.LEASE_PREFIX}'\n"
+    f"local RECORD_PREFIX = '{names.OP_RECORD_PREFIX}'\n"
+    f"local RUNNING = '{OpStatus.RUNNING.value}'\n"
     + """
-local locks, targets, op = KEYS[1], KEYS[2], ARGV[1]
+local locks, targets, op, takes_over = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+-- Whether `owner` still holds its claims: running (lease alive), or interrupted (no lease, its
+-- record still running) and not the op this one recovers.
+local function holds(owner)
+  if redis.call('EXISTS', LEASE_PREFIX .. owner) == 1 then return true end
+  if owner == takes_over then return false end
+  local raw = redis.call('HGET', RECORD_PREFIX .. owner, 'json')
+  if not raw then return false end
+  local ok, record = pcall(cjson.decode, raw)
+  -- A record nothing can read cannot be recovered either: its claims must not lock the keys
+  -- for good.
+  return ok and type(record) == 'table' and record.status == RUNNING
+end
 local owners = redis.call('HMGET', locks, unpack(ids))
-local holders, live = {}, {}
+local holders, held = {}, {}
 for i, owner in ipairs(owners) do
   if owner and owner ~= op then
-    if live[owner] == nil then
-      live[owner] = redis.call('EXISTS', LEASE_PREFIX .. owner) == 1
-    end
-    if live[owner] then holders[#holders + 1] = owner end
+    if held[owner] == nil then held[owner] = holds(owner) end
+    if held[owner] then holders[#holders + 1] = owner end
   end
 end
 if #holders > 0 then return holders end
@@ -94,6 +113,7 @@ class LockHolder:
     op_id: str
     keys_held: int
     record: OperationRecord | None
+    interrupted: bool = False  # its lease is gone but it never finished: it waits for recovery
 
     def describe(self, now: float) -> str:
         record = self.record
@@ -104,6 +124,12 @@ class LockHolder:
             f"{self.keys_held} of these keys are held by operation {self.op_id} "
             f"({record.type.value}: {record.summary}) run by {record.operator.label}, since {since}"
         )
+        if self.interrupted:
+            return text + (
+                ", which was interrupted and keeps them until it is recovered: "
+                f"'keyops ops recover {self.op_id} --rollback' undoes what it wrote, "
+                "'--resume' finishes it"
+            )
         counts = record.counts
         elapsed = now - record.started_at
         done = counts.applied + counts.already + counts.failed
@@ -123,9 +149,13 @@ class LockRefused(KeyopsError):
 
 
 class KeyLock:
-    def __init__(self, client: aioredis.Redis, op_id: str, ttl_ms: int = LOCK_TTL_MS) -> None:
+    def __init__(
+        self, client: aioredis.Redis, op_id: str, ttl_ms: int = LOCK_TTL_MS, takes_over: str = ""
+    ) -> None:
         self.client = client
         self.op_id = op_id
+        # The interrupted op this one rolls back: its claims are this op's to take.
+        self.takes_over = takes_over
         self.ttl_ms = ttl_ms
         self.token = ""
         self.fence = 0
@@ -157,7 +187,10 @@ class KeyLock:
         for group in chunked(chunks, CLAIM_CHUNKS_PER_CALL):
             replies = await self._claim.call_many(
                 [
-                    ([names.KEY_LOCKS, names.op_targets(self.op_id)], [self.op_id, *chunk])
+                    (
+                        [names.KEY_LOCKS, names.op_targets(self.op_id)],
+                        [self.op_id, self.takes_over, *chunk],
+                    )
                     for chunk in group
                 ]
             )
@@ -165,9 +198,15 @@ class KeyLock:
                 holders.update(cast(list[str], found))
         if holders:
             await self.release()
-            described = [
-                LockHolder(op_id, count, await ops.get(op_id)) for op_id, count in holders.items()
-            ]
+            described = []
+            for op_id, count in holders.items():
+                record = await ops.get(op_id)
+                interrupted = (
+                    record is not None
+                    and record.status is OpStatus.RUNNING
+                    and not await self.client.exists(names.lease(op_id))
+                )
+                described.append(LockHolder(op_id, count, record, interrupted))
             raise LockRefused(described)
 
     async def renew(self) -> bool:
@@ -182,12 +221,18 @@ class KeyLock:
         return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
 
     async def release(self) -> None:
+        """Give back every claim and the lease: the op has finished."""
         chunks = list(chunked(self.claimed, CLAIM_CHUNK))
         for group in chunked(chunks, CLAIM_CHUNKS_PER_CALL):
             await self._release.call_many(
                 [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in group]
             )
         self.claimed = []
+        await self.drop_lease()
+
+    async def drop_lease(self) -> None:
+        """Only the lease: the op stopped unfinished, so it is interrupted and its claims keep
+        its keys for its recovery."""
         if self.token:
             await self._drop(keys=[self.lease_key], args=[self.token])
 
@@ -212,5 +257,6 @@ async def heartbeat(lock: KeyLock, stop: asyncio.Event, lost: asyncio.Event) -> 
 
 
 async def break_lock(client: aioredis.Redis, op_id: str) -> bool:
-    """Delete another op's lease by hand (its claims become stale). True if there was one."""
+    """Delete another op's lease by hand. True if there was one. An op that had not finished is
+    interrupted from then on: its keys stay claimed until it is recovered."""
     return bool(await client.delete(names.lease(op_id)))

@@ -8,8 +8,12 @@ KEY_LOCKS = "keyops:keylocks"  # HASH: key id -> id of the op holding it
 FENCE_COUNTER = "keyops:fence"  # INCR per lock; never deleted, so fences only grow
 
 
+OP_RECORD_PREFIX = "keyops:op:"
+
+
 def op_record(op_id: str) -> str:
-    return f"keyops:op:{op_id}"
+    """HASH with one field, `json`: the operation record (operations.OperationRecord)."""
+    return f"{OP_RECORD_PREFIX}{op_id}"
 
 
 def op_journal(op_id: str) -> str:

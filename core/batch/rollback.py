@@ -29,13 +29,15 @@ async def roll_back(
     journal = await OperationStore(client).journal(record.id)
     if not journal:
         return
-    yield run.progress(Phase.ROLLING_BACK, (), message=f"rolling back {len(journal)} keys")
+    message = f"rolling back {len(journal)} keys"
+    yield run.progress(Phase.ROLLING_BACK, (), message=message)
     restore = await plan_undo(
         client, record.id, journal, index_ready=run.plan.index_ready, rollback=True
     )
     # No journal: the rollback must not overwrite the before-values it restores from.
     context = replace(run.context, event="rolled-back", journal_key="")
     stuck = [_by_hand(run, k, reason) for k, reason in restore.skipped]
+    sent = 0
     for chunk in chunked(restore.plans, settings.chunk_size):
         pending: list[KeyWritePlan] = chunk
         for attempt in range(settings.conflict_retries + 1):
@@ -68,6 +70,12 @@ async def roll_back(
                     pending.append(decision)
             if not pending:
                 break
+        sent += len(chunk)
+        # After each chunk: how far the undo got (and a point where a front end may stop).
+        yield ProgressEvent(
+            record.id, Phase.ROLLING_BACK, sent, len(restore.plans), record.counts.failed,
+            message=message,
+        )  # fmt: skip
     record.counts.rolled_back += len(restore.unchanged)
     run.warnings.extend(f.reason for f in stuck)
     run.not_rolled_back = stuck

@@ -32,6 +32,7 @@ from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import chunk_sender
 from keyops.core.batch.verify import verify
 from keyops.core.edits.base import Skip
+from keyops.core.edits.registry import OpType
 from keyops.core.schema.writes import KeyWritePlan
 from keyops.core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from keyops.core.store.key_table import read_current
@@ -117,7 +118,10 @@ class BatchRunner:
             )
             return
 
-        lock = KeyLock(self.client, record.id, self.settings.lock_ttl_ms)
+        # A rollback takes over the claims of the interrupted op it undoes (they keep its keys
+        # from everyone else until then).
+        takes_over = plan.reverts if plan.op_type is OpType.ROLLBACK else ""
+        lock = KeyLock(self.client, record.id, self.settings.lock_ttl_ms, takes_over)
         yield ProgressEvent(record.id, Phase.LOCKING, 0, total, message=f"locking {total} keys")
         try:
             await lock.acquire([p.key_id for p in plan.plans], self.ops)
@@ -155,13 +159,17 @@ class BatchRunner:
         # (or a console that quits) at the outcome must not leave the keys claimed.
         final: ProgressEvent | None = None
         try:
-            async for event in self._apply(run, cancel, lost):
-                yield event
-            async for event in self._conclude(run, cancel):
-                if event.outcome is not None:
-                    final = event  # the last event: it waits for the release below
-                    continue
-                yield event
+            # Closed with this generator, not whenever they are collected: a caller that stops
+            # reading leaves no chunk reply unread on a pooled connection.
+            async with contextlib.aclosing(self._apply(run, cancel, lost)) as applying:
+                async for event in applying:
+                    yield event
+            async with contextlib.aclosing(self._conclude(run, cancel)) as concluding:
+                async for event in concluding:
+                    if event.outcome is not None:
+                        final = event  # the last event: it waits for the release below
+                        continue
+                    yield event
         except (RedisError, OSError) as error:
             # Redis went away for longer than our retries: leave the op for recovery.
             record.message = f"interrupted: {error}; run 'keyops ops recover {record.id}'"
@@ -176,8 +184,15 @@ class BatchRunner:
         finally:
             stop_beat.set()
             await asyncio.gather(beat, return_exceptions=True)
+            if final is None and not record.status.finished:
+                # The caller stopped reading before the end (a front end forced its way out, or
+                # was cancelled): what this op wrote stays, for `ops recover` to finish or undo.
+                await self._abandoned(record)
             with contextlib.suppress(RedisError, OSError):  # the lease expires by itself
-                await lock.release()
+                if record.status.finished:
+                    await lock.release()
+                else:  # interrupted: its keys stay claimed until it is recovered
+                    await lock.drop_lease()
         if final is not None:
             yield final
 
@@ -185,7 +200,7 @@ class BatchRunner:
 
     async def _apply(
         self, run: RunState, cancel: asyncio.Event, lost: asyncio.Event
-    ) -> AsyncIterator[ProgressEvent]:
+    ) -> AsyncGenerator[ProgressEvent, None]:
         record, counts = run.record, run.record.counts
         stop = False
 
@@ -196,7 +211,6 @@ class BatchRunner:
                 if stop:
                     return
                 if cancel.is_set():
-                    record.message = "cancelled by the operator"
                     return
                 if lost.is_set() or not run.lock.surely_alive():
                     record.message = "the lock lapsed (Redis unreachable for longer than its TTL); stopped writing"
@@ -218,21 +232,22 @@ class BatchRunner:
                 yield chunk
 
         try:
-            async for chunk, results in self.writer.pipelined(chunks(), run.context):
-                run.last_write = time.monotonic()
-                new_failures = await self._settle(run, chunk, results)
-                run.write_marks.append((len(run.written), run.last_write))
-                # The op record (progress other operators see when refused) is saved once a
-                # second: a save waits behind the chunk Redis is running, so saving after every
-                # chunk stalled the pipeline.
-                if run.last_write - run.last_save >= 1.0:
-                    run.last_save = run.last_write
-                    await self._try_save(record)
-                yield run.progress(Phase.APPLYING, (*run.drain_events(), *new_failures))
-                if (run.plan.atomic and run.failures) or any(
-                    f.reason.startswith(("audit", "lock")) for f in new_failures
-                ):
-                    stop = True
+            async with contextlib.aclosing(self.writer.pipelined(chunks(), run.context)) as written:
+                async for chunk, results in written:
+                    run.last_write = time.monotonic()
+                    new_failures = await self._settle(run, chunk, results)
+                    run.write_marks.append((len(run.written), run.last_write))
+                    # The op record (progress other operators see when refused) is saved once
+                    # a second: a save waits behind the chunk Redis is running, so saving after
+                    # every chunk stalled the pipeline.
+                    if run.last_write - run.last_save >= 1.0:
+                        run.last_save = run.last_write
+                        await self._try_save(record)
+                    yield run.progress(Phase.APPLYING, (*run.drain_events(), *new_failures))
+                    if (run.plan.atomic and run.failures) or any(
+                        f.reason.startswith(("audit", "lock")) for f in new_failures
+                    ):
+                        stop = True
         except ChunksInDoubt as doubt:
             # The connection failed with chunks in flight: resend them (compare-and-set makes
             # a resend of an applied chunk come back `already`), then go on chunk by chunk.
@@ -332,7 +347,9 @@ class BatchRunner:
 
     # -- finishing --------------------------------------------------------------------------
 
-    async def _conclude(self, run: RunState, cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+    async def _conclude(
+        self, run: RunState, cancel: asyncio.Event
+    ) -> AsyncGenerator[ProgressEvent, None]:
         record, counts = run.record, run.record.counts
         total = len(run.plan.plans)
         if run.plan.atomic and (run.failures or cancel.is_set()):
@@ -349,7 +366,12 @@ class BatchRunner:
                     f"{len(run.failures)} failures: rolled back every key already written"
                 )
             elif cancel.is_set():
-                record.message = "cancelled: rolled back every key already written"
+                record.message = (
+                    f"cancelled after writing {counts.applied} of {counts.planned} keys; all "
+                    f"{counts.rolled_back} were rolled back, so every key is as it was before"
+                    if counts.applied
+                    else "cancelled before writing any key: nothing changed"
+                )
             if run.not_rolled_back:
                 # Some keys still hold the change (Redis refused the undo, e.g. out of memory):
                 # the op stays open, so recovery finishes the rollback from the journal.
@@ -370,7 +392,13 @@ class BatchRunner:
         counts.drifting = len(drifting)
         if cancel.is_set():
             record.status = OpStatus.CANCELLED
-            record.message = record.message or f"cancelled: {counts.applied} keys written were kept"
+            record.message = (
+                f"cancelled after writing {counts.applied} of {counts.planned} keys, which keep "
+                f"the change: undo them with 'keyops ops revert {record.id}', or run the same "
+                "command again to change the rest"
+                if counts.applied
+                else "cancelled before writing any key: nothing changed"
+            )
         elif run.failures or drifting:
             record.status = OpStatus.PARTIAL
         else:
@@ -438,6 +466,22 @@ class BatchRunner:
                 "message": record.message,
             },
         )
+
+    async def _abandoned(self, record: OperationRecord) -> None:
+        """Records why an op that was left running stopped, and how to go on."""
+        written = record.counts.applied
+        with contextlib.suppress(RedisError, OSError):
+            # The journal is what was written: a chunk whose reply was never read counts too.
+            written = int(await self.client.hlen(names.op_journal(record.id)))
+        record.message = (
+            f"stopped before it finished ({written} of {record.counts.planned} keys written, "
+            f"{record.counts.rolled_back} rolled back); its keys stay locked until "
+            f"'keyops ops recover {record.id} --rollback' undoes it or '--resume' finishes it"
+        )
+        await self._try_save(record)
+        detail = {"counts": record.counts.model_dump(), "message": record.message}
+        with contextlib.suppress(RedisError, OSError):
+            await self.audit.try_op_event(record.id, "op-interrupted", detail)
 
     async def _try_save(self, record: OperationRecord) -> None:
         with contextlib.suppress(RedisError, OSError):

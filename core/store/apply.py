@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -586,7 +586,7 @@ class KeyWriter:
 
     async def pipelined(
         self, chunks: AsyncIterator[list[KeyWritePlan]], context: WriteContext
-    ) -> AsyncIterator[tuple[list[KeyWritePlan], list[ApplyResult]]]:
+    ) -> AsyncGenerator[tuple[list[KeyWritePlan], list[ApplyResult]], None]:
         """Write chunks with the next one already sent while the current one's reply is read,
         so Redis runs a chunk while Python encodes the next.
 
@@ -622,6 +622,10 @@ class KeyWriter:
                 done = in_flight.pop(0)
                 yield done, self.decode_replies(done, reply)
         finally:
+            if in_flight:
+                # Left early (the caller stopped reading): replies still due on this
+                # connection would answer the next command sent on it.
+                await connection.disconnect()
             await pool.release(connection)
 
     async def apply(

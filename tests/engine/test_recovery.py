@@ -7,7 +7,8 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from keyops.core.api import BadInput, StatusChange
+from keyops.core.api import BadInput, Phase, StatusChange, TagEdit
+from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
 from keyops.core.edits.registry import OpType
@@ -115,3 +116,33 @@ async def test_an_atomic_batch_whose_own_rollback_was_cut_short_can_only_be_roll
         assert await crs.hget(f"apikey:{key_id}", "isActive") == "true"
     assert await crs.hget(f"apikey:{deleted}", "isActive") == "false"
     assert await crs_index_problems(crs) == []
+
+
+async def test_a_caller_that_stops_reading_mid_batch_leaves_the_op_open_with_its_keys_locked(
+    crs: aioredis.Redis,
+) -> None:
+    """A front end forced out mid-batch (a third Ctrl+C, a console that quits): what was
+    written stays, and nobody else may touch those keys until the op is recovered."""
+    before = await crs_state(crs)
+    service = make_service(crs, chunk_size=100)
+    targets = await ids_where(service, "tag:bulk")
+    stream = service.run(await service.plan(targets, TagEdit.build("add", ["left"])))
+    async for event in stream:
+        if event.phase is Phase.APPLYING and event.done >= 300:
+            break
+    await stream.aclose()
+    (interrupted,) = await service.interrupted_operations()
+    assert f"'keyops ops recover {interrupted.id} --rollback'" in interrupted.message
+    events = [e.event async for e in service.audit_entries(AuditFilter(op_id=interrupted.id))]
+    assert events[-1] == "op-interrupted"
+
+    other, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert other.refused_by_lock and interrupted.id in other.message
+    assert not await crs.exists("apikey:tag:other")
+
+    plan, _ = await service.plan_recovery(interrupted.id, "rollback")
+    outcome, _ = await run(service, plan)
+    assert outcome.status is OpStatus.DONE
+    assert await crs_state(crs) == before
+    again, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert again.status is OpStatus.DONE

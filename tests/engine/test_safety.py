@@ -228,7 +228,9 @@ async def test_audit_filters_and_exports_parse_back(crs: aioredis.Redis) -> None
     assert "apiKey" not in out.getvalue()
 
 
-async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aioredis.Redis) -> None:
+async def test_breaking_a_lock_by_hand_is_audited_and_the_keys_wait_for_the_ops_recovery(
+    crs: aioredis.Redis,
+) -> None:
     pause = Pause()
     stuck = make_service(crs, before_chunk=pause)
     loop = await ids_where(stuck, "tag:loop20")
@@ -238,8 +240,16 @@ async def test_breaking_a_lock_by_hand_frees_the_keys_and_is_audited(crs: aiored
 
     rescuer = make_service(crs)
     assert await rescuer.break_lock(stuck_op.id) is True
+    # Without its lease the op is interrupted, not finished: its keys wait for its recovery.
+    assert [r.id for r in await rescuer.interrupted_operations()] == [stuck_op.id]
+    refused, _ = await run(rescuer, await rescuer.plan(loop, TagEdit.build("add", ["rescued"])))
+    assert refused.refused_by_lock and stuck_op.id in refused.message
+    assert "interrupted" in refused.message and "ops recover" in refused.message
+    plan, _ = await rescuer.plan_recovery(stuck_op.id, "rollback")
+    recovered, _ = await run(rescuer, plan)
+    assert recovered.status is OpStatus.DONE
     outcome, _ = await run(rescuer, await rescuer.plan(loop, TagEdit.build("add", ["rescued"])))
-    assert outcome.status is OpStatus.DONE  # the stale claims no longer block
+    assert outcome.status is OpStatus.DONE  # recovered, the op no longer holds them
     breaks = [
         e
         async for e in rescuer.audit_entries(AuditFilter(op_id=stuck_op.id))

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
 from keyops.core.api import OpStatus, Outcome, Phase, ProgressEvent
-from keyops.tui.context import StartBatch
+from keyops.tui.context import STOP_REQUESTED, StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
 from keyops.tui.shown import printable, shown
@@ -107,9 +107,10 @@ class ProgressScreen(ConsoleScreen):
     ]
 
     class BatchFinished(Message):
-        """The batch ended (whatever its outcome): what Redis holds may have changed."""
+        """The batch ended (whatever its outcome, None if it ended without one): what Redis
+        holds may have changed."""
 
-        def __init__(self, outcome: Outcome) -> None:
+        def __init__(self, outcome: Outcome | None) -> None:
             super().__init__()
             self.outcome = outcome
 
@@ -143,14 +144,19 @@ class ProgressScreen(ConsoleScreen):
         # The plan's per-key objects are long-lived for the run; a full garbage collection
         # walking them held the UI ~90 ms at a time mid-batch. Unfrozen when it ends.
         gc.freeze()
+        self.watch(self.app, STOP_REQUESTED, self.cancel_now, init=False)
         self.run_batch()
 
     @work(exclusive=True, group="batch", exit_on_error=False)
     async def run_batch(self) -> None:
-        async for event in self.start(self.cancel):
-            self.show_event(event)
-        if self.outcome is None:
-            self.query_one("#progress-phase", Static).update("ended without an outcome")
+        try:
+            async for event in self.start(self.cancel):
+                self.show_event(event)
+            if self.outcome is None:
+                self.query_one("#progress-phase", Static).update("ended without an outcome")
+        finally:
+            if self.outcome is None:  # failed or cut short, it has ended all the same
+                self.post_message(self.BatchFinished(None))
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event
@@ -226,6 +232,12 @@ class ProgressScreen(ConsoleScreen):
             ),
             answer,
         )
+
+    def cancel_now(self, reason: str) -> None:
+        """Cancel without asking: the console must stop (its terminal hung up, SIGTERM)."""
+        if self.outcome is None:
+            self.cancel.set()
+            self.query_one("#progress-phase", Static).update(Text(f"cancelling: {reason}"))
 
     def action_close(self) -> None:
         if self.outcome is None:
