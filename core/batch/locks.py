@@ -237,6 +237,21 @@ class KeyLock:
             await self._drop(keys=[self.lease_key], args=[self.token])
 
 
+async def release_every_claim(client: aioredis.Redis, op_id: str) -> None:
+    """Free every key an op still claims, from its whole target set: a resumed op claimed only
+    the keys its first run had not reached, and an op closed by its rollback (a new op) never
+    releases its own claims. Frees only what `op_id` holds (a rollback took over the rest)."""
+    release = RawScript(client, RELEASE_LUA)
+    cursor = 0
+    while True:
+        cursor, batch = await client.sscan(names.op_targets(op_id), cursor, count=CLAIM_CHUNK)
+        ids = cast(list[str], batch)
+        if ids:
+            await release.call_many([([names.KEY_LOCKS], [op_id, *ids])])
+        if cursor == 0:
+            return
+
+
 async def heartbeat(lock: KeyLock, stop: asyncio.Event, lost: asyncio.Event) -> None:
     """Renew the lease every third of its TTL until told to stop; flag `lost` if it lapsed."""
     interval = lock.ttl_ms / 3000

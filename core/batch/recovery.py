@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from keyops.core.batch import names
 from keyops.core.batch.audit import AuditLog
+from keyops.core.batch.locks import release_every_claim
 from keyops.core.batch.operations import OpCounts, OperationRecord, OperationStore, OpStatus
 from keyops.core.batch.planning import (
     KEY_GONE,
@@ -251,6 +252,8 @@ async def _close(
     original.message = _closing_message(plan, op_id, by, written, left, gone)
     original.finished_at = time.time()
     await ops.save(original)
+    # Its claims on keys the rollback did not take over (those it never wrote) go with it.
+    await release_every_claim(ops.client, op_id)
     await audit.try_op_event(
         op_id, "op-end", {
             "status": original.status.value, "counts": original.counts.model_dump(),

@@ -22,7 +22,7 @@ from keyops.core.batch import names
 from keyops.core.batch.audit import AuditLog
 from keyops.core.batch.config import RunnerSettings
 from keyops.core.batch.identity import OperatorIdentity
-from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat
+from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat, release_every_claim
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, new_op_id
 from keyops.core.batch.planning import BatchPlan
 from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
@@ -191,6 +191,8 @@ class BatchRunner:
             with contextlib.suppress(RedisError, OSError):  # the lease expires by itself
                 if record.status.finished:
                     await lock.release()
+                    if resume is not None:  # the keys its first run claimed, too
+                        await release_every_claim(self.client, record.id)
                 else:  # interrupted: its keys stay claimed until it is recovered
                     await lock.drop_lease()
         if final is not None:

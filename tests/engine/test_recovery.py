@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.api import BadInput, Phase, StatusChange, TagEdit
+from keyops.core.batch import names
 from keyops.core.batch.audit import AuditFilter
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus
@@ -57,6 +58,8 @@ async def test_sigkilled_operation_can_be_resumed_to_the_end(
     assert await crs.scard("apikey:tag:resumed") == 1000
     journal = await service.op_journal(interrupted.id)
     assert len(journal) == 1000 and json.loads(json.dumps(journal))  # one journal for the whole op
+    # Finished, it frees the keys its first run claimed too, not only those the resume claimed.
+    assert interrupted.id not in (await crs.hgetall(names.KEY_LOCKS)).values()
     assert await crs_index_problems(crs) == []
 
 
@@ -69,6 +72,9 @@ async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
         operator=OperatorIdentity(os_user="bob", host="ops1", pid=7),
     )  # fmt: skip
     await OperationStore(crs).save(record)  # running, no lease, no journal: died while locking
+    claimed = (await ids_where(service, "tag:bulk"))[:20]  # what it had claimed when it died
+    await crs.hset(names.KEY_LOCKS, mapping=dict.fromkeys(claimed, record.id))
+    await crs.sadd(names.op_targets(record.id), *claimed)
     before = await crs_state(crs)
     assert [r.id for r in await service.interrupted_operations()] == [record.id]
     plan, resume = await service.plan_recovery(record.id, "rollback")
@@ -79,6 +85,8 @@ async def test_an_operation_that_died_before_writing_is_closed_by_its_rollback(
     assert closed is not None and closed.status is OpStatus.ROLLED_BACK
     assert await service.interrupted_operations() == []
     assert await crs_state(crs) == before
+    # Closed, it holds none of its keys any more (its claims used to stay behind for good).
+    assert record.id not in (await crs.hgetall(names.KEY_LOCKS)).values()
 
 
 async def test_an_atomic_batch_whose_own_rollback_was_cut_short_can_only_be_rolled_back(
