@@ -33,7 +33,7 @@ from keyops.core.batch.sending import chunk_sender
 from keyops.core.batch.verify import verify
 from keyops.core.edits.base import Skip
 from keyops.core.edits.registry import OpType
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import FieldWrite, KeyWritePlan
 from keyops.core.store.apply import ApplyResult, ApplyStatus, ChunksInDoubt, KeyWriter, WriteContext
 from keyops.core.store.key_table import read_current
 from keyops.core.wire.chunks import chunked
@@ -102,7 +102,8 @@ class BatchRunner:
                 return
             record.message = f"warning: the audit trail cannot be written ({error})"
         await self.ops.save(record)
-        if not plan.plans:
+        # A resume goes on even with nothing left to write: it verifies what the killed run wrote.
+        if not plan.plans and resume is None:
             record.status, record.finished_at = OpStatus.DONE, time.time()
             await self._finish(record)
             yield self._final(
@@ -153,6 +154,8 @@ class BatchRunner:
             audit_required=self.settings.audit_policy == "block",
         )
         run = RunState(record, plan, lock, context)
+        if resume is not None:
+            await self._owe_verification(run)
         stop_beat, lost = asyncio.Event(), asyncio.Event()
         beat = asyncio.create_task(heartbeat(lock, stop_beat, lost))
         # The outcome goes out only after the lock is released: a caller that stops reading
@@ -197,6 +200,20 @@ class BatchRunner:
                     await lock.drop_lease()
         if final is not None:
             yield final
+
+    async def _owe_verification(self, run: RunState) -> None:
+        """A resumed op answers for the keys its killed run wrote, too: that run never got to
+        verify them, so a CRS whole-hash save that put one back would stay (its index update
+        with it). They join the written keys, as written long ago, for verify to judge."""
+        planned = {p.key_id for p in run.plan.plans}
+        for key_id, entry in (await self.ops.journal(run.record.id)).items():
+            if key_id in planned:
+                continue
+            fields = tuple(
+                FieldWrite(name, before, after) for name, (before, after) in entry.items()
+            )
+            run.written[key_id] = KeyWritePlan(key_id, fields, run.plan.index_ready)
+        run.write_marks.append((len(run.written), 0.0))
 
     # -- applying ---------------------------------------------------------------------------
 
