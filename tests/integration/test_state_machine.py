@@ -36,9 +36,11 @@ Runs: `KEYOPS_STATEFUL_EXAMPLES` (default 12) examples of up to `KEYOPS_STATEFUL
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -48,7 +50,6 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.control import note
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
@@ -58,7 +59,6 @@ from hypothesis.stateful import (
 )
 
 from keyops.core.api import (
-    AccountAssign,
     BatchConfig,
     BatchPlan,
     KeyopsError,
@@ -68,13 +68,32 @@ from keyops.core.api import (
     OpType,
     ProgressEvent,
     RunnerSettings,
-    StatusChange,
-    TagEdit,
 )
-from tests.support import crs_actors
-from tests.support.dump import crs_fixture_subset, load_dump
-from tests.support.invariants import crs_index_problems
+from tests.support.dump import load_dump
+from tests.support.invariants import as_node_writes, crs_index_problems
 from tests.support.redis_server import RedisServer
+from tests.support.state_steps import (
+    CHUNK,
+    FIXTURE,
+    Cancel,
+    Crash,
+    CrsAct,
+    Drift,
+    Ids,
+    Racer,
+    Request,
+    Status,
+    Where,
+    aim,
+    crs_acts,
+    deleted_before_written,
+    drifts,
+    racers,
+    requests,
+    selections,
+    stops,
+    stored_tags,
+)
 from tests.support.sudden_death import DoomedProcess
 
 T = TypeVar("T")
@@ -90,6 +109,9 @@ KNOWN_CLASSES = {
     "half-revert": "a revert restores some fields of a key changed since, not all or none",
     "protect": "an interrupted op's keys are not protected from another batch",
     "close": "ops recover does not close an op (claims left, still listed) or counts wrong",
+    # Found by this test: keys a killed run wrote are never verified again, so a CRS rewrite
+    # that put one back before the kill stays (the record lacks the change, the index has it).
+    "unverified-resume": "a resume does not verify the keys the killed run wrote",
 }
 SKIP = {name for name in os.environ.get("KEYOPS_STATEFUL_SKIP", "").split(",") if name}
 assert not SKIP - set(KNOWN_CLASSES), (
@@ -102,364 +124,27 @@ def checked(failure_class: str) -> bool:
 
 
 DB = 7  # its own database: FLUSHDB between examples touches nothing else
-CHUNK = 4  # 30 keys make up to 8 chunks, so a crash or a race can land between any two
+
+# The checker's lines about one tag set (a tag may hold spaces).
+TAG_SET_LINE = re.compile(
+    r"^apikey:tag:(.*) (?:holds \d+ ids, records say \d+|lists ids but no record)"
+)
 
 # keyops's own bookkeeping (the facade does not hand these out).
 AUDIT_STREAM = "keyops:audit"
 KEY_LOCKS = "keyops:keylocks"
 OPS_INDEX = "keyops:ops"
 
-_SAMPLED = {
-    "bulk-p1_1", "bulk-p1_2", "bulk-p2_1", "bulk-p2_2", "crs-client-20261127022019-0000",
-    *(f"loop-20261127021931-000{n}" for n in range(4)),
-}  # fmt: skip
-
-
-def _small(key_id: str, fields: dict[str, str]) -> bool:
-    """The 21 hand-made keys and 9 of the generated ones."""
-    name = fields.get("name", "")
-    return not name.startswith(("bulk-p", "loop-", "crs-client-")) or name in _SAMPLED
-
-
-FIXTURE = crs_fixture_subset(_small)
-IDS = sorted(
-    name.split(":", 1)[1]
-    for name, entry in FIXTURE.items()
-    if name.count(":") == 1 and name.startswith("apikey:") and entry["type"] == "hash"
-    and name != "apikey:hash_map"
-)  # fmt: skip
-GROUP_CLAUDE = next(
-    name.split(":", 1)[1]
-    for name, entry in FIXTURE.items()
-    if name.startswith("account_group:") and entry["value"].get("platform") == "claude"
-)
-CONSOLE_ACCOUNTS = sorted(
-    name.split(":", 1)[1]
-    for name, entry in FIXTURE.items()
-    if name.startswith("claude_console_account:") and entry["type"] == "hash"
-)
-
 # How many examples and steps ran (all tests in this module).
 RUN: Counter[str] = Counter()
-
-
-# -- what a step does, as values hypothesis shows when it reports a failing run --------------
-
-
-@dataclass(frozen=True)
-class Tags:
-    action: str
-    tags: tuple[str, ...]
-    conflict: str = "merge"
-    atomic: bool = True
-
-    def build(self) -> TagEdit:
-        return TagEdit.build(self.action, list(self.tags), self.conflict, self.atomic)
-
-
-@dataclass(frozen=True)
-class Status:
-    enable: bool
-    expires: str | None = None
-    atomic: bool = False
-
-    def build(self) -> StatusChange:
-        return StatusChange.build(self.enable, self.expires, atomic=self.atomic)
-
-
-@dataclass(frozen=True)
-class Assign:
-    pair: str
-    overwrite: bool = False
-    atomic: bool = True
-
-    def build(self) -> AccountAssign:
-        return AccountAssign.build(
-            [self.pair], overwrite_existing=self.overwrite, atomic=self.atomic
-        )
-
-
-Request = Tags | Status | Assign
-
-
-@dataclass(frozen=True)
-class Where:
-    query: str
-
-
-@dataclass(frozen=True)
-class Ids:
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """The operator presses Ctrl+C before chunk `at` is written."""
-
-    at: int
-
-
-@dataclass(frozen=True)
-class Crash:
-    """SIGKILL before chunk `at` is written."""
-
-    at: int
-
-
-@dataclass(frozen=True)
-class Racer:
-    """CRS acting while keyops runs. `at` is the chunk before which it acts (-1: after the
-    plan was made, before the run). The rewrites (`usage`: a relayed request's `recordUsage`;
-    `admin`: an admin edit of the description) read the key at `at` and write their stale
-    copy back before chunk `until`; the others act at once. `pick` chooses the key among
-    those keyops writes in that window (`aim`), so the race lands on a key the batch touches."""
-
-    kind: str  # usage | admin | delete | restore | crs-tag
-    pick: int
-    at: int
-    until: int = 0
-
-    def candidates(self, planned: list[str]) -> list[str]:
-        if self.kind == "restore":
-            return IDS  # a key soft-deleted earlier comes back mid-batch
-        first = max(self.at, 0) * CHUNK  # not yet sent when the racer reads or acts
-        if self.kind in ("usage", "admin"):
-            # Written and settled before the write-back lands: at chunk `until`, the chunk
-            # before it may still be on the wire.
-            return planned[first : (self.until - 1) * CHUNK]
-        return planned[first:]
-
-    async def act(
-        self,
-        client: aioredis.Redis,
-        index: int,
-        key: str,
-        stale: dict[str, dict[str, str]],
-        touched: set[str],
-    ) -> None:
-        if self.kind in ("usage", "admin"):
-            if index == self.at:
-                stale[key] = await crs_actors.read_record(client, key)
-            elif index == self.until and key in stale:
-                touched.add(key)
-                old = stale.pop(key)
-                if self.kind == "usage":
-                    await crs_actors.record_usage(client, key, old)
-                else:
-                    await crs_actors.update_api_key(
-                        client, key, {"description": "edited mid-batch"}, old
-                    )
-            return
-        if index != self.at:
-            return
-        touched.add(key)
-        if self.kind == "delete":
-            await crs_actors.soft_delete(client, key)
-        elif self.kind == "restore":
-            await crs_actors.restore(client, key)
-        else:
-            current = await crs_actors.read_record(client, key)
-            tags = _tags(current.get("tags"))
-            if current and "crs-tag" not in tags:
-                await crs_actors.update_api_key(client, key, {"tags": [*tags, "crs-tag"]})
-
-
-def aim(racing: list[Racer], plan: BatchPlan) -> list[tuple[Racer, str]]:
-    """Each racer with its key: one the batch writes in the racer's window if there is one,
-    a key of the fixture otherwise; never two racers on one key (CRS racing CRS is not
-    keyops's doing)."""
-    planned = [p.key_id for p in plan.plans]
-    aimed: list[tuple[Racer, str]] = []
-    taken: set[str] = set()
-    for one in racing:
-        window = [k for k in one.candidates(planned) if k not in taken]
-        pool = window or [k for k in IDS if k not in taken]
-        key = pool[one.pick % len(pool)]
-        taken.add(key)
-        aimed.append((one, key))
-        note(f"{one} acts on {key}{'' if window else ' (outside the batch)'}")
-    return aimed
-
-
-def deleted_before_written(aimed: list[tuple[Racer, str]], plan: BatchPlan) -> set[str]:
-    """Keys CRS soft-deleted before keyops's chunk holding them was sent."""
-    planned = [p.key_id for p in plan.plans]
-    return {
-        key for one, key in aimed
-        if one.kind == "delete" and key in one.candidates(planned)
-    }  # fmt: skip
-
-
-def _tags(raw: str | None) -> list[str]:
-    try:
-        value = json.loads(raw or "[]")
-    except ValueError:
-        return []
-    return [tag for tag in value if isinstance(tag, str)] if isinstance(value, list) else []
-
-
-TAG_POOL = ("team-a", "incident", "bulk", "prod", "crs-tag")
-keys = st.sampled_from(IDS)
-requests = st.one_of(
-    st.builds(
-        Tags,
-        action=st.sampled_from(["add", "add", "add", "remove", "replace"]),
-        tags=st.lists(st.sampled_from(TAG_POOL), min_size=1, max_size=2, unique=True).map(tuple),
-        conflict=st.sampled_from(["merge", "merge", "replace", "skip"]),
-        atomic=st.booleans(),
-    ),
-    st.builds(
-        Status,
-        enable=st.booleans(),
-        expires=st.sampled_from([None, None, "never"]),
-        atomic=st.booleans(),
-    ),
-    st.builds(
-        Assign,
-        pair=st.sampled_from(
-            [
-                f"claude=group:{GROUP_CLAUDE}",
-                "console=console-loop-shared",
-                "console=shared",
-                "claude=shared",
-                "console=console-loop-group",
-            ]
-        ),
-        overwrite=st.booleans(),
-        atomic=st.booleans(),
-    ),
-)
-selections = st.one_of(
-    st.builds(
-        Where,
-        st.sampled_from(
-            [
-                "",
-                "",
-                "",
-                "status:active",
-                "status:active",
-                "tag:team-a",
-                "status:disabled",
-                "tag:incident",
-                "tag:bulk",
-                "status:deleted",
-                "tag:crs-tag",
-                "bound:claude",
-                "bound:console",
-            ]
-        ),
-    ),
-    st.builds(Ids, st.lists(keys, min_size=3, max_size=20, unique=True).map(tuple)),
-)
-stops = st.one_of(
-    st.none(),
-    st.builds(Cancel, st.integers(0, 7)),
-    st.builds(Crash, st.integers(0, 7)),
-)
-
-
-@st.composite
-def racer(draw: st.DrawFn) -> Racer:
-    kind = draw(st.sampled_from(["usage", "usage", "admin", "delete", "restore", "crs-tag"]))
-    at = draw(st.integers(-1, 5))
-    until = at + draw(st.integers(2, 3)) if kind in ("usage", "admin") else 0
-    return Racer(kind, draw(st.integers(0, 63)), at, until)
-
-
-racers = st.lists(racer(), max_size=3)
-ODD_TAGS = (
-    "cut\ud83d",  # Node's JSON.stringify of a tag cut inside an emoji
-    "bell\x07",
-    "tab\there",
-    "c1\x85",
-    "x" * 70,
-    " padded ",
-    "\ufeffbom",
-)
-
-
-@dataclass(frozen=True)
-class CrsAct:
-    """One thing CRS (or a person at redis-cli) does to a key between keyops's steps."""
-
-    kind: str  # delete | restore | request | tags | odd-tag | expiry | binding
-    key: str
-    arg: tuple[str, ...] = ()
-
-    async def do(self, client: aioredis.Redis) -> None:
-        key = self.key
-        if self.kind == "delete":
-            await crs_actors.soft_delete(client, key)
-        elif self.kind == "restore":
-            await crs_actors.restore(client, key)
-        elif self.kind == "request":
-            await crs_actors.record_usage(client, key)
-        elif self.kind == "expiry":
-            await crs_actors.update_api_key(client, key, {"expiresAt": self.arg[0]})
-        elif self.kind == "binding":  # by hand: no updatedAt, no index
-            await client.hset(f"apikey:{key}", self.arg[0], self.arg[1])
-        else:  # an admin's tag edit (tags: add or remove; odd-tag: add)
-            current = await crs_actors.read_record(client, key)
-            if not current:
-                return
-            tag, tags = self.arg[0], _tags(current.get("tags"))
-            add = self.kind == "odd-tag" or self.arg[1] == "add"
-            new = [*tags, tag] if add and tag not in tags else [t for t in tags if t != tag]
-            await crs_actors.update_api_key(client, key, {"tags": new}, current)
-
-
-@dataclass(frozen=True)
-class Drift:
-    """CRS's indexes out of step with its records, or its rebuild putting them right."""
-
-    kind: str  # dropped (the key leaves idx:all) | gone (idx:all deleted) | rebuild
-    key: str = ""
-
-    async def do(self, client: aioredis.Redis) -> None:
-        if self.kind == "dropped":
-            await client.srem("apikey:idx:all", self.key)
-        elif self.kind == "gone":
-            await client.delete("apikey:idx:all")
-        else:
-            await crs_actors.rebuild_indexes(client)
-
-
-BINDINGS = (
-    ("claudeAccountId", f"group:{GROUP_CLAUDE}"),
-    ("claudeAccountId", ""),
-    *(("claudeConsoleAccountId", account) for account in CONSOLE_ACCOUNTS),
-    ("claudeConsoleAccountId", ""),
-)
-crs_acts = st.one_of(
-    st.builds(CrsAct, st.sampled_from(["delete", "restore", "request"]), keys),
-    st.builds(
-        CrsAct,
-        st.just("tags"),
-        keys,
-        st.tuples(st.sampled_from(TAG_POOL), st.sampled_from(["add", "remove"])),
-    ),
-    st.builds(CrsAct, st.just("odd-tag"), keys, st.tuples(st.sampled_from(ODD_TAGS))),
-    st.builds(
-        CrsAct,
-        st.just("expiry"),
-        keys,
-        st.tuples(st.sampled_from(["not a date", "2020-01-01T00:00:00.000Z", "2026-13-45", ""])),
-    ),
-    st.builds(CrsAct, st.just("binding"), keys, st.sampled_from(BINDINGS)),
-)
-drifts = st.one_of(
-    st.builds(Drift, st.just("dropped"), keys),
-    st.builds(Drift, st.sampled_from(["gone", "rebuild"])),
-)
 
 
 # -- the machine ---------------------------------------------------------------------------
 
 
-def _protected_by(interrupted: dict[str, set[str]], skip: str = "") -> dict[str, str]:
-    """key id -> the interrupted op whose journal holds it."""
-    return {key: op for op, written in interrupted.items() if op != skip for key in written}
+def _protected_by(interrupted: dict[str, set[str]], skip: set[str]) -> dict[str, str]:
+    """key id -> the interrupted op whose journal holds it (ops in `skip` left out)."""
+    return {key: op for op, written in interrupted.items() if op not in skip for key in written}
 
 
 @dataclass
@@ -481,6 +166,13 @@ class KeyopsMachine(RuleBasedStateMachine):
         self.session = KeyopsSession.from_client(self.client, "state machine", self._config())
         self.doomed: list[DoomedProcess] = []
         self.interrupted: dict[str, set[str]] = {}  # op id -> keys its journal holds
+        self.recovers: dict[str, str] = {}  # rollback op id -> the op it rolls back
+        # Keys CRS rewrote while a run that was then killed had them: keyops's verify never
+        # ran, so the record may lack a change keyops's index update already made. Owed by
+        # the recovery; until then not counted against keyops. op id -> keys.
+        self.unverified: dict[str, set[str]] = {}
+        # Keys such a recovery left unrepaired, by the class the failure belongs to.
+        self.left_by: dict[str, set[str]] = {}
         self.drift = False
         self.step = StepLog()
         self.audit_cursor = "0-0"
@@ -637,12 +329,16 @@ class KeyopsMachine(RuleBasedStateMachine):
         return set(await self.session.op_journal(op_id))
 
     async def _after_run(
-        self, op_id: str, last: ProgressEvent | None, plan: BatchPlan, own: str = ""
+        self,
+        op_id: str,
+        last: ProgressEvent | None,
+        plan: BatchPlan,
+        own: frozenset[str] = frozenset(),
     ) -> None:
         """What any run must respect, and the model's view of interrupted operations."""
         planned = {p.key_id for p in plan.plans}
         plan_type = plan.op_type.value
-        protected = _protected_by(self.interrupted, skip=own)
+        protected = _protected_by(self.interrupted, skip=set(own))
         overlap = {key: protected[key] for key in planned if key in protected}
         outcome = last.outcome if last is not None else None
         if overlap and op_id and checked("protect"):
@@ -673,6 +369,9 @@ class KeyopsMachine(RuleBasedStateMachine):
             )
         if last is None or (outcome is not None and outcome.status is OpStatus.RUNNING):
             self.interrupted[op_id] = await self._journal_keys(op_id)
+        if last is None:
+            raced = self.step.touched & self.interrupted[op_id]
+            self.unverified.setdefault(op_id, set()).update(raced)
 
     # -- keyops -----------------------------------------------------------------------------
 
@@ -779,20 +478,27 @@ class KeyopsMachine(RuleBasedStateMachine):
             return
         after = self._run(self._records())
         written = self._run(self._journal_keys(op_id))
-        for key in written - self.step.touched:
-            entry = journal.get(key, {})
-            moved = {
-                name for name, (_, after_value) in entry.items()
-                if name != "updatedAt" and before.get(key, {}).get(name) != after_value
-            }  # fmt: skip
-            not_back = sorted(
-                name for name, (before_value, _) in entry.items()
-                if name != "updatedAt" and after.get(key, {}).get(name) != before_value
-            )  # fmt: skip
-            assert not not_back or not checked("half-revert"), (
-                f"revert {op_id} of {reverted} half-reverted {key}: {not_back} not restored "
-                f"(fields changed since the op: {sorted(moved)})"
+        for key, entry in journal.items():
+            # All or nothing for a key whose change spans fields (a binding and its partner,
+            # a status and an expiry). Tags are left out: a revert may judge their intent
+            # (the tag it added) rather than the whole list.
+            fields = {name: values for name, values in entry.items() if name != "updatedAt"}
+            if len(fields) < 2 or "tags" in fields or key in self.step.touched:
+                continue
+            now = before.get(key, {})
+            moved = sorted(
+                name for name, (was, wrote) in fields.items() if now.get(name) not in (was, wrote)
             )
+            not_back = sorted(
+                name for name, (was, _) in fields.items() if after.get(key, {}).get(name) != was
+            )
+            if key in written and checked("half-revert"):
+                assert not moved, (
+                    f"revert {op_id} of {reverted} wrote {key} although {moved} changed since"
+                )
+                assert not not_back, (
+                    f"revert {op_id} of {reverted} half-reverted {key}: {not_back} not restored"
+                )
 
     async def _plan_revert(
         self, which: int
@@ -830,13 +536,20 @@ class KeyopsMachine(RuleBasedStateMachine):
                 f"ops recover {op} --rollback refused: {error}"
             )
             return  # not resumable: the operator rolls it back
+        family = self._family(op)
         recovery_id, last = self._execute(plan, racing, stop, resume, recovery=True)
-        self._run(self._after_run(recovery_id, last, plan, own=op))
+        if recovery_id and recovery_id != op:
+            self.recovers[recovery_id] = op
+        self._run(self._after_run(recovery_id, last, plan, own=family | {recovery_id}))
         if last is None or isinstance(stop, Cancel):
             return  # killed (or cancelled) again: still to recover
         outcome = last.outcome
         assert outcome is not None
         if outcome.status is OpStatus.REFUSED and outcome.refused_by_lock:
+            others = [other for other in self.interrupted if other not in family]
+            assert any(other in (outcome.message or "") for other in others) or not checked(
+                "close"
+            ), f"ops recover {op} --{action} refused by its own recoveries: {outcome.message!r}"
             return  # another interrupted op holds some of its keys: recover that one first
         if outcome.status is OpStatus.RUNNING:
             return  # the rollback could not finish; it says so and stays listed
@@ -846,6 +559,24 @@ class KeyopsMachine(RuleBasedStateMachine):
             f"{record.type.value} op {op} is still {closed.status.value}"
         )
         self.interrupted.pop(op, None)
+        failure_class = "unverified-resume" if action == "resume" else "rollback-index"
+        for member in self._family(op):
+            if member not in self.interrupted:
+                owed = self.unverified.pop(member, set())
+                self.left_by.setdefault(failure_class, set()).update(owed)
+
+    def _family(self, op: str) -> frozenset[str]:
+        """The op and every rollback of it, or of its rollbacks, and what it rolls back: they
+        hold the same keys, and recovering one must not be refused by another."""
+        family, frontier = {op}, [op]
+        while frontier:
+            current = frontier.pop()
+            linked = {r for r, target in self.recovers.items() if target == current}
+            if current in self.recovers:
+                linked.add(self.recovers[current])
+            frontier += list(linked - family)
+            family |= linked
+        return frozenset(family)
 
     # -- CRS and the people around it ------------------------------------------------------
 
@@ -870,7 +601,7 @@ class KeyopsMachine(RuleBasedStateMachine):
     async def _check(self) -> None:
         after = await self._records()
         problems: list[str] = []
-        problems += await self._index_problems()
+        problems += await self._index_problems(after)
         for key, fields in after.items():
             deleted_active = fields.get("isDeleted") == "true" and fields.get("isActive") == "true"
             if deleted_active and checked("stale-read"):
@@ -891,7 +622,7 @@ class KeyopsMachine(RuleBasedStateMachine):
         self.before = after
         assert not problems, "\n".join(problems)
 
-    async def _index_problems(self) -> list[str]:
+    async def _index_problems(self, after: dict[str, dict[str, str]]) -> list[str]:
         found = await crs_index_problems(self.client)
         if self.drift:  # CRS's own drift, kept until its index rebuild
             found = [line for line in found if not line.startswith("idx:all differs")]
@@ -900,7 +631,35 @@ class KeyopsMachine(RuleBasedStateMachine):
             found = [line for line in found if ": set:deleted disagrees" not in line]
         if not checked("rollback-index"):
             found = [line for line in found if not line.startswith(("apikey:tag:", "tags:all"))]
-        return found
+        owed = {key for keys in self.unverified.values() for key in keys}
+        skipped = {key for name, keys in self.left_by.items() if name in SKIP for key in keys}
+        kept = []
+        for line in found:
+            about = await self._keys_of(line, after)
+            if about and about <= owed:
+                continue  # CRS's race with a killed run: its recovery owes the repair
+            if about and about <= skipped:
+                continue
+            kept.append(line)
+        return kept
+
+    async def _keys_of(self, line: str, after: dict[str, dict[str, str]]) -> set[str]:
+        """The keys an index problem is about (empty if it cannot tell)."""
+        head = line.split(":", 1)[0]
+        if head in after:
+            return {head}
+        carriers: dict[str, set[str]] = {}
+        for key, fields in after.items():
+            for tag in stored_tags(fields.get("tags")):
+                carriers.setdefault(as_node_writes(tag), set()).add(key)
+        tag_set = TAG_SET_LINE.match(line)
+        if tag_set:
+            stored = set(await self.client.smembers(f"apikey:tag:{tag_set[1]}"))
+            return stored ^ carriers.get(tag_set[1], set())
+        if line.startswith("tags:all lacks "):
+            lacking = ast.literal_eval(line[len("tags:all lacks ") :])
+            return {key for tag in lacking for key in carriers.get(tag, set())}
+        return set()
 
     async def _audit_problems(
         self,
@@ -982,15 +741,16 @@ class KeyopsMachine(RuleBasedStateMachine):
                 f"{sorted(self.interrupted)}"
             )
         for op_id, (record, journal) in operations.items():
-            if record.status.finished and record.type is not OpType.ROLLBACK and checked("close"):
-                written = len(journal)
-                counted = record.counts.applied + record.counts.already
-                if counted != written:
-                    problems.append(
-                        f"op {op_id} ({record.summary}, {record.status.value}) counts "
-                        f"{record.counts.applied} applied + {record.counts.already} already, "
-                        f"its journal holds {written} keys"
-                    )
+            # What the CLI reports as "N of M written" is `applied`: it must be the journal.
+            if (
+                record.status.finished
+                and record.counts.applied != len(journal)
+                and checked("close")
+            ):
+                problems.append(
+                    f"op {op_id} ({record.summary}, {record.status.value}) says "
+                    f"{record.counts.applied} keys written, its journal holds {len(journal)}"
+                )
         return problems
 
 
