@@ -541,8 +541,8 @@ class KeyopsMachine(RuleBasedStateMachine):
         if recovery_id and recovery_id != op:
             self.recovers[recovery_id] = op
         self._run(self._after_run(recovery_id, last, plan, own=family | {recovery_id}))
-        if last is None or isinstance(stop, Cancel):
-            return  # killed (or cancelled) again: still to recover
+        if last is None:
+            return  # killed again: still to recover
         outcome = last.outcome
         assert outcome is not None
         if outcome.status is OpStatus.REFUSED and outcome.refused_by_lock:
@@ -551,19 +551,47 @@ class KeyopsMachine(RuleBasedStateMachine):
                 "close"
             ), f"ops recover {op} --{action} refused by its own recoveries: {outcome.message!r}"
             return  # another interrupted op holds some of its keys: recover that one first
-        if outcome.status is OpStatus.RUNNING:
-            return  # the rollback could not finish; it says so and stays listed
         closed = self._run(self.session.op(op))
-        assert closed.status.finished or not checked("close"), (
-            f"ops recover {op} --{action} ended {outcome.status.value} ({outcome.message!r}) but "
-            f"{record.type.value} op {op} is still {closed.status.value}"
-        )
+        if not closed.status.finished:
+            # Still open is right only when the operator stopped the recovery, or when the
+            # rollback could not finish (it says so).
+            assert (
+                isinstance(stop, Cancel)
+                or outcome.status is OpStatus.RUNNING
+                or not checked("close")
+            ), (
+                f"ops recover {op} --{action} ended {outcome.status.value} "
+                f"({outcome.message!r}) but {record.type.value} op {op} is still open"
+            )
+            return
+        if action == "rollback" and checked("close"):
+            still = self._run(self._still_changed(op))
+            assert not still, (
+                f"ops recover {op} --rollback ended {outcome.status.value}: {op} is "
+                f"{closed.status.value}, yet {still} still hold exactly what it wrote"
+            )
         self.interrupted.pop(op, None)
         failure_class = "unverified-resume" if action == "resume" else "rollback-index"
         for member in self._family(op):
             if member not in self.interrupted:
                 owed = self.unverified.pop(member, set())
                 self.left_by.setdefault(failure_class, set()).update(owed)
+
+    async def _still_changed(self, op: str) -> list[str]:
+        """Keys (CRS left them alone this step) holding every value `op` wrote."""
+        journal = await self.session.op_journal(op)
+        after = await self._records()
+        return sorted(
+            key
+            for key, entry in journal.items()
+            if key not in self.step.touched
+            and any(name != "updatedAt" for name in entry)
+            and all(
+                after.get(key, {}).get(name) == wrote
+                for name, (_, wrote) in entry.items()
+                if name != "updatedAt"
+            )
+        )
 
     def _family(self, op: str) -> frozenset[str]:
         """The op and every rollback of it, or of its rollbacks, and what it rolls back: they
