@@ -129,8 +129,8 @@ class Racer:
     until: int = 0
 
     def candidates(self, planned: list[str]) -> list[str]:
-        if self.kind == "restore":
-            return IDS  # a key soft-deleted earlier comes back mid-batch
+        if self.kind == "restore":  # a key soft-deleted earlier comes back mid-batch
+            return [key for key in IDS if key not in planned]
         first = max(self.at, 0) * CHUNK  # not yet sent when the racer reads or acts
         if self.kind in ("usage", "admin"):
             # Written and settled before the write-back lands: at chunk `until`, the chunk
@@ -175,14 +175,18 @@ class Racer:
 
 def aim(racing: list[Racer], plan: BatchPlan) -> list[tuple[Racer, str]]:
     """Each racer with its key: one the batch writes in the racer's window if there is one,
-    a key of the fixture otherwise; never two racers on one key (CRS racing CRS is not
-    keyops's doing)."""
+    a key the batch leaves alone otherwise; never two racers on one key (CRS racing CRS is
+    not keyops's doing)."""
     planned = [p.key_id for p in plan.plans]
     aimed: list[tuple[Racer, str]] = []
     taken: set[str] = set()
     for one in racing:
         window = [k for k in one.candidates(planned) if k not in taken]
-        pool = window or [k for k in IDS if k not in taken]
+        # Outside its window, only a key the batch does not write: one in the chunk on the
+        # wire could be written before or after the racer acts, and a replay must not differ.
+        pool = window or [k for k in IDS if k not in taken and k not in planned]
+        if not pool:
+            continue
         key = pool[one.pick % len(pool)]
         taken.add(key)
         aimed.append((one, key))
