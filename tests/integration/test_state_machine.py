@@ -885,7 +885,7 @@ def test_keyops_keeps_every_key_right_whatever_happens_around_it(
     # The same examples every run unless a seed is given (`--hypothesis-seed N`: another run,
     # the same one for the same N). A failure is shown as generated; shrinking it to the
     # fewest steps takes minutes (KEYOPS_STATEFUL_SHRINK=1).
-    seeded = request.config.getoption("hypothesis_seed", None) is not None
+    seeded = request.config.getoption("--hypothesis-seed", None) is not None
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
     if SHRINK:
         phases += [Phase.shrink, Phase.explain]
