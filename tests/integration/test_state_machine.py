@@ -808,8 +808,9 @@ class KeyopsMachine(RuleBasedStateMachine):
 
 
 # The shortest runs found for each failure class (by this test, shrunk and tidied by hand):
-# each must pass once its class is fixed. `alpha-console-1` is bound to a Console account.
+# each must pass once its class is fixed.
 ALPHA_CONSOLE_1 = "a67e9406-3e87-476a-8922-685dcf54b83b"
+THETA_PERM_OPENAI = "45ec77d1-8c4e-4517-a793-b85b74707405"  # no Claude or Console binding
 Step = tuple[str, tuple[Any, ...]]
 PROGRAMS: dict[str, list[Step]] = {
     "stale-read: a tag added to a key CRS deleted after planning": [
@@ -830,6 +831,14 @@ PROGRAMS: dict[str, list[Step]] = {
                    True)),
         ("crs", (CrsAct("binding", ALPHA_CONSOLE_1, ("claudeAccountId", HAND_TYPED_CLAUDE_ACCOUNT)),)),
         ("revert", (0, [], None)),
+    ],
+    "half-revert: undoing a revert binds Claude again beside a Console binding": [
+        ("batch", (Assign(f"claude=group:{GROUP_CLAUDE}", True, True), Ids((THETA_PERM_OPENAI,)),
+                   True)),
+        ("revert", (0, [], None)),
+        ("batch", (Assign("console=console-loop-shared", True, True), Ids((THETA_PERM_OPENAI,)),
+                   True)),
+        ("revert", (1, [], None)),
     ],
     "protect: a second batch on a killed op's keys": [
         ("batch_interrupted", (Tags("add", ("team-a",), "merge", False), Where(""), True, Crash(1))),
