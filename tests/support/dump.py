@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,39 @@ def crs_fixture() -> dict[str, dict[str, Any]]:
     """A fresh copy of the fixture's entries (the caller may mutate it)."""
     entries: dict[str, dict[str, Any]] = json.loads(_fixture_text())["keys"]
     return entries
+
+
+def crs_fixture_subset(keep: Callable[[str, dict[str, str]], bool]) -> dict[str, dict[str, Any]]:
+    """The fixture with only the key records `keep(id, fields)` admits: every index set, rank
+    and the hash map lose the other keys' ids (a set left empty goes, as Redis drops it);
+    accounts, groups and everything else stay as CRS wrote them."""
+    entries = crs_fixture()
+    records = {
+        name.split(":", 1)[1]: entry["value"]
+        for name, entry in entries.items()
+        if name.count(":") == 1 and name.startswith("apikey:") and entry["type"] == "hash"
+        and name != "apikey:hash_map"
+    }  # fmt: skip
+    kept = {key_id for key_id, fields in records.items() if keep(key_id, fields)}
+    dropped = set(records) - kept
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in entries.items():
+        if name.startswith("apikey:") and name.split(":", 1)[1] in dropped:
+            continue
+        value = entry["value"]
+        if name == "apikey:hash_map":
+            value = {digest: key_id for digest, key_id in value.items() if key_id in kept}
+        elif name != "apikey:tags:all" and name.startswith(
+            ("apikey:idx:", "apikey:set:", "apikey:tag:", "cost_rank:")
+        ):
+            if entry["type"] == "set":
+                value = [member for member in value if member in kept]
+            elif entry["type"] == "zset":
+                value = [[m, s] for m, s in value if m.rsplit("\0", 1)[-1] in kept]
+        if isinstance(value, list | dict) and not value:
+            continue
+        out[name] = {**entry, "value": value}
+    return out
 
 
 async def load_dump(client: aioredis.Redis, entries: dict[str, dict[str, Any]]) -> None:

@@ -21,13 +21,23 @@ def as_node_writes(tag: str) -> str:
 
 async def crs_index_problems(client: aioredis.Redis) -> list[str]:
     problems: list[str] = []
+    record_names = [
+        name
+        async for name in client.scan_iter(match="apikey:*", count=1000, _type="hash")
+        if len(name.split(":")) == 2 and name != "apikey:hash_map"
+    ]
+    # One round trip for every record and its TTL (the state machine test checks after every
+    # step).
+    pipe = client.pipeline(transaction=False)
+    for name in record_names:
+        pipe.hgetall(name)
+        pipe.ttl(name)
+    replies = await pipe.execute()
     records: dict[str, dict[str, str]] = {}
-    async for name in client.scan_iter(match="apikey:*", count=1000, _type="hash"):
-        parts = name.split(":")
-        if len(parts) == 2 and parts[1] != "hash_map":
-            records[parts[1]] = await client.hgetall(name)
-            if await client.ttl(name) <= 0:
-                problems.append(f"{name}: no TTL")
+    for position, name in enumerate(record_names):
+        records[name.split(":")[1]] = replies[2 * position]
+        if replies[2 * position + 1] <= 0:
+            problems.append(f"{name}: no TTL")
     if await client.get("apikey:index:version") != "2":
         return [*problems, "apikey:index:version is not 2"]
     all_ids = await client.smembers("apikey:idx:all")
@@ -48,8 +58,10 @@ async def crs_index_problems(client: aioredis.Redis) -> list[str]:
             problems.append(f"{key_id}: missing from idx:name")
         for tag in json.loads(fields.get("tags") or "[]"):
             tag_members[as_node_writes(tag)].add(key_id)
-    for tag, members in tag_members.items():
-        stored = await client.smembers(f"apikey:tag:{tag}")
+    pipe = client.pipeline(transaction=False)
+    for tag in tag_members:
+        pipe.smembers(f"apikey:tag:{tag}")
+    for (tag, members), stored in zip(tag_members.items(), await pipe.execute(), strict=True):
         if stored != members:
             problems.append(f"apikey:tag:{tag} holds {len(stored)} ids, records say {len(members)}")
     tags_all = await client.smembers("apikey:tags:all")
