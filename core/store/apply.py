@@ -241,6 +241,14 @@ local function add(op, target, member, position)
   group.members[#group.members + 1] = member
   group.positions[#group.positions + 1] = position
 end
+-- A key's index updates from its template; a member of "\0" stands for the key's id.
+local function add_template_ops(template, key_id, position)
+  for _, op in ipairs(template.ops) do
+    local member = op[3]
+    if member == '\0' then member = key_id end
+    add(op[1], op[2], member, position)
+  end
+end
 local journal_args = {}
 for _, w in ipairs(writes) do
   local position, key, key_id, entry, template, values = w[1], w[2], w[3], w[4], w[5], w[6]
@@ -257,20 +265,11 @@ for _, w in ipairs(writes) do
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
   redis.call('EXPIRE', key, ttl)
-  for _, op in ipairs(template.ops) do
-    local member = op[3]
-    if member == '\0' then member = key_id end
-    add(op[1], op[2], member, position)
-  end
+  add_template_ops(template, key_id, position)
 end
 -- Nothing written for these, but their index updates run (see `already` above).
 for _, k in ipairs(settled) do
-  local position, key_id, template = k[1], k[2], k[3]
-  for _, op in ipairs(template.ops) do
-    local member = op[3]
-    if member == '\0' then member = key_id end
-    add(op[1], op[2], member, position)
-  end
+  add_template_ops(k[3], k[2], k[1])
 end
 -- Resends and re-applies write the same entry again, so a plain HSET keeps the journal right.
 if journal ~= '' and #journal_args > 0 then redis.call('HSET', journal, unpack(journal_args)) end
