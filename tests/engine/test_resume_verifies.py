@@ -10,17 +10,13 @@ it back after left the key without the change for good, while keyops's index upd
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
-import sys
 
-import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.batch.operations import OpStatus
 from tests.engine.conftest import make_service
-from tests.support import crs_actors
+from tests.support import crs_actors, slow_batch
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 
@@ -36,25 +32,19 @@ async def test_a_resume_re_applies_what_crs_put_back_before_the_kill(
         pipe.hgetall(f"apikey:{key_id}")
     read_by_requests = dict(zip(bulk, await pipe.execute(), strict=True))
 
-    # Another keyops process tags the bulk keys; it stops at its fourth chunk, 300 keys written.
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_batch", redis_server.url, "tag:bulk", TAG
-    )
-    try:
-        for _ in range(300):
-            if await crs.exists("test:stalled"):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the batch never reached its fourth chunk")
+    rewritten = ""
+
+    async def a_request_saves_what_it_read() -> None:
         # A request in flight read this key before keyops wrote it, and saves it now.
+        nonlocal rewritten
         rewritten = sorted(await crs.smembers(f"apikey:tag:{TAG}"))[0]
         await crs_actors.record_usage(crs, rewritten, read_by_requests[rewritten])
-    finally:
-        child.send_signal(signal.SIGKILL)  # before it could verify anything
-        await child.wait()
-    await crs.delete("test:stalled")
-    await asyncio.sleep(2.0)  # the dead process's 1.5 s lease runs out
+
+    # Another keyops process tags the bulk keys; it stops at its fourth chunk, 300 keys
+    # written, and is killed there, before it could verify anything.
+    await slow_batch.kill_mid_batch(
+        crs, redis_server.url, "tag:bulk", TAG, while_stalled=a_request_saves_what_it_read
+    )
 
     service = make_service(crs)
     (interrupted,) = await service.interrupted_operations()

@@ -11,7 +11,6 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.api import BatchConfig, KeyopsSession, OpStatus, RunnerSettings
@@ -20,9 +19,9 @@ from keyops.core.edits.registry import OpType
 from keyops.tui.app import KeyopsApp
 from keyops.tui.config import UiConfig
 from tests.engine.conftest import crs_state
-from tests.integration.test_interruption import drain, spawn_on_terminal
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
+from tests.support.terminal_session import hang_up_at_stall, spawn_on_terminal
 from tests.tui.conftest import (
     session_app,
     static_text,
@@ -111,29 +110,7 @@ async def test_a_console_whose_ssh_link_drops_rolls_its_batch_back_then_exits(
 ) -> None:
     before = await crs_state(crs)
     child, master = spawn_on_terminal("tests.support.console_batch", redis_server.url, "gone")
-    try:
-        for _ in range(int(WAIT / 0.05)):
-            drain(master)  # the console draws; its terminal must never fill up
-            if await crs.exists("test:stalled"):
-                break
-            if child.poll() is not None:
-                pytest.fail(f"the console exited early: {drain(master)!r}")
-        else:
-            pytest.fail("the batch never reached its stall")
-        # The link drops: the terminal hangs up (the kernel sends SIGHUP to the console, which
-        # leads the terminal's session) and every later write to it fails with EIO.
-        os.close(master)
-        master = -1
-        await asyncio.sleep(0.5)
-        await crs.set("test:release", "1")
-        code = await asyncio.to_thread(child.wait, WAIT)
-    finally:
-        if master >= 0:
-            os.close(master)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        await crs.delete("test:stalled", "test:release")
+    code = await hang_up_at_stall(crs, child, master, WAIT)
     assert code == 128 + signal.SIGHUP, code
     records = [r for r in await OperationStore(crs).recent(5) if r.type is OpType.TAGS]
     assert records[0].status is OpStatus.CANCELLED, records[0]

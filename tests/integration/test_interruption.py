@@ -7,13 +7,9 @@ recovered. Each runs the real CLI in its own process against real redis-server."
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import select
 import signal
-import subprocess
 import sys
-import termios
 import time
 from collections.abc import AsyncIterator
 
@@ -30,13 +26,10 @@ from tests.integration.test_cli import keyops
 from tests.support.invariants import crs_index_problems
 from tests.support.redis_server import RedisServer
 from tests.support.slow_batch import kill_mid_batch
+from tests.support.terminal_session import cli_env, drain, hang_up_at_stall, spawn_on_terminal
 
 STALL_AT = 3  # chunks 0-2 (300 keys) are written when the batch stalls before chunk 3
 WAIT = 60.0
-
-
-def cli_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "KEYOPS_"))}
 
 
 @pytest.fixture
@@ -221,36 +214,6 @@ async def test_breaking_a_stuck_batchs_lock_leaves_it_interrupted_with_its_keys_
     assert await crs_state(db) == before
 
 
-def take_terminal() -> None:
-    """In the child: the pty on its stdin becomes its controlling terminal (it leads a new
-    session), so closing the pty's far end hangs it up as a dropped SSH link does."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def spawn_on_terminal(*argv: str) -> tuple[subprocess.Popen[bytes], int]:
-    master, slave = os.openpty()
-    child = subprocess.Popen(
-        [sys.executable, "-m", *argv], stdin=slave, stdout=slave, stderr=slave,
-        start_new_session=True, preexec_fn=take_terminal, env={**cli_env(), "TERM": "xterm"},
-    )  # fmt: skip
-    os.close(slave)
-    return child, master
-
-
-def drain(master: int, seconds: float = 0.05) -> bytes:
-    """Whatever the child wrote to its terminal (so it never blocks on a full one)."""
-    got = b""
-    while select.select([master], [], [], seconds)[0]:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed its side
-            break
-        if not chunk:
-            break
-        got += chunk
-    return got
-
-
 async def test_a_dropped_ssh_link_still_rolls_the_batch_back_though_the_terminal_is_gone(
     db: aioredis.Redis, fixture_db: str
 ) -> None:
@@ -259,27 +222,7 @@ async def test_a_dropped_ssh_link_still_rolls_the_batch_back_though_the_terminal
         "tests.support.slow_cli", str(STALL_AT), "tags", "add", "hungup",
         "--where", "tag:bulk", "--yes", "--redis-url", fixture_db,
     )  # fmt: skip
-    try:
-        for _ in range(int(WAIT / 0.05)):
-            drain(master)
-            if await db.exists("test:stalled"):
-                break
-        else:
-            pytest.fail("the batch never reached its stall")
-        # The link drops: the terminal hangs up (the kernel sends SIGHUP), and every later
-        # write to it fails with EIO. The batch is let go once the hang-up has happened.
-        os.close(master)
-        master = -1
-        await asyncio.sleep(0.5)
-        await db.set("test:release", "1")
-        code = await asyncio.to_thread(child.wait, WAIT)
-    finally:
-        if master >= 0:
-            os.close(master)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        await db.delete("test:stalled", "test:release")
+    code = await hang_up_at_stall(db, child, master, WAIT)
     record = await last_op(db, OpType.TAGS)
     assert code == 128 + signal.SIGHUP
     assert record.status is OpStatus.CANCELLED and record.counts.rolled_back >= 300, record

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -36,6 +35,7 @@ from keyops.core.connection import make_clients
 from keyops.core.edits.registry import OpType
 from keyops.core.seeding.writer import seed_dataset
 from keyops.core.settings import RedisSettings
+from tests.support import slow_batch
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer, start_redis_server
 
@@ -197,21 +197,11 @@ async def run_fault(scenario: str, op: str, keys: int = 10_000) -> FaultResult:
 
 async def _killed_mid_batch(server: RedisServer, admin: aioredis.Redis, atomic: bool) -> str:
     """The same batch in another keyops process, SIGKILLed at its 30th chunk."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.slow_batch", f"redis://127.0.0.1:{server.port}/0",
+    await slow_batch.kill_mid_batch(
+        admin, f"redis://127.0.0.1:{server.port}/0",
         "" if atomic else "status:active", TAG if atomic else "--disable", str(FAULT_AT_CHUNK),
+        lease_wait=0,
     )  # fmt: skip
-    try:
-        for _ in range(600):
-            if await admin.exists("test:stalled"):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("the child batch never reached the chunk")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-    await admin.delete("test:stalled")
     return "killed"
 
 

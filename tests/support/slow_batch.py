@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -43,24 +44,34 @@ async def main(url: str, query: str, tag: str, stall_at: str = "3") -> None:
         pass
 
 
-async def kill_mid_batch(client: aioredis.Redis, url: str, *args: str) -> None:
-    """Runs this module with `args` in a child process, SIGKILLs it once it stalls, and waits
-    for the dead process's 1.5 s lease to run out (its operation is then interrupted)."""
+async def kill_mid_batch(
+    client: aioredis.Redis,
+    url: str,
+    *args: str,
+    lease_wait: float = 2.0,
+    while_stalled: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Runs this module with `args` in a child process, SIGKILLs it once it stalls (after
+    `while_stalled`, what happens around the stalled batch), and waits `lease_wait` seconds:
+    by default for the dead process's 1.5 s lease to run out (its operation is then
+    interrupted); 0 for a caller that waits on its own terms."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.support.slow_batch", url, *args
     )
     try:
-        for _ in range(300):
+        for _ in range(600):
             if await client.exists("test:stalled"):
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         else:
             raise AssertionError("the batch never reached the chunk it stalls at")
+        if while_stalled is not None:
+            await while_stalled()
     finally:
         child.send_signal(signal.SIGKILL)
         await child.wait()
     await client.delete("test:stalled")
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(lease_wait)
 
 
 if __name__ == "__main__":
