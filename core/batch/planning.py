@@ -9,7 +9,7 @@ writing (a compare-and-set conflict) by the same rules.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -301,8 +301,14 @@ async def plan_undo(
     index_ready: bool,
     rollback: bool,
     catalog: AccountCatalog | None = None,
+    only: Collection[str] | None = None,
 ) -> BatchPlan:
     """Revert (a finished op) or roll back (exactly, an unfinished one) what `op_id` wrote.
+
+    `only`: the keys to plan (all the journal's by default). The edit still knows the whole
+    journal: verify decides again any key its run answers for, and a key planned earlier
+    (by a rollback killed before it verified) must be undone again if CRS put the op's change
+    back, not judged "nothing to undo".
 
     Bindings put back are checked against `catalog` as an assignment would be; without one it
     is read from Redis when the journal holds a binding."""
@@ -316,8 +322,9 @@ async def plan_undo(
     edit = kind.prepare(request, context)
     assert isinstance(edit, RevertEdit)
     plan = new_plan(kind, request, edit, context, reverts=op_id)
-    await read_and_decide(client, edit.targets, plan)
-    plan.warnings += edit.review(len(plan.plans) + len(plan.unchanged), (), edit.targets)
+    targets = edit.targets if only is None else sorted(only)
+    await read_and_decide(client, targets, plan)
+    plan.warnings += edit.review(len(plan.plans) + len(plan.unchanged), (), targets)
     return plan
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -154,3 +155,42 @@ async def test_a_caller_that_stops_reading_mid_batch_leaves_the_op_open_with_its
     assert await crs_state(crs) == before
     again, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
     assert again.status is OpStatus.DONE
+
+
+async def test_keys_stay_protected_after_a_rollback_of_them_is_cancelled(
+    crs: aioredis.Redis,
+) -> None:
+    """The rollback took the interrupted op's claims over; cancelled half-way, it closes, but
+    the op it undoes is still open (half undone): its keys must stay claimed for it."""
+    before = await crs_state(crs)
+    service = make_service(crs, chunk_size=100)
+    targets = await ids_where(service, "tag:bulk")
+    stream = service.run(await service.plan(targets, TagEdit.build("add", ["left"])))
+    async for event in stream:
+        if event.phase is Phase.APPLYING and event.done >= 300:
+            break
+    await stream.aclose()
+    (interrupted,) = await service.interrupted_operations()
+
+    cancel = asyncio.Event()
+
+    async def cancel_after_the_first_chunk(index: int) -> None:
+        if index == 1:
+            cancel.set()
+
+    service.config.runner.before_chunk = cancel_after_the_first_chunk
+    plan, _ = await service.plan_recovery(interrupted.id, "rollback")
+    cancelled, _ = await run(service, plan, cancel)
+    service.config.runner.before_chunk = None
+    assert cancelled.status is OpStatus.CANCELLED
+    assert (await service.op(interrupted.id)).status is OpStatus.RUNNING
+
+    other, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert other.refused_by_lock and interrupted.id in other.message, other
+    assert not await crs.exists("apikey:tag:other")
+
+    plan, _ = await service.plan_recovery(interrupted.id, "rollback")
+    finished, _ = await run(service, plan)
+    assert finished.status is OpStatus.DONE
+    assert await crs_state(crs) == before
+    assert (await service.op(interrupted.id)).status is OpStatus.ROLLED_BACK
