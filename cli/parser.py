@@ -216,6 +216,10 @@ def fill_status(command: argparse.ArgumentParser, connection: argparse.ArgumentP
     fill_edit_commands("status", actions(command), connection)
 
 
+def fill_limits(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("limits", actions(command), connection)
+
+
 def fill_ops(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
     ops_actions = actions(command)
     ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
@@ -302,6 +306,7 @@ COMMANDS: dict[str, tuple[str, Filler, bool]] = {
     "accounts": ("upstream accounts: list, assign keys to them", fill_accounts, False),
     "tags": ("add, remove or replace tags on many keys", fill_tags, False),
     "status": ("enable or disable many keys", fill_status, False),
+    "limits": ("set token, concurrency, rate and cost limits on many keys", fill_limits, False),
     "ops": ("operations: list, show, revert, recover", fill_ops, False),
     "audit": ("the audit trail: list, export, trim", fill_audit, False),
     "info": ("server, counts, index version", fill_info, True),
