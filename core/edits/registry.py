@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from keyops.core.edits import accounts, limits, revert, status, tags
+from keyops.core.edits import accounts, expiry, limits, permissions, rates, revert, status, tags
 from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
 from keyops.core.edits.cli_spec import CliCommand
 from keyops.core.errors import KeyopsError
@@ -28,6 +28,9 @@ class OpType(StrEnum):
     ACCOUNTS = "accounts"
     STATUS = "status"
     LIMITS = "limits"
+    PERMISSIONS = "permissions"
+    RATES = "rates"
+    EXPIRY = "expiry"
     REVERT = "revert"
     ROLLBACK = "rollback"
 
@@ -73,6 +76,16 @@ KINDS: tuple[EditKind, ...] = (
         status.CLI,
     ),
     EditKind(OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, None, limits.CLI),
+    EditKind(
+        OpType.PERMISSIONS,
+        permissions.PermissionsSet,
+        permissions.READS,
+        permissions.prepare,
+        None,
+        permissions.CLI,
+    ),
+    EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, None, rates.CLI),
+    EditKind(OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, None, expiry.CLI),
     EditKind(
         OpType.REVERT,
         revert.RevertRequest,

@@ -58,3 +58,35 @@ async def test_bad_limits_exit_2_with_every_problem_and_write_nothing(fixture_db
                     "--weekly-reset 'funday@3'"):  # fmt: skip
         assert problem in result.stderr
     assert await state(fixture_db) == before
+
+
+async def test_permissions_rates_and_expiry_from_the_command_line(fixture_db: str) -> None:
+    where = ("--where", "tag:team-a", "--yes", "--redis-url", fixture_db)
+    result = keyops("permissions", "set", "claude,droid", *where)
+    assert result.returncode == 0, result.stderr
+    result = keyops("rates", "set", "claude=1.25,codex=0.5", *where)
+    assert result.returncode == 0, result.stderr
+    dry = keyops("expiry", "set", "2020-01-01", "--dry-run", "--where", "tag:team-a",
+                 "--redis-url", fixture_db)  # fmt: skip
+    # The preview says which keys become inactive.
+    assert "isActive: true -> false on" in dry.stdout and "in the past" in dry.stdout
+    result = keyops("expiry", "extend", "+30d", *where)  # none expires: each is left alone
+    assert result.returncode == 0 and "nothing to extend" in result.stderr
+    result = keyops("expiry", "set", "2030-01-01T00:00:00Z", *where)
+    assert result.returncode == 0, result.stderr
+    for key_id in _ids(fixture_db, "tag:team-a"):
+        stored = await _hmget(fixture_db, key_id, ["permissions", "serviceRates", "expiresAt"])
+        assert stored == ['["claude","droid"]', '{"claude":1.25,"codex":0.5}',
+                          "2030-01-01T00:00:00.000Z"]  # fmt: skip
+
+
+async def test_bad_permissions_rates_and_expiry_exit_2_and_write_nothing(fixture_db: str) -> None:
+    before = await state(fixture_db)
+    for args, problem in (
+        (("permissions", "set", "claude,bard"), "'bard' is not a service"),
+        (("rates", "set", "claude=x,gpt=1"), "claude= 'x' is not a number; 'gpt' is not a service"),
+        (("expiry", "extend", "soon"), "is not a span"),
+    ):
+        result = keyops(*args, "--where", "tag:team-a", "--yes", "--redis-url", fixture_db)
+        assert result.returncode == 2 and problem in result.stderr, result.stderr
+    assert await state(fixture_db) == before
