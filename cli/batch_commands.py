@@ -311,6 +311,7 @@ def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
     if plan.tag_counts:
         common = ", ".join(f"{tag} ({n})" for tag, n in plan.tag_counts.most_common(12))
         print(f"  tags on these keys now: {printable(common)}", file=out)
+    print_field_changes(plan, out)
     for key_id, name, before, after in plan.preview(10):
         shown = pad(clip(printable(name), 30), 30)
         print(f"  {printable(key_id[:8])} {shown} {printable(before)}  ->  {printable(after)}",
@@ -328,6 +329,23 @@ def print_preview(plan: BatchPlan, out: Any = sys.stderr) -> None:
         print(f"  … and {len(plan.left_alone) - 10} more left alone", file=out)
     for warning in plan.warnings:
         print(f"  warning: {printable(warning)}", file=out)
+
+
+def print_field_changes(plan: BatchPlan, out: Any, limit: int = 12) -> None:
+    """Each field's transitions with their key counts, one line per field (most keys first)."""
+    lines: dict[str, list[str]] = {}
+    for name, before, after, keys in plan.field_changes():
+        parts = lines.setdefault(name, [])
+        if len(parts) < 4:
+            parts.append(f"{_shown(before)} -> {_shown(after)} on {plural(keys, 'key')}")
+        elif len(parts) == 4:
+            parts.append("…")
+    for name, parts in list(lines.items())[:limit]:
+        print(f"  {printable(name)}: {printable(', '.join(parts))}", file=out)
+
+
+def _shown(value: str | None) -> str:
+    return clip(value, 40) if value else "∅"
 
 
 def confirm(question: str, count: int) -> bool:
@@ -506,6 +524,8 @@ def _plan_json(plan: BatchPlan) -> dict[str, Any]:
         "left_alone": [{"id": k, "name": plan.name(k), "reason": r, "advice": a}
                        for k, r, a in plan.left_alone],
         "warnings": plan.warnings, "tags_now": dict(plan.tag_counts.most_common()),
+        "field_changes": [{"field": f, "before": b, "after": a, "keys": n}
+                          for f, b, a, n in plan.field_changes()],
         "keys": [
             {"id": p.key_id, "name": plan.name(p.key_id),
              "changes": {w.field: [w.before, w.after] for w in p.fields if w.field != "updatedAt"}}

@@ -155,7 +155,7 @@ def short_help(parser: argparse.ArgumentParser) -> str:
         DESCRIPTION,
         "",
     ]
-    lines += [f"  {name:<9} {text}" for name, text in _command_summaries(parser)]
+    lines += [f"  {name:<11} {text}" for name, text in _command_summaries(parser)]
     lines += ["", parser.epilog or ""]
     return "\n".join(lines)
 
@@ -214,6 +214,22 @@ def fill_tags(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
 
 def fill_status(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
     fill_edit_commands("status", actions(command), connection)
+
+
+def fill_limits(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("limits", actions(command), connection)
+
+
+def fill_permissions(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("permissions", actions(command), connection)
+
+
+def fill_rates(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("rates", actions(command), connection)
+
+
+def fill_expiry(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("expiry", actions(command), connection)
 
 
 def fill_ops(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
@@ -302,6 +318,10 @@ COMMANDS: dict[str, tuple[str, Filler, bool]] = {
     "accounts": ("upstream accounts: list, assign keys to them", fill_accounts, False),
     "tags": ("add, remove or replace tags on many keys", fill_tags, False),
     "status": ("enable or disable many keys", fill_status, False),
+    "limits": ("set token, concurrency, rate and cost limits on many keys", fill_limits, False),
+    "permissions": ("set which services many keys may use", fill_permissions, False),
+    "rates": ("set per-service cost rates on many keys", fill_rates, False),
+    "expiry": ("set, extend or clear many keys' expiry", fill_expiry, False),
     "ops": ("operations: list, show, revert, recover", fill_ops, False),
     "audit": ("the audit trail: list, export, trim", fill_audit, False),
     "info": ("server, counts, index version", fill_info, True),

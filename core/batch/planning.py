@@ -36,7 +36,7 @@ from keyops.core.schema.damage import record_damage
 from keyops.core.schema.encoding import decode_tags
 from keyops.core.schema.platforms import BindingField
 from keyops.core.schema.rows import KeyRow
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import FieldWrite, KeyWritePlan
 from keyops.core.store.accounts import load_accounts
 from keyops.core.store.key_table import LOAD_CHUNK, KeyTable, existing, read_fields
 from keyops.core.wire.chunks import chunked
@@ -119,6 +119,24 @@ class BatchPlan:
             before, after = describe_change(plan)
             rows.append((plan.key_id, self.name(plan.key_id), before, after))
         return rows
+
+    def field_changes(self) -> list[tuple[str, str | None, str | None, int]]:
+        """(field, before, after, keys) of every transition the plan writes, most keys first,
+        tags and updatedAt left out (tags have `tag_counts`): what a limit, rate or expiry
+        edit does at a glance, e.g. concurrencyLimit 0 -> 5 on 950 keys, '' -> 5 on 50, and
+        which keys an expiry turns active or inactive."""
+        # Keys with equal fields share one tuple of writes: count tuples, then their fields.
+        tuples: Counter[int] = Counter()
+        by_id: dict[int, tuple[FieldWrite, ...]] = {}
+        for plan in self.plans:
+            tuples[id(plan.fields)] += 1
+            by_id[id(plan.fields)] = plan.fields
+        counts: Counter[tuple[str, str | None, str | None]] = Counter()
+        for ident, keys in tuples.items():
+            for write in by_id[ident]:
+                if write.field not in ("tags", "updatedAt"):
+                    counts[(write.field, write.before, write.after)] += keys
+        return [(name, before, after, keys) for (name, before, after), keys in counts.most_common()]
 
 
 def describe_change(plan: KeyWritePlan) -> tuple[str, str]:

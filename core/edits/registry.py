@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from keyops.core.edits import accounts, revert, status, tags
+from keyops.core.edits import accounts, expiry, limits, permissions, rates, revert, status, tags
 from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
 from keyops.core.edits.cli_spec import CliCommand
 from keyops.core.errors import KeyopsError
@@ -27,6 +27,10 @@ class OpType(StrEnum):
     TAGS = "tags"
     ACCOUNTS = "accounts"
     STATUS = "status"
+    LIMITS = "limits"
+    PERMISSIONS = "permissions"
+    RATES = "rates"
+    EXPIRY = "expiry"
     REVERT = "revert"
     ROLLBACK = "rollback"
 
@@ -38,7 +42,7 @@ class EditKind:
     reads: tuple[str, ...]  # the fields its decisions read (a revert adds its journal's)
     # The request made ready to decide; refusals (an unknown account...) raise BadRequest.
     prepare: Callable[[Any, EditContext], Edit]
-    console_form: str | None  # the console screen module that edits it
+    console_form: str | None  # the console screen module that edits it (None: CLI only, yet)
     cli: CliCommand | None = None  # None: no command of its own (revert and rollback are ops)
     mutating: bool = True
     resumable: bool = True  # an interrupted run can be finished under the same op id
@@ -71,6 +75,17 @@ KINDS: tuple[EditKind, ...] = (
         "status_change",
         status.CLI,
     ),
+    EditKind(OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, None, limits.CLI),
+    EditKind(
+        OpType.PERMISSIONS,
+        permissions.PermissionsSet,
+        permissions.READS,
+        permissions.prepare,
+        None,
+        permissions.CLI,
+    ),
+    EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, None, rates.CLI),
+    EditKind(OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, None, expiry.CLI),
     EditKind(
         OpType.REVERT,
         revert.RevertRequest,

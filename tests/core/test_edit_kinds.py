@@ -20,6 +20,10 @@ from keyops.core.api import (
     TagEdit,
 )
 from keyops.core.edits.base import EditContext
+from keyops.core.edits.expiry import ExpiryChange
+from keyops.core.edits.limits import LimitsSet
+from keyops.core.edits.permissions import PermissionsSet
+from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.registry import BY_TYPE, kind_of
 from keyops.core.edits.template import WriteTemplate
 from keyops.core.schema.writes import FieldWrite
@@ -32,6 +36,10 @@ REQUESTS = [
     TagEdit.build("add", ["x"], "skip", remove=["y"]),
     StatusChange.build(True, "never"),
     AccountAssign.build(["gemini=shared"], overwrite_existing=True),
+    LimitsSet.build({"concurrency": "5", "daily_cost": "1.5"}, "mon@0", atomic=False),
+    PermissionsSet.build("claude,openai"),
+    RatesSet.build(["claude=1.5", "gemini=default"], replace=True),
+    ExpiryChange.build("extend", "+30d", keep_status=True),
     RevertRequest(op="20261127-030000-abcdef"),
     RollbackRequest(op="20261127-030000-abcdef"),
 ]
@@ -64,13 +72,24 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
         OpType.TAGS,
         OpType.STATUS,
         OpType.ACCOUNTS,
+        OpType.LIMITS,
+        OpType.PERMISSIONS,
+        OpType.RATES,
+        OpType.EXPIRY,
     }
+
+
+# Kinds the CLI offers and the console does not yet (issue 14 adds their form).
+CLI_ONLY = {OpType.LIMITS, OpType.PERMISSIONS, OpType.RATES, OpType.EXPIRY}
 
 
 def test_each_kind_names_a_console_form_that_exists() -> None:
     for kind in KINDS:
-        assert kind.console_form is not None and (SCREENS / f"{kind.console_form}.py").is_file()
         assert kind.mutating
+        if kind.op_type in CLI_ONLY:
+            assert kind.console_form is None and kind.cli is not None
+            continue
+        assert kind.console_form is not None and (SCREENS / f"{kind.console_form}.py").is_file()
 
 
 @pytest.mark.parametrize(
@@ -85,6 +104,16 @@ def test_each_kind_names_a_console_form_that_exists() -> None:
         (["status", "disable"], StatusChange.build(False)),
         (["accounts", "assign", "console=shared", "--force", "--overwrite-existing"],
          AccountAssign.build(["console=shared"], force=True, overwrite_existing=True)),
+        (["limits", "set", "--concurrency", "5", "--daily-cost", "1.5", "--weekly-reset", "mon@0",
+          "--best-effort"],
+         LimitsSet.build({"concurrency": "5", "daily_cost": "1.5"}, "mon@0", atomic=False)),
+        (["permissions", "set", "all"], PermissionsSet.build("all")),
+        (["rates", "set", "claude=1.5", "gemini=0", "--replace"],
+         RatesSet.build(["claude=1.5", "gemini=0"], replace=True)),
+        (["expiry", "set", "2027-01-31", "--keep-status"],
+         ExpiryChange.build("set", "2027-01-31", keep_status=True)),
+        (["expiry", "extend", "+2w"], ExpiryChange.build("extend", "+2w")),
+        (["expiry", "clear", "--best-effort"], ExpiryChange.build("clear", atomic=False)),
     ],
 )  # fmt: skip
 def test_the_cli_builds_each_kinds_command_from_its_spec(argv: list[str], expected: object) -> None:

@@ -9,9 +9,122 @@ assumed.
 from __future__ import annotations
 
 import json
+import math
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 State = dict[str, tuple[str, Any]]
+
+# updateApiKey's encodings (apiKeyService.js): JSON for lists and objects, String() for the rest.
+_JSON_LISTS = {"restrictedModels", "allowedClients", "tags", "openaiResponsesPayloadRules"}
+_BOOLS = {
+    "enableModelRestriction",
+    "enableClientRestriction",
+    "isActivated",
+    "enableOpenAIResponsesCodexAdaptation",
+    "enableOpenAIResponsesPayloadRules",
+}
+
+
+def js_number_to_string(x: float) -> str:
+    """ECMAScript Number::toString, written independently of keyops's own."""
+    x = float(x)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    if x < 0:
+        return "-" + js_number_to_string(-x)
+    r = repr(x)
+    mant, e = (r.split("e")[0], int(r.split("e")[1])) if "e" in r else (r, 0)
+    ip, fp = mant.split(".") if "." in mant else (mant, "")
+    digits = (ip + fp).lstrip("0")
+    n = len(ip.lstrip("0")) + e if ip.strip("0") else e - (len(fp) - len(fp.lstrip("0")))
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e2 = n - 1
+    sign = "+" if e2 >= 0 else "-"
+    return f"{digits}e{sign}{abs(e2)}" if k == 1 else f"{digits[0]}.{digits[1:]}e{sign}{abs(e2)}"
+
+
+def js_json(value: Any) -> str:
+    """JSON.stringify: compact, UTF-8 literal, JS number formatting."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return js_number_to_string(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(js_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ",".join(
+                json.dumps(str(k), ensure_ascii=False) + ":" + js_json(v) for k, v in value.items()
+            )
+            + "}"
+        )
+    raise TypeError(value)
+
+
+def js_string(value: Any) -> str:
+    """String(value)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return js_number_to_string(value)
+    return str(value)
+
+
+def normalize_permissions(value: Any) -> list[Any]:
+    """apiKeyService.normalizePermissions."""
+    if not value:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        if value.startswith("["):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return parsed
+        if value == "all":
+            return []
+        if "," in value:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return [value]
+    return []
+
+
+def encode(name: str, value: Any) -> str:
+    """The stored string updateApiKey writes for one allow-listed field."""
+    if name in _JSON_LISTS:
+        return js_json(value if value not in (None, "", 0, False) else [])
+    if name == "serviceRates":
+        return js_json(value if value not in (None, "", 0, False) else {})
+    if name == "permissions":
+        return js_json(normalize_permissions(value))
+    if name in _BOOLS:
+        return js_string(value)
+    if name in ("expiresAt", "activatedAt"):
+        return value or ""
+    return "" if value is None else js_string(value)
 
 
 def _set(state: State, name: str) -> set[str]:
@@ -34,14 +147,13 @@ def crs_update(state: State, key_id: str, updates: dict[str, Any], now_iso: str)
     old = dict(fields)
     new = dict(old)
     for name, value in updates.items():
-        if isinstance(value, list):
-            new[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        elif isinstance(value, bool):
-            new[name] = "true" if value else "false"
-        else:
-            new[name] = "" if value is None else str(value)
+        new[name] = encode(name, value)
     new["updatedAt"] = now_iso
     state[record_name] = ("hash", new)
+    # setApiKey re-adds the hash map entry on every edit (a no-op for a live key).
+    kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    if old.get("apiKey"):
+        state["apikey:hash_map"] = ("hash", {**hash_map, old["apiKey"]: key_id})
 
     if "isActive" in updates or "isDeleted" in updates:
         deleted = new.get("isDeleted") == "true"
@@ -78,3 +190,121 @@ def crs_update(state: State, key_id: str, updates: dict[str, Any], now_iso: str)
             if not _set(state, f"apikey:tag:{tag}"):
                 all_tags.discard(tag)
         _store_set(state, "apikey:tags:all", all_tags)
+
+
+class CrsRefused(ValueError):
+    """The 400 CRS's route answers: nothing is written."""
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_INTEGER_LIMITS = ("tokenLimit", "concurrencyLimit", "rateLimitWindow", "rateLimitRequests")
+_COST_LIMITS = ("rateLimitCost", "dailyCostLimit", "totalCostLimit", "weeklyOpusCostLimit")
+_SERVICES = ("claude", "gemini", "openai", "droid")
+
+
+def js_number(value: Any) -> float:
+    """Number(value) for what a JSON body can hold."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return 0.0
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+        return float(int(text, 16))
+    if re.fullmatch(r"[+-]?Infinity", text):
+        return -math.inf if text.startswith("-") else math.inf
+    return float(text) if _NUMBER.fullmatch(text) else math.nan
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _validate_permissions(value: Any) -> None:
+    """apiKeys.js validatePermissions."""
+    if value is None or value == "":
+        return
+    if isinstance(value, str):
+        if value != "all" and value not in _SERVICES:
+            raise CrsRefused(f"invalid permissions {value!r}")
+        return
+    if isinstance(value, list):
+        if any(item not in _SERVICES for item in value):
+            raise CrsRefused(f"invalid permissions {value!r}")
+        return
+    raise CrsRefused(f"invalid permissions {value!r}")
+
+
+def _validate_service_rates(value: Any) -> None:
+    """apiKeys.js validateServiceRates."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise CrsRefused("serviceRates must be an object")
+    for rate in value.values():
+        number = js_number(rate)
+        if not math.isfinite(number) or number < 0:
+            raise CrsRefused(f"invalid rate {rate!r}")
+
+
+def _js_date_ms(text: str) -> float | None:
+    """new Date(text).getTime() for the ISO forms keyops and CRS's page send (Z or offset, or a
+    date alone, which JS reads as UTC midnight)."""
+    if re.fullmatch(r"\d{4}-\d\d-\d\d", text):
+        text += "T00:00:00Z"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # server-local time: not a form these tests send
+    return moment.timestamp() * 1000
+
+
+def crs_single_edit(state: State, key_id: str, body: dict[str, Any], now: datetime) -> None:
+    """`PUT /admin/api-keys/:keyId` (apiKeys.js:2094-2438) for the fields keyops's limits,
+    permissions, rates and expiry kinds write: the route's checks in its order (a refusal
+    raises CrsRefused and writes nothing), then updateApiKey with what it builds."""
+    updates: dict[str, Any] = {}
+    for name in _INTEGER_LIMITS:
+        if _given(body.get(name)):
+            number = js_number(body[name])
+            if not (math.isfinite(number) and number == int(number) and number >= 0):
+                raise CrsRefused(f"{name} must be a non-negative integer")
+            updates[name] = number
+    for name in _COST_LIMITS:
+        if _given(body.get(name)):
+            number = js_number(body[name])
+            if math.isnan(number) or number < 0:
+                raise CrsRefused(f"{name} must be a non-negative number")
+            updates[name] = number
+    if "expiresAt" in body:
+        if body["expiresAt"] is None:
+            updates["expiresAt"] = ""
+            updates["isActive"] = True
+        else:
+            moment = _js_date_ms(str(body["expiresAt"]))
+            if moment is None:
+                raise CrsRefused("invalid expiration date")
+            updates["expiresAt"] = body["expiresAt"]
+            updates["isActive"] = moment > now.timestamp() * 1000
+    if "permissions" in body:
+        _validate_permissions(body["permissions"])
+        updates["permissions"] = body["permissions"]
+    if "serviceRates" in body:
+        _validate_service_rates(body["serviceRates"])
+        updates["serviceRates"] = body["serviceRates"]
+    for name, low, high in (("weeklyResetDay", 1, 7), ("weeklyResetHour", 0, 23)):
+        if _given(body.get(name)):
+            number = js_number(body[name])
+            if not (number == int(number) and low <= number <= high):
+                raise CrsRefused(f"{name} out of range")
+            updates[name] = number
+    if "isActive" in body:
+        if not isinstance(body["isActive"], bool):
+            raise CrsRefused("isActive must be a boolean")
+        updates["isActive"] = body["isActive"]
+    iso = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    crs_update(state, key_id, updates, iso)
