@@ -32,7 +32,14 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import keyops.tui
-from keyops.core.api import BatchConfig, BatchPlan, ConnectionFailed, KeyopsError, RedisSettings
+from keyops.core.api import (
+    BatchConfig,
+    BatchPlan,
+    ConnectionFailed,
+    KeyopsError,
+    OpStatus,
+    RedisSettings,
+)
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
@@ -48,6 +55,11 @@ from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
 from keyops.tui.terminal import HangupSafeDriver
 
 HEALTH_CHECK_SECONDS = 5.0
+# While Redis is lost a probe tries again after 2 s, then waits twice as long each time up to
+# 10 s: an operator sees the console back within seconds of Redis, and a long outage costs a
+# PING every 10 s.
+RECONNECT_FIRST_SECONDS = 2.0
+RECONNECT_MAX_SECONDS = 10.0
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 STOP_REASONS = {
     signal.SIGHUP: "the terminal hung up (SIGHUP)",
@@ -80,6 +92,7 @@ class KeyopsApp(App[int]):
     # init=False: watchers hear changes only, not the defaults the app sets when it mounts
     # (the key list would otherwise read every key a second time at start).
     lost_connection: var[str] = var("", init=False)
+    reconnect_every: var[float] = var(RECONNECT_FIRST_SECONDS, init=False)
     finished_batches: var[int] = var(0, init=False)
     stop_requested: var[str] = var("", init=False)
 
@@ -102,6 +115,8 @@ class KeyopsApp(App[int]):
         self.selection = Selection()
         self.data: ConsoleData | None = None
         self.recovery_offered = False
+        self.lost_at = 0.0  # when Redis stopped answering (the clock's epoch seconds)
+        self._reconnecting: Worker[None] | None = None
         self.read_only_reason = "--read-only" if read_only else ""
         self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
         self.batches_running = 0  # progress screens whose batch has not ended
@@ -177,9 +192,42 @@ class KeyopsApp(App[int]):
     # -- connection ------------------------------------------------------------------------------
 
     def connection_problem(self, problem: str) -> None:
+        """Redis stopped answering: say so (the key list's banner) and probe until it is back."""
+        if not self.lost_connection:
+            self.lost_at = self.clock()
+            log.warning("Redis lost: %s", problem)
         self.lost_connection = problem
+        if self._reconnecting is None or self._reconnecting.is_finished:
+            self._reconnecting = self.reconnect()
 
-    @work(exclusive=True, group="health", exit_on_error=False)
+    def connection_back(self) -> None:
+        if self.lost_connection:
+            log.warning("Redis answers again")
+            # The key list, watching, drops its banner and reloads (marks by key id are kept).
+            self.lost_connection = ""
+
+    @work(exclusive=True, group="reconnect", exit_on_error=False, description="Reconnecting")
+    async def reconnect(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while self.lost_connection:
+            self.reconnect_every = delay
+            await asyncio.sleep(delay)
+            if await self._answers():
+                self.connection_back()
+                return
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _answers(self) -> bool:
+        try:
+            if self.data is None:  # never reached it: open the session now
+                await self.open_data()
+            else:
+                await self.data.session.ping()
+        except KeyopsError:
+            return False
+        return True
+
+    @work(exclusive=True, group="health", exit_on_error=False, description="Checking Redis")
     async def check_connection(self) -> None:
         if self.data is None:
             return
@@ -189,9 +237,32 @@ class KeyopsApp(App[int]):
             if not self.lost_connection:
                 self.connection_problem(str(error))
             return
-        if self.lost_connection:
-            self.lost_connection = ""  # the key list, watching, drops its banner and reloads
-            self.notify("Redis answers again; keys reloaded, marks kept", title="Reconnected")
+        self.connection_back()
+
+    def report_failure(self, doing: str, error: KeyopsError, *, background: bool = False) -> None:
+        """A call to Redis that writes nothing (a read, a plan) failed: one dialog says what
+        failed and why. A lost connection is shown once, when it is lost (the banner stays
+        until Redis is back); a failure the operator asked for is always shown."""
+        if not isinstance(error, ConnectionFailed):
+            self._show_error(f"{doing} failed: {error}")
+            return
+        known = bool(self.lost_connection)
+        self.connection_problem(str(error))
+        if known and background:
+            return
+        marks = len(self.selection)
+        self._show_error(
+            f"{doing} failed: {error} — nothing was written.\n"
+            f"keyops tries again every {self.reconnect_every:g} s and reloads the keys when "
+            f"Redis answers; {marks} marked key{'' if marks == 1 else 's'} stay marked.",
+            title="Redis is not answering",
+        )
+
+    def _show_error(self, message: str, title: str = "Error") -> None:
+        top = self.screen
+        if isinstance(top, ErrorScreen) and top.message == message:
+            return  # the same failure twice (two workers met it): one dialog
+        self.push_screen(ErrorScreen(message, title))
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -225,8 +296,12 @@ class KeyopsApp(App[int]):
         self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
 
     @on(ProgressScreen.BatchFinished)
-    def batch_finished(self) -> None:
+    def batch_finished(self, event: ProgressScreen.BatchFinished) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
+        if event.outcome is None or event.outcome.status is OpStatus.RUNNING:
+            # Cut short (Redis lost mid-batch): once Redis answers, the reload offers its
+            # recovery again, even if an earlier one was put off.
+            self.recovery_offered = False
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
         if self.stopping and not self.batches_running:  # a stop signal waited for this
@@ -239,7 +314,8 @@ class KeyopsApp(App[int]):
             self.recovery_offered = True
             self._offer_recovery()
 
-    @work(exclusive=True, group="recovery", exit_on_error=False)
+    @work(exclusive=True, group="recovery", exit_on_error=False,
+          description="Looking for interrupted operations")  # fmt: skip
     async def _offer_recovery(self) -> None:
         if self.data is None:
             return
@@ -267,10 +343,15 @@ class KeyopsApp(App[int]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        message = (
-            str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
-        )
-        self.push_screen(ErrorScreen(message))
+        if isinstance(error, KeyopsError):
+            # Workers that call Redis say what they do in their description; Textual's own
+            # description is the call ("load_record()"), not words for the operator.
+            doing = event.worker.description
+            self.report_failure(
+                "A background read" if doing.endswith(")") else doing, error, background=True
+            )
+            return
+        self._show_error(f"{type(error).__name__}: {error}")
 
 
 def _console_is_a_context(app: KeyopsApp) -> ConsoleContext:
