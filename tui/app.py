@@ -33,12 +33,14 @@ from textual.worker import Worker, WorkerState
 
 import keyops.tui
 from keyops.core.api import (
+    CLOCK,
     BatchConfig,
     BatchPlan,
     ConnectionFailed,
     KeyopsError,
     OpStatus,
     RedisSettings,
+    utc_text,
 )
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
@@ -60,6 +62,11 @@ HEALTH_CHECK_SECONDS = 5.0
 # PING every 10 s.
 RECONNECT_FIRST_SECONDS = 2.0
 RECONNECT_MAX_SECONDS = 10.0
+# A batch cut off from Redis cannot drop its lock lease, so its operation counts as running
+# (not interrupted) until the lease expires (30 s by default): the console looks again this
+# often, this long, to offer its recovery as soon as it can be recovered.
+LEASE_POLL_SECONDS = 2.0
+LEASE_WAIT_SECONDS = 40.0
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 STOP_REASONS = {
     signal.SIGHUP: "the terminal hung up (SIGHUP)",
@@ -116,7 +123,9 @@ class KeyopsApp(App[int]):
         self.data: ConsoleData | None = None
         self.recovery_offered = False
         self.lost_at = 0.0  # when Redis stopped answering (the clock's epoch seconds)
+        self.interrupted_here: set[str] = set()  # ops this console's batches left open
         self._reconnecting: Worker[None] | None = None
+        self._sub_title_before_loss = ""
         self.read_only_reason = "--read-only" if read_only else ""
         self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
         self.batches_running = 0  # progress screens whose batch has not ended
@@ -196,6 +205,9 @@ class KeyopsApp(App[int]):
         if not self.lost_connection:
             self.lost_at = self.clock()
             log.warning("Redis lost: %s", problem)
+            # Every screen's header says it, not only the key list's banner.
+            self._sub_title_before_loss = self.sub_title
+            self.sub_title += f" · REDIS LOST at {utc_text(self.lost_at, CLOCK)}"
         self.lost_connection = problem
         if self._reconnecting is None or self._reconnecting.is_finished:
             self._reconnecting = self.reconnect()
@@ -203,6 +215,7 @@ class KeyopsApp(App[int]):
     def connection_back(self) -> None:
         if self.lost_connection:
             log.warning("Redis answers again")
+            self.sub_title = self._sub_title_before_loss
             # The key list, watching, drops its banner and reloads (marks by key id are kept).
             self.lost_connection = ""
 
@@ -240,15 +253,24 @@ class KeyopsApp(App[int]):
         self.connection_back()
 
     def report_failure(self, doing: str, error: KeyopsError, *, background: bool = False) -> None:
-        """A call to Redis that writes nothing (a read, a plan) failed: one dialog says what
-        failed and why. A lost connection is shown once, when it is lost (the banner stays
-        until Redis is back); a failure the operator asked for is always shown."""
+        """A call to Redis that writes nothing (a read, a plan) failed: say what failed and why.
+
+        What the operator asked for gets a dialog. A background read that meets a lost
+        connection gets a notification the first time (the banner then stays until Redis is
+        back, and the screen says it where it shows the data): dialogs piling up under each
+        other were what the operator's next enter landed on."""
         if not isinstance(error, ConnectionFailed):
             self._show_error(f"{doing} failed: {error}")
             return
         known = bool(self.lost_connection)
         self.connection_problem(str(error))
-        if known and background:
+        if background:
+            if not known:
+                self.notify(
+                    f"{doing} failed: {error}. Retrying; marks are kept.",
+                    title="Redis is not answering",
+                    severity="error",
+                )
             return
         marks = len(self.selection)
         self._show_error(
@@ -302,6 +324,11 @@ class KeyopsApp(App[int]):
             # Cut short (Redis lost mid-batch): once Redis answers, the reload offers its
             # recovery again, even if an earlier one was put off.
             self.recovery_offered = False
+            if event.outcome is not None:
+                self.interrupted_here.add(event.outcome.op_id)
+        if event.outcome is None or event.outcome.status in (OpStatus.RUNNING, OpStatus.REFUSED):
+            # Perhaps because Redis is gone: find out now, not at the next health check.
+            self.check_connection()
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
         if self.stopping and not self.batches_running:  # a stop signal waited for this
@@ -319,9 +346,12 @@ class KeyopsApp(App[int]):
     async def _offer_recovery(self) -> None:
         if self.data is None:
             return
-        interrupted = await self.data.session.recoveries()
-        if not interrupted:
-            return
+        deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        while not (interrupted := await self.data.session.recoveries()):
+            if not self.interrupted_here or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(LEASE_POLL_SECONDS)  # our own op, until its lease expires
+        self.interrupted_here.clear()
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
 
     # -- help, palette, errors -------------------------------------------------------------------

@@ -98,8 +98,18 @@ class OperationsScreen(ConsoleScreen):
     @work(exclusive=True, group="ops", exit_on_error=False, description="Loading the operations")
     async def load_ops(self) -> None:
         session = self.data.session
-        self.records = await session.recent_ops(OPS_SHOWN, self.filters)
-        self.interrupted = {recovery.record.id: recovery for recovery in await session.recoveries()}
+        try:
+            self.records = await session.recent_ops(OPS_SHOWN, self.filters)
+            recoveries = await session.recoveries()
+        except KeyopsError as error:
+            # What the table shows stays, marked as not current; ctrl+r or Redis's return reloads.
+            self.query_one("#ops-error", Static).update(
+                shown(f"cannot read the operations: {error}", "bold red")
+            )
+            self.keyops.report_failure("Loading the operations", error, background=True)
+            return
+        self.query_one("#ops-error", Static).update("")
+        self.interrupted = {recovery.record.id: recovery for recovery in recoveries}
         table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
