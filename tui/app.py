@@ -264,17 +264,18 @@ class KeyopsApp(App[int]):
             return
         known = bool(self.lost_connection)
         self.connection_problem(str(error))
+        why = str(error).rstrip(".")
         if background:
             if not known:
                 self.notify(
-                    f"{doing} failed: {error}. Retrying; marks are kept.",
+                    f"{doing} failed: {why}. Retrying; marks are kept.",
                     title="Redis is not answering",
                     severity="error",
                 )
             return
         marks = len(self.selection)
         self._show_error(
-            f"{doing} failed: {error} — nothing was written.\n"
+            f"{doing} failed: {why} — nothing was written.\n"
             f"keyops tries again every {self.reconnect_every:g} s and reloads the keys when "
             f"Redis answers; {marks} marked key{'' if marks == 1 else 's'} stay marked.",
             title="Redis is not answering",

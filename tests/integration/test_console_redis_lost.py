@@ -88,6 +88,17 @@ async def wait_error(pilot: Pilot[Any], says: str) -> str:
     return error_text(app)
 
 
+async def ended_batch(pilot: Pilot[Any]) -> ProgressScreen:
+    """The progress screen once its batch has ended (with an outcome, or stopped short)."""
+    await wait_screen(pilot, "ProgressScreen")
+    screen = pilot.app.screen
+    assert isinstance(screen, ProgressScreen)
+    await wait_for(
+        pilot, lambda: screen.outcome is not None or bool(screen.stopped), "batch ended", WAIT
+    )
+    return screen
+
+
 async def wait_back(pilot: Pilot[Any]) -> None:
     """The probe finds Redis again and the list reloads, with no key pressed."""
     app = pilot.app
@@ -182,10 +193,7 @@ async def test_tag_editor_while_redis_is_gone_then_back(lost: LostRedis) -> None
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        await wait_screen(pilot, "ProgressScreen")
-        screen = app.screen
-        assert isinstance(screen, ProgressScreen)
-        await wait_for(pilot, lambda: screen.outcome is not None, "the batch ended", WAIT)
+        screen = await ended_batch(pilot)
         # The engine writes its audit entry before any key: it cannot, so it refuses.
         assert screen.outcome is not None and screen.outcome.status is OpStatus.REFUSED
         summary = static_text(app, "#summary-text")
@@ -201,10 +209,7 @@ async def test_tag_editor_while_redis_is_gone_then_back(lost: LostRedis) -> None
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
-        await wait_screen(pilot, "ProgressScreen")
-        screen = app.screen
-        assert isinstance(screen, ProgressScreen)
-        await wait_for(pilot, lambda: screen.outcome is not None, "batch done", WAIT)
+        screen = await ended_batch(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.DONE
 
 
@@ -239,10 +244,7 @@ async def test_redis_gone_at_the_confirm_the_batch_is_refused_and_nothing_writte
         await wait_screen(pilot, "BatchConfirmScreen")
         await lost.proxy.cut()
         await pilot.press("2", "enter")
-        await wait_screen(pilot, "ProgressScreen")
-        screen = app.screen
-        assert isinstance(screen, ProgressScreen)
-        await wait_for(pilot, lambda: screen.outcome is not None, "batch ended", WAIT)
+        screen = await ended_batch(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.REFUSED
         assert "nothing was changed" in static_text(app, "#summary-text")
         await pilot.press("enter")
@@ -281,10 +283,7 @@ async def test_redis_lost_mid_batch_shows_the_interrupted_op_and_offers_its_reco
         await asyncio.wait_for(holding.wait(), WAIT)  # 200 keys written, Redis then goes
         await lost.proxy.cut()
         release.set()
-        await wait_screen(pilot, "ProgressScreen")
-        screen = app.screen
-        assert isinstance(screen, ProgressScreen)
-        await wait_for(pilot, lambda: screen.outcome is not None, "the batch ended", WAIT)
+        screen = await ended_batch(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.RUNNING
         summary = static_text(app, "#summary-text")
         assert "interrupted, needs recovery (o, then R)" in summary
@@ -297,10 +296,7 @@ async def test_redis_lost_mid_batch_shows_the_interrupted_op_and_offers_its_reco
         await wait_screen(pilot, "RecoveryScreen")
         assert app.is_running
         await pilot.press("b")  # roll it back
-        await wait_screen(pilot, "ProgressScreen")
-        screen = app.screen
-        assert isinstance(screen, ProgressScreen)
-        await wait_for(pilot, lambda: screen.outcome is not None, "rollback done", WAIT)
+        screen = await ended_batch(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.DONE
     assert await crs_state(lost.crs) == before
     assert await crs_index_problems(lost.crs) == []
