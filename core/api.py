@@ -5,7 +5,7 @@ else of the core.
 account catalog it loaded (so a plan is made from the list the operator is looking at), the
 operator's identity and the batch settings; it plans and runs batches, answers the recovery and
 audit questions, and turns Redis's own exceptions into keyops errors (`RedisRefused`,
-`RedisFailed`), so a front end catches `KeyopsError` and nothing from redis-py.
+`RedisFailed`, and `ConnectionFailed` when Redis stops answering), so a front end catches `KeyopsError` and nothing from redis-py.
 
 "Session" because it is opened, holds what it loaded for as long as it lives, and must be
 closed (`aclose`, or `async with`): the name says all three.
@@ -244,8 +244,43 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def as_keyops_error(error: Exception) -> KeyopsError | None:
-    """The keyops error for an exception from redis-py; None for anything else."""
+def _lost_reason(error: BaseException) -> str:
+    """Why a connection to Redis failed, in the operator's words ("connection refused")."""
+    message = str(error)
+    lowered = message.lower()
+    if isinstance(error, ConnectionRefusedError) or "refused" in lowered or "error 111" in lowered:
+        return "connection refused"
+    if "reset" in lowered:
+        return "connection reset"
+    if isinstance(error, TimeoutError) or "timeout" in lowered or "timed out" in lowered:
+        return "no answer in time (timed out)"
+    if "closed" in lowered or not message:
+        return "connection closed"
+    return message
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether an exception means Redis stopped answering (rather than answering "no")."""
+    if isinstance(error, BrokenPipeError):
+        return False  # our own output's reader left (`| head`), not Redis
+    # asyncio.IncompleteReadError: the raw reply readers hit the end of a closed socket.
+    if isinstance(error, ConnectionError | TimeoutError | EOFError):
+        return True
+    if type(error).__module__.startswith("redis."):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        return isinstance(error, RedisConnectionError | RedisTimeoutError)
+    return False
+
+
+def as_keyops_error(error: Exception, endpoint: str = "") -> KeyopsError | None:
+    """The keyops error for an exception from redis-py, or for a connection to Redis that
+    broke (`ConnectionFailed`, "Redis at host:port is not answering: connection refused");
+    None for anything else."""
+    if connection_lost(error):
+        where = f" at {endpoint}" if endpoint else ""
+        return ConnectionFailed(f"Redis{where} is not answering: {_lost_reason(error)}")
     if not type(error).__module__.startswith("redis."):
         return None
     from redis.exceptions import NoPermissionError, RedisError
@@ -257,13 +292,18 @@ def as_keyops_error(error: Exception) -> KeyopsError | None:
     return None
 
 
+def _endpoint_of(args: tuple[object, ...]) -> str:
+    session = args[0] if args else None
+    return session.endpoint if isinstance(session, KeyopsSession) else ""
+
+
 def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
         except Exception as error:
-            translated = as_keyops_error(error)
+            translated = as_keyops_error(error, _endpoint_of(args))
             if translated is None:
                 raise
             raise translated from error
@@ -283,7 +323,7 @@ def _redis_errors_in_stream(
                 async for item in stream:
                     yield item
         except Exception as error:
-            translated = as_keyops_error(error)
+            translated = as_keyops_error(error, _endpoint_of(args))
             if translated is None:
                 raise
             raise translated from error
@@ -443,6 +483,9 @@ class KeyopsSession:
         try:
             await self.clients.read.ping()
         except (RedisError, OSError) as error:
+            translated = as_keyops_error(error, self.endpoint)
+            if isinstance(translated, ConnectionFailed):
+                raise translated from error
             raise ConnectionFailed(f"Redis at {self.endpoint} does not answer: {error}") from error
 
     async def check_access(self) -> AccessCheck:

@@ -32,7 +32,16 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import keyops.tui
-from keyops.core.api import BatchConfig, BatchPlan, ConnectionFailed, KeyopsError, RedisSettings
+from keyops.core.api import (
+    CLOCK,
+    BatchConfig,
+    BatchPlan,
+    ConnectionFailed,
+    KeyopsError,
+    OpStatus,
+    RedisSettings,
+    utc_text,
+)
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
@@ -48,6 +57,16 @@ from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
 from keyops.tui.terminal import HangupSafeDriver
 
 HEALTH_CHECK_SECONDS = 5.0
+# While Redis is lost a probe tries again after 2 s, then waits twice as long each time up to
+# 10 s: an operator sees the console back within seconds of Redis, and a long outage costs a
+# PING every 10 s.
+RECONNECT_FIRST_SECONDS = 2.0
+RECONNECT_MAX_SECONDS = 10.0
+# A batch cut off from Redis cannot drop its lock lease, so its operation counts as running
+# (not interrupted) until the lease expires (30 s by default): the console looks again this
+# often, this long, to offer its recovery as soon as it can be recovered.
+LEASE_POLL_SECONDS = 2.0
+LEASE_WAIT_SECONDS = 40.0
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 STOP_REASONS = {
     signal.SIGHUP: "the terminal hung up (SIGHUP)",
@@ -80,6 +99,7 @@ class KeyopsApp(App[int]):
     # init=False: watchers hear changes only, not the defaults the app sets when it mounts
     # (the key list would otherwise read every key a second time at start).
     lost_connection: var[str] = var("", init=False)
+    reconnect_every: var[float] = var(RECONNECT_FIRST_SECONDS, init=False)
     finished_batches: var[int] = var(0, init=False)
     stop_requested: var[str] = var("", init=False)
 
@@ -102,6 +122,10 @@ class KeyopsApp(App[int]):
         self.selection = Selection()
         self.data: ConsoleData | None = None
         self.recovery_offered = False
+        self.lost_at = 0.0  # when Redis stopped answering (the clock's epoch seconds)
+        self.interrupted_here: set[str] = set()  # ops this console's batches left open
+        self._reconnecting: Worker[None] | None = None
+        self._sub_title_before_loss = ""
         self.read_only_reason = "--read-only" if read_only else ""
         self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
         self.batches_running = 0  # progress screens whose batch has not ended
@@ -177,9 +201,46 @@ class KeyopsApp(App[int]):
     # -- connection ------------------------------------------------------------------------------
 
     def connection_problem(self, problem: str) -> None:
+        """Redis stopped answering: say so (the key list's banner) and probe until it is back."""
+        if not self.lost_connection:
+            self.lost_at = self.clock()
+            log.warning("Redis lost: %s", problem)
+            # Every screen's header says it, not only the key list's banner.
+            self._sub_title_before_loss = self.sub_title
+            self.sub_title += f" · REDIS LOST at {utc_text(self.lost_at, CLOCK)}"
         self.lost_connection = problem
+        if self._reconnecting is None or self._reconnecting.is_finished:
+            self._reconnecting = self.reconnect()
 
-    @work(exclusive=True, group="health", exit_on_error=False)
+    def connection_back(self) -> None:
+        if self.lost_connection:
+            log.warning("Redis answers again")
+            self.sub_title = self._sub_title_before_loss
+            # The key list, watching, drops its banner and reloads (marks by key id are kept).
+            self.lost_connection = ""
+
+    @work(exclusive=True, group="reconnect", exit_on_error=False, description="Reconnecting")
+    async def reconnect(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while self.lost_connection:
+            self.reconnect_every = delay
+            await asyncio.sleep(delay)
+            if await self._answers():
+                self.connection_back()
+                return
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _answers(self) -> bool:
+        try:
+            if self.data is None:  # never reached it: open the session now
+                await self.open_data()
+            else:
+                await self.data.session.ping()
+        except KeyopsError:
+            return False
+        return True
+
+    @work(exclusive=True, group="health", exit_on_error=False, description="Checking Redis")
     async def check_connection(self) -> None:
         if self.data is None:
             return
@@ -189,9 +250,42 @@ class KeyopsApp(App[int]):
             if not self.lost_connection:
                 self.connection_problem(str(error))
             return
-        if self.lost_connection:
-            self.lost_connection = ""  # the key list, watching, drops its banner and reloads
-            self.notify("Redis answers again; keys reloaded, marks kept", title="Reconnected")
+        self.connection_back()
+
+    def report_failure(self, doing: str, error: KeyopsError, *, background: bool = False) -> None:
+        """A call to Redis that writes nothing (a read, a plan) failed: say what failed and why.
+
+        What the operator asked for gets a dialog. A background read that meets a lost
+        connection gets a notification the first time (the banner then stays until Redis is
+        back, and the screen says it where it shows the data): dialogs piling up under each
+        other were what the operator's next enter landed on."""
+        if not isinstance(error, ConnectionFailed):
+            self._show_error(f"{doing} failed: {error}")
+            return
+        known = bool(self.lost_connection)
+        self.connection_problem(str(error))
+        why = str(error).rstrip(".")
+        if background:
+            if not known:
+                self.notify(
+                    f"{doing} failed: {why}. Retrying; marks are kept.",
+                    title="Redis is not answering",
+                    severity="error",
+                )
+            return
+        marks = len(self.selection)
+        self._show_error(
+            f"{doing} failed: {why} — nothing was written.\n"
+            f"keyops tries again every {self.reconnect_every:g} s and reloads the keys when "
+            f"Redis answers; {marks} marked key{'' if marks == 1 else 's'} stay marked.",
+            title="Redis is not answering",
+        )
+
+    def _show_error(self, message: str, title: str = "Error") -> None:
+        top = self.screen
+        if isinstance(top, ErrorScreen) and top.message == message:
+            return  # the same failure twice (two workers met it): one dialog
+        self.push_screen(ErrorScreen(message, title))
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -225,8 +319,17 @@ class KeyopsApp(App[int]):
         self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
 
     @on(ProgressScreen.BatchFinished)
-    def batch_finished(self) -> None:
+    def batch_finished(self, event: ProgressScreen.BatchFinished) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
+        if event.outcome is None or event.outcome.status is OpStatus.RUNNING:
+            # Cut short (Redis lost mid-batch): once Redis answers, the reload offers its
+            # recovery again, even if an earlier one was put off.
+            self.recovery_offered = False
+            if event.outcome is not None:
+                self.interrupted_here.add(event.outcome.op_id)
+        if event.outcome is None or event.outcome.status in (OpStatus.RUNNING, OpStatus.REFUSED):
+            # Perhaps because Redis is gone: find out now, not at the next health check.
+            self.check_connection()
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
         if self.stopping and not self.batches_running:  # a stop signal waited for this
@@ -239,13 +342,17 @@ class KeyopsApp(App[int]):
             self.recovery_offered = True
             self._offer_recovery()
 
-    @work(exclusive=True, group="recovery", exit_on_error=False)
+    @work(exclusive=True, group="recovery", exit_on_error=False,
+          description="Looking for interrupted operations")  # fmt: skip
     async def _offer_recovery(self) -> None:
         if self.data is None:
             return
-        interrupted = await self.data.session.recoveries()
-        if not interrupted:
-            return
+        deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        while not (interrupted := await self.data.session.recoveries()):
+            if not self.interrupted_here or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(LEASE_POLL_SECONDS)  # our own op, until its lease expires
+        self.interrupted_here.clear()
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
 
     # -- help, palette, errors -------------------------------------------------------------------
@@ -267,10 +374,15 @@ class KeyopsApp(App[int]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        message = (
-            str(error) if isinstance(error, KeyopsError) else f"{type(error).__name__}: {error}"
-        )
-        self.push_screen(ErrorScreen(message))
+        if isinstance(error, KeyopsError):
+            # Workers that call Redis say what they do in their description; Textual's own
+            # description is the call ("load_record()"), not words for the operator.
+            doing = event.worker.description
+            self.report_failure(
+                "A background read" if doing.endswith(")") else doing, error, background=True
+            )
+            return
+        self._show_error(f"{type(error).__name__}: {error}")
 
 
 def _console_is_a_context(app: KeyopsApp) -> ConsoleContext:

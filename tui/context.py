@@ -9,7 +9,8 @@ Two things the console changes while screens are up are Textual reactives on the
 screen that cares watches them (`self.watch(self.app, CONNECTION_LOST, ...)`) instead of the
 app looking for that screen on its stack:
 
-- `lost_connection`: why Redis stopped answering, "" once it answers again;
+- `lost_connection`: why Redis stopped answering, "" once it answers again (a probe retries
+  meanwhile, every `reconnect_every` seconds);
 - `finished_batches`: counts batches that ended, so what Redis holds may have changed;
 - `stop_requested`: why the console must stop (its terminal hung up, SIGTERM), "" until then:
   a running batch cancels itself, and the console exits once it has ended.
@@ -23,7 +24,7 @@ from typing import Protocol
 
 from textual.worker import Worker
 
-from keyops.core.api import BatchPlan, ProgressEvent
+from keyops.core.api import BatchPlan, KeyopsError, ProgressEvent
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.selection import Selection
 
@@ -34,6 +35,7 @@ StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
 
 # Names of the app's reactives a screen may watch (see the module doc).
 CONNECTION_LOST = "lost_connection"
+RECONNECT_EVERY = "reconnect_every"
 BATCHES_FINISHED = "finished_batches"
 STOP_REQUESTED = "stop_requested"
 
@@ -65,6 +67,14 @@ class ConsoleContext(Protocol):
         """Why Redis stopped answering; "" while it answers (a reactive: watch it)."""
 
     @property
+    def lost_at(self) -> float:
+        """When Redis stopped answering (epoch seconds); meaningful while it is lost."""
+
+    @property
+    def reconnect_every(self) -> float:
+        """Seconds between tries to reach Redis again while it is lost (a reactive: watch it)."""
+
+    @property
     def stop_requested(self) -> str:
         """Why the console must stop; "" until it must (a reactive: watch it)."""
 
@@ -73,6 +83,10 @@ class ConsoleContext(Protocol):
 
     def connection_problem(self, problem: str) -> None:
         """A screen met a dead connection: the console says so until Redis answers again."""
+
+    def report_failure(self, doing: str, error: KeyopsError, *, background: bool = False) -> None:
+        """A read or plan failed ("Previewing the disable"): a dialog says what and why; a lost
+        connection starts the reconnect probe and is shown once unless the operator asked."""
 
     def offer_recovery(self) -> None:
         """Offers the operations an earlier keyops left half-done (once per console run)."""

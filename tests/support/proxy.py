@@ -1,5 +1,6 @@
 """A small asyncio TCP proxy for fault tests: it forwards to Redis, and on command delays
-traffic, stops forwarding (a silent drop), or resets connections after N more bytes."""
+traffic, stops forwarding (a silent drop), resets connections after N more bytes, or goes
+away altogether (`cut`: every link reset, new connections refused) until `restore`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class FaultyProxy:
         self.more_resets = 0
         self.random = random.Random(5)
         self._server: asyncio.Server | None = None
+        self.port = 0
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
     def drop(self) -> None:
@@ -31,9 +33,24 @@ class FaultyProxy:
         self._flowing.set()
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         sock = self._server.sockets[0]
-        return int(sock.getsockname()[1])
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    async def cut(self) -> None:
+        """Redis is gone, as when its host dies: open links reset, new ones are refused."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for client, upstream in list(self._links):
+            self._abort(client, upstream)
+        self._links.clear()
+
+    async def restore(self) -> None:
+        """Redis answers again, on the same port."""
+        if self._server is None:
+            await self.start()
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -190,8 +190,8 @@ async def test_a_lost_connection_shows_a_banner_and_reconnects_keeping_marks() -
         await pilot.press("space", "space")
         server.connected = False
         app.check_connection()  # the health check runs every 5 s; run it now
-        await wait_for(pilot, lambda: "connection lost" in static_text(app, "#banner"), "banner")
-        assert "marks are kept" in static_text(app, "#banner")
+        await wait_for(pilot, lambda: "Redis lost at" in static_text(app, "#banner"), "banner")
+        assert "retrying every 2 s; marks are kept" in static_text(app, "#banner")
         server.connected = True
         app.check_connection()
         await wait_for(pilot, lambda: static_text(app, "#banner").strip() == "", "banner gone")
@@ -214,7 +214,7 @@ async def test_the_key_list_follows_the_connection_while_another_screen_is_on_to
         await pilot.press("escape")
         await wait_screen(pilot, "KeyListScreen")
         # The banner was put up while help covered the list.
-        assert "connection lost" in static_text(app, "#banner")
+        assert "Redis lost at" in static_text(app, "#banner")
         await pilot.press("question_mark")
         await wait_screen(pilot, "HelpScreen")
         server.connected = True
@@ -247,3 +247,80 @@ async def test_the_keys_are_read_once_at_start(monkeypatch: pytest.MonkeyPatch) 
         await wait_loaded(pilot)
         await pilot.pause(0.5)
         assert reads == ["keys"]
+
+
+async def _lost_after_load(pilot: Any, server: fakeredis.FakeServer) -> None:
+    await wait_loaded(pilot)
+    server.connected = False
+
+
+def _fake_session() -> tuple[fakeredis.FakeServer, KeyopsSession, Any]:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    return server, KeyopsSession.from_client(client, "test"), client
+
+
+async def test_key_detail_while_redis_is_gone_says_so_and_the_console_stays() -> None:
+    server, session, client = _fake_session()
+    await seed_dataset(client, 50, now=DEMO_NOW)
+    app = session_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _lost_after_load(pilot, server)
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyDetailScreen")
+        await wait_for(
+            pilot, lambda: "not answering" in static_text(app, "#fields"), "the detail says why"
+        )
+        assert "cannot read this key" in static_text(app, "#fields")
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        assert app.is_running and "Redis lost at" in static_text(app, "#banner")
+
+
+async def test_export_while_redis_is_gone_keeps_no_half_file(tmp_path: Path) -> None:
+    server, session, client = _fake_session()
+    await seed_dataset(client, 50, now=DEMO_NOW)
+    app = session_app(session)
+    target = tmp_path / "audit.csv"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("o")
+        await wait_screen(pilot, "OperationsScreen")
+        await pilot.press("x")
+        await wait_screen(pilot, "ExportScreen")
+        server.connected = False
+        await pilot.press(*str(target), "enter")
+        await wait_for(
+            pilot, lambda: "nothing exported" in static_text(app, "#export-result"), "result"
+        )
+        assert "not answering" in static_text(app, "#export-result")
+        assert not target.exists()  # the same path works once Redis is back
+        server.connected = True
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: "entries written" in static_text(app, "#export-result"), "exported"
+        )
+        assert target.exists() and app.is_running
+
+
+async def test_a_console_started_while_redis_is_down_connects_by_itself() -> None:
+    server, session, client = _fake_session()
+    await seed_dataset(client, 50, now=DEMO_NOW)
+    server.connected = False
+    attempts = 0
+
+    async def opener() -> KeyopsSession:
+        nonlocal attempts
+        attempts += 1
+        await session.ping()  # as KeyopsSession.open fails when Redis is down
+        return session
+
+    from keyops.tui.app import KeyopsApp
+
+    app = KeyopsApp(opener)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "Redis lost at" in static_text(app, "#banner"), "banner")
+        assert "cannot load keys" in status_line(app)
+        server.connected = True
+        await wait_loaded(pilot)  # no key pressed: the probe opened the session
+        assert "50 keys" in status_line(app) and attempts >= 2

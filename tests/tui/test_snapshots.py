@@ -317,3 +317,41 @@ def test_error_modal(snap_compare: Any, size: tuple[int, int]) -> None:
         await wait_screen(pilot, "ErrorScreen")
 
     snap(snap_compare, demo_app(300), size, before)
+
+
+@pytest.mark.parametrize("shows", ["dialog", "banner"])
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_redis_lost(
+    snap_compare: Any, size: tuple[int, int], shows: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`d` with Redis gone: the form says why it has no counts, enter says what failed and
+    that nothing was written; behind it the banner says since when and how often it retries."""
+    import keyops.tui.app as app_module
+
+    # The probe's backoff would change "every 2 s" while the picture is taken.
+    monkeypatch.setattr(app_module, "RECONNECT_MAX_SECONDS", app_module.RECONNECT_FIRST_SECONDS)
+    # Toasts vanish after a few seconds: whether one is in the picture would depend on timing.
+    monkeypatch.setattr(KeyopsApp, "notify", lambda *args, **kwargs: None)
+    server = fakeredis.FakeServer()
+
+    async def session() -> KeyopsSession:
+        client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+        await seed_dataset(client, 300, now=DEMO_NOW)
+        return KeyopsSession.from_client(client, "10.0.0.5:6379")
+
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        await pilot.press("space", "space")
+        server.connected = False
+        await pilot.press("d")
+        await wait_for(
+            pilot, lambda: "not answering" in static_text(pilot.app, "#status-counts"), "form"
+        )  # type: ignore[arg-type]
+        await pilot.press("enter")
+        await wait_screen(pilot, "ErrorScreen")
+        if shows == "banner":
+            await pilot.press("enter", "escape")
+            await wait_screen(pilot, "KeyListScreen")
+        await pilot.pause(0.1)
+
+    snap(snap_compare, KeyopsApp(session, clock=DEMO_NOW.timestamp), size, before)

@@ -26,9 +26,10 @@ from keyops.core.api import (
     BadRequest,
     BatchPlan,
     BindingField,
+    KeyopsError,
     account_trouble,
 )
-from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
+from keyops.tui.screens.base import PreviewModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable, shown
 
@@ -164,7 +165,7 @@ class AccountAssignScreen(PreviewModal):
             return
         self.compute_preview(request)
 
-    async def _plan(self, request: AccountAssign) -> BatchPlan | None:
+    async def _plan(self, request: AccountAssign, *, background: bool) -> BatchPlan | None:
         try:
             return await self.data.session.plan(self.key_ids, request)
         except BadRequest as problem:
@@ -172,10 +173,17 @@ class AccountAssignScreen(PreviewModal):
                 Text("\n".join(printable(line) for line in problem.problems), style="bold red")
             )
             return None
+        except KeyopsError as error:
+            # The form stays open with what was picked: ctrl+s tries again once Redis answers.
+            self.query_one("#assign-error", Static).update(failure_text("cannot preview", error))
+            step = "Previewing" if background else "Planning"
+            doing = f"{step} the account assignment of {len(self.key_ids)} keys"
+            self.keyops.report_failure(doing, error, background=background)
+            return None
 
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def compute_preview(self, request: AccountAssign) -> None:
-        plan = await self._plan(request)
+        plan = await self._plan(request, background=True)
         self.plan = plan
         if plan is None:
             self.query_one("#assign-counts", Static).update("")
@@ -202,7 +210,7 @@ class AccountAssignScreen(PreviewModal):
             return
         plan = plan_still_valid(self.plan, request)
         if plan is None:
-            plan = await self._plan(request)
+            plan = await self._plan(request, background=False)
             if plan is None:
                 return
         self.dismiss(None)

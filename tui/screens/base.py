@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker
 
-from keyops.core.api import BatchPlan
+from keyops.core.api import BatchPlan, ConnectionFailed, KeyopsError
 from keyops.tui.console_data import ConsoleData
-from keyops.tui.context import ConsoleContext
+from keyops.tui.context import CONNECTION_LOST, ConsoleContext
+from keyops.tui.shown import shown
 
 
 class WriteBinding(Binding):
@@ -101,6 +103,14 @@ class ConsoleModal(ConsoleScreenMixin, ModalScreen[T]):
     pass
 
 
+def failure_text(what: str, error: KeyopsError) -> Text:
+    """A form's line for a read that failed ("cannot preview: Redis at … is not answering")."""
+    text = shown(f"{what}: {error}", "bold red")
+    if isinstance(error, ConnectionFailed):
+        text.append(" — nothing was written; the preview comes back with Redis", style="")
+    return text
+
+
 def plan_still_valid(plan: BatchPlan | None, request: BaseModel) -> BatchPlan | None:
     """The previewed plan, if it was made for exactly this request (so apply runs what the
     operator saw); None when the form changed since and a fresh plan is needed."""
@@ -120,6 +130,13 @@ class PreviewModal(ConsoleModal[None]):
         self.key_ids = key_ids
         self.plan: BatchPlan | None = None
         self._preview_timer: Timer | None = None
+
+    def on_mount(self) -> None:
+        self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
+
+    def connection_changed(self, was_lost: str, lost: str) -> None:
+        if was_lost and not lost:
+            self.schedule_preview()  # Redis is back: the preview it could not read
 
     def schedule_preview(self) -> None:
         self.plan = None

@@ -4,6 +4,7 @@ closes."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.text import Text
@@ -13,8 +14,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Select, Static
 
-from keyops.core.api import AuditFilter
+from keyops.core.api import AuditFilter, KeyopsError
 from keyops.tui.screens.base import ConsoleModal
+from keyops.tui.shown import shown
 
 
 class ExportScreen(ConsoleModal[None]):
@@ -70,6 +72,12 @@ class ExportScreen(ConsoleModal[None]):
                 count = await self.data.session.export_audit(out, fmt, self.filters)
         except OSError as error:
             result.update(Text(f"cannot write {path}: {error.strerror or error}", style="bold red"))
+            return
+        except KeyopsError as error:
+            # A half-written export is no export: remove it so the same path works next time.
+            await asyncio.to_thread(path.unlink, True)
+            result.update(shown(f"nothing exported: {error}; {path} was not kept", "bold red"))
+            self.keyops.report_failure("Exporting the audit entries", error, background=True)
             return
         result.update(Text(f"{count} entries written to {path}", style="bold green"))
         self.notify(f"{count} audit entries → {path}", title="Exported")

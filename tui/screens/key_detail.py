@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from keyops.core.api import BindingField, KeyRow
+from keyops.core.api import BindingField, KeyopsError, KeyRow
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 
@@ -56,8 +56,13 @@ class KeyDetailScreen(ConsoleModal[None]):
 
     @work(exclusive=True, exit_on_error=False)
     async def load_record(self) -> None:
-        record = await self.data.session.record(self.row.id)
         fields = self.query_one("#fields", Static)
+        try:
+            record = await self.data.session.record(self.row.id)
+        except KeyopsError as error:
+            fields.update(shown(f"cannot read this key: {error}", "bold red"))
+            self.keyops.report_failure("Reading the key", error, background=True)
+            return
         if record is None:
             fields.update("This key is gone from Redis.")
             return

@@ -25,8 +25,8 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
-from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
+from keyops.core.api import CLOCK, KeyopsError, KeyQuery, KeyRow, QueryError, utc_text
+from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST, RECONNECT_EVERY
 from keyops.tui.screens.account_assign import AccountAssignScreen
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.key_detail import KeyDetailScreen
@@ -87,6 +87,7 @@ class KeyListScreen(ConsoleScreen):
         self._scan: FilterScan | None = None
         self.loaded = False
         self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
+        self.reconnected = False  # the next load follows a lost connection: say it is back
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -115,21 +116,34 @@ class KeyListScreen(ConsoleScreen):
         self.update_banner()
         # The console says when Redis is lost or back and when a batch ended; the list follows.
         self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
+        self.watch(self.app, RECONNECT_EVERY, self.update_banner, init=False)
         self.watch(self.app, BATCHES_FINISHED, self.reload_after_batch, init=False)
         self.load_keys()
 
     # -- loading ---------------------------------------------------------------------------------
 
-    @work(exclusive=True, group="load", exit_on_error=False)
+    @work(exclusive=True, group="load", exit_on_error=False, description="Loading the keys")
     async def load_keys(self) -> None:
-        self.query_one("#status-line", Static).update("loading keys…")
+        status = self.query_one("#status-line", Static)
+        if not self.loaded:
+            status.update("loading keys…")
         try:
             data = await self.keyops.open_data()
             await data.load(self.keyops.clock())
         except KeyopsError as error:
-            self.query_one("#status-line", Static).update(shown(f"cannot load keys: {error}"))
-            self.keyops.connection_problem(str(error))
+            if self.loaded:
+                # The list keeps what it showed, and the marks: the banner says it is stale.
+                self.update_status()
+            else:
+                status.update(shown(f"cannot load keys: {error}"))
+            self.keyops.report_failure("Loading the keys", error, background=True)
             return
+        if self.reconnected:
+            self.reconnected = False
+            self.notify(
+                f"{len(data.table)} keys reloaded; {len(data.selection)} marked",
+                title="Redis answers again",
+            )
         self.loaded = True
         self.deleted_count = sum(1 for row in data.table if row.is_deleted)
         self.update_banner()  # the session may have turned out read-only (ACL)
@@ -143,6 +157,7 @@ class KeyListScreen(ConsoleScreen):
     def connection_changed(self, was_lost: str, lost: str) -> None:
         self.update_banner()
         if was_lost and not lost:
+            self.reconnected = True
             self.load_keys()  # Redis answers again: show what it holds now (marks are kept)
 
     # -- filtering -------------------------------------------------------------------------------
@@ -235,8 +250,12 @@ class KeyListScreen(ConsoleScreen):
         banner = self.query_one("#banner", Static)
         problem = self.keyops.lost_connection
         if problem:
+            since = utc_text(self.keyops.lost_at, CLOCK)
+            every = f"{self.keyops.reconnect_every:g}"
             banner.update(
-                shown(f"Redis connection lost: {problem} · retrying every 5 s; marks are kept")
+                shown(
+                    f"Redis lost at {since} — retrying every {every} s; marks are kept · {problem}"
+                )
             )
             banner.set_class(True, "visible", "lost")
             return

@@ -17,11 +17,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from keyops.core.api import (
     AuditFilter,
     BadInput,
+    KeyopsError,
     OperationRecord,
     OpStatus,
     Recovery,
     parse_audit_filter,
 )
+from keyops.tui.context import CONNECTION_LOST
 from keyops.tui.formatting import short, when
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
@@ -79,7 +81,12 @@ class OperationsScreen(ConsoleScreen):
         ops.add_columns("operation", "when", "who", "result", "what")
         self.query_one("#entries", DataTable).add_columns("when", "key", "field", "before", "after")
         ops.focus()
+        self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
         self.load_ops()
+
+    def connection_changed(self, was_lost: str, lost: str) -> None:
+        if was_lost and not lost:
+            self.load_ops()  # Redis is back: what this screen could not read
 
     @property
     def selected(self) -> OperationRecord | None:
@@ -88,11 +95,21 @@ class OperationsScreen(ConsoleScreen):
             return None
         return self.records[table.cursor_row]
 
-    @work(exclusive=True, group="ops", exit_on_error=False)
+    @work(exclusive=True, group="ops", exit_on_error=False, description="Loading the operations")
     async def load_ops(self) -> None:
         session = self.data.session
-        self.records = await session.recent_ops(OPS_SHOWN, self.filters)
-        self.interrupted = {recovery.record.id: recovery for recovery in await session.recoveries()}
+        try:
+            self.records = await session.recent_ops(OPS_SHOWN, self.filters)
+            recoveries = await session.recoveries()
+        except KeyopsError as error:
+            # What the table shows stays, marked as not current; ctrl+r or Redis's return reloads.
+            self.query_one("#ops-error", Static).update(
+                shown(f"cannot read the operations: {error}", "bold red")
+            )
+            self.keyops.report_failure("Loading the operations", error, background=True)
+            return
+        self.query_one("#ops-error", Static).update("")
+        self.interrupted = {recovery.record.id: recovery for recovery in recoveries}
         table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
@@ -118,7 +135,8 @@ class OperationsScreen(ConsoleScreen):
         if record is not None:
             self.load_entries(record)
 
-    @work(exclusive=True, group="entries", exit_on_error=False)
+    @work(exclusive=True, group="entries", exit_on_error=False,
+          description="Reading the operation's audit entries")  # fmt: skip
     async def load_entries(self, record: OperationRecord) -> None:
         table = self.query_one("#entries", DataTable)
         names = self.data.table.by_id
@@ -201,7 +219,11 @@ class OperationsScreen(ConsoleScreen):
                 "this operation is running or interrupted: R recovers it", severity="warning"
             )
             return
-        plan = await self.data.session.plan_revert(record.id)
+        try:
+            plan = await self.data.session.plan_revert(record.id)
+        except KeyopsError as error:
+            self.keyops.report_failure(f"Planning the revert of {record.id}", error)
+            return
         self.keyops.run_plan(plan)
 
     def action_recover(self) -> None:

@@ -19,7 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 
-from keyops.core.api import OpStatus, Outcome, Phase, ProgressEvent
+from keyops.core.api import ConnectionFailed, KeyopsError, OpStatus, Outcome, Phase, ProgressEvent
 from keyops.tui.context import STOP_REQUESTED, StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
@@ -121,6 +121,7 @@ class ProgressScreen(ConsoleScreen):
         self.cancel = asyncio.Event()
         self.outcome: Outcome | None = None
         self.last: ProgressEvent | None = None
+        self.stopped = ""  # why the batch ended without an outcome (Redis lost before it could say)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -154,6 +155,8 @@ class ProgressScreen(ConsoleScreen):
                 self.show_event(event)
             if self.outcome is None:
                 self.query_one("#progress-phase", Static).update("ended without an outcome")
+        except KeyopsError as error:
+            self.cut_short(error)
         finally:
             if self.outcome is None:  # failed or cut short, it has ended all the same
                 self.post_message(self.BatchFinished(None))
@@ -213,8 +216,34 @@ class ProgressScreen(ConsoleScreen):
                 f"{outcome.counts.applied} keys changed", title=f"Operation {outcome.op_id} done"
             )
 
+    def cut_short(self, error: KeyopsError) -> None:
+        """The batch stopped before the engine could report an outcome (Redis went away while
+        it set the operation up): say what that means for the keys, and how to go on."""
+        gc.unfreeze()
+        last = self.last
+        wrote = last is not None and last.phase not in (Phase.PLANNED, Phase.LOCKING)
+        op = last.op_id if last is not None and last.op_id else ""
+        self.stopped = str(error)
+        text = Text(f"Batch stopped: {printable(str(error))}", style="bold red")
+        if wrote and op:
+            text.append(
+                f"\nOperation {op} may have written some keys: it stays open for recovery. "
+                "When Redis answers, o then R finishes it or rolls it back.",
+                style="",
+            )
+        else:
+            text.append("\nNothing was written to any key.", style="")
+        self.query_one("#summary-text", Static).update(text)
+        self.query_one("#summary").display = True
+        self.query_one("#progress-phase", Static).update(Text("stopped: Redis lost"))
+        self.query_one("#progress-hint", Static).update(
+            "enter or esc closes · the list reloads when Redis answers, marks are kept"
+        )
+        if isinstance(error, ConnectionFailed):
+            self.keyops.connection_problem(str(error))  # the banner and the reconnect probe
+
     def action_cancel_or_close(self) -> None:
-        if self.outcome is not None:
+        if self.outcome is not None or self.stopped:
             self.action_close()
             return
         if self.cancel.is_set():
@@ -240,7 +269,7 @@ class ProgressScreen(ConsoleScreen):
             self.query_one("#progress-phase", Static).update(Text(f"cancelling: {reason}"))
 
     def action_close(self) -> None:
-        if self.outcome is None:
+        if self.outcome is None and not self.stopped:
             self.notify("still running: c cancels", severity="warning")
             return
         self.dismiss(None)

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from keyops.core.api import KeyopsError, Recovery
+from keyops.core.api import ConnectionFailed, KeyopsError, Recovery
 from keyops.tui.formatting import when
 from keyops.tui.screens.base import ConsoleModal, WriteBinding
 from keyops.tui.shown import printable
@@ -72,6 +72,10 @@ class RecoveryScreen(ConsoleModal[None]):
         session = self.data.session
         try:
             plan, resume = await session.plan_recovery(self.record.id, action)
+        except ConnectionFailed as lost:
+            # The dialog stays: f or b tries again once Redis answers.
+            self.keyops.report_failure(f"Planning the recovery of {self.record.id}", lost)
+            return
         except KeyopsError as refused:
             self.notify(printable(str(refused)), severity="warning")
             return

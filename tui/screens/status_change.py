@@ -15,8 +15,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from keyops.core.api import BadRequest, BatchPlan, StatusChange
-from keyops.tui.screens.base import ConsoleModal, WriteBinding, plan_still_valid
+from keyops.core.api import BadRequest, BatchPlan, KeyopsError, StatusChange
+from keyops.tui.context import CONNECTION_LOST
+from keyops.tui.screens.base import ConsoleModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
 
@@ -68,7 +69,12 @@ class StatusChangeScreen(ConsoleModal[None]):
 
     def on_mount(self) -> None:
         self.query_one("#atomic", Checkbox).focus()
+        self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
         self.refresh_plan()
+
+    def connection_changed(self, was_lost: str, lost: str) -> None:
+        if was_lost and not lost:
+            self.refresh_plan()  # Redis is back: the counts it could not read
 
     def request(self) -> StatusChange | None:
         expires = self.query_one("#expires", Input).value.strip() if self.enable else ""
@@ -96,11 +102,21 @@ class StatusChangeScreen(ConsoleModal[None]):
         if request is not None:
             self.compute_plan(request)
 
+    def doing(self, step: str) -> str:
+        """What failed, for the dialog: "Planning the disable of 2 keys"."""
+        return f"{step} the {'enable' if self.enable else 'disable'} of {len(self.key_ids)} keys"
+
     @work(exclusive=True, group="status-plan", exit_on_error=False)
     async def compute_plan(self, request: StatusChange) -> None:
-        plan = await self.data.session.plan(self.key_ids, request)
+        counts = self.query_one("#status-counts", Static)
+        try:
+            plan = await self.data.session.plan(self.key_ids, request)
+        except KeyopsError as error:
+            counts.update(failure_text("cannot read the keys", error))
+            self.keyops.report_failure(self.doing("Previewing"), error, background=True)
+            return
         self.plan = plan
-        self.query_one("#status-counts", Static).update(plan_counts(plan))
+        counts.update(plan_counts(plan))
         self.query_one("#status-refused", Static).update(
             refused_table(plan) if plan.skipped else ""
         )
@@ -109,9 +125,14 @@ class StatusChangeScreen(ConsoleModal[None]):
         request = self.request()
         if request is None:
             return
-        plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
-            self.key_ids, request
-        )
+        try:
+            plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
+                self.key_ids, request
+            )
+        except KeyopsError as error:
+            # The form stays open: enter tries again once Redis answers.
+            self.keyops.report_failure(self.doing("Planning"), error)
+            return
         self.dismiss(None)
         self.keyops.run_plan(plan, confirmed=True)
 

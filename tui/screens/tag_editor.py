@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from keyops.core.api import BadRequest, TagEdit, js_trim
-from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
+from keyops.core.api import BadRequest, KeyopsError, TagEdit, js_trim
+from keyops.tui.screens.base import PreviewModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable
 
@@ -143,7 +143,15 @@ class TagEditorScreen(PreviewModal):
 
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def compute_preview(self, request: TagEdit) -> None:
-        plan = await self.data.session.plan(self.key_ids, request)
+        try:
+            plan = await self.data.session.plan(self.key_ids, request)
+        except KeyopsError as error:
+            self.query_one("#preview-counts", Static).update(failure_text("cannot preview", error))
+            self.query_one("#preview-sample", Static).update("")
+            self.keyops.report_failure(
+                f"Previewing the tag edit of {len(self.key_ids)} keys", error, background=True
+            )
+            return
         self.plan = plan
         self.query_one("#preview-counts", Static).update(plan_counts(plan))
         self.query_one("#preview-sample", Static).update(sample_table(plan))
@@ -153,8 +161,13 @@ class TagEditorScreen(PreviewModal):
         if request is None:
             self.notify("nothing to apply: type tags to add or remove", severity="warning")
             return
-        plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
-            self.key_ids, request
-        )
+        try:
+            plan = plan_still_valid(self.plan, request) or await self.data.session.plan(
+                self.key_ids, request
+            )
+        except KeyopsError as error:
+            # The form stays open with what was typed: ctrl+s tries again once Redis answers.
+            self.keyops.report_failure(f"Planning the tag edit of {len(self.key_ids)} keys", error)
+            return
         self.dismiss(None)
         self.keyops.run_plan(plan)

@@ -209,9 +209,11 @@ class KeyListView(ScrollView, can_focus=True):
         self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
         index = 0
         if current is not None:
-            # Linear scan only when the key is still there; cheap next to the filter itself.
+            # By id, not identity: a reload (after a batch, or Redis coming back) makes new
+            # rows, and the cursor must stay on the key it was on. Cheap next to the filter.
+            current_id = current.id
             for position, row in enumerate(rows):
-                if row is current:
+                if row.id == current_id:
                     index = position
                     break
         self.selection.anchor = None
