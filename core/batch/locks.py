@@ -79,17 +79,28 @@ return {}
 """
 )
 
-# KEYS[1] keylocks hash; ARGV: op id, then key ids. Frees only what this op holds.
+# KEYS[1] keylocks hash; ARGV: op id, heir ('' = none), then key ids. Only what this op holds:
+# freed, or handed to the heir (the interrupted op a rollback took them over from).
 RELEASE_LUA = """
-local locks, op = KEYS[1], ARGV[1]
+local locks, op, heir = KEYS[1], ARGV[1], ARGV[2]
 local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
 local owners = redis.call('HMGET', locks, unpack(ids))
 local mine = {}
 for i, owner in ipairs(owners) do
   if owner == op then mine[#mine + 1] = ids[i] end
 end
-if #mine > 0 then redis.call('HDEL', locks, unpack(mine)) end
+if #mine == 0 then return 0 end
+if heir == '' then
+  redis.call('HDEL', locks, unpack(mine))
+else
+  local pairs_ = {}
+  for _, id in ipairs(mine) do
+    pairs_[#pairs_ + 1] = id
+    pairs_[#pairs_ + 1] = heir
+  end
+  redis.call('HSET', locks, unpack(pairs_))
+end
 return #mine
 """
 
@@ -221,11 +232,14 @@ class KeyLock:
         return (time.monotonic() - self._last_renewal) * 1000 < self.ttl_ms - margin_ms
 
     async def release(self) -> None:
-        """Give back every claim and the lease: the op has finished."""
+        """Give back every claim and the lease: the op has finished (or was refused). A
+        rollback hands the claims it took over back to the op it undoes, still open until
+        it is closed: a rollback cancelled, refused or short of some keys must not leave
+        that op's keys free for another batch."""
         chunks = list(chunked(self.claimed, CLAIM_CHUNK))
         for group in chunked(chunks, CLAIM_CHUNKS_PER_CALL):
             await self._release.call_many(
-                [([names.KEY_LOCKS], [self.op_id, *chunk]) for chunk in group]
+                [([names.KEY_LOCKS], [self.op_id, self.takes_over, *chunk]) for chunk in group]
             )
         self.claimed = []
         await self.drop_lease()
@@ -237,17 +251,18 @@ class KeyLock:
             await self._drop(keys=[self.lease_key], args=[self.token])
 
 
-async def release_every_claim(client: aioredis.Redis, op_id: str) -> None:
-    """Free every key an op still claims, from its whole target set: a resumed op claimed only
-    the keys its first run had not reached, and an op closed by its rollback (a new op) never
-    releases its own claims. Frees only what `op_id` holds (a rollback took over the rest)."""
+async def release_every_claim(client: aioredis.Redis, op_id: str, heir: str = "") -> None:
+    """Free (or hand to `heir`, as `KeyLock.release`) every key an op still claims, from its
+    whole target set: a resumed op claimed only the keys its first run had not reached, and an
+    op closed by its rollback (a new op) never releases its own claims. Only what `op_id`
+    holds (a rollback took over the rest)."""
     release = RawScript(client, RELEASE_LUA)
     cursor = 0
     while True:
         cursor, batch = await client.sscan(names.op_targets(op_id), cursor, count=CLAIM_CHUNK)
         ids = cast(list[str], batch)
         if ids:
-            await release.call_many([([names.KEY_LOCKS], [op_id, *ids])])
+            await release.call_many([([names.KEY_LOCKS], [op_id, heir, *ids])])
         if cursor == 0:
             return
 

@@ -237,6 +237,9 @@ async def _close(
 ) -> ProgressEvent:
     original = await ops.get(plan.reverts)
     if original is None or original.status is not OpStatus.RUNNING:
+        # Closed meanwhile (by another recovery): the claims this rollback handed back to it
+        # would keep nothing safe, only clutter the lock table.
+        await release_every_claim(ops.client, plan.reverts)
         return final
     op_id, by = original.id, outcome.op_id
     if outcome.status is OpStatus.CANCELLED or outcome.failures:

@@ -195,7 +195,7 @@ class BatchRunner:
                 if record.status.finished:
                     await lock.release()
                     if resume is not None:  # the keys its first run claimed, too
-                        await release_every_claim(self.client, record.id)
+                        await release_every_claim(self.client, record.id, takes_over)
                 else:  # interrupted: its keys stay claimed until it is recovered
                     await lock.drop_lease()
         if final is not None:
