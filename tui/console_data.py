@@ -36,6 +36,12 @@ class ConsoleData:
         self.sort_reverse = False
         self._binding_text: dict[tuple[str, ...], str] = {}
         self.loaded = False
+        # When the whole list was last read, and when the rows on screen were (clock time):
+        # what the key list's "as of" says.
+        self.loaded_at = 0.0
+        self.checked_at = 0.0
+        self.loads = 0  # how many times the whole list was read (a refresh begun before the
+        # latest read must not land on top of it)
 
     async def load(self, now: float) -> None:
         """(Re)reads every key and account; marks of keys that still exist are kept."""
@@ -46,11 +52,26 @@ class ConsoleData:
         if self.loaded:
             self.selection.keep_only(table.by_id)
         self.loaded = True
+        self.loads += 1
+        self.loaded_at = self.checked_at = now
         self.resort(now)
         # 100,000 rows are long-lived: without this, each full garbage collection walks them
         # all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are still freed
         # by reference counting when a reload drops them; rows hold no cycles.
         gc.freeze()
+
+    def take_changes(self, changed: dict[str, KeyRow | None], now: float) -> None:
+        """Rows the live refresh read again (the session's table already holds them): the
+        sorted list takes them in place, and a key that is gone loses its mark."""
+        self.checked_at = now
+        if not changed:
+            return
+        self.sorted_rows = [
+            fresh for row in self.sorted_rows if (fresh := changed.get(row.id, row)) is not None
+        ]
+        gone = [key_id for key_id, row in changed.items() if row is None]
+        if gone:
+            self.selection.marked.difference_update(gone)
 
     def resort(self, now: float) -> None:
         self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)

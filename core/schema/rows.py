@@ -83,6 +83,11 @@ class KeyRow:
         self.last_used_at = last_used_at
         self.bindings = bindings
 
+    def same_as(self, other: KeyRow) -> bool:
+        """Whether two reads of a key hold the same values (a live refresh replaces a row only
+        when something changed, so the list repaints nothing otherwise)."""
+        return all(getattr(self, name) == getattr(other, name) for name in KeyRow.__slots__)
+
     def binding(self, field: BindingField) -> str:
         return self.bindings[FIELD_POSITIONS[field]]
 

@@ -48,6 +48,27 @@ class KeyTable:
     def __iter__(self) -> Iterator[KeyRow]:
         return iter(self.rows)
 
+    def replace(self, fresh: dict[str, KeyRow | None]) -> None:
+        """Puts re-read rows in place of the loaded ones; None drops a key that is gone.
+        One pass over the rows, and only when something changed."""
+        if not fresh:
+            return
+        rows: list[KeyRow] = []
+        for row in self.rows:
+            if row.id not in fresh:
+                rows.append(row)
+            elif (read := fresh[row.id]) is not None:
+                rows.append(read)
+        rows += [
+            read for key_id, read in fresh.items() if read is not None and key_id not in self.by_id
+        ]
+        for key_id, read in fresh.items():
+            if read is None:
+                self.by_id.pop(key_id, None)
+            else:
+                self.by_id[key_id] = read
+        self.rows = rows
+
     @property
     def index_ready(self) -> bool:
         return self.index_version >= layout.INDEX_READY_VERSION
@@ -228,6 +249,28 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
         else:
             table.missing_ids.append(key_id)
     return table
+
+
+async def reread_rows(client: aioredis.Redis, key_ids: list[str]) -> dict[str, KeyRow | None]:
+    """The rows of these keys as Redis holds them now; None for a key whose record is gone.
+    What the console's live refresh reads for the rows on screen (one round trip for a page)."""
+    builder = RowBuilder()
+    rows: dict[str, KeyRow | None] = {}
+    empty: list[str] = []
+    async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK))):
+        for key_id, reply in zip(chunk, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                rows[key_id] = None  # no longer a hash: not a key record any more
+            elif reply.count(None) == len(reply):
+                empty.append(key_id)
+            else:
+                rows[key_id] = builder.build(key_id, reply)
+    present = await existing(client, empty) if empty else set()
+    for key_id in empty:
+        rows[key_id] = (
+            builder.build(key_id, [None] * len(ROW_FIELDS)) if key_id in present else None
+        )
+    return rows
 
 
 async def existing(client: aioredis.Redis, key_ids: list[str]) -> set[str]:

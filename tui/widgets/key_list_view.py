@@ -198,25 +198,77 @@ class KeyListView(ScrollView, can_focus=True):
         self.sort_column = SortColumn.NAME
         self.sort_reverse = False
         self._now = clock()
+        # Asked before every mark: brings the list up to the typed filter and says why marking
+        # is refused ("" when it is not). The screen sets it: an invalid filter shows no keys,
+        # so nothing may be marked from it.
+        self.marking_refused: Callable[[], str] = lambda: ""
 
     # -- content ---------------------------------------------------------------------------------
 
-    def show_rows(self, rows: list[KeyRow]) -> None:
-        """Replaces the shown rows (already filtered and sorted); keeps the cursor on its key."""
+    def show_rows(self, rows: list[KeyRow], *, refresh: bool = False) -> None:
+        """Replaces the shown rows (already filtered and sorted); keeps the cursor on its key.
+
+        `refresh`: the same filter over newly read data. The cursor's key keeps its line on
+        screen (its old position when it is gone) and a range being marked keeps its start,
+        so a background refresh never moves what the operator is looking at.
+        """
         current = self.highlighted
+        anchor = self.selection.anchor
+        anchor_row = (
+            self.rows[anchor] if anchor is not None and 0 <= anchor < len(self.rows) else None
+        )
+        line = self.cursor - round(self.scroll_offset.y)
         self.rows = rows
         self._now = self.clock()
         self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
-        index = 0
-        if current is not None:
+        index = self.cursor if refresh else 0
+        anchor = None
+        if current is not None or anchor_row is not None:
             # Linear scan only when the key is still there; cheap next to the filter itself.
+            wanted = {row.id for row in (current, anchor_row) if row is not None}
             for position, row in enumerate(rows):
-                if row is current:
-                    index = position
-                    break
-        self.selection.anchor = None
+                if row.id in wanted:
+                    if current is not None and row.id == current.id:
+                        index = position
+                    if anchor_row is not None and row.id == anchor_row.id:
+                        anchor = position
+        self.selection.anchor = anchor if refresh else None
+        if refresh and rows:
+            self.scroll_to(
+                y=max(0, min(index, len(rows) - 1) - line), animate=False, immediate=True
+            )
         self.move_cursor(index)
         self.refresh()
+
+    def visible_rows(self) -> list[KeyRow]:
+        """The rows on screen now (what the live refresh reads again)."""
+        top = round(self.scroll_offset.y)
+        return self.rows[top : top + self.page_height]
+
+    def update_rows(
+        self, changed: dict[str, KeyRow | None], keep: Callable[[KeyRow], bool]
+    ) -> None:
+        """Rows read again take their places on screen; one that is gone, or no longer matches
+        the filter (`keep`), leaves the list. The cursor and a range start stay on their keys."""
+        top = round(self.scroll_offset.y)
+        end = min(top + self.page_height, len(self.rows))
+        for index in range(end - 1, top - 1, -1):
+            key_id = self.rows[index].id
+            if key_id not in changed:
+                continue
+            fresh = changed[key_id]
+            if fresh is not None and keep(fresh):
+                self.rows[index] = fresh
+                continue
+            del self.rows[index]
+            if index < self.cursor:
+                self.cursor -= 1
+            anchor = self.selection.anchor
+            if anchor is not None and index <= anchor:
+                self.selection.anchor = anchor - 1 if index < anchor else None
+        self._now = self.clock()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows) + 1)
+        self.move_cursor(self.cursor)
 
     def rows_grew(self) -> None:
         """The shown list was extended in place (a filter still scanning added rows)."""
@@ -257,7 +309,15 @@ class KeyListView(ScrollView, can_focus=True):
     def action_jump(self, index: int) -> None:
         self.move_cursor(len(self.rows) - 1 if index < 0 else index)
 
+    def refuses_marks(self) -> bool:
+        refusal = self.marking_refused()
+        if refusal:
+            self.notify(refusal, title="Nothing marked", severity="warning")
+        return bool(refusal)
+
     def action_mark(self) -> None:
+        if self.refuses_marks():
+            return
         row = self.highlighted
         if row is None:
             return
@@ -270,7 +330,7 @@ class KeyListView(ScrollView, can_focus=True):
         self.post_message(self.MarksChanged(self))
 
     def action_range(self) -> None:
-        if not self.rows:
+        if self.refuses_marks() or not self.rows:
             return
         bounds = self.selection.range_bounds(self.cursor)
         if bounds is None:
@@ -284,6 +344,8 @@ class KeyListView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_mark_shown(self) -> None:
+        if self.refuses_marks():
+            return
         self.post_message(self.MarkShownRequested())
 
     def mark_shown(self) -> None:
