@@ -67,7 +67,7 @@ async def test_a_bad_query_is_marked_and_shows_no_keys() -> None:
         assert "^" in str(error.render())
         # Nothing of the earlier result stays: the list shows what an action would act on.
         assert shown_names(app) == []
-        assert "no keys shown (invalid filter)" in status_line(app)
+        assert "0 shown of 300 keys (invalid filter)" in status_line(app)
 
 
 def notes(app: KeyopsApp) -> list[str]:
@@ -85,7 +85,7 @@ async def test_a_fast_typed_invalid_query_leaves_nothing_to_mark_or_act_on() -> 
         await pilot.pause(0.2)
         assert app.screen.query_one("#filter-error", Static).has_class("visible")
         assert shown_names(app) == []
-        assert status_line(app).startswith("0 marked · no keys shown (invalid filter)")
+        assert status_line(app).startswith("0 marked · 0 shown of 300 keys (invalid filter)")
         assert type(app.screen).__name__ == "KeyListScreen"  # no dialog opened
         refusals = [note for note in notes(app) if "the filter is invalid" in note]
         assert len(refusals) == 7  # one note per refused key, each saying why

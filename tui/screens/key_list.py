@@ -6,19 +6,19 @@ new filters and reloads. `t` edits tags, `a` assigns accounts, `e`/`d` enable or
 marked keys (the highlighted one when none is marked), `o` opens operations and audit,
 `enter` shows every field of a key except its secret.
 
-The list shows exactly what a mark or an action works on: a filter that does not parse shows
-no keys at all, and marking and every action are refused (with a note saying why) until the
-query is fixed or cleared. The status line says when the data was read ("as of 03:00:10 · 4 s
-ago"): the keys on screen are read again every 2 s and the whole list every 30 s, or as soon
-as keys are created or an operation starts or ends (here or in another console); marks and the
-cursor stay on their keys.
-
 The "bound to" column lists the upstream accounts and groups a key is bound to, one per
 platform (console:my-account, claude:group:my-group); "-" means none: CRS serves the key from
 the shared pool of that platform's accounts.
 
 Soft-deleted keys are hidden from the list and from batches: the status line counts them, and a
 filter naming status:deleted lists them.
+
+The list shows exactly what a mark or an action works on: a filter that does not parse shows
+no keys at all, and marking and every action are refused (with a note saying why) until the
+query is fixed or cleared. The status line says when the data was read ("as of 03:00:10 UTC ·
+4 s ago"): the keys on screen are read again every 2 s and the whole list every 30 s, or as
+soon as keys are created or an operation starts or ends (here or in another console); marks
+and the cursor stay on their keys.
 """
 
 from __future__ import annotations
@@ -350,10 +350,11 @@ class KeyListScreen(ConsoleScreen):
         arrow = "▼" if data.sort_reverse else "▲"
         scanning = self._scan is not None and not self._scan.complete
         if self.query_problem:
-            shown_count = "no keys shown (invalid filter)"
+            shown_count = f"0 shown of {len(data.table)} keys (invalid filter)"
         else:
-            shown_count = f"{len(self.view.rows)}{'+ (filtering…)' if scanning else ''} shown"
-        parts = [f"{marked} marked · {shown_count} of {len(data.table)} keys"]
+            filtering = "+ (filtering…)" if scanning else ""
+            shown_count = f"{len(self.view.rows)}{filtering} shown of {len(data.table)} keys"
+        parts = [f"{marked} marked · {shown_count}"]
         # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
             parts.append("range: move, then v (or space) marks it, esc cancels")
