@@ -401,7 +401,8 @@ class KeyopsSession:
     @_redis_errors
     async def reread(self, key_ids: list[str]) -> dict[str, KeyRow | None]:
         """Reads these keys' rows again and returns those that changed since they were loaded
-        (None: the key is gone); the loaded list takes them, so plans see them too."""
+        (None: the key is gone). The loaded rows take the new values in place, so plans and
+        every list holding them see them too."""
         from keyops.core.store.key_table import reread_rows
 
         table = self.table
@@ -412,9 +413,7 @@ class KeyopsSession:
                 continue
             if row is None or before is None or not row.same_as(before):
                 changed[key_id] = row
-        if self._table is not None:
-            self._table.replace(changed)
-        return changed
+        return self._table.replace(changed) if self._table is not None else changed
 
     @_redis_errors
     async def change_marker(self) -> tuple[object, ...]:

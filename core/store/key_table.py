@@ -48,26 +48,24 @@ class KeyTable:
     def __iter__(self) -> Iterator[KeyRow]:
         return iter(self.rows)
 
-    def replace(self, fresh: dict[str, KeyRow | None]) -> None:
-        """Puts re-read rows in place of the loaded ones; None drops a key that is gone.
-        One pass over the rows, and only when something changed."""
-        if not fresh:
-            return
-        rows: list[KeyRow] = []
-        for row in self.rows:
-            if row.id not in fresh:
-                rows.append(row)
-            elif (read := fresh[row.id]) is not None:
-                rows.append(read)
-        rows += [
-            read for key_id, read in fresh.items() if read is not None and key_id not in self.by_id
-        ]
+    def replace(self, fresh: dict[str, KeyRow | None]) -> dict[str, KeyRow | None]:
+        """Re-read rows take the loaded ones' values in place (so every list holding them sees
+        it); None drops a key that is gone, in one pass over the rows. Returns the table's
+        row for each key (None: dropped)."""
+        taken: dict[str, KeyRow | None] = {}
         for key_id, read in fresh.items():
+            row = self.by_id.get(key_id)
             if read is None:
                 self.by_id.pop(key_id, None)
+            elif row is None:
+                self.add(read)
+                row = read
             else:
-                self.by_id[key_id] = read
-        self.rows = rows
+                row.take(read)
+            taken[key_id] = row if read is not None else None
+        if any(read is None for read in fresh.values()):
+            self.rows = [row for row in self.rows if row.id in self.by_id]
+        return taken
 
     @property
     def index_ready(self) -> bool:
@@ -224,6 +222,9 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
                     empty.append(key_id)
                 else:
                     table.add(builder.build(key_id, reply))
+            # Replies already buffered are read without a pause: yield once a chunk so a
+            # background reload holds the console's event loop for one chunk at most.
+            await asyncio.sleep(0)
 
     indexed: dict[str, None] = {}
     if table.index_ready:

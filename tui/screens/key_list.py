@@ -103,6 +103,7 @@ class KeyListScreen(ConsoleScreen):
         # Reading the whole list now (not `loading`: Textual's reactive of that name covers
         # the screen with a spinner).
         self.reading_all = False
+        self._rereading = False  # the rows on screen are being read again
         self._marker: tuple[object, ...] | None = None  # the last change marker read
         self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
 
@@ -198,13 +199,22 @@ class KeyListScreen(ConsoleScreen):
         self.update_status()
 
     def refresh_rows(self) -> None:
-        if self.loaded and not self.reading_all and self.app.screen is self:
+        # One at a time: on a slow link a new tick must not cancel the read before it, or
+        # no refresh would ever land.
+        if self.loaded and not self.reading_all and not self._rereading and self.app.screen is self:
+            self._rereading = True
             self._refresh_rows()
 
     @work(exclusive=True, group="refresh", exit_on_error=False)
     async def _refresh_rows(self) -> None:
         """Reads the keys on screen again (one round trip) and the change marker; a row that
         changed takes its place, and a changed marker reads the whole list again."""
+        try:
+            await self._reread_rows()
+        finally:
+            self._rereading = False
+
+    async def _reread_rows(self) -> None:
         data = self.data
         if self.keyops.lost_connection:
             return  # the health check says when Redis is back, and the list reloads then
