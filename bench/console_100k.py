@@ -222,11 +222,11 @@ def main() -> None:
             asyncio.run(seed(url, args.keys))
             print(f"seeded {args.keys} keys in {time.perf_counter() - started:.1f} s")
         # A shared machine: the load average says how much else was running.
-        print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         for run in range(args.runs):
             report(f"run {run + 1}, nothing else started", child(url, busy=False))
             report(f"run {run + 1}, one core busy (a busy-loop process)", child(url, busy=True))
-        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         if server is not None:
             server.stop()
