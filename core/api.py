@@ -439,6 +439,31 @@ class KeyopsSession:
         return self._table, self._catalog
 
     @_redis_errors
+    async def reread(self, key_ids: list[str]) -> dict[str, KeyRow | None]:
+        """Reads these keys' rows again and returns those that changed since they were loaded
+        (None: the key is gone). The loaded rows take the new values in place, so plans and
+        every list holding them see them too."""
+        from keyops.core.store.key_table import reread_rows
+
+        table = self.table
+        changed: dict[str, KeyRow | None] = {}
+        for key_id, row in (await reread_rows(self.clients.read, key_ids)).items():
+            before = table.by_id.get(key_id)
+            if row is None and before is None:
+                continue
+            if row is None or before is None or not row.same_as(before):
+                changed[key_id] = row
+        return self._table.replace(changed) if self._table is not None else changed
+
+    @_redis_errors
+    async def change_marker(self) -> tuple[object, ...]:
+        """Changes when keys are created or leave CRS's index, or an operation starts or ends
+        (here or elsewhere): when the whole list is worth reading again."""
+        from keyops.core.batch.changes import change_marker
+
+        return await change_marker(self.clients.read)
+
+    @_redis_errors
     async def load_accounts(self) -> AccountCatalog:
         """Only the accounts and groups (`accounts list` needs no keys)."""
         from keyops.core.store.accounts import load_accounts

@@ -2,6 +2,8 @@
 
     theme = "ansi-dark"            # any Textual theme; ansi-dark uses the terminal's palette
     confirm_typed_above = 500      # batches larger than this are confirmed by typing the count
+    refresh_rows_seconds = 2       # how often the keys on screen are read again
+    refresh_list_seconds = 30      # how often the whole list is (sooner when an operation ends)
 
     [keymap]                       # binding id = keys (comma-separated), see `?` in the console
     "keys.mark" = "x"
@@ -21,7 +23,15 @@ from keyops.core.api import TYPED_CONFIRM_ABOVE, BadInput
 
 DEFAULT_TYPED_CONFIRM = TYPED_CONFIRM_ABOVE
 DEFAULT_THEME = "textual-dark"
-KNOWN_KEYS = {"theme", "confirm_typed_above", "keymap"}
+KNOWN_KEYS = {
+    "theme",
+    "confirm_typed_above",
+    "refresh_rows_seconds",
+    "refresh_list_seconds",
+    "keymap",
+}
+REFRESH_ROWS_SECONDS = 2.0
+REFRESH_LIST_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,8 @@ class UiConfig:
     theme: str = DEFAULT_THEME
     confirm_typed_above: int = DEFAULT_TYPED_CONFIRM
     keymap: dict[str, str] = field(default_factory=dict)
+    refresh_rows_seconds: float = REFRESH_ROWS_SECONDS
+    refresh_list_seconds: float = REFRESH_LIST_SECONDS
 
 
 def config_path() -> Path:
@@ -60,7 +72,23 @@ def load_config(path: Path | None = None) -> UiConfig:
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in keymap.items()
     ):
         raise BadInput(f'{path}: [keymap] maps binding ids to key strings, e.g. "keys.mark" = "x"')
-    return UiConfig(theme=theme, confirm_typed_above=threshold, keymap=dict(keymap))
+    rows_seconds = _seconds(raw, "refresh_rows_seconds", REFRESH_ROWS_SECONDS, path)
+    list_seconds = _seconds(raw, "refresh_list_seconds", REFRESH_LIST_SECONDS, path)
+    return UiConfig(
+        theme=theme,
+        confirm_typed_above=threshold,
+        keymap=dict(keymap),
+        refresh_rows_seconds=rows_seconds,
+        refresh_list_seconds=list_seconds,
+    )
+
+
+def _seconds(raw: dict[str, object], name: str, default: float, path: Path) -> float:
+    value = raw.get(name, default)
+    # Under half a second the refresh would compete with typing for the event loop.
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0.5:
+        raise BadInput(f"{path}: {name} must be a number of seconds ≥ 0.5, not {value!r}")
+    return float(value)
 
 
 def unknown_binding_ids(config: UiConfig, known: set[str]) -> list[str]:

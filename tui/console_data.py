@@ -22,7 +22,7 @@ from keyops.core.api import (
     printable,
 )
 from keyops.tui.selection import Selection
-from keyops.tui.widgets.key_list_view import SortColumn, sort_rows
+from keyops.tui.widgets.key_list_view import SortColumn, sort_rows, sort_rows_gently
 
 
 class ConsoleData:
@@ -36,21 +36,50 @@ class ConsoleData:
         self.sort_reverse = False
         self._binding_text: dict[tuple[str, ...], str] = {}
         self.loaded = False
+        # When the whole list was last read, and when the rows on screen were (clock time):
+        # what the key list's "as of" says.
+        self.loaded_at = 0.0
+        self.checked_at = 0.0
+        self.loads = 0  # how many times the whole list was read (a refresh begun before the
+        # latest read must not land on top of it)
 
     async def load(self, now: float) -> None:
-        """(Re)reads every key and account; marks of keys that still exist are kept."""
+        """(Re)reads every key and account; marks of keys that still exist are kept.
+
+        A reload sorts a slice per event-loop turn (the console stays responsive meanwhile);
+        the list shown until it is done is the one read before.
+        """
         # The session keeps what it loaded: batches are planned from the list on screen.
         table, catalog = await self.session.load(refresh=True)
+        order = (self.sort_column, self.sort_reverse)
+        sorted_rows: list[KeyRow] | None = None
+        if self.loaded:
+            sorted_rows = await sort_rows_gently(list(table), *order, now)
         self.table, self.catalog = table, catalog
         self._binding_text.clear()
         if self.loaded:
             self.selection.keep_only(table.by_id)
         self.loaded = True
-        self.resort(now)
+        self.loads += 1
+        self.loaded_at = self.checked_at = now
+        if sorted_rows is not None and order == (self.sort_column, self.sort_reverse):
+            self.sorted_rows = sorted_rows
+        else:
+            self.resort(now)  # the first load (nothing on screen yet), or the sort changed
         # 100,000 rows are long-lived: without this, each full garbage collection walks them
         # all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are still freed
         # by reference counting when a reload drops them; rows hold no cycles.
         gc.freeze()
+
+    def take_changes(self, changed: dict[str, KeyRow | None], now: float) -> None:
+        """Rows the live refresh read again: the rows themselves took the new values (the
+        session's table updates them in place); a key that is gone leaves the sorted list
+        and loses its mark."""
+        self.checked_at = now
+        gone = {key_id for key_id, row in changed.items() if row is None}
+        if gone:
+            self.sorted_rows = [row for row in self.sorted_rows if row.id not in gone]
+            self.selection.marked.difference_update(gone)
 
     def resort(self, now: float) -> None:
         self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)

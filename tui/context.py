@@ -25,6 +25,7 @@ from typing import Protocol
 from textual.worker import Worker
 
 from keyops.core.api import BatchPlan, KeyopsError, ProgressEvent
+from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.selection import Selection
 
@@ -53,6 +54,10 @@ class ConsoleContext(Protocol):
     @property
     def clock(self) -> Clock:
         """Now, as epoch seconds (fixed in tests, so screens render the same every run)."""
+
+    @property
+    def config(self) -> UiConfig:
+        """The operator's console settings (refresh intervals, typed-confirm size...)."""
 
     @property
     def read_only(self) -> bool:

@@ -83,6 +83,18 @@ class KeyRow:
         self.last_used_at = last_used_at
         self.bindings = bindings
 
+    def same_as(self, other: KeyRow) -> bool:
+        """Whether two reads of a key hold the same values (a live refresh replaces a row only
+        when something changed, so the list repaints nothing otherwise)."""
+        return all(getattr(self, name) == getattr(other, name) for name in KeyRow.__slots__)
+
+    def take(self, other: KeyRow) -> None:
+        """Takes a newer read of the same key, in place: every list holding this row (the
+        loaded table, the sorted list, a filter's result) sees it without a pass over 100,000
+        rows to swap one object for another."""
+        for name in KeyRow.__slots__:
+            setattr(self, name, getattr(other, name))
+
     def binding(self, field: BindingField) -> str:
         return self.bindings[FIELD_POSITIONS[field]]
 

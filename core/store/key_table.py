@@ -48,6 +48,25 @@ class KeyTable:
     def __iter__(self) -> Iterator[KeyRow]:
         return iter(self.rows)
 
+    def replace(self, fresh: dict[str, KeyRow | None]) -> dict[str, KeyRow | None]:
+        """Re-read rows take the loaded ones' values in place (so every list holding them sees
+        it); None drops a key that is gone, in one pass over the rows. Returns the table's
+        row for each key (None: dropped)."""
+        taken: dict[str, KeyRow | None] = {}
+        for key_id, read in fresh.items():
+            row = self.by_id.get(key_id)
+            if read is None:
+                self.by_id.pop(key_id, None)
+            elif row is None:
+                self.add(read)
+                row = read
+            else:
+                row.take(read)
+            taken[key_id] = row if read is not None else None
+        if any(read is None for read in fresh.values()):
+            self.rows = [row for row in self.rows if row.id in self.by_id]
+        return taken
+
     @property
     def index_ready(self) -> bool:
         return self.index_version >= layout.INDEX_READY_VERSION
@@ -203,6 +222,9 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
                     empty.append(key_id)
                 else:
                     table.add(builder.build(key_id, reply))
+            # Replies already buffered are read without a pause: yield once a chunk so a
+            # background reload holds the console's event loop for one chunk at most.
+            await asyncio.sleep(0)
 
     indexed: dict[str, None] = {}
     if table.index_ready:
@@ -228,6 +250,28 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
         else:
             table.missing_ids.append(key_id)
     return table
+
+
+async def reread_rows(client: aioredis.Redis, key_ids: list[str]) -> dict[str, KeyRow | None]:
+    """The rows of these keys as Redis holds them now; None for a key whose record is gone.
+    What the console's live refresh reads for the rows on screen (one round trip for a page)."""
+    builder = RowBuilder()
+    rows: dict[str, KeyRow | None] = {}
+    empty: list[str] = []
+    async for chunk, replies in read_fields(client, list(chunked(key_ids, LOAD_CHUNK))):
+        for key_id, reply in zip(chunk, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                rows[key_id] = None  # no longer a hash: not a key record any more
+            elif reply.count(None) == len(reply):
+                empty.append(key_id)
+            else:
+                rows[key_id] = builder.build(key_id, reply)
+    present = await existing(client, empty) if empty else set()
+    for key_id in empty:
+        rows[key_id] = (
+            builder.build(key_id, [None] * len(ROW_FIELDS)) if key_id in present else None
+        )
+    return rows
 
 
 async def existing(client: aioredis.Redis, key_ids: list[str]) -> set[str]:

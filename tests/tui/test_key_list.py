@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, Static
 
+from keyops.tui.app import KeyopsApp
 from tests.tui.conftest import (
     demo_app,
     key_view,
@@ -36,9 +37,9 @@ async def test_the_first_screen_says_why_deleted_keys_are_missing_and_what_bound
         await wait_loaded(pilot)
         deleted = sum(1 for row in app.data.table if row.is_deleted) if app.data else 0
         assert deleted == 5
-        assert "295 shown of 300 keys · 5 deleted hidden (status:deleted) · sort" in status_line(
-            app
-        )
+        line = status_line(app)
+        assert "295 shown of 300 keys · as of 03:00:00 UTC · 0 s ago" in line
+        assert "· 5 deleted hidden (status:deleted) · sort" in line
         header = key_view(app).render_line(0).text
         assert "bound to" in header and "bindings" not in header
         await type_filter(pilot, "status:deleted")
@@ -51,12 +52,12 @@ async def test_the_first_screen_says_why_deleted_keys_are_missing_and_what_bound
         assert "status:deleted" in help_text
 
 
-async def test_a_bad_query_is_marked_and_the_list_stays() -> None:
+async def test_a_bad_query_is_marked_and_shows_no_keys() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await type_filter(pilot, "tag:prod")
-        shown = shown_names(app)
+        assert shown_names(app)
         # Pasted in one go: while typing, each valid prefix would filter on its own.
         app.screen.query_one("#filter", Input).value = "tag:prod colour:red"
         await pilot.pause(0.1)
@@ -64,7 +65,67 @@ async def test_a_bad_query_is_marked_and_the_list_stays() -> None:
         assert error.has_class("visible")
         assert "unknown filter 'colour:'" in str(error.render())
         assert "^" in str(error.render())
-        assert shown_names(app) == shown
+        # Nothing of the earlier result stays: the list shows what an action would act on.
+        assert shown_names(app) == []
+        assert "0 shown of 300 keys (invalid filter)" in status_line(app)
+
+
+def notes(app: KeyopsApp) -> list[str]:
+    return [note.message for note in app._notifications]
+
+
+async def test_a_fast_typed_invalid_query_leaves_nothing_to_mark_or_act_on() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        # Typed without a pause (each valid prefix, "tag:team-a status:act", matches keys)
+        # and acted on at once: enter, then every way to mark, then every action.
+        await pilot.press("slash", *"tag:team-a status:actve", "enter")
+        await pilot.press("asterisk", "space", "v", "d", "e", "t", "a")
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#filter-error", Static).has_class("visible")
+        assert shown_names(app) == []
+        assert status_line(app).startswith("0 marked · 0 shown of 300 keys (invalid filter)")
+        assert type(app.screen).__name__ == "KeyListScreen"  # no dialog opened
+        refusals = [note for note in notes(app) if "the filter is invalid" in note]
+        assert len(refusals) == 7  # one note per refused key, each saying why
+        assert "esc to clear it" in refusals[0]
+
+        # Fixed by hand, the same keys act on what the corrected query shows.
+        await pilot.press("slash", "end", "backspace", "backspace", *"ive", "enter", "asterisk")
+        await pilot.pause(0.1)
+        shown = shown_names(app)
+        assert shown and status_line(app).startswith(f"{len(shown)} marked · {len(shown)} shown")
+
+
+async def test_a_stale_scan_never_lands_after_an_invalid_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keyops.tui.screens import key_list
+
+    monkeypatch.setattr(key_list, "FILTER_SLICE", 10)  # the valid query scans for many turns
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        box = app.screen.query_one("#filter", Input)
+        box.value = "team"
+        await pilot.pause(0)  # its scan has begun and is still running
+        box.value = "team status:actve"
+        for _ in range(5):  # turns enough for the old scan to have finished, had it gone on
+            await pilot.pause(0.05)
+            assert shown_names(app) == []
+
+
+async def test_escape_after_an_invalid_query_acts_only_on_what_is_shown() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        first = key_view(app).rows[0].id  # the list with an empty box
+        await pilot.press("slash", *"tag:team-a status:actve", "escape", "d")
+        await wait_screen(pilot, "StatusChangeScreen")
+        # The box is empty, so the list shows every key; nothing is marked, so `d` acts on
+        # the highlighted key alone, never on what an earlier query matched.
+        assert app.screen.key_ids == [first]  # type: ignore[attr-defined]
 
 
 async def test_escape_clears_the_filter() -> None:

@@ -12,10 +12,18 @@ the shared pool of that platform's accounts.
 
 Soft-deleted keys are hidden from the list and from batches: the status line counts them, and a
 filter naming status:deleted lists them.
+
+The list shows exactly what a mark or an action works on: a filter that does not parse shows
+no keys at all, and marking and every action are refused (with a note saying why) until the
+query is fixed or cleared. The status line says when the data was read ("as of 03:00:10 UTC ·
+4 s ago"): the keys on screen are read again every 2 s and the whole list every 30 s, or as
+soon as keys are created or an operation starts or ends (here or in another console); marks
+and the cursor stay on their keys.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from rich.text import Text
@@ -85,7 +93,18 @@ class KeyListScreen(ConsoleScreen):
         self._filter_timer: Timer | None = None
         self._last_filter_at = 0.0
         self._scan: FilterScan | None = None
+        # Why the typed query cannot be used ("" when it can): the list then shows no keys.
+        self.query_problem = ""
+        # The filter text the shown list is the result of (None before the first filter):
+        # an action first brings the list up to the text typed, so it never works on the
+        # result of an older query.
+        self._filtered_text: str | None = None
         self.loaded = False
+        # Reading the whole list now (not `loading`: Textual's reactive of that name covers
+        # the screen with a spinner).
+        self.reading_all = False
+        self._rereading = False  # the rows on screen are being read again
+        self._marker: tuple[object, ...] | None = None  # the last change marker read
         self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
         self.reconnected = False  # the next load follows a lost connection: say it is back
 
@@ -113,20 +132,32 @@ class KeyListScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.view.focus()
+        self.view.marking_refused = self.action_refused
         self.update_banner()
         # The console says when Redis is lost or back and when a batch ended; the list follows.
         self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
         self.watch(self.app, RECONNECT_EVERY, self.update_banner, init=False)
         self.watch(self.app, BATCHES_FINISHED, self.reload_after_batch, init=False)
         self.load_keys()
+        config = self.keyops.config
+        self.set_interval(1.0, self.update_status)  # the data's age ticks
+        self.set_interval(config.refresh_rows_seconds, self.refresh_rows)
+        self.set_interval(config.refresh_list_seconds, self.refresh_list)
+
+    def on_screen_resume(self) -> None:
+        # Back from a dialog or another screen: show what Redis holds now, not what it held.
+        if self.loaded:
+            self.refresh_rows()
 
     # -- loading ---------------------------------------------------------------------------------
 
     @work(exclusive=True, group="load", exit_on_error=False, description="Loading the keys")
     async def load_keys(self) -> None:
         status = self.query_one("#status-line", Static)
-        if not self.loaded:
+        first = not self.loaded
+        if first:
             status.update("loading keys…")
+        self.reading_all = True
         try:
             data = await self.keyops.open_data()
             await data.load(self.keyops.clock())
@@ -138,6 +169,8 @@ class KeyListScreen(ConsoleScreen):
                 status.update(shown(f"cannot load keys: {error}"))
             self.keyops.report_failure("Loading the keys", error, background=True)
             return
+        finally:
+            self.reading_all = False
         if self.reconnected:
             self.reconnected = False
             self.notify(
@@ -147,9 +180,83 @@ class KeyListScreen(ConsoleScreen):
         self.loaded = True
         self.deleted_count = sum(1 for row in data.table if row.is_deleted)
         self.update_banner()  # the session may have turned out read-only (ACL)
-        self._scan = None  # new rows: nothing from an earlier filter carries over
-        self.run_filter()
+        if first:
+            self._scan = None  # new rows: nothing from an earlier filter carries over
+            self.run_filter()
+        else:
+            await self._refilter_new_rows()
         self.keyops.offer_recovery()
+
+    async def _refilter_new_rows(self) -> None:
+        """The filter over newly read rows, done a slice per event-loop turn off screen and
+        shown at once when complete: the list never shows a partial result of a refresh, and
+        the cursor stays on its key."""
+        data = self.data
+        text = self.filter_text
+        try:
+            query = data.compile(text, self.keyops.clock())
+        except QueryError:
+            self.run_filter()  # shows the problem and no keys
+            return
+        scan = FilterScan(query, data.sorted_rows)
+        old_scan = self._scan
+        while not scan.complete:
+            scan.step(FILTER_SLICE)
+            if not scan.complete:
+                await asyncio.sleep(0)
+            if self._scan is not old_scan:
+                return  # a keystroke filtered the new rows itself meanwhile
+        self._scan = scan
+        self._filtered_text = text
+        self.view.show_rows(scan.found, refresh=True)
+        self.update_status()
+
+    def refresh_rows(self) -> None:
+        # One at a time: on a slow link a new tick must not cancel the read before it, or
+        # no refresh would ever land.
+        if self.loaded and not self.reading_all and not self._rereading and self.app.screen is self:
+            self._rereading = True
+            self._refresh_rows()
+
+    @work(exclusive=True, group="refresh", exit_on_error=False)
+    async def _refresh_rows(self) -> None:
+        """Reads the keys on screen again (one round trip) and the change marker; a row that
+        changed takes its place, and a changed marker reads the whole list again."""
+        try:
+            await self._reread_rows()
+        finally:
+            self._rereading = False
+
+    async def _reread_rows(self) -> None:
+        data = self.data
+        if self.keyops.lost_connection:
+            return  # the health check says when Redis is back, and the list reloads then
+        ids = [row.id for row in self.view.visible_rows()]
+        now = self.keyops.clock()
+        loads = data.loads
+        try:
+            changed = await data.session.reread(ids) if ids else {}
+            marker = await data.session.change_marker()
+        except KeyopsError as error:
+            self.keyops.connection_problem(str(error))
+            return
+        if self.reading_all or data.loads != loads:
+            return  # a full read started meanwhile: it shows newer data than this
+        data.take_changes(changed, now)
+        if changed:
+            if any(row is None or row.is_deleted for row in changed.values()):
+                self.deleted_count = sum(1 for row in data.table if row.is_deleted)
+            scan = self._scan
+            if scan is not None:
+                self.view.update_rows(changed, lambda row: bool(scan.query.filter([row])))
+        self.update_status()
+        if self._marker is not None and marker != self._marker:
+            self.load_keys()
+        self._marker = marker
+
+    def refresh_list(self) -> None:
+        if self.loaded and not self.reading_all and self.app.screen is self:
+            self.load_keys()
 
     def reload_after_batch(self) -> None:
         self.load_keys()
@@ -164,6 +271,8 @@ class KeyListScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
+        if event.value == self.filter_text:
+            return  # already filtered (escape clears the box and filters at once)
         self.filter_text = event.value
         now = time.monotonic()
         if self._filter_timer is not None:
@@ -176,7 +285,33 @@ class KeyListScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#filter")
     def filter_submitted(self) -> None:
+        self.bring_up_to_date()
         self.view.focus()
+
+    def bring_up_to_date(self) -> None:
+        """Filters now if the typed text has not been (keystrokes still coalescing), and
+        completes a filter still scanning: what is shown is then what was typed, whole."""
+        if self._filtered_text != self.filter_text:
+            if self._filter_timer is not None:
+                self._filter_timer.stop()
+            self.run_filter()
+        self.finish_filter()
+
+    def action_refused(self) -> str:
+        """Why marks and actions are refused now ("" when they are not); the list is first
+        brought up to the typed filter, so the answer is about what is on screen."""
+        self.bring_up_to_date()
+        if not self.loaded:
+            return "the keys are still loading"
+        if self.query_problem:
+            return f"the filter is invalid ({self.query_problem}): fix it, or esc to clear it"
+        return ""
+
+    def refuse_action(self) -> bool:
+        refusal = self.action_refused()
+        if refusal:
+            self.notify(refusal, title="Nothing done", severity="warning")
+        return bool(refusal)
 
     def run_filter(self) -> None:
         """Filters in slices: the first slice is painted at once, the rest follow between
@@ -185,15 +320,22 @@ class KeyListScreen(ConsoleScreen):
         if data is None or not self.loaded:
             return
         text = self.filter_text
+        self._filtered_text = text
         error_line = self.query_one("#filter-error", Static)
         try:
             query = data.compile(text, self.keyops.clock())
         except QueryError as error:
-            # A bad query is marked and the list stays as it was.
+            # A bad query leaves no keys to act on: nothing of an older result stays, and the
+            # scan of an older query still running stops (it is no longer `self._scan`).
             pointer = error.pointer(text)
             error_line.update(Text((pointer + "\n" if pointer else "") + printable(error.reason)))
             error_line.add_class("visible")
+            self.query_problem = error.reason
+            self._scan = None
+            self.view.show_rows([])
+            self.update_status()
             return
+        self.query_problem = ""
         error_line.remove_class("visible")
         previous = self._scan
         if previous is not None and previous.complete and query.narrows(previous.query):
@@ -226,19 +368,25 @@ class KeyListScreen(ConsoleScreen):
 
     def update_status(self) -> None:
         data = self.keyops.data
-        if data is None:
-            return
+        if data is None or not self.loaded:
+            return  # "loading keys…" (or why they cannot be) stays
         marked = len(data.selection)
         arrow = "▼" if data.sort_reverse else "▲"
         scanning = self._scan is not None and not self._scan.complete
-        parts = [
-            f"{marked} marked · {len(self.view.rows)}{'+ (filtering…)' if scanning else ''} shown of {len(data.table)} keys",
-        ]
+        if self.query_problem:
+            shown_count = f"0 shown of {len(data.table)} keys (invalid filter)"
+        else:
+            filtering = "+ (filtering…)" if scanning else ""
+            shown_count = f"{len(self.view.rows)}{filtering} shown of {len(data.table)} keys"
+        parts = [f"{marked} marked · {shown_count}"]
         # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
             parts.append("range: move, then v (or space) marks it, esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
+        if data.checked_at:
+            age = max(0, int(self.keyops.clock() - data.checked_at))
+            parts.append(f"as of {utc_text(data.checked_at, CLOCK)} · {age} s ago")
         query = self._scan.query if self._scan is not None else None
         if self.deleted_count and not (query is not None and query.mentions_deleted):
             # Says why "shown" is less than the total, and which filter lists them.
@@ -282,8 +430,8 @@ class KeyListScreen(ConsoleScreen):
 
     @on(KeyListView.MarkShownRequested)
     def mark_shown(self) -> None:
-        self.finish_filter()
-        self.view.mark_shown()
+        if not self.view.refuses_marks():  # brings the list up to the typed filter first
+            self.view.mark_shown()
 
     @on(KeyListView.SortChanged)
     def sort_changed(self, event: KeyListView.SortChanged) -> None:
@@ -314,10 +462,18 @@ class KeyListScreen(ConsoleScreen):
             return
         filter_input = self.query_one("#filter", Input)
         filter_input.value = ""
+        if self.filter_text:
+            # Filtered now, not when the box's change message arrives: a key pressed right
+            # after esc acts on the list esc asked for.
+            self.filter_text = ""
+            self.run_filter()
         self.view.focus()
 
     def target_ids(self) -> list[str]:
-        """The marked keys, or the highlighted one when nothing is marked."""
+        """The marked keys, or the highlighted one when nothing is marked; none (and a note
+        saying why) while the filter is invalid."""
+        if self.refuse_action():
+            return []
         data = self.data
         if data.selection.marked:
             return data.marked_ids()

@@ -1,0 +1,102 @@
+"""The key list keeps up with Redis by itself: rows on screen re-read every few seconds, the
+whole list when keys come or go or an operation ends, marks and the cursor kept on their keys."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+import pytest
+import redis.asyncio as aioredis
+
+from keyops.core.api import KeyopsSession
+from keyops.tui.config import UiConfig
+from keyops.tui.widgets.key_list_view import SortColumn, sort_rows, sort_rows_gently
+from tests.tui.conftest import (
+    DEMO_NOW,
+    key_view,
+    session_app,
+    status_line,
+    type_filter,
+    wait_for,
+    wait_loaded,
+)
+
+# Short intervals so a test waits a fraction of a second; what is measured is "no ctrl+r".
+FAST_ROWS = UiConfig(refresh_rows_seconds=0.2, refresh_list_seconds=600)
+
+
+async def test_an_external_disable_shows_without_a_reload(crs: aioredis.Redis) -> None:
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"), config=FAST_ROWS)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        view = key_view(app)
+        await pilot.press("down", "down")
+        target = view.highlighted
+        assert target is not None and target.is_active
+        assert "as of " in status_line(app) and " s ago" in status_line(app)
+        # What CRS's admin UI does when an operator switches a key off: a plain HSET.
+        await crs.hset(f"apikey:{target.id}", "isActive", "false")
+        await wait_for(
+            pilot,
+            lambda: view.highlighted is not None and not view.highlighted.is_active,
+            "the disable shown on the highlighted row",
+            seconds=3.0,  # a few refresh intervals (on a busy machine), far below the full list's
+        )
+        assert view.highlighted.id == target.id and view.cursor == 2  # type: ignore[union-attr]
+        # The loaded list took the change too: a plan made now starts from it.
+        assert app.data is not None and not app.data.session.table.by_id[target.id].is_active
+
+        # Under a filter, a key that no longer matches it leaves the list.
+        await type_filter(pilot, "status:active")
+        first = view.rows[0]
+        await crs.hset(f"apikey:{first.id}", "isActive", "false")
+        await wait_for(
+            pilot, lambda: first.id not in {row.id for row in view.rows}, "the key left", 3.0
+        )
+
+
+async def test_marks_and_cursor_survive_a_full_refresh_after_keys_appear(
+    crs: aioredis.Redis,
+) -> None:
+    config = UiConfig(refresh_rows_seconds=0.2, refresh_list_seconds=0.5)
+    app = session_app(KeyopsSession.from_client(crs, "real redis-server"), config=config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        data = app.data
+        assert data is not None
+        view = key_view(app)
+        await pilot.press("space", "down", "space", "down", "down")
+        marked = set(data.selection.marked)
+        highlighted = view.highlighted
+        assert len(marked) == 2 and highlighted is not None
+        loads, count = data.loads, len(data.table)
+        # Another console (or CRS) creates a key that sorts first: the rows under the cursor
+        # shift by one, and the cursor must follow its key, not its position.
+        await crs.hset(
+            "apikey:00000000-live-refresh",
+            mapping={"name": "!first-by-name", "isActive": "true", "isDeleted": "false"},
+        )
+        await crs.sadd("apikey:idx:all", "00000000-live-refresh")
+        await wait_for(pilot, lambda: len(data.table) == count + 1, "the new key listed", 3.0)
+        assert data.loads > loads
+        assert view.rows[0].name == "!first-by-name"
+        assert data.selection.marked == marked
+        assert view.highlighted is not None and view.highlighted.id == highlighted.id
+        assert status_line(app).startswith("2 marked")
+
+
+async def test_a_reload_sorts_in_slices_to_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyops.tui.widgets import key_list_view
+
+    monkeypatch.setattr(key_list_view, "SORT_SLICE", 70)  # 300 keys: five runs to merge
+    session = await KeyopsSession.demo(300)
+    table, _ = await session.load()
+    rows = list(table)[::-1]
+    now = DEMO_NOW.timestamp()
+    for column in SortColumn:
+        for reverse in (False, True):
+            expected = sort_rows(rows, column, reverse, now)
+            gently = await sort_rows_gently(rows, column, reverse, now)
+            # Equal names may tie either way in a reversed name sort; everything else is exact.
+            same = attrgetter("name_folded" if column is SortColumn.NAME else "id")
+            assert list(map(same, gently)) == list(map(same, expected)), (column, reverse)
