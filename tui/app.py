@@ -1,7 +1,8 @@
 """The keyops Textual application and its factories (tests build the real app through them).
 
 App-wide keys: `ctrl+p` or `:` opens the command palette [app.palette, app.palette_colon], `?` or `f1` shows
-help for the current screen [app.help], `ctrl+q` quits [app.quit].
+help for the current screen [app.help], `ctrl+q` quits [app.quit] (during a batch it asks
+first; a second `ctrl+q` cancels the batch, then quits once it has ended).
 
 SIGHUP (the SSH link dropped) and SIGTERM end the console as the cancel key ends a batch: a
 running batch is cancelled (an atomic one rolls back), and the console exits once it has
@@ -67,6 +68,8 @@ RECONNECT_MAX_SECONDS = 10.0
 # often, this long, to offer its recovery as soon as it can be recovered.
 LEASE_POLL_SECONDS = 2.0
 LEASE_WAIT_SECONDS = 40.0
+# A second ctrl+q within this many seconds quits during a batch (after cancelling it).
+QUIT_AGAIN_SECONDS = 5.0
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 STOP_REASONS = {
     signal.SIGHUP: "the terminal hung up (SIGHUP)",
@@ -129,6 +132,8 @@ class KeyopsApp(App[int]):
         self.read_only_reason = "--read-only" if read_only else ""
         self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
         self.batches_running = 0  # progress screens whose batch has not ended
+        self._quit_asked_at = float("-inf")  # when ctrl+q last asked to quit during a batch
+        self._quitting = False  # a confirmed ctrl+q waits for the batch to end
         self._signals_before: dict[signal.Signals, Any] = {}  # handlers to put back
 
     def on_mount(self) -> None:
@@ -197,6 +202,32 @@ class KeyopsApp(App[int]):
             return
         # Progress screens watch this: each cancels its batch without asking.
         self.stop_requested = f"{reason}; the console exits when the batch has ended"
+
+    async def action_quit(self) -> None:
+        """Quit, but never walk away from a running batch: the first ctrl+q says what quitting
+        does; a second one within QUIT_AGAIN_SECONDS cancels the batch as the cancel key does
+        (an atomic one rolls back) and exits once it has ended, so no operation is left
+        interrupted and its keys locked."""
+        if not self.batches_running:
+            self.exit(return_code=self.stopping)
+            return
+        if self.stopping:
+            return  # already cancelling, to exit
+        now = time.monotonic()  # the operator's rhythm, not the data's clock
+        if now - self._quit_asked_at > QUIT_AGAIN_SECONDS:
+            self._quit_asked_at = now
+            self.notify(
+                "a batch is running: ctrl+q again cancels it (an atomic batch rolls back) and "
+                "quits once it has ended; esc stays",
+                title="Quit?",
+                severity="warning",
+                timeout=QUIT_AGAIN_SECONDS,
+            )
+            return
+        log.warning("quit asked during a batch: cancelling it, then leaving the console")
+        self.stopping = 0
+        self._quitting = True
+        self.stop_requested = "you quit; the console exits when the batch has ended"
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -300,7 +331,7 @@ class KeyopsApp(App[int]):
         if self.read_only:
             self.notify("read-only session: nothing is written", severity="warning")
             return
-        if self.stopping:  # planned just as the console was told to stop
+        if self.stopping or self._quitting:  # planned just as the console was told to stop
             return
         if not plan.plans and start is None:
             self.notify("Nothing to change: every key already has what you asked for.")
@@ -332,8 +363,8 @@ class KeyopsApp(App[int]):
             self.check_connection()
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
-        if self.stopping and not self.batches_running:  # a stop signal waited for this
-            self.exit(return_code=self.stopping)
+        if (self.stopping or self._quitting) and not self.batches_running:
+            self.exit(return_code=self.stopping)  # a stop signal or a quit waited for this
 
     # -- recovery --------------------------------------------------------------------------------
 

@@ -117,3 +117,47 @@ async def test_a_console_whose_ssh_link_drops_rolls_its_batch_back_then_exits(
     assert records[0].counts.rolled_back >= 300
     assert await crs_state(crs) == before
     assert await crs_index_problems(crs) == []
+
+
+async def test_ctrl_q_during_a_batch_asks_then_cancels_it_and_quits_after_its_rollback(
+    crs: aioredis.Redis,
+) -> None:
+    """ctrl+q once only says what quitting does; twice, the batch is cancelled like the cancel
+    key (rolled back) and the console quits when it has ended: nothing is left interrupted."""
+    before = await crs_state(crs)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def stall(index: int) -> None:
+        if index == 3:
+            holding.set()
+            await release.wait()
+
+    session = KeyopsSession.from_client(crs, "real redis-server")
+    runner = RunnerSettings(chunk_size=100, verify_delay=0.05, before_chunk=stall)
+    app = session_app(
+        session, batch_config=BatchConfig(runner), config=UiConfig(confirm_typed_above=10_000)
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "tag:bulk")
+        await pilot.press("asterisk", "t", *"quitting")
+        await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
+        await pilot.press("ctrl+s")
+        await wait_screen(pilot, "BatchConfirmScreen")
+        await pilot.press("enter")
+        await asyncio.wait_for(holding.wait(), WAIT)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.3)
+        assert app.return_code is None and app.screen.__class__.__name__ == "ProgressScreen"
+        assert any("ctrl+q again" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: "cancelling" in static_text(app, "#progress-phase"),
+                       "the batch is told to stop")  # fmt: skip
+        release.set()
+        code = await until_exited(app)
+    assert code == 0
+    records = [r for r in await OperationStore(crs).recent(5) if r.type is OpType.TAGS]
+    assert records[0].status is OpStatus.CANCELLED and records[0].counts.rolled_back == 400
+    assert await OperationStore(crs).unfinished() == []
+    assert await crs_state(crs) == before
+    assert await crs_index_problems(crs) == []
