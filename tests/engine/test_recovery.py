@@ -199,3 +199,30 @@ async def test_keys_stay_protected_after_a_rollback_of_them_is_cancelled(
     assert await crs_state(crs) == before
     assert (await service.op(interrupted.id)).status is OpStatus.ROLLED_BACK
     assert set(await crs.hmget(names.KEY_LOCKS, targets)) == {None}  # all free once closed
+
+
+async def test_an_interrupted_op_behind_hundreds_of_newer_ops_is_still_found(
+    crs: aioredis.Redis,
+) -> None:
+    """Its keys stay claimed however old it is, so it must stay listed for recovery (only the
+    200 newest ops were looked at)."""
+    service = make_service(crs, chunk_size=100)
+    targets = await ids_where(service, "tag:bulk")
+    stream = service.run(await service.plan(targets, TagEdit.build("add", ["old"])))
+    async for event in stream:
+        if event.phase is Phase.APPLYING and event.done >= 100:
+            break
+    await stream.aclose()
+    (interrupted,) = await service.interrupted_operations()
+    store = OperationStore(crs)
+    for n in range(700):  # a busy month of finished work since
+        later = interrupted.model_copy(
+            update={
+                "id": f"later-{n:04d}", "status": OpStatus.DONE,
+                "started_at": interrupted.started_at + 1 + n,
+            }
+        )  # fmt: skip
+        await store.save(later)
+    assert [r.id for r in await service.interrupted_operations()] == [interrupted.id]
+    other, _ = await run(service, await service.plan(targets, TagEdit.build("add", ["other"])))
+    assert other.refused_by_lock and interrupted.id in other.message
