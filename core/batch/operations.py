@@ -118,7 +118,7 @@ class OperationStore:
         newest first. Every op is looked at, not only recent ones: an old interrupted op keeps
         its keys claimed, and an operator must be able to find and recover it. Records are
         read a page per round trip and only running ones parsed."""
-        found = []
+        found: list[OperationRecord] = []
         start = 0
         while True:
             ids = cast(
