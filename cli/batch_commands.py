@@ -121,7 +121,8 @@ async def cmd_edit(session: KeyopsSession, args: argparse.Namespace) -> int:
     """Any edit kind: its request from the arguments (checked before a key is read), then
     the targets, the plan and the run."""
     request = args.edit_request(vars(args))
-    targets = await session.targets(args.where, _ids(args))
+    deleted = getattr(args, "targets_deleted", False)
+    targets = await session.targets(args.where, _ids(args), deleted=deleted)
     return await preview_and_run(session, await session.plan(targets, request), args)
 
 

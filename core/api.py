@@ -472,12 +472,15 @@ class KeyopsSession:
     # -- planning ---------------------------------------------------------------------------
 
     @_redis_errors
-    async def targets(self, where: str | None, ids: list[str] | None) -> list[str]:
-        """The key ids `--where` and/or `--ids` name in the loaded list (see batch.targets)."""
+    async def targets(
+        self, where: str | None, ids: list[str] | None, *, deleted: bool = False
+    ) -> list[str]:
+        """The key ids `--where` and/or `--ids` name in the loaded list (see batch.targets);
+        `deleted` for an edit of soft-deleted keys (restore, purge)."""
         from keyops.core.batch.targets import resolve_targets
 
         table, catalog = await self.load()
-        return resolve_targets(table, catalog, where=where, ids=ids)
+        return resolve_targets(table, catalog, where=where, ids=ids, deleted=deleted)
 
     @_redis_errors
     async def plan(self, key_ids: list[str], request: EditRequest) -> BatchPlan:

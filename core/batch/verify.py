@@ -22,7 +22,7 @@ from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import Send
 from keyops.core.edits.base import Skip
 from keyops.core.edits.intent import Judgement, judge
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import UNJUDGED_FIELDS, KeyWritePlan
 from keyops.core.store.apply import ApplyStatus
 from keyops.core.store.key_table import LOAD_CHUNK, read_current, read_fields
 from keyops.core.wire.chunks import chunked
@@ -36,7 +36,7 @@ async def verify(
     """Re-read every written key; write again what CRS's whole-hash rewrites put back."""
     suspects: list[KeyWritePlan] = list(run.written.values())
     drifting: dict[str, KeyFailure] = {}
-    checked = tuple(sorted({w.field for p in suspects for w in p.fields} - {"updatedAt"}))
+    checked = tuple(sorted({w.field for p in suspects for w in p.fields} - UNJUDGED_FIELDS))
     for round_number in range(settings.verify_rounds):
         # CRS's in-flight requests get verify_delay after a key's write to write it back.
         batches = [suspects]
@@ -114,7 +114,7 @@ async def _verify_batch(
             judged = [
                 (w.field, judge(w.field, w.before, w.after, stored.get(w.field)))
                 for w in plan.fields
-                if w.field != "updatedAt"
+                if w.field not in UNJUDGED_FIELDS
             ]
             lost = [name for name, judgement in judged if judgement is not Judgement.HELD]
             if not lost:

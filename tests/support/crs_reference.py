@@ -308,3 +308,87 @@ def crs_single_edit(state: State, key_id: str, body: dict[str, Any], now: dateti
         updates["isActive"] = body["isActive"]
     iso = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     crs_update(state, key_id, updates, iso)
+
+
+# --- lifecycle (crs-lifecycle: deleteApiKey, restoreApiKey, tag routes) ---------------------
+
+_RANKS = ("cost_rank:today", "cost_rank:7days", "cost_rank:30days", "cost_rank:all")
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _zset_without(state: State, name: str, member: str) -> None:
+    _kind, pairs = state.get(name, ("zset", []))
+    kept = [(m, s) for m, s in pairs if m != member]
+    if kept:
+        state[name] = ("zset", kept)
+    else:
+        state.pop(name, None)
+
+
+def _zset_with(state: State, name: str, member: str, score: float) -> None:
+    _kind, pairs = state.get(name, ("zset", []))
+    kept = [(m, s) for m, s in pairs if m != member] + [(member, score)]
+    state[name] = ("zset", sorted(kept, key=lambda pair: (pair[1], pair[0])))
+
+
+def _index_status(state: State, key_id: str, deleted: bool, active: bool) -> None:
+    active_set = _set(state, "apikey:set:active")
+    deleted_set = _set(state, "apikey:set:deleted")
+    if deleted:
+        deleted_set.add(key_id)
+        active_set.discard(key_id)
+    elif active:
+        active_set.add(key_id)
+        deleted_set.discard(key_id)
+    _store_set(state, "apikey:set:active", active_set)
+    _store_set(state, "apikey:set:deleted", deleted_set)
+
+
+def crs_delete(state: State, key_id: str, now: datetime, by: str, by_type: str) -> None:
+    """deleteApiKey (apiKeyService.js:1430-1486): the whole hash again plus the deletion fields
+    and isActive='false', the legacy copy and hash_map entry gone, out of every cost rank,
+    moved to set:deleted. Nothing else (no updatedAt, tags and idx:* untouched)."""
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    new = {
+        **fields,
+        "isDeleted": "true",
+        "deletedAt": _iso(now),
+        "deletedBy": by,
+        "deletedByType": by_type,
+        "isActive": "false",
+    }
+    state[name] = ("hash", new)
+    digest = fields.get("apiKey", "")
+    state.pop(f"apikey_hash:{digest}", None)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    hash_map = {h: i for h, i in hash_map.items() if h != digest}
+    if hash_map:
+        state["apikey:hash_map"] = ("hash", hash_map)
+    else:
+        state.pop("apikey:hash_map", None)
+    for rank in _RANKS:
+        _zset_without(state, rank, key_id)
+    _index_status(state, key_id, deleted=True, active=False)
+
+
+def crs_restore(state: State, key_id: str, now: datetime, by: str, by_type: str) -> None:
+    """restoreApiKey (apiKeyService.js:1489-1562), minus the legacy `apikey_hash:{hash}` copy
+    it also writes (which keyops does not make; see docs/batch-operations.md)."""
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    if fields.get("isDeleted") != "true":
+        raise CrsRefused("not deleted")
+    new = {**fields, "isActive": "true", "restoredAt": _iso(now), "restoredBy": by,
+           "restoredByType": by_type}  # fmt: skip
+    for gone in ("isDeleted", "deletedAt", "deletedBy", "deletedByType"):
+        new.pop(gone, None)
+    state[name] = ("hash", new)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    state["apikey:hash_map"] = ("hash", {**hash_map, fields["apiKey"]: key_id})
+    for rank in _RANKS:
+        _zset_with(state, rank, key_id, 0.0)
+    _index_status(state, key_id, deleted=False, active=True)
