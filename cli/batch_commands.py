@@ -122,7 +122,10 @@ async def cmd_edit(session: KeyopsSession, args: argparse.Namespace) -> int:
     the targets, the plan and the run."""
     request = args.edit_request(vars(args))
     deleted = getattr(args, "targets_deleted", False)
-    targets = await session.targets(args.where, _ids(args), deleted=deleted)
+    where, ids = args.where, _ids(args)
+    if where is None and ids is None and getattr(request, "everywhere", False):
+        where = ""  # a tag rename or delete: every key, as CRS's tag routes
+    targets = await session.targets(where, ids, deleted=deleted)
     return await preview_and_run(session, await session.plan(targets, request), args)
 
 

@@ -24,6 +24,7 @@ from keyops.core.edits import (
     rates,
     revert,
     status,
+    tag_routes,
     tags,
 )
 from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
@@ -43,6 +44,8 @@ class OpType(StrEnum):
     EXPIRY = "expiry"
     DELETE = "delete"
     RESTORE = "restore"
+    TAG_RENAME = "tag-rename"
+    TAG_DELETE = "tag-delete"
     REVERT = "revert"
     ROLLBACK = "rollback"
 
@@ -113,6 +116,24 @@ KINDS: tuple[EditKind, ...] = (
         lifecycle.prepare_restore,
         None,
         lifecycle.RESTORE_CLI,
+    ),
+    EditKind(
+        OpType.TAG_RENAME,
+        tag_routes.TagRename,
+        tag_routes.READS,
+        tag_routes.prepare_rename,
+        None,
+        tag_routes.RENAME_CLI,
+        rows=tag_routes.ROWS,
+    ),
+    EditKind(
+        OpType.TAG_DELETE,
+        tag_routes.TagDelete,
+        tag_routes.READS,
+        tag_routes.prepare_delete,
+        None,
+        tag_routes.DELETE_CLI,
+        rows=tag_routes.ROWS,
     ),
     EditKind(
         OpType.REVERT,

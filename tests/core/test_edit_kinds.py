@@ -26,6 +26,7 @@ from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.registry import BY_TYPE, kind_of
+from keyops.core.edits.tag_routes import TagDelete, TagRename
 from keyops.core.edits.template import WriteTemplate
 from keyops.core.schema.writes import FieldWrite
 
@@ -43,6 +44,8 @@ REQUESTS = [
     ExpiryChange.build("extend", "+30d", keep_status=True),
     KeysDelete(),
     KeysRestore(atomic=False),
+    TagRename.build(" old ", "new"),
+    TagDelete.build("gone", atomic=False),
     RevertRequest(op="20261127-030000-abcdef"),
     RollbackRequest(op="20261127-030000-abcdef"),
 ]
@@ -81,6 +84,8 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
         OpType.EXPIRY,
         OpType.DELETE,
         OpType.RESTORE,
+        OpType.TAG_RENAME,
+        OpType.TAG_DELETE,
     }
 
 
@@ -92,6 +97,8 @@ CLI_ONLY = {
     OpType.EXPIRY,
     OpType.DELETE,
     OpType.RESTORE,
+    OpType.TAG_RENAME,
+    OpType.TAG_DELETE,
 }
 
 
@@ -111,6 +118,8 @@ def test_each_kind_names_a_console_form_that_exists() -> None:
          TagEdit.build("add", ["a", "b"], "skip", remove=["c"])),
         (["tags", "remove", "a"], TagEdit.build("remove", ["a"])),
         (["keys", "delete"], KeysDelete()),
+        (["tags", "rename", " a ", "b"], TagRename.build("a", "b")),
+        (["tags", "delete", "a", "--best-effort"], TagDelete.build("a", atomic=False)),
         (["keys", "restore", "--best-effort"], KeysRestore(atomic=False)),
         (["tags", "replace", "--best-effort"], TagEdit.build("replace", [], atomic=False)),
         (["status", "enable", "--expires", "never", "--atomic"],

@@ -66,3 +66,16 @@ async def test_keys_delete_then_restore_from_the_command_line(fixture_db: str) -
         assert bookkeeping and digest not in json.dumps(bookkeeping)
     finally:
         await client.aclose()
+
+
+async def test_tags_rename_and_delete_act_on_every_key_without_a_query(fixture_db: str) -> None:
+    carrying = sorted(_ids(fixture_db, "tag:team-c"))
+    url = ("--redis-url", fixture_db)
+    renamed = keyops("tags", "rename", "team-c", "crew", "--yes", *url)
+    assert renamed.returncode == 0, renamed.stderr
+    assert _ids(fixture_db, "tag:team-c") == [] and sorted(_ids(fixture_db, "tag:crew")) == carrying
+    bad = keyops("tags", "rename", "crew", "  ", "--yes", *url)
+    assert bad.returncode == 2 and "new tag: empty tag" in bad.stderr
+    deleted = keyops("tags", "delete", "crew", "--yes", *url)
+    assert deleted.returncode == 0, deleted.stderr
+    assert _ids(fixture_db, "tag:crew") == []

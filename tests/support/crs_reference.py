@@ -392,3 +392,47 @@ def crs_restore(state: State, key_id: str, now: datetime, by: str, by_type: str)
     for rank in _RANKS:
         _zset_with(state, rank, key_id, 0.0)
     _index_status(state, key_id, deleted=False, active=True)
+
+
+def _js_trim(text: str) -> str:
+    return text.strip(" \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                      "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")  # fmt: skip
+
+
+def crs_tag_route(state: State, old: str, new: str | None, now: datetime) -> list[str]:
+    """removeTagFromAllKeys (new None) / renameTag (apiKeyService.js:762-856): every key record
+    not soft-deleted whose string tags hold one matching `old` after trim() gets updateApiKey
+    with the new list; then CRS's global tags:all writes. Returns the ids written."""
+    name_old = _js_trim(old)
+    written: list[str] = []
+    records = [
+        name for name in sorted(state) if name.startswith("apikey:") and name.count(":") == 1
+    ]
+    for record_name in records:
+        kind, fields = state[record_name]
+        if kind != "hash":
+            continue
+        if record_name == "apikey:hash_map" or fields.get("isDeleted") == "true":
+            continue
+        try:
+            parsed = json.loads(fields.get("tags") or "[]")
+        except ValueError:
+            parsed = []
+        tags = [tag for tag in parsed if isinstance(tag, str)] if isinstance(parsed, list) else []
+        if not any(_js_trim(tag) == name_old for tag in tags):
+            continue
+        if new is None:
+            new_tags = [tag for tag in tags if _js_trim(tag) != name_old]
+        else:
+            new_tags = list(
+                dict.fromkeys(new if _js_trim(tag) == name_old else tag for tag in tags)
+            )
+        key_id = record_name.split(":", 1)[1]
+        crs_update(state, key_id, {"tags": new_tags}, _iso(now))
+        written.append(key_id)
+    all_tags = _set(state, "apikey:tags:all")
+    all_tags -= {name_old, old}
+    if new is not None:
+        all_tags.add(_js_trim(new))
+    _store_set(state, "apikey:tags:all", all_tags)
+    return written
