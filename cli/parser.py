@@ -119,6 +119,18 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
             # restore and purge act on soft-deleted keys, which queries otherwise hide
             targets_deleted=action != "delete",
         )
+    purge = key_actions.add_parser(
+        "purge", parents=[connection],
+        help="remove soft-deleted keys for good, with their usage data (no undo; typed confirmation)",
+    )  # fmt: skip
+    add_target_options(purge)
+    purge.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
+    purge.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    purge.add_argument(
+        "--confirm-purge", type=int, metavar="N",
+        help="N = the number of keys the purge removes, as its preview says (--yes is not enough)",
+    )  # fmt: skip
+    purge.set_defaults(run=BATCH, batch_handler="cmd_keys_purge")
 
 
 KEY_EDITS = {

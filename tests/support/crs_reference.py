@@ -436,3 +436,43 @@ def crs_tag_route(state: State, old: str, new: str | None, now: datetime) -> lis
         all_tags.add(_js_trim(new))
     _store_set(state, "apikey:tags:all", all_tags)
     return written
+
+
+def crs_purge(state: State, key_id: str) -> None:
+    """permanentDeleteApiKey (apiKeyService.js:1565-1616): the dead DELs of wrong names, the
+    `usage:*:{id}*` glob (a colon before the id), removeFromIndex, then the hash_map entry and
+    the record."""
+    import fnmatch
+
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    if fields.get("isDeleted") != "true":
+        raise CrsRefused("only soft-deleted keys")
+    for other in [n for n in state if fnmatch.fnmatchcase(n, f"usage:*:{key_id}*")]:
+        del state[other]
+    for zset in ("apikey:idx:createdAt", "apikey:idx:lastUsedAt"):
+        _zset_without(state, zset, key_id)
+    _zset_without(state, "apikey:idx:name", f"{fields.get('name', '').lower()}\x00{key_id}")
+    for set_name in ("apikey:idx:all", "apikey:set:active", "apikey:set:deleted"):
+        members = _set(state, set_name)
+        members.discard(key_id)
+        _store_set(state, set_name, members)
+    try:
+        tags = json.loads(fields.get("tags") or "[]")
+    except ValueError:
+        tags = []
+    all_tags = _set(state, "apikey:tags:all")
+    for tag in tags:
+        members = _set(state, f"apikey:tag:{tag}")
+        members.discard(key_id)
+        _store_set(state, f"apikey:tag:{tag}", members)
+        if not members:
+            all_tags.discard(tag)
+    _store_set(state, "apikey:tags:all", all_tags)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    rest = {h: i for h, i in hash_map.items() if h != fields.get("apiKey")}
+    if rest:
+        state["apikey:hash_map"] = ("hash", rest)
+    else:
+        state.pop("apikey:hash_map", None)
+    del state[name]
