@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.config import RunnerSettings
+from keyops.core.batch.config import RunnerSettings, chunk_size_for
 from keyops.core.batch.progress import KeyFailure
 from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import Send
@@ -61,7 +61,7 @@ async def verify(
         context = replace(run.context, event="reapplied")
         results = [
             result
-            for part in chunked(again, settings.chunk_size)
+            for part in chunked(again, chunk_size_for(again, settings.chunk_size))
             for result in await send(run, part, context)
         ]
         run.record.counts.reapplied += sum(1 for r in results if r.status.wrote)

@@ -117,12 +117,20 @@ local function digest_of(key)
   if digest and digest ~= '' then return digest end
   return nil
 end
+-- What pass 1 read of a key's lifecycle state, so the write need not read it again.
+local seen = {}
 local function lifecycle_state(key, key_id)
   local digest, mapped, legacy = digest_of(key), 'false', 'null'
+  local known = {digest = digest, mapped = false, copy_type = 'none', ranked = {}}
+  seen[key_id] = known
   if digest then
-    if redis.pcall('HGET', '@HASH_MAP@', digest) == key_id then mapped = 'true' end
+    if redis.pcall('HGET', '@HASH_MAP@', digest) == key_id then
+      mapped = 'true'
+      known.mapped = true
+    end
     local copy = 'apikey_hash:' .. digest
-    if redis.call('TYPE', copy)['ok'] == 'hash' then
+    known.copy_type = redis.call('TYPE', copy)['ok']
+    if known.copy_type == 'hash' then
       local flat, names, by_name = redis.call('HGETALL', copy), {}, {}
       for n = 1, #flat, 2 do
         names[#names + 1] = flat[n]
@@ -140,6 +148,7 @@ local function lifecycle_state(key, key_id)
   for _, period in ipairs(RANKS) do
     local score = redis.pcall('ZSCORE', 'cost_rank:' .. period, key_id)
     if type(score) == 'string' then
+      known.ranked[period] = true
       ranks[#ranks + 1] = json_string(period) .. ':' .. json_string(score)
     end
   end
@@ -150,16 +159,18 @@ local function set_lifecycle(key, key_id, text)
   -- Written only after the record: nothing here may stop the script half way.
   local decoded, wanted = pcall(cjson.decode, text)
   if not decoded or type(wanted) ~= 'table' or type(wanted['ranks']) ~= 'table' then return end
-  local digest = digest_of(key)
+  -- Pass 1 read the state of every written key, in this same script run.
+  local known = seen[key_id]
+  local digest = known.digest
   if digest then
     if wanted['hash_map'] == true then
-      redis.pcall('HSET', '@HASH_MAP@', digest, key_id)
-    elseif redis.pcall('HGET', '@HASH_MAP@', digest) == key_id then
+      if not known.mapped then redis.pcall('HSET', '@HASH_MAP@', digest, key_id) end
+    elseif known.mapped then
       -- Only this key's own entry: another id under the same hash is not ours to drop.
       redis.pcall('HDEL', '@HASH_MAP@', digest)
     end
     local copy = 'apikey_hash:' .. digest
-    local copy_type = redis.call('TYPE', copy)['ok']
+    local copy_type = known.copy_type
     if copy_type == 'hash' then
       redis.pcall('DEL', copy)
       copy_type = 'none'
@@ -177,7 +188,7 @@ local function set_lifecycle(key, key_id, text)
     local score = wanted['ranks'][period]
     if score then
       redis.pcall('ZADD', 'cost_rank:' .. period, score, key_id)
-    else
+    elseif known.ranked[period] then
       redis.pcall('ZREM', 'cost_rank:' .. period, key_id)
     end
   end
@@ -369,20 +380,23 @@ for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune', 'status'}) do
         end
         reply = redis.pcall('ZADD', group.target, unpack(scored))
       elseif phase == 'status' then
-        -- CRS's updateIndex for a delete or restore, from the state the record is in now.
+        -- CRS's updateIndex for a delete or restore, from the state the record is in now:
+        -- members sorted by where they belong, then one call per set and direction.
+        local moves = {{'SADD', '@SET_DELETED@', {}}, {'SREM', '@SET_ACTIVE@', {}},
+                       {'SADD', '@SET_ACTIVE@', {}}, {'SREM', '@SET_DELETED@', {}}}
         for _, member in ipairs(group.members) do
           local state = redis.pcall('HMGET', prefix .. member, 'isDeleted', 'isActive')
           if type(state) == 'table' and not state['err'] then
-            local add, drop = nil, {'@SET_ACTIVE@', '@SET_DELETED@'}
-            if state[1] == 'true' then add, drop = '@SET_DELETED@', {'@SET_ACTIVE@'}
-            elseif state[2] == 'true' then add, drop = '@SET_ACTIVE@', {'@SET_DELETED@'} end
-            for _, target in ipairs(drop) do
-              reply = redis.pcall('SREM', target, member)
-              if type(reply) == 'table' and reply['err'] then break end
-            end
-            if add and not (type(reply) == 'table' and reply['err']) then
-              reply = redis.pcall('SADD', add, member)
-            end
+            local deleted, active = moves[1][3], moves[3][3]
+            if state[1] == 'true' then deleted[#deleted + 1] = member
+            else moves[4][3][#moves[4][3] + 1] = member end
+            if state[1] ~= 'true' and state[2] == 'true' then active[#active + 1] = member
+            else moves[2][3][#moves[2][3] + 1] = member end
+          end
+        end
+        for _, move in ipairs(moves) do
+          if #move[3] > 0 and not (type(reply) == 'table' and reply['err']) then
+            reply = redis.pcall(move[1], move[2], unpack(move[3]))
           end
         end
       else
