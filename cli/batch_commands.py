@@ -121,8 +121,71 @@ async def cmd_edit(session: KeyopsSession, args: argparse.Namespace) -> int:
     """Any edit kind: its request from the arguments (checked before a key is read), then
     the targets, the plan and the run."""
     request = args.edit_request(vars(args))
-    targets = await session.targets(args.where, _ids(args))
+    deleted = getattr(args, "targets_deleted", False)
+    where, ids = args.where, _ids(args)
+    if where is None and ids is None and getattr(request, "everywhere", False):
+        where = ""  # a tag rename or delete: every key, as CRS's tag routes
+    targets = await session.targets(where, ids, deleted=deleted)
     return await preview_and_run(session, await session.plan(targets, request), args)
+
+
+async def cmd_keys_purge(session: KeyopsSession, args: argparse.Namespace) -> int:
+    """Purge cannot be undone, so it never runs on --yes: the operator types the count its
+    preview shows (--confirm-purge N, or at the prompt 'purge N')."""
+    targets = await session.targets(args.where, _ids(args), deleted=True)
+    preview = await session.purge_preview(targets)
+    count = len(preview.targets)
+    if args.json and args.dry_run:
+        listing = [{"id": t.key_id, "name": t.name, "usage_keys": len(t.usage_keys)}
+                   for t in preview.targets]  # fmt: skip
+        print(json_text({"purge": listing, "not_deleted": preview.refused}, indent=1))
+        return 0
+    out = sys.stdout if args.dry_run else sys.stderr
+    say(
+        f"keys purge: {plural(count, 'soft-deleted key')} and "
+        f"{plural(preview.usage_keys, 'usage, rate-limit or concurrency key')} would be removed "
+        "for good. A purge cannot be rolled back or reverted.",
+        out,
+    )
+    for target in preview.targets[:10]:
+        say(f"  {target.key_id}  {printable(target.name)}", out)
+    if count > 10:
+        say(f"  ... and {count - 10} more", out)
+    if preview.refused:
+        say(
+            f"{plural(len(preview.refused), 'key')} not soft-deleted: left alone "
+            "(purge removes only soft-deleted keys; keyops keys delete first)",
+            out,
+        )
+    if args.dry_run:
+        return 0
+    if not count:
+        say("nothing to purge", sys.stderr)
+        return 0
+    if args.confirm_purge is not None:
+        if args.confirm_purge != count:
+            raise BadInput(
+                f"--confirm-purge {args.confirm_purge} does not match the {count} keys this "
+                "purge removes: nothing purged"
+            )
+    elif not sys.stdin.isatty():
+        raise BadInput(
+            f"a purge cannot be undone: confirm it with --confirm-purge {count} (the number of "
+            "keys it removes); --yes is not enough"
+        )
+    elif not typed_purge(count):
+        say("nothing purged", sys.stderr)
+        return 1
+    with args.stops.write():
+        outcome = await session.purge(preview)
+    left = {key_id: status for key_id, status in outcome.items() if status != "purged"}
+    if args.json:
+        print(json_text({"purged": count - len(left), "left_alone": left}))
+    else:
+        print(f"purged {plural(count - len(left), 'key')}")
+        for key_id, status in left.items():
+            say(f"  left alone {key_id}: {status.replace('-', ' ')} since the preview", sys.stderr)
+    return 0 if not left else 1
 
 
 async def cmd_ops_revert(session: KeyopsSession, args: argparse.Namespace) -> int:
@@ -346,6 +409,11 @@ def print_field_changes(plan: BatchPlan, out: Any, limit: int = 12) -> None:
 
 def _shown(value: str | None) -> str:
     return clip(value, 40) if value else "∅"
+
+
+def typed_purge(count: int) -> bool:
+    """The operator types 'purge N' at the prompt (a purge never runs on y or --yes)."""
+    return input(f"Type 'purge {count}' to remove them for good: ").strip() == f"purge {count}"
 
 
 def confirm(question: str, count: int) -> bool:

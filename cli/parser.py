@@ -93,7 +93,8 @@ def actions(command: argparse.ArgumentParser) -> Any:
 
 
 def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
-    keys_list = actions(command).add_parser(
+    key_actions = actions(command)
+    keys_list = key_actions.add_parser(
         "list", parents=[connection], help="list keys matching a query"
     )
     keys_list.add_argument("--where", default="", metavar="QUERY", help=WHERE_HELP)
@@ -102,6 +103,61 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
     )
     keys_list.add_argument("--json", action="store_true", help="a JSON array, one object per key")
     keys_list.set_defaults(run="read_commands.cmd_keys_list")
+    # Declared here rather than from the registry, so `keys list` never loads the core to
+    # build its parser; the request still comes from the kind's CLI spec, when it runs.
+    for action, summary in KEY_EDITS.items():
+        sub = key_actions.add_parser(action, parents=[connection], help=summary)
+        sub.add_argument(
+            "--best-effort", action="store_true", help="keep what succeeded when a key fails"
+        )
+        add_target_options(sub)
+        add_run_options(sub)
+        sub.set_defaults(
+            run=BATCH,
+            batch_handler="cmd_edit",
+            edit_request=_KeysRequest(action),
+            # restore and purge act on soft-deleted keys, which queries otherwise hide
+            targets_deleted=action != "delete",
+        )
+    purge = key_actions.add_parser(
+        "purge", parents=[connection],
+        help="remove soft-deleted keys for good, with their usage data (no undo; typed confirmation)",
+    )  # fmt: skip
+    add_target_options(purge)
+    purge.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
+    purge.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    purge.add_argument(
+        "--confirm-purge", type=int, metavar="N",
+        help="N = the number of keys the purge removes, as its preview says (--yes is not enough)",
+    )  # fmt: skip
+    purge.set_defaults(run=BATCH, batch_handler="cmd_keys_purge")
+
+
+KEY_EDITS = {
+    "delete": "soft-delete keys as CRS does: they stop authenticating at once (undo: ops revert)",
+    "restore": "restore soft-deleted keys as CRS does",
+}
+
+
+def spec_actions(spec: Any) -> set[str]:
+    return {action.name for action in spec.actions}
+
+
+class _KeysRequest:
+    """The request of `keys ACTION`, built by the kind's CLI spec (the core is imported only
+    when the command runs)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def __call__(self, args: dict[str, Any]) -> Any:
+        from keyops.core.api import KINDS
+
+        for kind in KINDS:
+            spec = kind.cli
+            if spec is not None and spec.command == "keys" and self.action in spec_actions(spec):
+                return spec.request(args)
+        raise LookupError(f"no edit kind offers keys {self.action}")
 
 
 def fill_accounts(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
@@ -314,7 +370,7 @@ def fill_audit(command: argparse.ArgumentParser, connection: argparse.ArgumentPa
 # The commands in the order --help lists them: (one-line help, what adds their options, whether
 # the command itself takes the connection options; commands with actions give them to those).
 COMMANDS: dict[str, tuple[str, Filler, bool]] = {
-    "keys": ("read API keys", fill_keys, False),
+    "keys": ("read API keys; delete, restore or purge many", fill_keys, False),
     "accounts": ("upstream accounts: list, assign keys to them", fill_accounts, False),
     "tags": ("add, remove or replace tags on many keys", fill_tags, False),
     "status": ("enable or disable many keys", fill_status, False),

@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from keyops.core.schema.rows import KeyRow, KeyStatus
     from keyops.core.settings import RedisSettings, TlsOptions, resolve_settings, settings_from_args
     from keyops.core.store.key_table import KeyTable
+    from keyops.core.store.purge import PurgePreview
     from keyops.core.store.server_info import ServerInfo
     from keyops.core.timestamps import CLOCK, DAY, MINUTE, SECOND, iso_utc, utc_text
 
@@ -97,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("parse_audit_filter", "parse_moment"), "keyops.core.batch.audit_query"),
     **dict.fromkeys(("BatchConfig", "RunnerSettings"), "keyops.core.batch.config"),
     "OperatorIdentity": "keyops.core.batch.identity",
+    "PurgePreview": "keyops.core.store.purge",
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
     "BatchPlan": "keyops.core.batch.planning",
     "Recovery": "keyops.core.batch.recovery",
@@ -188,6 +190,7 @@ __all__ = [
     "Phase",
     "Platform",
     "ProgressEvent",
+    "PurgePreview",
     "QueryContext",
     "QueryError",
     "Recovery",
@@ -540,12 +543,15 @@ class KeyopsSession:
     # -- planning ---------------------------------------------------------------------------
 
     @_redis_errors
-    async def targets(self, where: str | None, ids: list[str] | None) -> list[str]:
-        """The key ids `--where` and/or `--ids` name in the loaded list (see batch.targets)."""
+    async def targets(
+        self, where: str | None, ids: list[str] | None, *, deleted: bool = False
+    ) -> list[str]:
+        """The key ids `--where` and/or `--ids` name in the loaded list (see batch.targets);
+        `deleted` for an edit of soft-deleted keys (restore, purge)."""
         from keyops.core.batch.targets import resolve_targets
 
         table, catalog = await self.load()
-        return resolve_targets(table, catalog, where=where, ids=ids)
+        return resolve_targets(table, catalog, where=where, ids=ids, deleted=deleted)
 
     @_redis_errors
     async def plan(self, key_ids: list[str], request: EditRequest) -> BatchPlan:
@@ -771,6 +777,36 @@ class KeyopsSession:
         how much before anything goes."""
         identity = await self._operator()
         return await self._audit.trim(preview, identity.model_dump())
+
+    @_redis_errors
+    async def purge_preview(self, key_ids: list[str]) -> PurgePreview:
+        """What purging these keys would remove: the soft-deleted ones with their usage,
+        rate-limit and concurrency keys (found in one SCAN); the others are refused."""
+        from keyops.core.store.purge import PurgePreview, read_purge_targets
+
+        targets, refused = await read_purge_targets(self.clients.write, key_ids)
+        return PurgePreview(targets, refused)
+
+    @_redis_errors
+    async def purge(self, preview: PurgePreview) -> dict[str, str]:
+        """Removes the previewed keys for good (no rollback exists): the audit trail records
+        what goes (ids, names, how many usage keys; never a secret) before anything does.
+        Key id -> 'purged', or why it was left ('not-deleted', 'changed', 'missing')."""
+        from keyops.core.store.purge import purge
+
+        identity = await self._operator()
+        keys = [
+            {"key": target.key_id, "changes": {"name": [target.name, None]}}
+            for target in preview.targets
+        ]
+        detail = {"by": identity.model_dump(), "usage_keys": preview.usage_keys}
+        await self._audit.keys_event("keys-purge", keys, detail)
+        outcome = await purge(self.clients.write, preview.targets)
+        left = {key_id: status for key_id, status in outcome.items() if status != "purged"}
+        await self._audit.try_op_event(
+            "", "keys-purged", {"purged": len(outcome) - len(left), "left_alone": left}
+        )
+        return outcome
 
     @_redis_errors
     async def export_audit(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:

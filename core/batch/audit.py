@@ -112,6 +112,22 @@ class AuditLog:
         )
         return str(entry_id)
 
+    async def keys_event(
+        self, event: str, keys: list[dict[str, Any]], detail: dict[str, Any]
+    ) -> str:
+        """An entry about keys outside any operation (a purge): `keys` as a chunk's entry lists
+        them (`key`, `changes`), so `audit list --key` finds it."""
+        entry_id = await self.client.xadd(
+            self.stream,
+            {
+                "op": "",
+                "event": event,
+                "keys": json.dumps(keys, ensure_ascii=False),
+                "detail": json.dumps(detail, ensure_ascii=False),
+            },
+        )
+        return str(entry_id)
+
     async def try_op_event(self, op_id: str, event: str, detail: dict[str, Any]) -> str | None:
         try:
             return await self.op_event(op_id, event, detail)

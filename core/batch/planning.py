@@ -36,7 +36,7 @@ from keyops.core.schema.damage import record_damage
 from keyops.core.schema.encoding import decode_tags
 from keyops.core.schema.platforms import BindingField
 from keyops.core.schema.rows import KeyRow
-from keyops.core.schema.writes import FieldWrite, KeyWritePlan
+from keyops.core.schema.writes import LIFECYCLE, UNJUDGED_FIELDS, FieldWrite, KeyWritePlan
 from keyops.core.store.accounts import load_accounts
 from keyops.core.store.key_table import LOAD_CHUNK, KeyTable, existing, read_fields
 from keyops.core.wire.chunks import chunked
@@ -134,7 +134,7 @@ class BatchPlan:
         counts: Counter[tuple[str, str | None, str | None]] = Counter()
         for ident, keys in tuples.items():
             for write in by_id[ident]:
-                if write.field not in ("tags", "updatedAt"):
+                if write.field not in ("tags", "updatedAt", LIFECYCLE):
                     counts[(write.field, write.before, write.after)] += keys
         return [(name, before, after, keys) for (name, before, after), keys in counts.most_common()]
 
@@ -143,7 +143,7 @@ def describe_change(plan: KeyWritePlan) -> tuple[str, str]:
     """A compact before / after of a plan's fields (tags shown as lists, updatedAt left out)."""
     before, after = [], []
     for write in plan.fields:
-        if write.field == "updatedAt":
+        if write.field in UNJUDGED_FIELDS:
             continue
         if write.field == "tags":
             before.append(", ".join(decode_tags(write.before)) or "(no tags)")

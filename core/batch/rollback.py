@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.config import RunnerSettings
+from keyops.core.batch.config import RunnerSettings, chunk_size_for
 from keyops.core.batch.operations import OperationStore
 from keyops.core.batch.planning import plan_undo
 from keyops.core.batch.progress import KeyFailure, Phase, ProgressEvent
@@ -38,7 +38,7 @@ async def roll_back(
     context = replace(run.context, event="rolled-back", journal_key="")
     stuck = [_by_hand(run, k, reason) for k, reason in restore.skipped]
     sent = 0
-    for chunk in chunked(restore.plans, settings.chunk_size):
+    for chunk in chunked(restore.plans, chunk_size_for(restore.plans, settings.chunk_size)):
         pending: list[KeyWritePlan] = chunk
         for attempt in range(settings.conflict_retries + 1):
             retry: list[str] = []

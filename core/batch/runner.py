@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from keyops.core.batch import names
 from keyops.core.batch.audit import AuditLog
-from keyops.core.batch.config import RunnerSettings
+from keyops.core.batch.config import RunnerSettings, chunk_size_for
 from keyops.core.batch.identity import OperatorIdentity
 from keyops.core.batch.locks import KeyLock, LockRefused, heartbeat, release_every_claim
 from keyops.core.batch.operations import OperationRecord, OperationStore, OpStatus, new_op_id
@@ -226,7 +226,8 @@ class BatchRunner:
         async def chunks() -> AsyncIterator[list[KeyWritePlan]]:
             """The chunks to send, checked one by one at the boundary before each is sent."""
             nonlocal stop
-            for index, chunk in enumerate(chunked(run.plan.plans, self.settings.chunk_size)):
+            size = chunk_size_for(run.plan.plans, self.settings.chunk_size)
+            for index, chunk in enumerate(chunked(run.plan.plans, size)):
                 if stop:
                     return
                 if cancel.is_set():
@@ -284,7 +285,7 @@ class BatchRunner:
         self, run: RunState, plans: list[KeyWritePlan], cancel: asyncio.Event, lost: asyncio.Event
     ) -> AsyncIterator[ProgressEvent]:
         """After a connection failure: the remaining chunks, one call at a time."""
-        for chunk in chunked(plans, self.settings.chunk_size):
+        for chunk in chunked(plans, chunk_size_for(plans, self.settings.chunk_size)):
             if cancel.is_set() or lost.is_set() or not run.lock.surely_alive():
                 run.record.message = run.record.message or "stopped after a connection failure"
                 return

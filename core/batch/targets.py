@@ -44,11 +44,13 @@ def resolve_targets(
     where: str | None = None,
     ids: list[str] | None = None,
     now: float | None = None,
+    deleted: bool = False,
 ) -> list[str]:
     """Key ids to act on. With both `where` and `ids`, a key must be listed and match.
 
     Unknown ids, ambiguous prefixes and soft-deleted keys named explicitly are errors: a batch
-    never silently drops a key the operator asked for.
+    never silently drops a key the operator asked for. `deleted`: the edit is for soft-deleted
+    keys (restore, purge), so they may be named, and a query includes them.
     """
     if where is None and ids is None:
         raise BadInput("say which keys: --where QUERY, --ids ID[,ID...] or --ids-file PATH")
@@ -60,7 +62,7 @@ def resolve_targets(
             key_id = _resolve_id(table, raw, problems)
             if key_id is None:
                 continue
-            if table.by_id[key_id].is_deleted:
+            if table.by_id[key_id].is_deleted and not deleted:
                 name = printable(table.by_id[key_id].name)
                 problems.append(f"key {printable(key_id)} ({name}) is soft-deleted")
                 continue
@@ -70,7 +72,7 @@ def resolve_targets(
             raise BadInput("; ".join(shown))
         selected = list(resolved)
     if where is not None:
-        context = QueryContext(catalog=catalog)
+        context = QueryContext(catalog=catalog, include_deleted=deleted)
         if now is not None:
             context.now = now
         try:

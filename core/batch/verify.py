@@ -16,13 +16,13 @@ from dataclasses import replace
 
 import redis.asyncio as aioredis
 
-from keyops.core.batch.config import RunnerSettings
+from keyops.core.batch.config import RunnerSettings, chunk_size_for
 from keyops.core.batch.progress import KeyFailure
 from keyops.core.batch.run_state import RunState
 from keyops.core.batch.sending import Send
 from keyops.core.edits.base import Skip
 from keyops.core.edits.intent import Judgement, judge
-from keyops.core.schema.writes import KeyWritePlan
+from keyops.core.schema.writes import UNJUDGED_FIELDS, KeyWritePlan
 from keyops.core.store.apply import ApplyStatus
 from keyops.core.store.key_table import LOAD_CHUNK, read_current, read_fields
 from keyops.core.wire.chunks import chunked
@@ -36,7 +36,7 @@ async def verify(
     """Re-read every written key; write again what CRS's whole-hash rewrites put back."""
     suspects: list[KeyWritePlan] = list(run.written.values())
     drifting: dict[str, KeyFailure] = {}
-    checked = tuple(sorted({w.field for p in suspects for w in p.fields} - {"updatedAt"}))
+    checked = tuple(sorted({w.field for p in suspects for w in p.fields} - UNJUDGED_FIELDS))
     for round_number in range(settings.verify_rounds):
         # CRS's in-flight requests get verify_delay after a key's write to write it back.
         batches = [suspects]
@@ -61,7 +61,7 @@ async def verify(
         context = replace(run.context, event="reapplied")
         results = [
             result
-            for part in chunked(again, settings.chunk_size)
+            for part in chunked(again, chunk_size_for(again, settings.chunk_size))
             for result in await send(run, part, context)
         ]
         run.record.counts.reapplied += sum(1 for r in results if r.status.wrote)
@@ -114,7 +114,7 @@ async def _verify_batch(
             judged = [
                 (w.field, judge(w.field, w.before, w.after, stored.get(w.field)))
                 for w in plan.fields
-                if w.field != "updatedAt"
+                if w.field not in UNJUDGED_FIELDS
             ]
             lost = [name for name, judgement in judged if judgement is not Judgement.HELD]
             if not lost:

@@ -15,7 +15,18 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from keyops.core.edits import accounts, expiry, limits, permissions, rates, revert, status, tags
+from keyops.core.edits import (
+    accounts,
+    expiry,
+    lifecycle,
+    limits,
+    permissions,
+    rates,
+    revert,
+    status,
+    tag_routes,
+    tags,
+)
 from keyops.core.edits.base import Edit, EditContext, EditRequest, RowReading
 from keyops.core.edits.cli_spec import CliCommand
 from keyops.core.errors import KeyopsError
@@ -31,6 +42,10 @@ class OpType(StrEnum):
     PERMISSIONS = "permissions"
     RATES = "rates"
     EXPIRY = "expiry"
+    DELETE = "delete"
+    RESTORE = "restore"
+    TAG_RENAME = "tag-rename"
+    TAG_DELETE = "tag-delete"
     REVERT = "revert"
     ROLLBACK = "rollback"
 
@@ -86,6 +101,40 @@ KINDS: tuple[EditKind, ...] = (
     ),
     EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, None, rates.CLI),
     EditKind(OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, None, expiry.CLI),
+    EditKind(
+        OpType.DELETE,
+        lifecycle.KeysDelete,
+        lifecycle.READS,
+        lifecycle.prepare_delete,
+        None,
+        lifecycle.DELETE_CLI,
+    ),
+    EditKind(
+        OpType.RESTORE,
+        lifecycle.KeysRestore,
+        lifecycle.READS,
+        lifecycle.prepare_restore,
+        None,
+        lifecycle.RESTORE_CLI,
+    ),
+    EditKind(
+        OpType.TAG_RENAME,
+        tag_routes.TagRename,
+        tag_routes.READS,
+        tag_routes.prepare_rename,
+        None,
+        tag_routes.RENAME_CLI,
+        rows=tag_routes.ROWS,
+    ),
+    EditKind(
+        OpType.TAG_DELETE,
+        tag_routes.TagDelete,
+        tag_routes.READS,
+        tag_routes.prepare_delete,
+        None,
+        tag_routes.DELETE_CLI,
+        rows=tag_routes.ROWS,
+    ),
     EditKind(
         OpType.REVERT,
         revert.RevertRequest,

@@ -18,7 +18,7 @@ from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.encoding import decode_bool, encode_iso
 from keyops.core.schema.platforms import BindingField
 from keyops.core.schema.rows import KeyRow
-from keyops.core.schema.writes import NOTHING_UNDONE
+from keyops.core.schema.writes import LIFECYCLE, NOTHING_UNDONE, UNJUDGED_FIELDS
 
 # Besides every field the journal names: a key deleted since must not be enabled again.
 READS = ("isDeleted", "updatedAt", "isActive")
@@ -101,7 +101,7 @@ class RevertEdit(EditDefaults):
         back: Wanted = {}
         untouched = True  # every field holds exactly what the op wrote
         for name, (before, after) in entry.items():
-            if name == "updatedAt":
+            if name in UNJUDGED_FIELDS:
                 continue
             now = current.get(name)
             if now == after:
@@ -113,7 +113,9 @@ class RevertEdit(EditDefaults):
                 untouched = False
             else:
                 moved.append(name)
-        if decode_bool(current.get("isDeleted")) and "true" in (
+        # Deleted once undone (an undo of a delete brings it back: that is no enable).
+        deleted = wanted.get("isDeleted", back.get("isDeleted", current.get("isDeleted")))
+        if decode_bool(deleted) and "true" in (
             wanted.get("isActive"),
             back.get("isActive"),
         ):
@@ -132,6 +134,10 @@ class RevertEdit(EditDefaults):
             refusal = self._forward_checks(key_id, current, wanted)
             if refusal is not None:
                 return refusal
+        if LIFECYCLE in entry:
+            # The key's hash_map entry, legacy copy and ranks as they were: the apply script
+            # reads their state when it writes, so it is never judged here.
+            wanted[LIFECYCLE] = entry[LIFECYCLE][0]
         if self.exact and "updatedAt" in entry:
             # Byte for byte only where nobody wrote since; otherwise a change, stamped.
             wanted["updatedAt"] = entry["updatedAt"][0] if untouched else self.stamp

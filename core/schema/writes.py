@@ -41,6 +41,16 @@ _EXCLUSIVE_PARTNER = {
 
 MAX_TAG_LENGTH = 64
 
+# Not a field of the record: what a key has outside it that soft delete and restore change
+# (its `apikey:hash_map` entry, a legacy `apikey_hash:{hash}` copy, its `cost_rank:*` scores).
+# Edits "write" it like a field so the journal, rollback and revert carry it; the apply script
+# reads and sets that state itself, finding the hash in the record's own `apiKey` field, so the
+# secret never leaves Redis. Its value is the JSON state (`schema.lifecycle`), no secret in it.
+LIFECYCLE = "@lifecycle"
+# Written fields verify and undo do not judge by value: `updatedAt` is restamped on every
+# write, the lifecycle state is read by the apply script alone (a record has no such field).
+UNJUDGED_FIELDS = frozenset({"updatedAt", LIFECYCLE})
+
 # Fields a change may need to read before planning.
 PLAN_INPUT_FIELDS = (
     "name",
@@ -140,7 +150,9 @@ class FieldWrite:
 class IndexOp:
     """One index-set update. `prune` removes `member` from tags:all if `key` is then empty."""
 
-    op: str  # 'sadd' | 'srem' | 'zadd' | 'zrem' | 'prune'
+    # 'sadd' | 'srem' | 'zadd' | 'zrem' | 'prune' | 'status' (set:active/set:deleted as the
+    # record says after the write)
+    op: str
     key: str
     member: str
 
@@ -185,10 +197,14 @@ def index_ops_for(
     if not index_ready or not fields:
         return ()
     ops: list[IndexOp] = []
+    # A soft delete, restore or their undo: set:active / set:deleted follow what the record
+    # holds once written (the script reads isDeleted and isActive back), since a restore or a
+    # rollback may or may not write isActive.
+    lifecycle = any(write.field == "isDeleted" for write in fields)
     for write in fields:
         if write.field == "tags":
             ops.extend(_tag_index_ops(key_id, write.before, write.after))
-        elif write.field == "isActive":
+        elif write.field == "isActive" and not lifecycle:
             ops.extend(_status_index_ops(key_id, decode_bool(write.after), is_deleted))
         elif write.field == "name":
             ops.append(
@@ -201,6 +217,8 @@ def index_ops_for(
                     "zadd", layout.IDX_NAME, layout.name_index_member(write.after or "", key_id)
                 )
             )
+    if lifecycle:
+        ops.append(IndexOp("status", layout.SET_ACTIVE, key_id))
     return tuple(ops)
 
 

@@ -28,6 +28,7 @@ from keyops.core.connection import socket_timeout_of
 from keyops.core.schema import layout
 from keyops.core.schema.writes import (
     INDEXED_FIELDS,
+    LIFECYCLE,
     PLAN_INPUT_FIELDS,
     FieldWrite,
     Guard,
@@ -106,6 +107,91 @@ end
 local function next_value(values, n)
   for v = 1, n do if values[v] then return true end end
   return false
+end
+-- The lifecycle pseudo-field (schema/lifecycle.py): the key's hash_map entry, legacy copy
+-- and cost ranks. The hash is read from the record's own apiKey field and never leaves here.
+local LIFECYCLE = '@lifecycle'
+local RANKS = {'today', '7days', '30days', 'all'}
+local function digest_of(key)
+  local digest = redis.call('HGET', key, 'apiKey')
+  if digest and digest ~= '' then return digest end
+  return nil
+end
+-- What pass 1 read of a key's lifecycle state, so the write need not read it again.
+local seen = {}
+local function lifecycle_state(key, key_id)
+  local digest, mapped, legacy = digest_of(key), 'false', 'null'
+  local known = {digest = digest, mapped = false, copy_type = 'none', ranked = {}}
+  seen[key_id] = known
+  if digest then
+    if redis.pcall('HGET', '@HASH_MAP@', digest) == key_id then
+      mapped = 'true'
+      known.mapped = true
+    end
+    local copy = 'apikey_hash:' .. digest
+    known.copy_type = redis.call('TYPE', copy)['ok']
+    if known.copy_type == 'hash' then
+      local flat, names, by_name = redis.call('HGETALL', copy), {}, {}
+      for n = 1, #flat, 2 do
+        names[#names + 1] = flat[n]
+        by_name[flat[n]] = flat[n + 1]
+      end
+      table.sort(names)
+      local pieces = {}
+      for _, name in ipairs(names) do
+        pieces[#pieces + 1] = json_string(name) .. ':' .. json_string(by_name[name])
+      end
+      legacy = '{' .. table.concat(pieces, ',') .. '}'
+    end
+  end
+  local ranks = {}
+  for _, period in ipairs(RANKS) do
+    local score = redis.pcall('ZSCORE', 'cost_rank:' .. period, key_id)
+    if type(score) == 'string' then
+      known.ranked[period] = true
+      ranks[#ranks + 1] = json_string(period) .. ':' .. json_string(score)
+    end
+  end
+  return '{"hash_map":' .. mapped .. ',"legacy":' .. legacy .. ',"ranks":{' ..
+    table.concat(ranks, ',') .. '}}'
+end
+local function set_lifecycle(key, key_id, text)
+  -- Written only after the record: nothing here may stop the script half way.
+  local decoded, wanted = pcall(cjson.decode, text)
+  if not decoded or type(wanted) ~= 'table' or type(wanted['ranks']) ~= 'table' then return end
+  -- Pass 1 read the state of every written key, in this same script run.
+  local known = seen[key_id]
+  local digest = known.digest
+  if digest then
+    if wanted['hash_map'] == true then
+      if not known.mapped then redis.pcall('HSET', '@HASH_MAP@', digest, key_id) end
+    elseif known.mapped then
+      -- Only this key's own entry: another id under the same hash is not ours to drop.
+      redis.pcall('HDEL', '@HASH_MAP@', digest)
+    end
+    local copy = 'apikey_hash:' .. digest
+    local copy_type = known.copy_type
+    if copy_type == 'hash' then
+      redis.pcall('DEL', copy)
+      copy_type = 'none'
+    end
+    if type(wanted['legacy']) == 'table' and copy_type == 'none' then
+      local args = {}
+      for name, value in pairs(wanted['legacy']) do
+        args[#args + 1] = name
+        args[#args + 1] = value
+      end
+      if #args > 0 then redis.pcall('HSET', copy, unpack(args)) end
+    end
+  end
+  for _, period in ipairs(RANKS) do
+    local score = wanted['ranks'][period]
+    if score then
+      redis.pcall('ZADD', 'cost_rank:' .. period, score, key_id)
+    elseif known.ranked[period] then
+      redis.pcall('ZREM', 'cost_rank:' .. period, key_id)
+    end
+  end
 end
 if lease_key ~= '' and redis.call('GET', lease_key) ~= lease_token then
   return {'lock-lost'}
@@ -203,7 +289,9 @@ while i <= #ARGV do
         -- read here so the journal keeps the true value for an exact rollback.
         local after = ARGV[values + field.offset]
         if field.delete then after = nil end
-        piece = json_string(field.name) .. ':[' .. json_string(currents[f]) .. ',' .. json_string(after) .. ']'
+        local before = currents[f]
+        if field.name == LIFECYCLE then before = lifecycle_state(key, key_id) end
+        piece = json_string(field.name) .. ':[' .. json_string(before) .. ',' .. json_string(after) .. ']'
       end
       pieces[f] = piece
     end
@@ -254,9 +342,11 @@ for _, w in ipairs(writes) do
   local position, key, key_id, entry, template, values = w[1], w[2], w[3], w[4], w[5], w[6]
   journal_args[#journal_args + 1] = key_id
   journal_args[#journal_args + 1] = entry
-  local args = {}
+  local args, lifecycle = {}, nil
   for f, field in ipairs(template.fields) do
-    if field.delete then
+    if field.name == LIFECYCLE then
+      lifecycle = ARGV[values + field.offset]
+    elseif field.delete then
       redis.call('HDEL', key, field.name)
     else
       args[#args + 1] = field.name
@@ -265,6 +355,7 @@ for _, w in ipairs(writes) do
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
   redis.call('EXPIRE', key, ttl)
+  if lifecycle then set_lifecycle(key, key_id, lifecycle) end
   add_template_ops(template, key_id, position)
 end
 -- Nothing written for these, but their index updates run (see `already` above).
@@ -273,7 +364,7 @@ for _, k in ipairs(settled) do
 end
 -- Resends and re-applies write the same entry again, so a plain HSET keeps the journal right.
 if journal ~= '' and #journal_args > 0 then redis.call('HSET', journal, unpack(journal_args)) end
-for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune'}) do
+for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune', 'status'}) do
   for _, id in ipairs(order) do
     local group = grouped[id]
     if group.op == phase then
@@ -288,6 +379,26 @@ for _, phase in ipairs({'srem', 'sadd', 'zrem', 'zadd', 'prune'}) do
           scored[#scored + 1] = member
         end
         reply = redis.pcall('ZADD', group.target, unpack(scored))
+      elseif phase == 'status' then
+        -- CRS's updateIndex for a delete or restore, from the state the record is in now:
+        -- members sorted by where they belong, then one call per set and direction.
+        local moves = {{'SADD', '@SET_DELETED@', {}}, {'SREM', '@SET_ACTIVE@', {}},
+                       {'SADD', '@SET_ACTIVE@', {}}, {'SREM', '@SET_DELETED@', {}}}
+        for _, member in ipairs(group.members) do
+          local state = redis.pcall('HMGET', prefix .. member, 'isDeleted', 'isActive')
+          if type(state) == 'table' and not state['err'] then
+            local deleted, active = moves[1][3], moves[3][3]
+            if state[1] == 'true' then deleted[#deleted + 1] = member
+            else moves[4][3][#moves[4][3] + 1] = member end
+            if state[1] ~= 'true' and state[2] == 'true' then active[#active + 1] = member
+            else moves[2][3][#moves[2][3] + 1] = member end
+          end
+        end
+        for _, move in ipairs(moves) do
+          if #move[3] > 0 and not (type(reply) == 'table' and reply['err']) then
+            reply = redis.pcall(move[1], move[2], unpack(move[3]))
+          end
+        end
       else
         reply = redis.pcall('SCARD', group.target)
         if reply == 0 then reply = redis.pcall('SREM', tags_all, unpack(group.members)) end
@@ -309,11 +420,16 @@ if audit_error then
 end
 return results
 """
+APPLY_PLANS_LUA = (
+    APPLY_PLANS_LUA.replace("@HASH_MAP@", layout.HASH_MAP)
+    .replace("@SET_ACTIVE@", layout.SET_ACTIVE)
+    .replace("@SET_DELETED@", layout.SET_DELETED)
+)
 KEY_MEMBER = "\0"  # an index op member standing for "this key's id"
 
 
 # Written on every change but never a reason to refuse one.
-UNCHECKED_FIELDS = frozenset({"updatedAt"})
+UNCHECKED_FIELDS = frozenset({"updatedAt", LIFECYCLE})
 
 
 class ApplyStatus(StrEnum):

@@ -21,10 +21,12 @@ from keyops.core.api import (
 )
 from keyops.core.edits.base import EditContext
 from keyops.core.edits.expiry import ExpiryChange
+from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.registry import BY_TYPE, kind_of
+from keyops.core.edits.tag_routes import TagDelete, TagRename
 from keyops.core.edits.template import WriteTemplate
 from keyops.core.schema.writes import FieldWrite
 
@@ -40,6 +42,10 @@ REQUESTS = [
     PermissionsSet.build("claude,openai"),
     RatesSet.build(["claude=1.5", "gemini=default"], replace=True),
     ExpiryChange.build("extend", "+30d", keep_status=True),
+    KeysDelete(),
+    KeysRestore(atomic=False),
+    TagRename.build(" old ", "new"),
+    TagDelete.build("gone", atomic=False),
     RevertRequest(op="20261127-030000-abcdef"),
     RollbackRequest(op="20261127-030000-abcdef"),
 ]
@@ -76,11 +82,24 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
         OpType.PERMISSIONS,
         OpType.RATES,
         OpType.EXPIRY,
+        OpType.DELETE,
+        OpType.RESTORE,
+        OpType.TAG_RENAME,
+        OpType.TAG_DELETE,
     }
 
 
 # Kinds the CLI offers and the console does not yet (issue 14 adds their form).
-CLI_ONLY = {OpType.LIMITS, OpType.PERMISSIONS, OpType.RATES, OpType.EXPIRY}
+CLI_ONLY = {
+    OpType.LIMITS,
+    OpType.PERMISSIONS,
+    OpType.RATES,
+    OpType.EXPIRY,
+    OpType.DELETE,
+    OpType.RESTORE,
+    OpType.TAG_RENAME,
+    OpType.TAG_DELETE,
+}
 
 
 def test_each_kind_names_a_console_form_that_exists() -> None:
@@ -98,6 +117,10 @@ def test_each_kind_names_a_console_form_that_exists() -> None:
         (["tags", "add", "a", "b", "--conflict", "skip", "--remove", "c"],
          TagEdit.build("add", ["a", "b"], "skip", remove=["c"])),
         (["tags", "remove", "a"], TagEdit.build("remove", ["a"])),
+        (["keys", "delete"], KeysDelete()),
+        (["tags", "rename", " a ", "b"], TagRename.build("a", "b")),
+        (["tags", "delete", "a", "--best-effort"], TagDelete.build("a", atomic=False)),
+        (["keys", "restore", "--best-effort"], KeysRestore(atomic=False)),
         (["tags", "replace", "--best-effort"], TagEdit.build("replace", [], atomic=False)),
         (["status", "enable", "--expires", "never", "--atomic"],
          StatusChange.build(True, "never", atomic=True)),
@@ -227,3 +250,17 @@ def test_an_undo_still_plans_fields_already_back_at_their_old_value() -> None:
         ("srem", "apikey:tag:b"),
         ("prune", "apikey:tag:b"),
     ]
+
+
+def test_keys_edit_actions_the_parser_declares_are_the_kinds_cli_actions() -> None:
+    # `keys` declares its edit actions by hand (so `keys list` loads no core): they must be
+    # exactly what the kinds offer under `keys`.
+    from keyops.cli.parser import KEY_EDITS
+
+    offered = {
+        action.name
+        for kind in KINDS
+        if kind.cli is not None and kind.cli.command == "keys"
+        for action in kind.cli.actions
+    }
+    assert set(KEY_EDITS) == offered

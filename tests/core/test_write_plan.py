@@ -96,3 +96,17 @@ def test_bad_tags_are_refused(tags: list[str], message: str) -> None:
 
 def test_tags_are_trimmed_and_deduplicated_in_order() -> None:
     assert normalize_tags([" b", "a ", "b", "标签"]) == ["b", "a", "标签"]
+
+
+def test_lifecycle_fields_shrink_the_chunk_and_are_never_a_record_field() -> None:
+    from keyops.core.batch.config import LIFECYCLE_CHUNK, LIFECYCLE_FIELD, chunk_size_for
+    from keyops.core.schema.writes import LIFECYCLE, FieldWrite, KeyWritePlan
+
+    assert LIFECYCLE_FIELD == LIFECYCLE
+    writes = (FieldWrite("isDeleted", None, "true"), FieldWrite(LIFECYCLE, None, "{}"))
+    delete = KeyWritePlan(KEY, writes, True)
+    edit = KeyWritePlan(KEY, (FieldWrite("tags", "[]", '["a"]'),), True)
+    assert chunk_size_for([edit, delete], 100) == LIFECYCLE_CHUNK
+    assert chunk_size_for([edit], 100) == 100
+    # A delete's index updates follow the record after the write (restore may not write isActive).
+    assert [op.op for op in delete.index_ops] == ["status"]

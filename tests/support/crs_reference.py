@@ -308,3 +308,171 @@ def crs_single_edit(state: State, key_id: str, body: dict[str, Any], now: dateti
         updates["isActive"] = body["isActive"]
     iso = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     crs_update(state, key_id, updates, iso)
+
+
+# --- lifecycle (crs-lifecycle: deleteApiKey, restoreApiKey, tag routes) ---------------------
+
+_RANKS = ("cost_rank:today", "cost_rank:7days", "cost_rank:30days", "cost_rank:all")
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _zset_without(state: State, name: str, member: str) -> None:
+    _kind, pairs = state.get(name, ("zset", []))
+    kept = [(m, s) for m, s in pairs if m != member]
+    if kept:
+        state[name] = ("zset", kept)
+    else:
+        state.pop(name, None)
+
+
+def _zset_with(state: State, name: str, member: str, score: float) -> None:
+    _kind, pairs = state.get(name, ("zset", []))
+    kept = [(m, s) for m, s in pairs if m != member] + [(member, score)]
+    state[name] = ("zset", sorted(kept, key=lambda pair: (pair[1], pair[0])))
+
+
+def _index_status(state: State, key_id: str, deleted: bool, active: bool) -> None:
+    active_set = _set(state, "apikey:set:active")
+    deleted_set = _set(state, "apikey:set:deleted")
+    if deleted:
+        deleted_set.add(key_id)
+        active_set.discard(key_id)
+    elif active:
+        active_set.add(key_id)
+        deleted_set.discard(key_id)
+    _store_set(state, "apikey:set:active", active_set)
+    _store_set(state, "apikey:set:deleted", deleted_set)
+
+
+def crs_delete(state: State, key_id: str, now: datetime, by: str, by_type: str) -> None:
+    """deleteApiKey (apiKeyService.js:1430-1486): the whole hash again plus the deletion fields
+    and isActive='false', the legacy copy and hash_map entry gone, out of every cost rank,
+    moved to set:deleted. Nothing else (no updatedAt, tags and idx:* untouched)."""
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    new = {
+        **fields,
+        "isDeleted": "true",
+        "deletedAt": _iso(now),
+        "deletedBy": by,
+        "deletedByType": by_type,
+        "isActive": "false",
+    }
+    state[name] = ("hash", new)
+    digest = fields.get("apiKey", "")
+    state.pop(f"apikey_hash:{digest}", None)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    hash_map = {h: i for h, i in hash_map.items() if h != digest}
+    if hash_map:
+        state["apikey:hash_map"] = ("hash", hash_map)
+    else:
+        state.pop("apikey:hash_map", None)
+    for rank in _RANKS:
+        _zset_without(state, rank, key_id)
+    _index_status(state, key_id, deleted=True, active=False)
+
+
+def crs_restore(state: State, key_id: str, now: datetime, by: str, by_type: str) -> None:
+    """restoreApiKey (apiKeyService.js:1489-1562), minus the legacy `apikey_hash:{hash}` copy
+    it also writes (which keyops does not make; see docs/batch-operations.md)."""
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    if fields.get("isDeleted") != "true":
+        raise CrsRefused("not deleted")
+    new = {**fields, "isActive": "true", "restoredAt": _iso(now), "restoredBy": by,
+           "restoredByType": by_type}  # fmt: skip
+    for gone in ("isDeleted", "deletedAt", "deletedBy", "deletedByType"):
+        new.pop(gone, None)
+    state[name] = ("hash", new)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    state["apikey:hash_map"] = ("hash", {**hash_map, fields["apiKey"]: key_id})
+    for rank in _RANKS:
+        _zset_with(state, rank, key_id, 0.0)
+    _index_status(state, key_id, deleted=False, active=True)
+
+
+def _js_trim(text: str) -> str:
+    return text.strip(" \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                      "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")  # fmt: skip
+
+
+def crs_tag_route(state: State, old: str, new: str | None, now: datetime) -> list[str]:
+    """removeTagFromAllKeys (new None) / renameTag (apiKeyService.js:762-856): every key record
+    not soft-deleted whose string tags hold one matching `old` after trim() gets updateApiKey
+    with the new list; then CRS's global tags:all writes. Returns the ids written."""
+    name_old = _js_trim(old)
+    written: list[str] = []
+    records = [
+        name for name in sorted(state) if name.startswith("apikey:") and name.count(":") == 1
+    ]
+    for record_name in records:
+        kind, fields = state[record_name]
+        if kind != "hash":
+            continue
+        if record_name == "apikey:hash_map" or fields.get("isDeleted") == "true":
+            continue
+        try:
+            parsed = json.loads(fields.get("tags") or "[]")
+        except ValueError:
+            parsed = []
+        tags = [tag for tag in parsed if isinstance(tag, str)] if isinstance(parsed, list) else []
+        if not any(_js_trim(tag) == name_old for tag in tags):
+            continue
+        if new is None:
+            new_tags = [tag for tag in tags if _js_trim(tag) != name_old]
+        else:
+            new_tags = list(
+                dict.fromkeys(new if _js_trim(tag) == name_old else tag for tag in tags)
+            )
+        key_id = record_name.split(":", 1)[1]
+        crs_update(state, key_id, {"tags": new_tags}, _iso(now))
+        written.append(key_id)
+    all_tags = _set(state, "apikey:tags:all")
+    all_tags -= {name_old, old}
+    if new is not None:
+        all_tags.add(_js_trim(new))
+    _store_set(state, "apikey:tags:all", all_tags)
+    return written
+
+
+def crs_purge(state: State, key_id: str) -> None:
+    """permanentDeleteApiKey (apiKeyService.js:1565-1616): the dead DELs of wrong names, the
+    `usage:*:{id}*` glob (a colon before the id), removeFromIndex, then the hash_map entry and
+    the record."""
+    import fnmatch
+
+    name = f"apikey:{key_id}"
+    _kind, fields = state[name]
+    if fields.get("isDeleted") != "true":
+        raise CrsRefused("only soft-deleted keys")
+    for other in [n for n in state if fnmatch.fnmatchcase(n, f"usage:*:{key_id}*")]:
+        del state[other]
+    for zset in ("apikey:idx:createdAt", "apikey:idx:lastUsedAt"):
+        _zset_without(state, zset, key_id)
+    _zset_without(state, "apikey:idx:name", f"{fields.get('name', '').lower()}\x00{key_id}")
+    for set_name in ("apikey:idx:all", "apikey:set:active", "apikey:set:deleted"):
+        members = _set(state, set_name)
+        members.discard(key_id)
+        _store_set(state, set_name, members)
+    try:
+        tags = json.loads(fields.get("tags") or "[]")
+    except ValueError:
+        tags = []
+    all_tags = _set(state, "apikey:tags:all")
+    for tag in tags:
+        members = _set(state, f"apikey:tag:{tag}")
+        members.discard(key_id)
+        _store_set(state, f"apikey:tag:{tag}", members)
+        if not members:
+            all_tags.discard(tag)
+    _store_set(state, "apikey:tags:all", all_tags)
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    rest = {h: i for h, i in hash_map.items() if h != fields.get("apiKey")}
+    if rest:
+        state["apikey:hash_map"] = ("hash", rest)
+    else:
+        state.pop("apikey:hash_map", None)
+    del state[name]
