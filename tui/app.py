@@ -72,8 +72,9 @@ class KeyopsApp(App[int]):
             "ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"
         ),
         # Not a priority binding: in the filter box a colon is typed (tag:prod), not a command.
-        Binding("colon", "command_palette", "Palette", id="app.palette_colon"),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        # Both shown only at the footer's right edge (ConsoleFooter), where 80 columns never cut them.
+        Binding("colon", "command_palette", "Palette", show=False, id="app.palette_colon"),
+        Binding("question_mark,f1", "help", "Help", show=False, id="app.help"),
     ]
 
     # Screens watch these (ConsoleContext names them) instead of the app calling into screens.

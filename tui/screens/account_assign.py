@@ -31,6 +31,7 @@ from keyops.core.api import (
 from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.tick_box import TickBox
 
 CONFLICTS_SHOWN = 6
 UNCHANGED = "unchanged"
@@ -110,9 +111,9 @@ class AccountAssignScreen(PreviewModal):
                             id=f"assign-{field.value}",
                         )  # fmt: skip
                 with Horizontal(id="assign-options"):
-                    yield Checkbox("overwrite keys bound elsewhere", id="overwrite")
-                    yield Checkbox("force unhealthy", id="force")
-                    yield Checkbox("atomic", value=True, id="atomic")
+                    yield TickBox("overwrite keys bound elsewhere", id="overwrite")
+                    yield TickBox("force unhealthy", id="force")
+                    yield TickBox("atomic", value=True, id="atomic")
                 yield Static("", id="assign-error")
                 yield Static("pick a target to see what would change", id="assign-counts")
                 yield Static("", id="assign-warnings")

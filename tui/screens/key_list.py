@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
@@ -34,6 +34,7 @@ from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.status_change import StatusChangeScreen
 from keyops.tui.screens.tag_editor import TagEditorScreen
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.footer import ConsoleFooter
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
@@ -100,7 +101,7 @@ class KeyListScreen(ConsoleScreen):
             id="keys",
         )
         yield Static("loading keys…", id="status-line")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def view(self) -> KeyListView:

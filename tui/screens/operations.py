@@ -12,7 +12,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from keyops.core.api import (
     AuditFilter,
@@ -27,6 +27,7 @@ from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
 from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.footer import ConsoleFooter
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
@@ -72,7 +73,7 @@ class OperationsScreen(ConsoleScreen):
         yield DataTable(id="ops", cursor_type="row", zebra_stripes=True)
         yield Static("", id="entries-title")
         yield DataTable(id="entries", cursor_type="row")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         ops = self.query_one("#ops", DataTable)

@@ -19,6 +19,7 @@ from keyops.core.api import BadRequest, BatchPlan, StatusChange
 from keyops.tui.screens.base import ConsoleModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.tick_box import TickBox
 
 REFUSED_SHOWN = 8
 
@@ -57,7 +58,7 @@ class StatusChangeScreen(ConsoleModal[None]):
                     placeholder="new expiry for expired keys (2027-01-31 or never); empty keeps it",
                     id="expires",
                 )
-            yield Checkbox(
+            yield TickBox(
                 "atomic (any failure rolls all back)", value=False, id="atomic",
                 tooltip="Off: a disable lands on every key it can, now",
             )  # fmt: skip

@@ -21,6 +21,7 @@ from keyops.core.api import BadRequest, TagEdit, js_trim
 from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable
+from keyops.tui.widgets.tick_box import TickBox
 
 CURRENT_TAGS_SHOWN = 12
 
@@ -91,7 +92,7 @@ class TagEditorScreen(PreviewModal):
                      ("keys with tags: skip", "skip")],
                     value="merge", allow_blank=False, id="conflict",
                 )  # fmt: skip
-                yield Checkbox("atomic (any failure rolls all back)", value=True, id="atomic")
+                yield TickBox("atomic (any failure rolls all back)", value=True, id="atomic")
             yield Static("", id="tag-error")
             yield Static("type tags to see what would change", id="preview-counts")
             yield Static("", id="preview-sample")
