@@ -116,6 +116,21 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width)
 
 
+def _fit_middle(text: str, width: int) -> str:
+    """Cut in the middle: names of a fleet share their start (team-a-app-00012-…) and differ at
+    the end, so an end cut showed several rows as the same name."""
+    if cell_len(text) <= width or width < 5:
+        return _fit(text, width)
+    tail_width = (width - 1) // 2
+    tail, used = "", 0
+    for char in reversed(text):
+        if used + cell_len(char) > tail_width:
+            break
+        tail, used = char + tail, used + cell_len(char)
+    head = set_cell_size(text, width - 1 - used)
+    return head + "…" + tail
+
+
 class KeyListView(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="keys.up"),
@@ -367,7 +382,8 @@ class KeyListView(ScrollView, can_focus=True):
             if marked and column.title == "name":
                 style = base + Style(bold=True)
             separator = "" if position == 0 else " "
-            segments.append(Segment(separator + _fit(text, size), style))
+            fit = _fit_middle if column.title in ("name", "bound to") else _fit
+            segments.append(Segment(separator + fit(text, size), style))
         strip = Strip(segments)
         return strip.adjust_cell_length(width, base)
 
