@@ -192,7 +192,9 @@ class AccountAssignScreen(PreviewModal):
             conflicts.update(conflict_table(plan))
         else:
             conflicts.update("")
-        self.query_one("#assign-sample", Static).update(sample_table(plan, 4) if plan.plans else "")
+        self.query_one("#assign-sample", Static).update(
+            sample_table(plan, 4, self.data.readable_change) if plan.plans else ""
+        )
 
     async def action_apply(self) -> None:
         request = self.request()

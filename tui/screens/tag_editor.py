@@ -146,8 +146,13 @@ class TagEditorScreen(PreviewModal):
     async def compute_preview(self, request: TagEdit) -> None:
         plan = await self.data.session.plan(self.key_ids, request)
         self.plan = plan
-        self.query_one("#preview-counts", Static).update(plan_counts(plan))
-        self.query_one("#preview-sample", Static).update(sample_table(plan))
+        # The edit in full, wrapped: the sample below cuts its cells, and the tag being added
+        # is the one thing the operator must read whole.
+        counts = Text(printable(plan.summary) + "\n", style="bold").append_text(plan_counts(plan))
+        self.query_one("#preview-counts", Static).update(counts)
+        self.query_one("#preview-sample", Static).update(
+            sample_table(plan, readable=self.data.readable_change)
+        )
 
     async def action_apply(self) -> None:
         request = self.request()
