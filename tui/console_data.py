@@ -105,7 +105,9 @@ class ConsoleData:
             name, sep, value = part.partition("=")
             field = BINDING_FIELDS.get(name)
             if sep and field is not None:
-                part = f"{FIELD_SHORT_NAMES[field]}={self.binding_name(field, value) or '∅'}"
+                # "∅" is how a preview writes an emptied field: for a binding, the shared pool.
+                named = self.binding_name(field, "" if value == "∅" else value)
+                part = f"{FIELD_SHORT_NAMES[field]}={named or 'shared pool'}"
             parts.append(part)
         return "; ".join(parts)
 

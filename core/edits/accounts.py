@@ -16,7 +16,7 @@ from keyops.core.safe_text import printable
 from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.encoding import decode_bool
-from keyops.core.schema.platforms import BindingField, Platform
+from keyops.core.schema.platforms import FIELD_SHORT_NAMES, BindingField, Platform
 from keyops.core.schema.rows import KeyRow
 from keyops.core.schema.writes import KeyChange, change_fields
 
@@ -147,7 +147,8 @@ class AccountsEdit(EditDefaults):
                 parts.append(f"{field_name.value}={target.label}")
             else:
                 parts.append(
-                    f"{field_name.value} from {self._label(field_name, moved)} to {target.label}"
+                    f"{FIELD_SHORT_NAMES[field_name]} keys from {self._label(field_name, moved)}"
+                    f" to {target.label}"
                 )
         return ("move " if self.request.move_from else "assign ") + ", ".join(parts)
 

@@ -102,7 +102,7 @@ class AccountAssignScreen(PreviewModal):
         catalog = self.data.catalog
         with Vertical(id="dialog", classes="wide"):
             yield Static(Text(f"Assign accounts to {len(self.key_ids)} keys", style="bold"))
-            with VerticalScroll(id="assign-fields"):
+            with VerticalScroll(id="assign-fields", can_focus=False):
                 for field in BindingField:
                     with Horizontal(classes="assign-row"):
                         yield Label(FIELD_SHORT_NAMES[field], classes="assign-label")

@@ -2,7 +2,8 @@
 
 `/` filters with the query language (tag:prod status:active bound:claude ...), `esc` clears;
 `space` marks, `v` marks a range, `*` marks every key shown, `U` clears marks; marks survive
-new filters and reloads. `t` edits tags, `a` assigns accounts, `e`/`d` enable or disable the
+new filters and reloads. `t` edits tags, `a` assigns accounts, `m` moves every key bound to
+an account of the marked keys to another account, `e`/`d` enable or disable the
 marked keys (the highlighted one when none is marked), `o` opens operations and audit,
 `enter` shows every field of a key except its secret.
 
@@ -28,6 +29,7 @@ from textual.widgets import Header, Input, Static
 from keyops.core.api import KeyopsError, KeyQuery, KeyRow, QueryError
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
 from keyops.tui.screens.account_assign import AccountAssignScreen
+from keyops.tui.screens.account_move import AccountMoveScreen
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.key_detail import KeyDetailScreen
 from keyops.tui.screens.operations import OperationsScreen
@@ -74,6 +76,7 @@ class KeyListScreen(ConsoleScreen):
         Binding("escape", "escape", "Clear", show=False, id="keys.clear_filter"),
         WriteBinding("t", "edit_tags", "Tags", id="keys.tags"),
         WriteBinding("a", "assign_accounts", "Accounts", id="keys.accounts"),
+        WriteBinding("m", "move_accounts", "Move", id="keys.move"),
         WriteBinding("e", "enable", "Enable", id="keys.enable"),
         WriteBinding("d", "disable", "Disable", id="keys.disable"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
@@ -316,6 +319,11 @@ class KeyListScreen(ConsoleScreen):
         if ids:
             self.app.push_screen(AccountAssignScreen(ids))
 
+    def action_move_accounts(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(AccountMoveScreen(ids))
+
     def action_enable(self) -> None:
         self._status(enable=True)
 
@@ -353,6 +361,11 @@ class KeyListScreen(ConsoleScreen):
                 "Assign accounts",
                 "Bind the marked keys to accounts or groups",
                 self.action_assign_accounts,
+            ),
+            PaletteCommand(
+                "Move keys to another account",
+                "Every key bound to an account of the marked keys, to another account",
+                self.action_move_accounts,
             ),
             PaletteCommand("Enable keys", "Enable the marked keys", self.action_enable),
             PaletteCommand("Disable keys", "Disable the marked keys", self.action_disable),
