@@ -41,6 +41,7 @@ from keyops.tui.screens.confirm import BatchConfirmScreen
 from keyops.tui.screens.error import ErrorScreen
 from keyops.tui.screens.help import HelpScreen
 from keyops.tui.screens.key_list import KeyListScreen
+from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.progress import ProgressScreen
 from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.selection import Selection
@@ -256,9 +257,19 @@ class KeyopsApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("Help", "Keys and help for this screen", self.action_help)
+        """Offered on every screen, dialogs included, each with its key."""
+        yield SystemCommand("Help", "? · Keys and help for this screen", self.action_help)
+        if self.data is not None and not isinstance(screen, OperationsScreen):
+            yield SystemCommand(
+                "Operations and audit",
+                "o on the key list · Recent operations, audit trail, revert, export",
+                self.action_operations,
+            )
         yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
-        yield SystemCommand("Quit", "Leave keyops", self.action_quit)
+        yield SystemCommand("Quit", "ctrl+q · Leave keyops", self.action_quit)
+
+    def action_operations(self) -> None:
+        self.push_screen(OperationsScreen())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_failed(event)

@@ -92,6 +92,7 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
 
 
 class AccountAssignScreen(PreviewModal):
+    HELP_TITLE = "Assign accounts"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("ctrl+s", "apply", "Apply", id="accounts.apply"),

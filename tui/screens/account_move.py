@@ -47,6 +47,7 @@ def bound_to(rows: list[KeyRow]) -> Counter[tuple[BindingField, str]]:
 
 
 class AccountMoveScreen(PreviewModal):
+    HELP_TITLE = "Move keys to another account"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("ctrl+s", "apply", "Move", id="move.apply"),

@@ -25,6 +25,7 @@ SAMPLE_ROWS = 6
 
 
 class ConfirmScreen(ConsoleModal[bool]):
+    HELP_TITLE = "Confirm"
     HELP_TEXT = "y or enter answers yes; n or esc answers no."
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
@@ -91,6 +92,7 @@ def sample_table(
 
 
 class BatchConfirmScreen(ConsoleModal[bool]):
+    HELP_TITLE = "Confirm the batch"
     HELP_TEXT = (
         "Last look before keyops writes. Enter runs the batch (after typing the key count when "
         "it is large); esc goes back and writes nothing."

@@ -34,6 +34,7 @@ def csv_rows(path: Path) -> int:
 
 
 class ExportScreen(ConsoleModal[None]):
+    HELP_TITLE = "Export audit entries"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [Binding("escape", "close", "Close", id="export.close")]
 

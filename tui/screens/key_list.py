@@ -69,6 +69,7 @@ FILTER_COALESCE_SECONDS = 0.05
 
 
 class KeyListScreen(ConsoleScreen):
+    HELP_TITLE = "Key list"
     HELP_TEXT = __doc__ or ""
 
     BINDINGS = [

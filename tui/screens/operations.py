@@ -52,6 +52,7 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
 
 
 class OperationsScreen(ConsoleScreen):
+    HELP_TITLE = "Operations and audit"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="ops.filter"),

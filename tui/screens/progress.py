@@ -101,6 +101,7 @@ def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | Non
 
 
 class ProgressScreen(ConsoleScreen):
+    HELP_TITLE = "Batch progress"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         Binding("c,escape", "cancel_or_close", "Cancel", id="progress.cancel"),

@@ -36,6 +36,7 @@ def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
 
 
 class StatusChangeScreen(ConsoleModal[None]):
+    HELP_TITLE = "Enable or disable keys"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         # Priority: enter runs even with the checkbox focused (space toggles it).

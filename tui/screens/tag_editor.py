@@ -51,6 +51,7 @@ def split_tags(text: str) -> list[str]:
 
 
 class TagEditorScreen(PreviewModal):
+    HELP_TITLE = "Edit tags"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("ctrl+s", "apply", "Apply", id="tags.apply"),
