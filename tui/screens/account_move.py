@@ -4,7 +4,8 @@ move from is rebound to the one you pick, on that binding field.
 "from" lists what the keys you opened this on are bound to, with how many keys each serves;
 "to" lists the accounts and groups of that field with platform, shared or dedicated, status
 and health. A key that left the account since the list was read is left alone. `enter` opens
-a list (type to jump), `ctrl+s` moves through a confirm, `esc` closes, nothing written.
+a list (type to jump), `ctrl+s` moves (a batch over the typed-count limit asks for its
+size first), `esc` closes, nothing written.
 """
 
 from __future__ import annotations
@@ -204,4 +205,6 @@ class AccountMoveScreen(PreviewModal):
             if plan is None:
                 return
         self.dismiss(None)
-        self.keyops.run_plan(plan)
+        # The preview named both accounts and counted the keys: that was the confirm (a batch
+        # over the typed-count limit still asks for its size).
+        self.keyops.run_plan(plan, confirmed=True)

@@ -4,7 +4,8 @@ Shows the tags the keys carry now with counts. Type tags to add and to remove (c
 separated; → accepts the completion offered from every tag in Redis), pick what happens to keys that already
 carry tags (merge keeps theirs, replace sets exactly the added tags, skip leaves such keys
 alone), and read the live preview: keys changed, unchanged and skipped, with a sample of
-before -> after. `ctrl+s` applies through a confirm; `esc` closes, nothing written.
+before -> after. `ctrl+s` applies (a batch over the typed-count limit asks for its size
+first); `esc` closes, nothing written.
 """
 
 from __future__ import annotations
@@ -164,4 +165,6 @@ class TagEditorScreen(PreviewModal):
             self.key_ids, request
         )
         self.dismiss(None)
-        self.keyops.run_plan(plan)
+        # The editor's preview states the edit in full with its counts and a sample, as the
+        # status dialog does: a second confirm only for a batch large enough to type its size.
+        self.keyops.run_plan(plan, confirmed=True)
