@@ -80,7 +80,8 @@ def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[Te
 def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
     table.add_column("bound elsewhere", no_wrap=True, overflow="ellipsis", ratio=1)
-    table.add_column("now", overflow="ellipsis", no_wrap=True, ratio=2)
+    # The explanation wraps: cut at 80 columns it lost the account the key is bound to now.
+    table.add_column("now", overflow="fold", ratio=2)
     for key_id, reason in plan.conflicts[:limit]:
         table.add_row(
             shown(plan.name(key_id) or key_id[:8]),
