@@ -259,7 +259,7 @@ class KeyopsApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Offered on every screen, dialogs included, each with its key."""
         yield SystemCommand("Help", "? · Keys and help for this screen", self.action_help)
-        if self.data is not None and not isinstance(screen, OperationsScreen):
+        if self.data is not None and not isinstance(screen, (OperationsScreen, KeyListScreen)):
             yield SystemCommand(
                 "Operations and audit",
                 "o on the key list · Recent operations, audit trail, revert, export",

@@ -153,7 +153,8 @@ class TagEditorScreen(PreviewModal):
         counts = Text(printable(plan.summary) + "\n", style="bold").append_text(plan_counts(plan))
         self.query_one("#preview-counts", Static).update(counts)
         self.query_one("#preview-sample", Static).update(
-            sample_table(plan, readable=self.data.readable_change)
+            # Four rows: with the edit stated in full above, six pushed the keys off at 80x24.
+            sample_table(plan, 4, self.data.readable_change)
         )
 
     async def action_apply(self) -> None:
