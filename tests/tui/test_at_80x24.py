@@ -106,7 +106,9 @@ async def test_the_tag_being_added_is_shown_whole() -> None:
         await pilot.press("asterisk", "t")
         await wait_screen(pilot, "TagEditorScreen")
         app.screen.query_one("#add-tags", Input).value = LONG_TAG
-        await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts", 76), "preview")
+        await wait_for(
+            pilot, lambda: "unchanged" in static_text(app, "#preview-counts", 76), "preview"
+        )
         # The editor's dialog is 76 cells wide inside: the tag must be there in one piece.
         assert LONG_TAG in screen_text(app)
         assert "ctrl+s apply" in screen_text(app)  # and the dialog's keys are still on screen
@@ -122,9 +124,9 @@ async def test_a_conflict_says_what_the_key_is_bound_to_in_full() -> None:
         shared = next(
             a for a in data_of(app).catalog.all_accounts() if a.name == "console-loop-shared"
         )
-        app.screen.query_one("#assign-claudeConsoleAccountId", Select).value = (
-            f"account:{shared.id}"
-        )
+        app.screen.query_one(
+            "#assign-claudeConsoleAccountId", Select
+        ).value = f"account:{shared.id}"
         await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
         conflicts = static_text(app, "#assign-conflicts", 76)
         assert "…" not in conflicts
@@ -168,7 +170,9 @@ async def test_a_move_is_one_action_that_leaves_other_keys_alone() -> None:
         assert type(app.screen).__name__ == "AccountMoveScreen"
         new = accounts["console-loop-shared"]
         app.screen.query_one("#move-to", Select).value = f"account:{new.id}"
-        await wait_for(pilot, lambda: f"{len(on_old)} change" in static_text(app, "#assign-counts"), "preview")
+        await wait_for(
+            pilot, lambda: f"{len(on_old)} change" in static_text(app, "#assign-counts"), "preview"
+        )
         counts = static_text(app, "#assign-counts")
         assert "conflicts" not in counts
         assert "move console keys from console-loop-dedicated to console-loop-shared" in " ".join(

@@ -59,7 +59,11 @@ async def test_disable_every_key_with_a_tag_takes_five_keys() -> None:
         await keys.type("tag:team-e")
         await keys.press("enter", "asterisk", "d")
         await wait_for_screen(pilot, "StatusChangeScreen")
-        await wait_for(pilot, lambda: "change" in str(app.screen.query_one("#status-counts").render()), "preview")  # type: ignore[arg-type]
+        await wait_for(
+            pilot,
+            lambda: "change" in str(app.screen.query_one("#status-counts").render()),
+            "preview",
+        )  # type: ignore[arg-type]
         await keys.press("enter")
         await finish_progress(pilot)
         assert keys.count <= 5, keys.count
@@ -78,9 +82,7 @@ async def test_move_every_key_on_an_account_to_another_takes_at_most_eight_keys(
         field = "claudeConsoleAccountId"
         on_old = {row.id for row in data.table if not row.is_deleted and old.id in row.bindings}
         elsewhere = {
-            row.id: await field_of(app, row.id, field)
-            for row in data.table
-            if row.id not in on_old
+            row.id: await field_of(app, row.id, field) for row in data.table if row.id not in on_old
         }
         keys = Keys(pilot)
         await keys.press("slash")
@@ -90,7 +92,11 @@ async def test_move_every_key_on_an_account_to_another_takes_at_most_eight_keys(
         await keys.press("enter")  # opens the target list
         await keys.type("console-loop-s")  # jumps to the account
         await keys.press("enter")
-        await wait_for(pilot, lambda: "change" in str(app.screen.query_one("#assign-counts").render()), "preview")  # type: ignore[arg-type]
+        await wait_for(
+            pilot,
+            lambda: "change" in str(app.screen.query_one("#assign-counts").render()),
+            "preview",
+        )  # type: ignore[arg-type]
         # The decision names both accounts, never an id.
         summary = str(app.screen.query_one("#assign-counts").render())
         assert "console-loop-dedicated" in summary and "console-loop-shared" in summary
@@ -119,7 +125,11 @@ async def test_tag_a_filtered_set_except_three_keys_takes_at_most_eight_keys() -
         await keys.press("t")
         await wait_for_screen(pilot, "TagEditorScreen")
         await keys.type("wave-3")
-        await wait_for(pilot, lambda: "unchanged" in str(app.screen.query_one("#preview-counts").render()), "preview")  # type: ignore[arg-type]
+        await wait_for(
+            pilot,
+            lambda: "unchanged" in str(app.screen.query_one("#preview-counts").render()),
+            "preview",
+        )  # type: ignore[arg-type]
         await keys.press("ctrl+s")
         await finish_progress(pilot)
         assert keys.count <= 8, keys.count

@@ -364,7 +364,7 @@ async def test_operations_screen_filters_exports_and_reverts(tmp_path: Path) -> 
             app.screen.query_one("#export-path", Input).value = str(target)
             await pilot.press("enter")
             await wait_for(
-                pilot, lambda: "entries written" in static_text(app, "#export-result"), "export"
+                pilot, lambda: "written to" in static_text(app, "#export-result"), "export"
             )
             await pilot.press("enter")
             await wait_for(
