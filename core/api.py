@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from keyops.core.batch.access import AccessCheck
-    from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog, TrimPreview, op_label
+    from keyops.core.batch.audit import AuditEntry, AuditFilter, AuditLog, TrimPreview
     from keyops.core.batch.audit_query import parse_audit_filter, parse_moment
     from keyops.core.batch.config import BatchConfig, RunnerSettings
     from keyops.core.batch.identity import OperatorIdentity
@@ -93,9 +93,7 @@ DEMO_ENDPOINT = "demo (in-process sample, nothing leaves this process)"
 
 # What front ends may import from here besides the session, and where each is defined.
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        ("AuditEntry", "AuditFilter", "TrimPreview", "op_label"), "keyops.core.batch.audit"
-    ),
+    **dict.fromkeys(("AuditEntry", "AuditFilter", "TrimPreview"), "keyops.core.batch.audit"),
     **dict.fromkeys(("parse_audit_filter", "parse_moment"), "keyops.core.batch.audit_query"),
     **dict.fromkeys(("BatchConfig", "RunnerSettings"), "keyops.core.batch.config"),
     "OperatorIdentity": "keyops.core.batch.identity",
@@ -213,7 +211,6 @@ __all__ = [
     "iso_utc",
     "js_trim",
     "json_text",
-    "op_label",
     "parse_audit_filter",
     "parse_binding",
     "parse_moment",

@@ -29,7 +29,6 @@ from tests.tui.conftest import (
     type_filter,
     wait_for,
     wait_loaded,
-    wait_screen,
 )
 
 WAIT = 60.0

@@ -198,10 +198,11 @@ async def test_the_operations_filter_works_while_typing_and_uses_the_row_words()
         await wait_screen(pilot, "OperationsScreen")
         ops = app.screen.query_one("#ops", DataTable)
         await wait_for(pilot, lambda: ops.row_count == 2, "both listed")
-        assert {str(ops.get_row_at(i)[3]) for i in range(2)} == {"disable", "tags"}
+        what = {str(ops.get_row_at(i)[4]).split()[0] for i in range(2)}
+        assert what == {"disable", "tags"}
         await pilot.press("slash", *"type:disable")  # no enter: it filters as you type
         await wait_for(pilot, lambda: ops.row_count == 1, "filtered while typing")
-        assert str(ops.get_row_at(0)[3]) == "disable"
+        assert str(ops.get_row_at(0)[4]) == "disable"
         await pilot.press(*"x")  # type:disablex: a mistake lists nothing to act on
         await wait_for(pilot, lambda: ops.row_count == 0, "a bad filter lists nothing")
         assert "not an operation type" in static_text(app, "#ops-error")
@@ -302,3 +303,30 @@ async def test_the_palette_shows_keys_and_offers_global_actions_in_a_dialog() ->
             str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
         )
         assert "Operations and audit" in prompts and "Help" in prompts
+
+
+async def test_the_range_hint_fits_beside_the_counts() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("v", "down", "down")
+        await pilot.pause(0.2)
+        status = screen_text(app).splitlines()[-2]
+        assert "shown of 300 keys" in status and "esc cancels" in status, status
+
+
+async def test_the_accounts_dialog_keeps_its_keys_on_screen_with_conflicts() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "tag:team-a")
+        await pilot.press("asterisk", "a")
+        await wait_screen(pilot, "AccountAssignScreen")
+        shared = next(
+            a for a in data_of(app).catalog.all_accounts() if a.name == "console-loop-shared"
+        )
+        app.screen.query_one(
+            "#assign-claudeConsoleAccountId", Select
+        ).value = f"account:{shared.id}"
+        await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
+        assert "ctrl+s apply" in screen_text(app)

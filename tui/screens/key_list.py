@@ -226,7 +226,8 @@ class KeyListScreen(ConsoleScreen):
         ]
         # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
-            parts.append("range: move, then v (or space) marks it, esc cancels")
+            # Short enough to fit beside the counts at 80 columns.
+            parts.append("range: v marks it · esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
         query = self._scan.query if self._scan is not None else None

@@ -1,8 +1,8 @@
-"""Operations and audit: recent operations (who, when, type, result, what) and, below, the
+"""Operations and audit: recent operations (who, when, result, what) and, below, the
 keys the highlighted one changed: one audit entry per key, one row per changed field, and
 under them the highlighted row's before and after in full.
 
-`/` filters as you type: type:disable (the type column's words, or tags, accounts, status,
+`/` filters as you type: type:disable (the first word of "what", or tags, accounts, status,
 revert) since:2026-11-01 until:… key:NAME_OR_ID operator:alice op:ID; a filter with a mistake
 lists nothing. `enter` opens the highlighted operation's keys (esc comes back); `x` exports the
 highlighted operation's audit entries (or everything the filter selects) to a CSV or JSON
@@ -24,7 +24,6 @@ from keyops.core.api import (
     OperationRecord,
     OpStatus,
     Recovery,
-    op_label,
     parse_audit_filter,
 )
 from keyops.tui.formatting import short, when
@@ -87,7 +86,7 @@ class OperationsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         ops = self.query_one("#ops", DataTable)
-        ops.add_columns("operation", "when", "who", "type", "result", "what")
+        ops.add_columns("operation", "when", "who", "result", "what")
         self.query_one("#entries", DataTable).add_columns("when", "key", "field", "before", "after")
         ops.focus()
         self.load_ops()
@@ -111,8 +110,8 @@ class OperationsScreen(ConsoleScreen):
                 record.id,
                 when(record.started_at),
                 short(f"{record.operator.os_user}@{record.operator.host}", 20),
-                op_label(record),
                 op_result(record, record.id in self.interrupted),
+                # Starts with the word type: filters by (disable, tags, move, revert…).
                 short(record.summary, 40),
                 key=record.id,
             )

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-HELP_KEY = "question_mark"
+HELP_ACTION = "help"
 
 
 class ConsoleFooter(Footer):
@@ -26,7 +26,11 @@ class ConsoleFooter(Footer):
                 pinned.append(widget)  # docked with help below: two docked keys would overlap
             else:
                 yield widget
-        active = self.screen.active_bindings.get(HELP_KEY)
+        # Found by its action, not its key: a [keymap] may have moved help to another key.
+        active = next(
+            (a for a in self.screen.active_bindings.values() if a.binding.action == HELP_ACTION),
+            None,
+        )
         if self._bindings_ready and active is not None:
             _, binding, enabled, _ = active
             help_key = FooterKey(
