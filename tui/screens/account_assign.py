@@ -28,8 +28,9 @@ from keyops.core.api import (
     BindingField,
     account_trouble,
 )
+from keyops.tui.formatting import cut_middle
 from keyops.tui.screens.base import PreviewModal, WriteBinding, plan_still_valid
-from keyops.tui.screens.confirm import plan_counts, sample_table
+from keyops.tui.screens.confirm import KEY_WIDTH, plan_counts, sample_table
 from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.tick_box import TickBox
 
@@ -79,12 +80,12 @@ def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[Te
 
 def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
-    table.add_column("bound elsewhere", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("bound elsewhere", no_wrap=True, width=KEY_WIDTH)
     # The explanation wraps: cut at 80 columns it lost the account the key is bound to now.
     table.add_column("now", overflow="fold", ratio=2)
     for key_id, reason in plan.conflicts[:limit]:
         table.add_row(
-            shown(plan.name(key_id) or key_id[:8]),
+            shown(cut_middle(plan.name(key_id) or key_id[:8], KEY_WIDTH)),
             shown(reason.removesuffix("; use --overwrite-existing")),
         )
     if len(plan.conflicts) > limit:

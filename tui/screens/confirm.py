@@ -18,10 +18,12 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from keyops.core.api import BatchPlan
+from keyops.tui.formatting import cut_middle
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 
 SAMPLE_ROWS = 6
+KEY_WIDTH = 18  # names cut in the middle to this, so keys of one fleet still read apart
 
 
 class ConfirmScreen(ConsoleModal[bool]):
@@ -77,12 +79,12 @@ def sample_table(
     its name). Cells are cut to one line so the dialog's keys stay on screen at 80x24; the
     summary above the table states the decision in full."""
     table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
-    table.add_column("key", no_wrap=True, ratio=2, overflow="ellipsis")
+    table.add_column("key", no_wrap=True, width=KEY_WIDTH)
     table.add_column("before", ratio=3, overflow="ellipsis", no_wrap=True)
     table.add_column("after", ratio=3, overflow="ellipsis", no_wrap=True)
     for _, name, before, after in plan.preview(limit):
         table.add_row(
-            shown(name or "—"),
+            shown(cut_middle(name, KEY_WIDTH) if name else "—"),
             shown(readable(before) if before else "—"),
             shown(readable(after) if after else "—"),
         )

@@ -29,6 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from keyops.core.api import DAY, KeyRow, KeyStatus, printable, utc_text
+from keyops.tui.formatting import cut_middle
 from keyops.tui.selection import Selection
 
 
@@ -117,18 +118,8 @@ def _fit(text: str, width: int) -> str:
 
 
 def _fit_middle(text: str, width: int) -> str:
-    """Cut in the middle: names of a fleet share their start (team-a-app-00012-…) and differ at
-    the end, so an end cut showed several rows as the same name."""
-    if cell_len(text) <= width or width < 5:
-        return _fit(text, width)
-    tail_width = (width - 1) // 2
-    tail, used = "", 0
-    for char in reversed(text):
-        if used + cell_len(char) > tail_width:
-            break
-        tail, used = char + tail, used + cell_len(char)
-    head = set_cell_size(text, width - 1 - used)
-    return head + "…" + tail
+    """Cut in the middle (fleet names share their start and differ at the end), padded."""
+    return set_cell_size(cut_middle(text, width), width)
 
 
 class KeyListView(ScrollView, can_focus=True):
