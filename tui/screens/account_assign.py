@@ -78,6 +78,14 @@ def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[Te
     return options
 
 
+def short_fields(text: str) -> str:
+    """Binding fields by the names the dialog's rows use (console, not claudeConsoleAccountId):
+    most explanations then fit one line at 80 columns."""
+    for field in BindingField:
+        text = text.replace(field.value, FIELD_SHORT_NAMES[field])
+    return text
+
+
 def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
     table.add_column("bound elsewhere", no_wrap=True, width=KEY_WIDTH)
@@ -86,7 +94,7 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     for key_id, reason in plan.conflicts[:limit]:
         table.add_row(
             shown(cut_middle(plan.name(key_id) or key_id[:8], KEY_WIDTH)),
-            shown(reason.removesuffix("; use --overwrite-existing")),
+            shown(short_fields(reason.removesuffix("; use --overwrite-existing"))),
         )
     if len(plan.conflicts) > limit:
         table.add_row(f"… and {len(plan.conflicts) - limit} more", "")
