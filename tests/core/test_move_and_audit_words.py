@@ -23,11 +23,8 @@ def test_a_move_rebinds_only_keys_still_on_the_account_and_calls_the_rest_no_con
     decide = WriteTemplate(edit, now=NOW, index_ready=True)
     moved = decide("k-1", {"geminiAccountId": "gemini-old"})
     assert not isinstance(moved, Skip)
-    assert [(w.field, w.before, w.after) for w in moved.fields][0] == (
-        "geminiAccountId",
-        "gemini-old",
-        "",
-    )
+    first = moved.fields[0]
+    assert (first.field, first.before, first.after) == ("geminiAccountId", "gemini-old", "")
     # Bound elsewhere (since the list was read, or always): left alone, and not a conflict
     # that an overwrite box would rebind.
     for current in ({"geminiAccountId": "gemini-other"}, {}):
