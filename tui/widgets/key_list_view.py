@@ -373,7 +373,9 @@ class KeyListView(ScrollView, can_focus=True):
             if marked and column.title == "name":
                 style = base + Style(bold=True)
             separator = "" if position == 0 else " "
-            fit = _fit_middle if column.title in ("name", "bound to") else _fit
+            # Names only: a "bound to" cell lists several bindings, and a middle cut would join
+            # two of them into what reads as one account name.
+            fit = _fit_middle if column.title == "name" else _fit
             segments.append(Segment(separator + fit(text, size), style))
         strip = Strip(segments)
         return strip.adjust_cell_length(width, base)
