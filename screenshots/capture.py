@@ -106,7 +106,9 @@ async def walk() -> None:
         await until(pilot, lambda: "unchanged" in text_of(app, "#assign-counts"), "preview")
         await shoot(app, "account-assign")
 
-        await pilot.press("escape", "U", "slash", "ctrl+u", *"account:console-loop-dedicated", "enter")
+        await pilot.press(
+            "escape", "U", "slash", "ctrl+u", *"account:console-loop-dedicated", "enter"
+        )
         await pilot.press("m")
         await until(pilot, on_top(app, "AccountMoveScreen"), "the move")
         await pilot.pause(0.2)
