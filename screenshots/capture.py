@@ -4,7 +4,7 @@
 
 One demo session walks the jobs an operator does: filter and mark, read a key, edit tags
 (preview, typed confirm, progress, summary), look the operation up in the audit screen,
-assign accounts, disable keys, and open help and the palette. Nothing here is drawn by hand.
+assign accounts, move keys between accounts, disable keys, and open help and the palette. Nothing here is drawn by hand.
 """
 
 from __future__ import annotations
@@ -105,6 +105,16 @@ async def walk() -> None:
         ).value = f"account:{shared.id}"
         await until(pilot, lambda: "unchanged" in text_of(app, "#assign-counts"), "preview")
         await shoot(app, "account-assign")
+
+        await pilot.press(
+            "escape", "U", "slash", "ctrl+u", *"account:console-loop-dedicated", "enter"
+        )
+        await pilot.press("m")
+        await until(pilot, on_top(app, "AccountMoveScreen"), "the move")
+        await pilot.pause(0.2)
+        await pilot.press("enter", *"console-loop-s", "enter")
+        await until(pilot, lambda: "change" in text_of(app, "#assign-counts"), "move preview")
+        await shoot(app, "account-move")
 
         await pilot.press("escape", "U", "slash")
         app.screen.query_one("#filter").value = "status:deleted | status:disabled | tag:team-b"  # type: ignore[attr-defined]

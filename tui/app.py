@@ -51,6 +51,7 @@ from keyops.tui.screens.confirm import BatchConfirmScreen
 from keyops.tui.screens.error import ErrorScreen
 from keyops.tui.screens.help import HelpScreen
 from keyops.tui.screens.key_list import KeyListScreen
+from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.progress import ProgressScreen
 from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.selection import Selection
@@ -94,8 +95,9 @@ class KeyopsApp(App[int]):
             "ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"
         ),
         # Not a priority binding: in the filter box a colon is typed (tag:prod), not a command.
-        Binding("colon", "command_palette", "Palette", id="app.palette_colon"),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        # Both shown only at the footer's right edge (ConsoleFooter), where 80 columns never cut them.
+        Binding("colon", "command_palette", "Palette", show=False, id="app.palette_colon"),
+        Binding("question_mark,f1", "help", "Help", show=False, id="app.help"),
     ]
 
     # Screens watch these (ConsoleContext names them) instead of the app calling into screens.
@@ -393,9 +395,19 @@ class KeyopsApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("Help", "Keys and help for this screen", self.action_help)
+        """Offered on every screen, dialogs included, each with its key."""
+        yield SystemCommand("Help", "? · Keys and help for this screen", self.action_help)
+        if self.data is not None and not isinstance(screen, (OperationsScreen, KeyListScreen)):
+            yield SystemCommand(
+                "Operations and audit",
+                "o on the key list · Recent operations, audit trail, revert, export",
+                self.action_operations,
+            )
         yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
-        yield SystemCommand("Quit", "Leave keyops", self.action_quit)
+        yield SystemCommand("Quit", "ctrl+q · Leave keyops", self.action_quit)
+
+    def action_operations(self) -> None:
+        self.push_screen(OperationsScreen())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_failed(event)

@@ -10,6 +10,7 @@ import gc
 from collections import Counter
 
 from keyops.core.api import (
+    FIELD_SHORT_NAMES,
     AccountCatalog,
     BadBinding,
     BindingField,
@@ -23,6 +24,8 @@ from keyops.core.api import (
 )
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import SortColumn, sort_rows, sort_rows_gently
+
+BINDING_FIELDS = {field.value: field for field in BindingField}
 
 
 class ConsoleData:
@@ -113,6 +116,29 @@ class ConsoleData:
 
     def known_tags(self) -> list[str]:
         return sorted({tag for row in self.table for tag in row.tags})
+
+    def binding_name(self, binding_field: BindingField, raw: str) -> str:
+        """A stored binding value as the account or group name alone ("" for none)."""
+        if not raw:
+            return ""
+        try:
+            return printable(self.catalog.describe(parse_binding(binding_field, raw)))
+        except BadBinding:
+            return printable(f"damaged {raw!r}")
+
+    def readable_change(self, text: str) -> str:
+        """A preview's "field=value; …" with binding fields named as the operator knows them
+        (console=console-shared, not claudeConsoleAccountId=<uuid>)."""
+        parts = []
+        for part in text.split("; "):
+            name, sep, value = part.partition("=")
+            field = BINDING_FIELDS.get(name)
+            if sep and field is not None:
+                # "∅" is how a preview writes an emptied field: for a binding, the shared pool.
+                named = self.binding_name(field, "" if value == "∅" else value)
+                part = f"{FIELD_SHORT_NAMES[field]}={named or 'shared pool'}"
+            parts.append(part)
+        return "; ".join(parts)
 
     def describe_binding(self, binding_field: BindingField, raw: str) -> str:
         """A stored binding value as the account or group it points at, raw value beside it."""

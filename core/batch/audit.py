@@ -61,6 +61,17 @@ class AuditEntry:
         ]
 
 
+# The words an operation's list row shows for its kind, beyond the kinds themselves: an
+# operator who reads "disable" in the list filters with type:disable.
+LABEL_WORDS = frozenset({"enable", "disable", "assign", "move"})
+
+
+def op_label(record: OperationRecord) -> str:
+    """The kind of an operation as its row shows it: `disable` rather than `status`."""
+    word = record.summary.split(maxsplit=1)[0].rstrip(",:") if record.summary else ""
+    return word if word in LABEL_WORDS else record.type.value
+
+
 @dataclass(slots=True)
 class AuditFilter:
     op_types: set[str] = field(default_factory=set)
@@ -73,7 +84,7 @@ class AuditFilter:
     def admits(self, record: OperationRecord) -> bool:
         """Whether an operation passes the type and operator filters: what an audit entry's
         operation must pass."""
-        if self.op_types and record.type.value not in self.op_types:
+        if self.op_types and not {record.type.value, op_label(record)} & self.op_types:
             return False
         return not self.operator or self.operator.lower() in record.operator.label.lower()
 

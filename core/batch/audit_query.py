@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from keyops.core.batch.audit import AuditFilter
+from keyops.core.batch.audit import LABEL_WORDS, AuditFilter
 from keyops.core.edits.registry import OpType
 from keyops.core.errors import BadInput
 
@@ -33,8 +33,9 @@ def parse_audit_filter(text: str) -> AuditFilter:
             )
         if name == "type":
             for kind in value.split(","):
-                if kind not in set(OpType):
-                    raise BadInput(f"type:{kind} is not an operation type: {', '.join(OpType)}")
+                known = [*OpType, *sorted(LABEL_WORDS)]
+                if kind not in known:
+                    raise BadInput(f"type:{kind} is not an operation type: {', '.join(known)}")
                 filters.op_types.add(kind)
         elif name == "since":
             filters.since = parse_moment(value, "since:")

@@ -160,7 +160,8 @@ def new_plan(
     """An empty plan for a prepared edit: every key is decided by the one write template."""
     return BatchPlan(
         op_type=kind.op_type,
-        summary=request.summary,
+        # An edit that knows names (accounts) words its summary itself; ids otherwise.
+        summary=getattr(edit, "summary", "") or request.summary,
         params=request.model_dump(mode="json"),
         atomic=request.atomic,
         decide=WriteTemplate(edit, now=context.now, index_ready=context.index_ready),

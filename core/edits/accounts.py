@@ -16,7 +16,7 @@ from keyops.core.safe_text import printable
 from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.encoding import decode_bool
-from keyops.core.schema.platforms import BindingField, Platform
+from keyops.core.schema.platforms import FIELD_SHORT_NAMES, BindingField, Platform
 from keyops.core.schema.rows import KeyRow
 from keyops.core.schema.writes import KeyChange, change_fields
 
@@ -46,6 +46,10 @@ class AccountAssign(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     assignments: dict[BindingField, AssignTarget]
+    # A move: per field, the stored value a key must hold now to be rebound. A key bound to
+    # anything else is left alone (not a conflict), so "every key on A -> B" is one request and
+    # never rebinds a key that moved off A since the list was read.
+    move_from: dict[BindingField, str] = {}
     overwrite_existing: bool = False
     force: bool = False
     atomic: bool = True
@@ -58,6 +62,7 @@ class AccountAssign(BaseModel):
         overwrite_existing: bool = False,
         force: bool = False,
         atomic: bool = True,
+        move_from: dict[BindingField, str] | None = None,
     ) -> AccountAssign:
         """From FIELD=TARGET pairs, e.g. `console=console-loop-shared`, `claude=group:grp-a`."""
         problems: list[str] = []
@@ -91,10 +96,14 @@ class AccountAssign(BaseModel):
             problems.append(
                 "claudeAccountId and claudeConsoleAccountId are mutually exclusive: assign one"
             )
+        for field in move_from or {}:
+            if field not in assignments:
+                problems.append(f"a move from {field.value} needs a target for {field.value}")
         if problems:
             raise BadRequest(problems)
         return cls(
             assignments=assignments,
+            move_from=move_from or {},
             overwrite_existing=overwrite_existing,
             force=force,
             atomic=atomic,
@@ -128,9 +137,29 @@ class AccountsEdit(EditDefaults):
         except BadBinding:
             return f"damaged value {raw!r}"
 
+    @property
+    def summary(self) -> str:
+        """The request's summary with account and group names (an id says nothing at 3 a.m.)."""
+        parts = []
+        for field_name, target in self.resolved.items():
+            moved = self.request.move_from.get(field_name)
+            if moved is None:
+                parts.append(f"{field_name.value}={target.label}")
+            else:
+                parts.append(
+                    f"{FIELD_SHORT_NAMES[field_name]} keys from {self._label(field_name, moved)}"
+                    f" to {target.label}"
+                )
+        return ("move " if self.request.move_from else "assign ") + ", ".join(parts)
+
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         if decode_bool(current.get("isDeleted")):
             return Skip("soft-deleted")
+        for field_name, moved in self.request.move_from.items():
+            existing = current.get(field_name, "")
+            if existing != moved:
+                now = self._label(field_name, existing) if existing else "nothing"
+                return Skip(f"not on {self._label(field_name, moved)} (bound to {now})")
         bindings: dict[BindingField, Binding] = {}
         for field_name, target in self.resolved.items():
             wanted = target.binding.encode()
@@ -145,7 +174,13 @@ class AccountsEdit(EditDefaults):
             for name in touched:
                 existing = current.get(name, "")
                 goal = wanted if name is field_name else ""
-                if existing and existing != goal and not self.request.overwrite_existing:
+                moving = self.request.move_from.get(name) == existing
+                if (
+                    existing
+                    and existing != goal
+                    and not moving
+                    and not self.request.overwrite_existing
+                ):
                     return Skip(
                         f"{name.value} is bound to {self._label(name, existing)}; use --overwrite-existing",
                         conflict=True,

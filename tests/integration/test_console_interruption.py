@@ -28,7 +28,6 @@ from tests.tui.conftest import (
     type_filter,
     wait_for,
     wait_loaded,
-    wait_screen,
 )
 
 WAIT = 60.0
@@ -78,9 +77,7 @@ async def test_sighup_cancels_the_running_batch_and_the_console_exits_after_its_
             await wait_for(
                 pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview"
             )
-            await pilot.press("ctrl+s")
-            await wait_screen(pilot, "BatchConfirmScreen")
-            await pilot.press("enter")
+            await pilot.press("ctrl+s")  # the editor's preview is its confirm
             await asyncio.wait_for(holding.wait(), WAIT)  # 300 keys written, the batch half-way
             os.kill(os.getpid(), signal.SIGHUP)
             await wait_for(pilot, lambda: "cancelling" in static_text(app, "#progress-phase"),
@@ -142,9 +139,7 @@ async def test_ctrl_q_during_a_batch_asks_then_cancels_it_and_quits_after_its_ro
         await type_filter(pilot, "tag:bulk")
         await pilot.press("asterisk", "t", *"quitting")
         await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")  # the preview stated it: it runs
         await asyncio.wait_for(holding.wait(), WAIT)
         await pilot.press("ctrl+q")
         await pilot.pause(0.3)

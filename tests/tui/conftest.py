@@ -115,12 +115,11 @@ async def finish_progress(pilot: Pilot[Any], seconds: float = 30) -> ProgressScr
 
 
 async def add_tag_to_marked(pilot: Pilot[Any], tag: str, seconds: float = 30) -> ProgressScreen:
-    """`t`, the tag, the preview, `ctrl+s`, `enter` on the confirm; returns the finished run."""
+    """`t`, the tag, the preview, `ctrl+s` (the editor's preview is its confirm); returns the
+    finished run."""
     app = pilot.app
     assert isinstance(app, KeyopsApp)
     await pilot.press("t", *tag)
     await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
     await pilot.press("ctrl+s")
-    await wait_screen(pilot, "BatchConfirmScreen")
-    await pilot.press("enter")
     return await finish_progress(pilot, seconds)

@@ -164,6 +164,21 @@ def test_account_assignment_with_conflicts(snap_compare: Any, size: tuple[int, i
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_account_move(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "account:console-loop-dedicated")
+        await pilot.press("m")
+        await wait_screen(pilot, "AccountMoveScreen")
+        await pilot.press("enter", *"console-loop-s", "enter")
+        await wait_for(
+            pilot, lambda: "change" in static_text(pilot.app, "#assign-counts"), "preview"
+        )  # type: ignore[arg-type]
+
+    snap(snap_compare, demo_app(300), size, before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_status_confirm_with_refusals(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await wait_loaded(pilot)
@@ -297,6 +312,9 @@ def test_export(snap_compare: Any, size: tuple[int, int]) -> None:
         await wait_screen(pilot, "OperationsScreen")
         await pilot.press("x")
         await wait_screen(pilot, "ExportScreen")
+        pilot.app.screen.query_one(
+            "#export-path", Input
+        ).value = ""  # the suggested path is under ~
         await pilot.press(*"/nonexistent/dir/audit.csv", "enter")
         await wait_for(
             pilot, lambda: "not a directory" in static_text(pilot.app, "#export-result"), "error"

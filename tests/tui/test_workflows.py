@@ -63,10 +63,8 @@ async def test_tag_a_batch_from_filter_to_summary() -> None:
             app, "#preview-counts"
         )
         assert "oncall" in static_text(app, "#preview-sample")
+        # The editor's preview is the confirm: ctrl+s runs.
         await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        assert f"{len(team_c)} change" in static_text(app, "#confirm-counts")
-        await pilot.press("enter")
         screen = await finish_progress(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.DONE
         assert screen.outcome.counts.applied == len(team_c)
@@ -122,8 +120,6 @@ async def test_add_and_remove_in_one_edit_with_completion() -> None:
         app.screen.query_one("#remove-tags", Input).value = "team-d"
         await wait_for(pilot, lambda: "1 change" in static_text(app, "#preview-counts"), "preview")
         await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
         await finish_progress(pilot)
         assert json.loads(await stored(app, "delta-gemini-api", "tags") or "") == ["gemini", "gpu"]
 
@@ -151,15 +147,13 @@ async def test_a_large_batch_is_confirmed_by_typing_its_key_count() -> None:
         assert "typed" in (await stored(app, first, "tags") or "")
 
 
-async def test_escape_on_the_confirm_writes_nothing() -> None:
+async def test_escape_on_the_tag_editor_writes_nothing() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
         await type_filter(pilot, "name:eta-limited")
         await pilot.press("space", "t", *"nope")
         await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("escape")
         await wait_screen(pilot, "KeyListScreen")
         assert "nope" not in (await stored(app, "eta-limited", "tags") or "")
@@ -303,8 +297,6 @@ async def test_cancel_rolls_an_atomic_batch_back() -> None:
         await pilot.press("asterisk", "t", *"cancelme")
         await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
         await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
         await wait_screen(pilot, "ProgressScreen")
         for _ in range(100):  # the first chunk has landed: the batch is half-way
             if "cancelme" in (await stored(app, names[0], "tags") or ""):
@@ -372,7 +364,7 @@ async def test_operations_screen_filters_exports_and_reverts(tmp_path: Path) -> 
             app.screen.query_one("#export-path", Input).value = str(target)
             await pilot.press("enter")
             await wait_for(
-                pilot, lambda: "entries written" in static_text(app, "#export-result"), "export"
+                pilot, lambda: "written to" in static_text(app, "#export-result"), "export"
             )
             await pilot.press("enter")
             await wait_for(

@@ -29,9 +29,11 @@ from keyops.core.api import (
     KeyopsError,
     account_trouble,
 )
+from keyops.tui.formatting import cut_middle
 from keyops.tui.screens.base import PreviewModal, WriteBinding, failure_text, plan_still_valid
-from keyops.tui.screens.confirm import plan_counts, sample_table
+from keyops.tui.screens.confirm import KEY_WIDTH, plan_counts, sample_table
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.tick_box import TickBox
 
 CONFLICTS_SHOWN = 6
 UNCHANGED = "unchanged"
@@ -77,14 +79,23 @@ def field_options(field: BindingField, catalog: AccountCatalog) -> list[tuple[Te
     return options
 
 
+def short_fields(text: str) -> str:
+    """Binding fields by the names the dialog's rows use (console, not claudeConsoleAccountId):
+    most explanations then fit one line at 80 columns."""
+    for field in BindingField:
+        text = text.replace(field.value, FIELD_SHORT_NAMES[field])
+    return text
+
+
 def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
-    table.add_column("bound elsewhere", no_wrap=True, overflow="ellipsis", ratio=1)
-    table.add_column("now", overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("bound elsewhere", no_wrap=True, width=KEY_WIDTH)
+    # The explanation wraps: cut at 80 columns it lost the account the key is bound to now.
+    table.add_column("now", overflow="fold", ratio=2)
     for key_id, reason in plan.conflicts[:limit]:
         table.add_row(
-            shown(plan.name(key_id) or key_id[:8]),
-            shown(reason.removesuffix("; use --overwrite-existing")),
+            shown(cut_middle(plan.name(key_id) or key_id[:8], KEY_WIDTH)),
+            shown(short_fields(reason.removesuffix("; use --overwrite-existing"))),
         )
     if len(plan.conflicts) > limit:
         table.add_row(f"… and {len(plan.conflicts) - limit} more", "")
@@ -92,6 +103,7 @@ def conflict_table(plan: BatchPlan, limit: int = CONFLICTS_SHOWN) -> Table:
 
 
 class AccountAssignScreen(PreviewModal):
+    HELP_TITLE = "Assign accounts"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("ctrl+s", "apply", "Apply", id="accounts.apply"),
@@ -102,7 +114,7 @@ class AccountAssignScreen(PreviewModal):
         catalog = self.data.catalog
         with Vertical(id="dialog", classes="wide"):
             yield Static(Text(f"Assign accounts to {len(self.key_ids)} keys", style="bold"))
-            with VerticalScroll(id="assign-fields"):
+            with VerticalScroll(id="assign-fields", can_focus=False):
                 for field in BindingField:
                     with Horizontal(classes="assign-row"):
                         yield Label(FIELD_SHORT_NAMES[field], classes="assign-label")
@@ -111,9 +123,9 @@ class AccountAssignScreen(PreviewModal):
                             id=f"assign-{field.value}",
                         )  # fmt: skip
                 with Horizontal(id="assign-options"):
-                    yield Checkbox("overwrite keys bound elsewhere", id="overwrite")
-                    yield Checkbox("force unhealthy", id="force")
-                    yield Checkbox("atomic", value=True, id="atomic")
+                    yield TickBox("overwrite keys bound elsewhere", id="overwrite")
+                    yield TickBox("force unhealthy", id="force")
+                    yield TickBox("atomic", value=True, id="atomic")
                 yield Static("", id="assign-error")
                 yield Static("pick a target to see what would change", id="assign-counts")
                 yield Static("", id="assign-warnings")
@@ -199,7 +211,9 @@ class AccountAssignScreen(PreviewModal):
             conflicts.update(conflict_table(plan))
         else:
             conflicts.update("")
-        self.query_one("#assign-sample", Static).update(sample_table(plan, 4) if plan.plans else "")
+        self.query_one("#assign-sample", Static).update(
+            sample_table(plan, 4, self.data.readable_change) if plan.plans else ""
+        )
 
     async def action_apply(self) -> None:
         request = self.request()

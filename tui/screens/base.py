@@ -51,6 +51,7 @@ class ConsoleScreenMixin:
     # Derived from the screen's bindings when the class is made; never written by hand.
     MUTATING_ACTIONS: frozenset[str] = frozenset()
     HELP_TEXT = ""
+    HELP_TITLE = ""  # what the help calls the screen, in words (never a class name)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,7 +76,15 @@ class ConsoleScreenMixin:
         return True
 
     def palette_commands(self) -> list[PaletteCommand]:
-        return []
+        """By default the screen's own keys, by their descriptions (a dialog's Apply, Close)."""
+        commands = []
+        for binding in vars(type(self)).get("BINDINGS", ()):
+            if not isinstance(binding, Binding) or "(" in binding.action:
+                continue
+            run = getattr(self, f"action_{binding.action}", None)
+            if run is not None and binding.description:
+                commands.append(PaletteCommand(binding.description, "", run))
+        return commands
 
     def offers(self, command: PaletteCommand) -> bool:
         """Whether the palette offers a command now: not one that writes in a read-only session."""

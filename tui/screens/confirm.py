@@ -7,6 +7,7 @@ when the operator types the number of keys it changes.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -17,13 +18,16 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from keyops.core.api import BatchPlan
+from keyops.tui.formatting import cut_middle
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 
 SAMPLE_ROWS = 6
+KEY_WIDTH = 18  # names cut in the middle to this, so keys of one fleet still read apart
 
 
 class ConfirmScreen(ConsoleModal[bool]):
+    HELP_TITLE = "Confirm"
     HELP_TEXT = "y or enter answers yes; n or esc answers no."
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
@@ -68,19 +72,29 @@ def plan_counts(plan: BatchPlan) -> Text:
     return text
 
 
-def sample_table(plan: BatchPlan, limit: int = SAMPLE_ROWS) -> Table:
+def sample_table(
+    plan: BatchPlan, limit: int = SAMPLE_ROWS, readable: Callable[[str], str] = str
+) -> Table:
+    """Before -> after of a few keys. `readable` names what a value holds (an account id as
+    its name). Cells are cut to one line so the dialog's keys stay on screen at 80x24; the
+    summary above the table states the decision in full."""
     table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
-    table.add_column("key", no_wrap=True, ratio=2, overflow="ellipsis")
+    table.add_column("key", no_wrap=True, width=KEY_WIDTH)
     table.add_column("before", ratio=3, overflow="ellipsis", no_wrap=True)
     table.add_column("after", ratio=3, overflow="ellipsis", no_wrap=True)
     for _, name, before, after in plan.preview(limit):
-        table.add_row(shown(name or "—"), shown(before or "—"), shown(after or "—"))
+        table.add_row(
+            shown(cut_middle(name, KEY_WIDTH) if name else "—"),
+            shown(readable(before) if before else "—"),
+            shown(readable(after) if after else "—"),
+        )
     if len(plan.plans) > limit:
         table.add_row(f"… and {len(plan.plans) - limit} more", "", "")
     return table
 
 
 class BatchConfirmScreen(ConsoleModal[bool]):
+    HELP_TITLE = "Confirm the batch"
     HELP_TEXT = (
         "Last look before keyops writes. Enter runs the batch (after typing the key count when "
         "it is large); esc goes back and writes nothing."
@@ -108,7 +122,9 @@ class BatchConfirmScreen(ConsoleModal[bool]):
             yield Static(Text(mode), id="confirm-mode")
             for warning in plan.warnings:
                 yield Static(shown("⚠ " + warning), classes="warning")
-            yield Static(sample_table(plan), id="confirm-sample")
+            yield Static(
+                sample_table(plan, readable=self.data.readable_change), id="confirm-sample"
+            )
             if self.needs_typing:
                 yield Static(
                     Text(f"This changes {len(plan.plans)} keys. Type {len(plan.plans)} to go on."),

@@ -13,6 +13,7 @@ from keyops.tui.shown import shown
 
 
 class ErrorScreen(ConsoleModal[None]):
+    HELP_TITLE = "Error"
     HELP_TEXT = "An error keyops could not handle on its own. Enter or esc closes."
     BINDINGS = [Binding("escape,enter", "close", "Close", id="error.close")]
 

@@ -42,6 +42,7 @@ def screen_help(screen: Screen[object]) -> tuple[str, Table]:
 
 
 class HelpScreen(ConsoleModal[None]):
+    HELP_TITLE = "Help"
     HELP_TEXT = "Help: esc or q closes."
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close", id="help.close")]
 
@@ -53,7 +54,7 @@ class HelpScreen(ConsoleModal[None]):
         text, table = screen_help(self.below)
         with Vertical(id="dialog", classes="wide"):
             yield Static(
-                Text(f"Help — {type(self.below).__name__.removesuffix('Screen')}", style="bold")
+                Text(f"Help — {getattr(self.below, 'HELP_TITLE', '') or 'keyops'}", style="bold")
             )
             with VerticalScroll():
                 yield Static(text, id="help-text")

@@ -34,6 +34,7 @@ def _shown(value: Any) -> str:
 
 
 class KeyDetailScreen(ConsoleModal[None]):
+    HELP_TITLE = "Key details"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [Binding("escape,q", "close", "Close", id="detail.close")]
 

@@ -2,7 +2,8 @@
 
 `/` filters with the query language (tag:prod status:active bound:claude ...), `esc` clears;
 `space` marks, `v` marks a range, `*` marks every key shown, `U` clears marks; marks survive
-new filters and reloads. `t` edits tags, `a` assigns accounts, `e`/`d` enable or disable the
+new filters and reloads. `t` edits tags, `a` assigns accounts, `m` moves every key bound to
+an account of the marked keys to another account, `e`/`d` enable or disable the
 marked keys (the highlighted one when none is marked), `o` opens operations and audit,
 `enter` shows every field of a key except its secret.
 
@@ -31,17 +32,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from keyops.core.api import CLOCK, KeyopsError, KeyQuery, KeyRow, QueryError, utc_text
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST, RECONNECT_EVERY
 from keyops.tui.screens.account_assign import AccountAssignScreen
+from keyops.tui.screens.account_move import AccountMoveScreen
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.key_detail import KeyDetailScreen
 from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.status_change import StatusChangeScreen
 from keyops.tui.screens.tag_editor import TagEditorScreen
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.footer import ConsoleFooter
 from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
@@ -74,6 +77,7 @@ FILTER_COALESCE_SECONDS = 0.05
 
 
 class KeyListScreen(ConsoleScreen):
+    HELP_TITLE = "Key list"
     HELP_TEXT = __doc__ or ""
 
     BINDINGS = [
@@ -81,6 +85,7 @@ class KeyListScreen(ConsoleScreen):
         Binding("escape", "escape", "Clear", show=False, id="keys.clear_filter"),
         WriteBinding("t", "edit_tags", "Tags", id="keys.tags"),
         WriteBinding("a", "assign_accounts", "Accounts", id="keys.accounts"),
+        WriteBinding("m", "move_accounts", "Move", id="keys.move"),
         WriteBinding("e", "enable", "Enable", id="keys.enable"),
         WriteBinding("d", "disable", "Disable", id="keys.disable"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
@@ -120,7 +125,7 @@ class KeyListScreen(ConsoleScreen):
             id="keys",
         )
         yield Static("loading keys…", id="status-line")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def view(self) -> KeyListView:
@@ -381,7 +386,8 @@ class KeyListScreen(ConsoleScreen):
         parts = [f"{marked} marked · {shown_count}"]
         # Most urgent first: the line is cut at the terminal's width.
         if data.selection.anchor is not None:
-            parts.append("range: move, then v (or space) marks it, esc cancels")
+            # Short enough to fit beside the counts at 80 columns.
+            parts.append("range: v marks it · esc cancels")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
         if data.checked_at:
@@ -490,6 +496,11 @@ class KeyListScreen(ConsoleScreen):
         if ids:
             self.app.push_screen(AccountAssignScreen(ids))
 
+    def action_move_accounts(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(AccountMoveScreen(ids))
+
     def action_enable(self) -> None:
         self._status(enable=True)
 
@@ -527,6 +538,11 @@ class KeyListScreen(ConsoleScreen):
                 "Assign accounts",
                 "Bind the marked keys to accounts or groups",
                 self.action_assign_accounts,
+            ),
+            PaletteCommand(
+                "Move keys to another account",
+                "Every key bound to an account of the marked keys, to another account",
+                self.action_move_accounts,
             ),
             PaletteCommand("Enable keys", "Enable the marked keys", self.action_enable),
             PaletteCommand("Disable keys", "Disable the marked keys", self.action_disable),

@@ -1,10 +1,13 @@
-"""Operations and audit: recent operations (who, when, what, result) and, below, the per-key
-before -> after of the highlighted one.
+"""Operations and audit: recent operations (who, when, result, what) and, below, the
+keys the highlighted one changed: one audit entry per key, one row per changed field, and
+under them the highlighted row's before and after in full.
 
-`/` filters: type:tags since:2026-11-01 until:… key:NAME_OR_ID operator:alice op:ID.
-`enter` shows the highlighted operation's keys; `x` exports the audit entries the filter
-selects to a CSV or JSON file; `r` reverts the highlighted operation (only fields still
-holding what it wrote); `R` recovers an interrupted one (finish or roll back). `esc` goes back.
+`/` filters as you type: type:disable (the first word of "what", or tags, accounts, status,
+revert) since:2026-11-01 until:… key:NAME_OR_ID operator:alice op:ID; a filter with a mistake
+lists nothing. `enter` opens the highlighted operation's keys (esc comes back); `x` exports the
+highlighted operation's audit entries (or everything the filter selects) to a CSV or JSON
+file; `r` reverts the highlighted operation (only fields still holding what it wrote); `R`
+recovers an interrupted one (finish or roll back). `esc` goes back.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.timer import Timer
+from textual.widgets import DataTable, Header, Input, Static
 
 from keyops.core.api import (
     AuditFilter,
@@ -29,9 +33,11 @@ from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
 from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.footer import ConsoleFooter
 
 OPS_SHOWN = 200
 ENTRIES_SHOWN = 500
+FILTER_DELAY_SECONDS = 0.2  # reading the operations again on every keystroke would be wasted
 
 
 def op_result(record: OperationRecord, interrupted: bool) -> str:
@@ -47,6 +53,7 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
 
 
 class OperationsScreen(ConsoleScreen):
+    HELP_TITLE = "Operations and audit"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="ops.filter"),
@@ -63,6 +70,8 @@ class OperationsScreen(ConsoleScreen):
         self.records: list[OperationRecord] = []
         self.interrupted: dict[str, Recovery] = {}
         self.focus_op = focus_op
+        self.entry_rows: list[tuple[str, str, str | None, str | None]] = []
+        self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,7 +83,8 @@ class OperationsScreen(ConsoleScreen):
         yield DataTable(id="ops", cursor_type="row", zebra_stripes=True)
         yield Static("", id="entries-title")
         yield DataTable(id="entries", cursor_type="row")
-        yield Footer()
+        yield Static("", id="entry-detail")
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         ops = self.query_one("#ops", DataTable)
@@ -118,6 +128,7 @@ class OperationsScreen(ConsoleScreen):
                 when(record.started_at),
                 short(f"{record.operator.os_user}@{record.operator.host}", 20),
                 op_result(record, record.id in self.interrupted),
+                # Starts with the word type: filters by (disable, tags, move, revert…).
                 short(record.summary, 40),
                 key=record.id,
             )
@@ -141,15 +152,19 @@ class OperationsScreen(ConsoleScreen):
         table = self.query_one("#entries", DataTable)
         names = self.data.table.by_id
         rows = []
+        full: list[tuple[str, str, str | None, str | None]] = []
+        entries = 0
         async for entry in self.data.session.audit_entries(
             AuditFilter(op_id=record.id, key_id=self.filters.key_id)
         ):
             if not entry.key_id:
                 continue
+            entries += 1
             name = names[entry.key_id].name if entry.key_id in names else entry.key_id[:8]
             for field, (before, after) in entry.changes.items():
                 if field == "updatedAt":
                     continue
+                full.append((f"{name} ({entry.key_id[:8]})", field, before, after))
                 rows.append(
                     (when(entry.time), short(name, 24), short(field, 30), short(before, 30),
                      short(after, 30))
@@ -159,10 +174,15 @@ class OperationsScreen(ConsoleScreen):
         table.clear()
         for row in rows[:ENTRIES_SHOWN]:
             table.add_row(*row)
+        self.entry_rows = full[:ENTRIES_SHOWN]
+        self.show_entry_detail()
         counts = record.counts
         title = shown(f"{record.id} · {record.summary} · {record.status.value}", "bold")
+        # Keys are counted as audit entries (one per key) and rows (one per changed field),
+        # the same words the export uses.
         title.append(
-            f" · applied {counts.applied}, failed {counts.failed}, skipped {counts.skipped}",
+            f" · applied {counts.applied}, failed {counts.failed}, skipped {counts.skipped}"
+            f" · {entries} entries, {min(len(rows), ENTRIES_SHOWN)} rows",
             style="",
         )
         if record.reverts:
@@ -170,22 +190,64 @@ class OperationsScreen(ConsoleScreen):
         if record.message:
             title.append(f"\n{printable(record.message)}", style="")
         if len(rows) >= ENTRIES_SHOWN:
-            title.append(f"\nfirst {ENTRIES_SHOWN} changes shown; x exports them all", style="dim")
+            title.append(f"\nfirst {ENTRIES_SHOWN} rows shown; x exports them all", style="dim")
         self.query_one("#entries-title", Static).update(title)
+
+    @on(DataTable.RowHighlighted, "#entries")
+    def show_entry_detail(self) -> None:
+        """The highlighted row's values uncut: the table cuts them to fit 80 columns, and the
+        after value is what an operator came to read."""
+        detail = self.query_one("#entry-detail", Static)
+        row = self.query_one("#entries", DataTable).cursor_row
+        if not self.entry_rows or not 0 <= row < len(self.entry_rows):
+            detail.update("")
+            return
+        key, field, before, after = self.entry_rows[row]
+        text = shown(f"{key} · {field}", "bold")
+        text.append(f"\nbefore: {short(before, 10_000)}\nafter:  {short(after, 10_000)}", style="")
+        detail.update(text)
+
+    @on(DataTable.RowSelected, "#ops")
+    def open_keys(self) -> None:
+        """enter on an operation: into its keys (esc comes back)."""
+        entries = self.query_one("#entries", DataTable)
+        if entries.row_count:
+            entries.focus()
 
     # -- filter ----------------------------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
         self.query_one("#ops-filter", Input).focus()
 
+    @on(Input.Changed, "#ops-filter")
+    def filter_changed(self) -> None:
+        """Filters as the key list does, while typing (after a short pause)."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY_SECONDS, self.apply_filter)
+
     @on(Input.Submitted, "#ops-filter")
-    def filter_submitted(self, event: Input.Submitted) -> None:
+    def filter_submitted(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        if self.apply_filter():
+            self.query_one("#ops", DataTable).focus()
+
+    def apply_filter(self) -> bool:
+        """Filters the list by what the box holds; False (and nothing listed, so nothing to
+        revert or export by mistake) when the filter has a mistake."""
         error = self.query_one("#ops-error", Static)
         try:
-            filters = parse_audit_filter(event.value)
+            filters = parse_audit_filter(self.query_one("#ops-filter", Input).value)
         except BadInput as problem:
             error.update(shown(str(problem), "bold red"))
-            return
+            self.records = []
+            self.query_one("#ops", DataTable).clear()
+            self.query_one("#entries", DataTable).clear()
+            self.entry_rows = []
+            self.show_entry_detail()
+            self.query_one("#entries-title", Static).update("fix the filter to list operations")
+            return False
         if filters.key_id:
             # A key can be named as well as given by id.
             named = [row.id for row in self.data.table if row.name == filters.key_id]
@@ -193,13 +255,13 @@ class OperationsScreen(ConsoleScreen):
                 filters.key_id = named[0]
         error.update("")
         self.filters = filters
-        self.query_one("#ops", DataTable).focus()
         self.load_ops()
+        return True
 
     # -- actions ---------------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        if self.focused is self.query_one("#ops-filter", Input):
+        if self.focused in (self.query_one("#ops-filter", Input), self.query_one("#entries")):
             self.query_one("#ops", DataTable).focus()
             return
         self.dismiss(None)
@@ -208,7 +270,7 @@ class OperationsScreen(ConsoleScreen):
         self.load_ops()
 
     def action_export(self) -> None:
-        self.app.push_screen(ExportScreen(self.filters))
+        self.app.push_screen(ExportScreen(self.filters, self.selected))
 
     async def action_revert(self) -> None:
         record = self.selected
@@ -246,7 +308,7 @@ class OperationsScreen(ConsoleScreen):
             ),
             PaletteCommand(
                 "Export audit",
-                "Write the filtered audit entries to CSV or JSON",
+                "Write the highlighted operation's audit entries (or all filtered) to CSV or JSON",
                 self.action_export,
             ),
             PaletteCommand(

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Log, ProgressBar, Static
+from textual.widgets import Header, Log, ProgressBar, Static
 
 from keyops.core.api import ConnectionFailed, KeyopsError, OpStatus, Outcome, Phase, ProgressEvent
 from keyops.tui.context import STOP_REQUESTED, StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.footer import ConsoleFooter
 
 AFFECTED_SHOWN = 10
 STATUS_WORDS = {
@@ -100,6 +101,7 @@ def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | Non
 
 
 class ProgressScreen(ConsoleScreen):
+    HELP_TITLE = "Batch progress"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         Binding("c,escape", "cancel_or_close", "Cancel", id="progress.cancel"),
@@ -138,7 +140,7 @@ class ProgressScreen(ConsoleScreen):
                 yield Static("", id="summary-counts")
                 yield Static("", id="summary-affected")
             yield Static("c cancel", id="progress-hint", classes="hint")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#summary").display = False

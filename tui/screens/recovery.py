@@ -21,6 +21,7 @@ from keyops.tui.shown import printable
 
 
 class RecoveryScreen(ConsoleModal[None]):
+    HELP_TITLE = "Recover an interrupted operation"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("f", "recover('resume')", "Finish it", id="recovery.resume"),

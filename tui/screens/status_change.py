@@ -20,6 +20,7 @@ from keyops.tui.context import CONNECTION_LOST
 from keyops.tui.screens.base import ConsoleModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
+from keyops.tui.widgets.tick_box import TickBox
 
 REFUSED_SHOWN = 8
 
@@ -36,6 +37,7 @@ def refused_table(plan: BatchPlan, limit: int = REFUSED_SHOWN) -> Table:
 
 
 class StatusChangeScreen(ConsoleModal[None]):
+    HELP_TITLE = "Enable or disable keys"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         # Priority: enter runs even with the checkbox focused (space toggles it).
@@ -58,7 +60,7 @@ class StatusChangeScreen(ConsoleModal[None]):
                     placeholder="new expiry for expired keys (2027-01-31 or never); empty keeps it",
                     id="expires",
                 )
-            yield Checkbox(
+            yield TickBox(
                 "atomic (any failure rolls all back)", value=False, id="atomic",
                 tooltip="Off: a disable lands on every key it can, now",
             )  # fmt: skip

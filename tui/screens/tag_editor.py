@@ -4,7 +4,8 @@ Shows the tags the keys carry now with counts. Type tags to add and to remove (c
 separated; → accepts the completion offered from every tag in Redis), pick what happens to keys that already
 carry tags (merge keeps theirs, replace sets exactly the added tags, skip leaves such keys
 alone), and read the live preview: keys changed, unchanged and skipped, with a sample of
-before -> after. `ctrl+s` applies through a confirm; `esc` closes, nothing written.
+before -> after. `ctrl+s` applies (a batch over the typed-count limit asks for its size
+first); `esc` closes, nothing written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from keyops.core.api import BadRequest, KeyopsError, TagEdit, js_trim
 from keyops.tui.screens.base import PreviewModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable
+from keyops.tui.widgets.tick_box import TickBox
 
 CURRENT_TAGS_SHOWN = 12
 
@@ -50,6 +52,7 @@ def split_tags(text: str) -> list[str]:
 
 
 class TagEditorScreen(PreviewModal):
+    HELP_TITLE = "Edit tags"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
         WriteBinding("ctrl+s", "apply", "Apply", id="tags.apply"),
@@ -91,7 +94,7 @@ class TagEditorScreen(PreviewModal):
                      ("keys with tags: skip", "skip")],
                     value="merge", allow_blank=False, id="conflict",
                 )  # fmt: skip
-                yield Checkbox("atomic (any failure rolls all back)", value=True, id="atomic")
+                yield TickBox("atomic (any failure rolls all back)", value=True, id="atomic")
             yield Static("", id="tag-error")
             yield Static("type tags to see what would change", id="preview-counts")
             yield Static("", id="preview-sample")
@@ -153,8 +156,14 @@ class TagEditorScreen(PreviewModal):
             )
             return
         self.plan = plan
-        self.query_one("#preview-counts", Static).update(plan_counts(plan))
-        self.query_one("#preview-sample", Static).update(sample_table(plan))
+        # The edit in full, wrapped: the sample below cuts its cells, and the tag being added
+        # is the one thing the operator must read whole.
+        counts = Text(printable(plan.summary) + "\n", style="bold").append_text(plan_counts(plan))
+        self.query_one("#preview-counts", Static).update(counts)
+        self.query_one("#preview-sample", Static).update(
+            # Four rows: with the edit stated in full above, six pushed the keys off at 80x24.
+            sample_table(plan, 4, self.data.readable_change)
+        )
 
     async def action_apply(self) -> None:
         request = self.request()
@@ -170,4 +179,6 @@ class TagEditorScreen(PreviewModal):
             self.keyops.report_failure(f"Planning the tag edit of {len(self.key_ids)} keys", error)
             return
         self.dismiss(None)
-        self.keyops.run_plan(plan)
+        # The editor's preview states the edit in full with its counts and a sample, as the
+        # status dialog does: a second confirm only for a batch large enough to type its size.
+        self.keyops.run_plan(plan, confirmed=True)

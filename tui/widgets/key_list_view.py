@@ -34,6 +34,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from keyops.core.api import DAY, KeyRow, KeyStatus, printable, utc_text
+from keyops.tui.formatting import cut_middle
 from keyops.tui.selection import Selection
 
 
@@ -169,6 +170,11 @@ def _fit(text: str, width: int) -> str:
     if cell_len(text) > width:
         return set_cell_size(text, max(width - 1, 0)) + "…"
     return set_cell_size(text, width)
+
+
+def _fit_middle(text: str, width: int) -> str:
+    """Cut in the middle (fleet names share their start and differ at the end), padded."""
+    return set_cell_size(cut_middle(text, width), width)
 
 
 class KeyListView(ScrollView, can_focus=True):
@@ -483,7 +489,10 @@ class KeyListView(ScrollView, can_focus=True):
             if marked and column.title == "name":
                 style = base + Style(bold=True)
             separator = "" if position == 0 else " "
-            segments.append(Segment(separator + _fit(text, size), style))
+            # Names only: a "bound to" cell lists several bindings, and a middle cut would join
+            # two of them into what reads as one account name.
+            fit = _fit_middle if column.title == "name" else _fit
+            segments.append(Segment(separator + fit(text, size), style))
         strip = Strip(segments)
         return strip.adjust_cell_length(width, base)
 
