@@ -105,6 +105,7 @@ class KeyopsApp(App[int]):
         self.read_only_reason = "--read-only" if read_only else ""
         self.stopping = 0  # once a stop signal came: the exit code, when the batch has ended
         self.batches_running = 0  # progress screens whose batch has not ended
+        self.last_op_id = ""  # this console's last operation that left keys changed (`u` undoes it)
         self._signals_before: dict[signal.Signals, Any] = {}  # handlers to put back
 
     def on_mount(self) -> None:
@@ -204,7 +205,7 @@ class KeyopsApp(App[int]):
         go; only a batch over the typed-count threshold asks again.
         """
         if self.read_only:
-            self.notify("read-only session: nothing is written", severity="warning")
+            self.notify(self.read_only_refusal("running a batch"), severity="warning")
             return
         if self.stopping:  # planned just as the console was told to stop
             return
@@ -224,9 +225,21 @@ class KeyopsApp(App[int]):
             return
         self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
 
+    def read_only_refusal(self, what: str) -> str:
+        reason = self.read_only_reason
+        why = "started with --read-only" if reason in ("", "--read-only") else reason
+        return f"Read-only session ({why}): {what} is off, nothing is written"
+
     @on(ProgressScreen.BatchFinished)
-    def batch_finished(self) -> None:
+    def batch_finished(self, message: ProgressScreen.BatchFinished) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
+        outcome = message.outcome
+        if (
+            outcome is not None
+            and outcome.op_id
+            and outcome.counts.applied > outcome.counts.rolled_back
+        ):
+            self.last_op_id = outcome.op_id
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
         if self.stopping and not self.batches_running:  # a stop signal waited for this
