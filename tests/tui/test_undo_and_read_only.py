@@ -78,7 +78,7 @@ async def test_the_palette_offers_undo_as_undo_and_as_revert() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_loaded(pilot)
-        names, _ = await tag_team_e(pilot, "palette")
+        await tag_team_e(pilot, "palette")
         for word in ("undo", "revert"):
             await pilot.press("ctrl+p")
             await wait_screen(pilot, "CommandPalette")
@@ -158,7 +158,9 @@ async def test_read_only_says_why_each_write_key_does_nothing_and_hides_them() -
         for key in ("t", "a", "e", "d", "u"):
             count = len(app._notifications)
             await pilot.press(key)
-            await wait_for(pilot, lambda: len(app._notifications) > count, f"{key} refused")
+            await wait_for(
+                pilot, lambda count=count: len(app._notifications) > count, f"{key} refused"
+            )
             assert "Read-only session" in notes(app) and "nothing is written" in notes(app)
             assert type(app.screen).__name__ == "KeyListScreen", key
         await pilot.press("o")
