@@ -39,6 +39,11 @@ class ConsoleData:
 
     async def load(self, now: float) -> None:
         """(Re)reads every key and account; marks of keys that still exist are kept."""
+        # Screens closed since (a preview, a confirm, a progress screen: cycles holding a
+        # 100,000-key plan) are freed before the new rows are made: rows made while that
+        # garbage waits land between its objects, and the memory stays taken once it is freed
+        # (RSS grew ~40 MB a batch; bench/batch_rss). Cheap: the loaded rows are frozen.
+        gc.collect()
         # The session keeps what it loaded: batches are planned from the list on screen.
         table, catalog = await self.session.load(refresh=True)
         self.table, self.catalog = table, catalog
@@ -50,11 +55,6 @@ class ConsoleData:
         # 100,000 rows are long-lived: without this, each full garbage collection walks them
         # all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are still freed
         # by reference counting when a reload drops them; rows hold no cycles.
-        # Screens closed since the last freeze (a preview, a confirm, a progress screen: each
-        # holding a 100,000-key plan) are cycles only the collector frees: collected first,
-        # not frozen with the rows, where they stayed for good (+40 MB a batch, bench/batch_rss).
-        gc.unfreeze()
-        gc.collect()
         gc.freeze()
 
     def resort(self, now: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator
 
 from rich.table import Table
 from rich.text import Text
@@ -135,6 +136,12 @@ def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | Non
     return table
 
 
+async def finished_batch(cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+    """What a progress screen holds once its batch has ended (not the plan it ran)."""
+    return
+    yield  # an async generator that yields nothing
+
+
 class ProgressScreen(ConsoleScreen):
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
@@ -185,6 +192,9 @@ class ProgressScreen(ConsoleScreen):
         self.query_one("#summary").display = False
         # The plan's per-key objects are long-lived for the run; a full garbage collection
         # walking them held the UI ~90 ms at a time mid-batch. Unfrozen when it ends.
+        # Collected first: the closed preview and confirm (cycles holding their own plans)
+        # would otherwise be frozen with it, out of the collector's reach for the whole run.
+        gc.collect()
         gc.freeze()
         self.watch(self.app, STOP_REQUESTED, self.cancel_now, init=False)
         self.run_batch()
@@ -198,8 +208,9 @@ class ProgressScreen(ConsoleScreen):
             if self.outcome is None:
                 self.query_one("#progress-phase", Static).update("ended without an outcome")
         finally:
-            if self.outcome is None:  # failed or cut short, it has ended all the same
-                self.post_message(self.BatchFinished(None))
+            # Told once the batch's generator has ended (failed, cut short or done), so its
+            # plan and run state are gone before the key list reloads every row.
+            self.post_message(self.BatchFinished(self.outcome))
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event
@@ -230,6 +241,9 @@ class ProgressScreen(ConsoleScreen):
 
     def finish(self, outcome: Outcome) -> None:
         self.outcome = outcome
+        # The runner's closure holds the plan (100,000 keys' writes): let it go now, not when
+        # the summary is closed; the key list reloads every row meanwhile.
+        self.start = finished_batch
         gc.unfreeze()
         if self.cancel_dialog is not None:
             # It ended before the operator answered: the question no longer applies.
@@ -265,7 +279,6 @@ class ProgressScreen(ConsoleScreen):
             "enter or esc closes · the list reloads, marks are kept"
         )
         self.refresh_bindings()  # c Cancel leaves the footer
-        self.post_message(self.BatchFinished(outcome))
         if outcome.status is OpStatus.DONE:
             self.notify(
                 f"{outcome.counts.applied} keys changed", title=f"Operation {outcome.op_id} done"
