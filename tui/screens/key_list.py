@@ -76,7 +76,8 @@ class KeyListScreen(ConsoleScreen):
         WriteBinding("a", "assign_accounts", "Accounts", id="keys.accounts"),
         WriteBinding("e", "enable", "Enable", id="keys.enable"),
         WriteBinding("d", "disable", "Disable", id="keys.disable"),
-        WriteBinding("u", "undo", "Undo", id="keys.undo"),
+        # Off the footer (full at 80 columns); help and the palette list it.
+        WriteBinding("u", "undo", "Undo", show=False, id="keys.undo"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="keys.reload"),
     ]
