@@ -5,6 +5,8 @@ under it closes it, and a finished batch shows what really happened (not the las
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -169,3 +171,40 @@ async def test_a_finished_summary_has_no_rate_eta_phases_or_cancel_key() -> None
         assert app.screen is screen
         await pilot.press("escape")  # esc still closes
         await wait_screen(pilot, "KeyListScreen")
+
+
+async def test_a_closed_progress_screen_and_its_plan_are_freed() -> None:
+    """Three 100k batches grew the console by ~40 MB each: every closed progress screen stayed
+    alive (a watcher of the app's stop signal held it), and with it the plan it ran."""
+
+    class Plan:  # stands in for a 100,000-key plan the batch's closure holds
+        pass
+
+    plan = Plan()
+    plan_ref = weakref.ref(plan)
+
+    def runner(plan: Plan) -> Batch:
+        async def batch(cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+            assert plan is not None
+            outcome = Outcome(OP, OpStatus.DONE, OpCounts(planned=1, applied=1))
+            yield ProgressEvent(OP, Phase.FINISHED, 1, 1, outcome=outcome)
+
+        return batch
+
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot, runner(plan))
+        del plan
+        screen_ref = weakref.ref(screen)
+        del screen
+        await wait_for(pilot, lambda: app.screen.outcome is not None, "batch finished")  # type: ignore[attr-defined]
+        await pilot.pause(0.1)
+        assert plan_ref() is None, "the finished screen still holds the plan"
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        await pilot.pause(0.2)
+        # The key list's reload froze what lived then (the screen was still open): frozen
+        # objects wait for the next unfreeze (the next batch's end) to be collected.
+        gc.unfreeze()
+        gc.collect()
+        assert screen_ref() is None, "the closed progress screen is still alive"

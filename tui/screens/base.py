@@ -102,6 +102,14 @@ class ConsoleScreenMixin:
             name.startswith("action_") and name.removeprefix("action_") in self.MUTATING_ACTIONS
         )
 
+    def on_unmount(self) -> None:
+        """Textual drops a watcher of the app's reactives only when that reactive next changes:
+        one that rarely does (stop_requested) kept every closed progress screen alive, with all
+        it held (bench/batch_rss). A closed screen's watchers go with it."""
+        watchers: dict[str, list[tuple[object, object]]] = getattr(self.app, "__watchers", {})  # type: ignore[attr-defined]
+        for watcher_list in watchers.values():
+            watcher_list[:] = [entry for entry in watcher_list if entry[0] is not self]
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker state messages do not bubble: each screen hands failures to the app's one
         # error modal, so a failed background task is never silent.
