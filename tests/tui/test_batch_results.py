@@ -208,3 +208,24 @@ async def test_a_closed_progress_screen_and_its_plan_are_freed() -> None:
         gc.unfreeze()
         gc.collect()
         assert screen_ref() is None, "the closed progress screen is still alive"
+
+
+async def test_closing_the_summary_while_the_run_still_ends_still_reloads_the_list() -> None:
+    """The console hears the batch ended once its run has let go of everything, even when the
+    operator closed the summary first (the run was still releasing its lock)."""
+    releasing = asyncio.Event()
+
+    async def batch(cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+        outcome = Outcome(OP, OpStatus.DONE, OpCounts(planned=1, applied=1))
+        yield ProgressEvent(OP, Phase.FINISHED, 1, 1, outcome=outcome)
+        await releasing.wait()  # a lock release on a slow Redis
+
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot, batch)
+        await wait_for(pilot, lambda: screen.outcome is not None, "batch finished")
+        assert app.finished_batches == 0
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        await wait_for(pilot, lambda: app.finished_batches == 1, "the console told")
+        assert app.last_op_id == OP

@@ -209,8 +209,10 @@ class ProgressScreen(ConsoleScreen):
                 self.query_one("#progress-phase", Static).update("ended without an outcome")
         finally:
             # Told once the batch's generator has ended (failed, cut short or done), so its
-            # plan and run state are gone before the key list reloads every row.
-            self.post_message(self.BatchFinished(self.outcome))
+            # plan and run state are gone before the key list reloads every row. Sent to the
+            # app itself: this screen may be closed by then (enter on the summary while the
+            # run still releases its lock), and a closed screen passes no message on.
+            self.app.post_message(self.BatchFinished(self.outcome))
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event
