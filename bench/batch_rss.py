@@ -19,7 +19,9 @@ import subprocess
 import sys
 import time
 
-from bench.load_keys import seed
+import redis.asyncio as aioredis
+
+from keyops.core.seeding.writer import seed_dataset
 from tests.support.redis_server import start_redis_server
 
 TARGET_MB = 250.0
@@ -81,6 +83,15 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+async def seed(url: str, keys: int) -> None:
+    # A long timeout: on a busy machine the seeder's large index pipelines timed out writing.
+    client = aioredis.from_url(url, decode_responses=True, socket_timeout=300)
+    try:
+        await seed_dataset(client, keys)
+    finally:
+        await client.aclose()
 
 
 def main() -> None:
