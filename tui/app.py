@@ -136,6 +136,7 @@ class KeyopsApp(App[int]):
         self.batches_running = 0  # progress screens whose batch has not ended
         self._quit_asked_at = float("-inf")  # when ctrl+q last asked to quit during a batch
         self._quitting = False  # a confirmed ctrl+q waits for the batch to end
+        self.last_op_id = ""  # this console's last operation that left keys changed (`u` undoes it)
         self._signals_before: dict[signal.Signals, Any] = {}  # handlers to put back
 
     def on_mount(self) -> None:
@@ -331,7 +332,7 @@ class KeyopsApp(App[int]):
         go; only a batch over the typed-count threshold asks again.
         """
         if self.read_only:
-            self.notify("read-only session: nothing is written", severity="warning")
+            self.notify(self.read_only_refusal("running a batch"), severity="warning")
             return
         if self.stopping or self._quitting:  # planned just as the console was told to stop
             return
@@ -351,18 +352,30 @@ class KeyopsApp(App[int]):
             return
         self.push_screen(BatchConfirmScreen(plan, self.config.confirm_typed_above), confirmed_now)
 
+    def read_only_refusal(self, what: str) -> str:
+        reason = self.read_only_reason
+        why = "started with --read-only" if reason in ("", "--read-only") else reason
+        return f"Read-only session ({why}): {what} is off, nothing is written"
+
     @on(ProgressScreen.BatchFinished)
-    def batch_finished(self, event: ProgressScreen.BatchFinished) -> None:
+    def batch_finished(self, message: ProgressScreen.BatchFinished) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
-        if event.outcome is None or event.outcome.status is OpStatus.RUNNING:
+        outcome = message.outcome
+        if outcome is None or outcome.status is OpStatus.RUNNING:
             # Cut short (Redis lost mid-batch): once Redis answers, the reload offers its
             # recovery again, even if an earlier one was put off.
             self.recovery_offered = False
-            if event.outcome is not None:
-                self.interrupted_here.add(event.outcome.op_id)
-        if event.outcome is None or event.outcome.status in (OpStatus.RUNNING, OpStatus.REFUSED):
+            if outcome is not None:
+                self.interrupted_here.add(outcome.op_id)
+        if outcome is None or outcome.status in (OpStatus.RUNNING, OpStatus.REFUSED):
             # Perhaps because Redis is gone: find out now, not at the next health check.
             self.check_connection()
+        if (
+            outcome is not None
+            and outcome.op_id
+            and outcome.counts.applied > outcome.counts.rolled_back
+        ):
+            self.last_op_id = outcome.op_id
         self.finished_batches += 1
         self.batches_running = max(0, self.batches_running - 1)
         if (self.stopping or self._quitting) and not self.batches_running:

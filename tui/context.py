@@ -68,6 +68,10 @@ class ConsoleContext(Protocol):
         """Why the session is read-only, worded for the operator ("" when it may write)."""
 
     @property
+    def last_op_id(self) -> str:
+        """This console's last operation that left keys changed ("" before any): `u` undoes it."""
+
+    @property
     def lost_connection(self) -> str:
         """Why Redis stopped answering; "" while it answers (a reactive: watch it)."""
 
@@ -100,6 +104,9 @@ class ConsoleContext(Protocol):
         self, plan: BatchPlan, *, confirmed: bool = False, start: StartBatch | None = None
     ) -> None:
         """Confirms a planned batch as its size requires, then runs it on the progress screen."""
+
+    def read_only_refusal(self, what: str) -> str:
+        """Why `what` (an action, worded for the operator) is off in this read-only session."""
 
     def worker_failed(self, event: Worker.StateChanged) -> None:
         """Shows a failed background task as an error the operator cannot miss."""

@@ -30,7 +30,10 @@ async def roll_back(
     if not journal:
         return
     message = f"rolling back {len(journal)} keys"
-    yield run.progress(Phase.ROLLING_BACK, (), message=message)
+    # Counts the undo's own keys from 0: the forward run's done/total would read as "restored".
+    yield ProgressEvent(
+        record.id, Phase.ROLLING_BACK, 0, len(journal), record.counts.failed, message=message
+    )
     restore = await plan_undo(
         client, record.id, journal, index_ready=run.plan.index_ready, rollback=True
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 from rich.text import Text
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
+from textual.widgets import Header, Static
 from textual.worker import Worker
 
 from keyops.core.api import BatchPlan, ConnectionFailed, KeyopsError
@@ -19,11 +21,14 @@ from keyops.tui.console_data import ConsoleData
 from keyops.tui.context import CONNECTION_LOST, ConsoleContext
 from keyops.tui.shown import shown
 
+if TYPE_CHECKING:
+    from textual.binding import BindingsMap
+
 
 class WriteBinding(Binding):
     """A key whose action writes to Redis. Declaring the key this way is the one place that
-    makes its action off in a read-only session: greyed in the footer, marked in help, left out
-    of the palette."""
+    makes its action off in a read-only session: gone from the footer, marked in help, left out
+    of the palette, and a press says why nothing happens."""
 
 
 def writing_actions(bindings: Iterable[BindingType]) -> frozenset[str]:
@@ -71,9 +76,22 @@ class ConsoleScreenMixin:
         return data
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.MUTATING_ACTIONS and self.keyops.read_only:
-            return None  # shown greyed out in the footer, and does nothing
-        return True
+        # A write action in a read-only session: off the footer, and does nothing (on_key
+        # says why).
+        return not (action in self.MUTATING_ACTIONS and self.keyops.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        """A write key pressed in a read-only session: its binding is off, so the key reaches
+        here; say why nothing happens instead of ignoring it."""
+        if not self.keyops.read_only:
+            return
+        bindings: BindingsMap = self._bindings  # type: ignore[attr-defined]
+        for binding in bindings.key_to_bindings.get(event.key, ()):
+            if binding.action.partition("(")[0] in self.MUTATING_ACTIONS:
+                what = (binding.description or binding.action).lower()
+                self.notify(self.keyops.read_only_refusal(what), severity="warning")  # type: ignore[attr-defined]
+                event.stop()
+                return
 
     def palette_commands(self) -> list[PaletteCommand]:
         """By default the screen's own keys, by their descriptions (a dialog's Apply, Close)."""
@@ -95,14 +113,40 @@ class ConsoleScreenMixin:
             name.startswith("action_") and name.removeprefix("action_") in self.MUTATING_ACTIONS
         )
 
+    def on_unmount(self) -> None:
+        """Textual drops a watcher of the app's reactives only when that reactive next changes:
+        one that rarely does (stop_requested) kept every closed progress screen alive, with all
+        it held (bench/batch_rss). A closed screen's watchers go with it."""
+        watchers: dict[str, list[tuple[object, object]]] = getattr(self.app, "__watchers", {})  # type: ignore[attr-defined]
+        for watcher_list in watchers.values():
+            watcher_list[:] = [entry for entry in watcher_list if entry[0] is not self]
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker state messages do not bubble: each screen hands failures to the app's one
         # error modal, so a failed background task is never silent.
         self.keyops.worker_failed(event)
 
 
+def read_only_banner_text(console: ConsoleContext) -> str:
+    reason = console.read_only_reason
+    return "READ-ONLY session: nothing is written" + (
+        f" ({reason})" if reason and reason != "--read-only" else ""
+    )
+
+
 class ConsoleScreen(ConsoleScreenMixin, Screen[None]):
-    pass
+    @on(events.Mount)
+    def show_read_only_banner(self) -> None:
+        """Every screen says the session is read-only, under its header (the key list has its
+        own banner, which also carries index drift and a lost connection)."""
+        if not self.keyops.read_only or self.query("#banner"):
+            return
+        banner = Static(read_only_banner_text(self.keyops), id="read-only-banner")
+        headers = self.query(Header)
+        if headers:
+            self.mount(banner, after=headers.first())
+        else:
+            self.mount(banner, before=0)
 
 
 T = TypeVar("T")

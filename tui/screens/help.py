@@ -38,6 +38,17 @@ def screen_help(screen: Screen[object]) -> tuple[str, Table]:
             display = key
         state = "" if active.enabled else " (off: read-only)"
         table.add_row(display, description + state, binding.id or "")
+    # Keys that write are off in a read-only session (not among the active ones): still listed.
+    mutating: frozenset[str] = getattr(screen, "MUTATING_ACTIONS", frozenset())
+    for key, bindings in screen._bindings.key_to_bindings.items():
+        for binding in bindings:
+            if binding.action.partition("(")[0] not in mutating or not binding.id:
+                continue
+            if (binding.action, key) in seen:
+                continue
+            seen.add((binding.action, key))
+            description = binding.description or binding.action
+            table.add_row(key, description + " (off: read-only)", binding.id)
     return text, table
 
 

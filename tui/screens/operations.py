@@ -27,7 +27,7 @@ from keyops.core.api import (
     Recovery,
     parse_audit_filter,
 )
-from keyops.tui.context import CONNECTION_LOST
+from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST
 from keyops.tui.formatting import short, when
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.export import ExportScreen
@@ -92,6 +92,8 @@ class OperationsScreen(ConsoleScreen):
         self.query_one("#entries", DataTable).add_columns("when", "key", "field", "before", "after")
         ops.focus()
         self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
+        # A revert run from here (or any batch) adds an operation and changes the one reverted.
+        self.watch(self.app, BATCHES_FINISHED, self.reload_after_batch, init=False)
         self.load_ops()
 
     def connection_changed(self, was_lost: str, lost: str) -> None:
@@ -108,6 +110,10 @@ class OperationsScreen(ConsoleScreen):
     @work(exclusive=True, group="ops", exit_on_error=False, description="Loading the operations")
     async def load_ops(self) -> None:
         session = self.data.session
+        table = self.query_one("#ops", DataTable)
+        # Reading operations and recoveries can take a moment: say so. (Not the table's
+        # loading overlay: it takes focus from the table, and keys then land in the filter.)
+        self.query_one("#entries-title", Static).update(shown("reading operations…", "bold"))
         try:
             self.records = await session.recent_ops(OPS_SHOWN, self.filters)
             recoveries = await session.recoveries()
@@ -120,7 +126,6 @@ class OperationsScreen(ConsoleScreen):
             return
         self.query_one("#ops-error", Static).update("")
         self.interrupted = {recovery.record.id: recovery for recovery in recoveries}
-        table = self.query_one("#ops", DataTable)
         table.clear()
         for record in self.records:
             table.add_row(
@@ -269,10 +274,13 @@ class OperationsScreen(ConsoleScreen):
     def action_reload(self) -> None:
         self.load_ops()
 
+    def reload_after_batch(self) -> None:
+        self.load_ops()
+
     def action_export(self) -> None:
         self.app.push_screen(ExportScreen(self.filters, self.selected))
 
-    async def action_revert(self) -> None:
+    def action_revert(self) -> None:
         record = self.selected
         if record is None:
             return
@@ -281,11 +289,22 @@ class OperationsScreen(ConsoleScreen):
                 "this operation is running or interrupted: R recovers it", severity="warning"
             )
             return
+        self.plan_revert(record)
+
+    @work(exclusive=True, group="revert", exit_on_error=False)
+    async def plan_revert(self, record: OperationRecord) -> None:
+        """Reads every key the operation wrote (seconds at 49,000 keys): says it is working."""
+        title = self.query_one("#entries-title", Static)
+        working = f"planning revert of {record.counts.applied:,} keys ({record.id})…"
+        title.update(shown(working, "bold"))
+        self.notify(working, title="Revert")
         try:
             plan = await self.data.session.plan_revert(record.id)
         except KeyopsError as error:
             self.keyops.report_failure(f"Planning the revert of {record.id}", error)
             return
+        finally:
+            self.load_entries(record)  # puts the operation's title back
         self.keyops.run_plan(plan)
 
     def action_recover(self) -> None:

@@ -1,6 +1,7 @@
 """A batch running: phase (locking, applying, verifying, rolling back), a bar with percent,
-keys per second and ETA, and failures as they happen. `c` (or esc) cancels after a confirm:
-an atomic batch then rolls back every key it wrote, a best-effort one keeps what landed.
+keys per second and ETA, and failures as they happen. `c` (or esc) asks whether to cancel and
+the batch pauses, writing nothing more, until you answer: yes cancels (an atomic batch then
+rolls back every key it wrote, a best-effort one keeps what landed), no goes on.
 At the end a summary says what happened, to which keys, and what to do about each error;
 `enter` or esc closes it and the key list reloads (marks are kept).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator
 
 from rich.table import Table
 from rich.text import Text
@@ -63,6 +65,41 @@ def eta_text(seconds: float | None) -> str:
     return f"ETA {int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def outcome_line(outcome: Outcome) -> str:
+    """How far the batch got, from its outcome's counts: the last event's done/total says
+    every key was handled even when a cancel or a refusal stopped it early."""
+    counts = outcome.counts
+    if outcome.status is OpStatus.REFUSED:
+        return "nothing written"
+    parts = [f"{counts.applied:,} of {counts.planned:,} keys written"]
+    if counts.already:
+        parts.append(f"{counts.already:,} already so")
+    if counts.failed:
+        parts.append(f"{counts.failed:,} failed")
+    if counts.rolled_back:
+        parts.append(f"{counts.rolled_back:,} rolled back: they hold what they held before")
+    return " · ".join(parts)
+
+
+def reached(outcome: Outcome) -> int:
+    """Keys the batch got to (written, found already so, or failed), for the bar."""
+    if outcome.status is OpStatus.REFUSED:
+        return 0
+    counts = outcome.counts
+    return min(counts.planned, counts.applied + counts.already + counts.failed)
+
+
+def rate_text(event: ProgressEvent) -> str:
+    if event.phase is Phase.ROLLING_BACK:
+        # The undo counts its own keys; a rate and ETA of the forward run would mislead here.
+        return f"rolling back: {event.done:,}/{event.total:,} keys restored · {event.failed} failed"
+    return (
+        f"{event.done:,}/{event.total:,} keys · {event.percent:.0f}% · "
+        f"{event.keys_per_second:,.0f} keys/s · {eta_text(event.eta_seconds)} · "
+        f"{event.failed} failed"
+    )
+
+
 def outcome_table(outcome: Outcome) -> Table:
     counts = outcome.counts
     table = Table.grid(padding=(0, 2))
@@ -100,11 +137,18 @@ def affected_table(outcome: Outcome, limit: int = AFFECTED_SHOWN) -> Table | Non
     return table
 
 
+async def finished_batch(cancel: asyncio.Event) -> AsyncIterator[ProgressEvent]:
+    """What a progress screen holds once its batch has ended (not the plan it ran)."""
+    return
+    yield  # an async generator that yields nothing
+
+
 class ProgressScreen(ConsoleScreen):
     HELP_TITLE = "Batch progress"
     HELP_TEXT = __doc__ or ""
     BINDINGS = [
-        Binding("c,escape", "cancel_or_close", "Cancel", id="progress.cancel"),
+        Binding("c", "cancel", "Cancel", id="progress.cancel"),
+        Binding("escape", "cancel_or_close", "Cancel/close", show=False, id="progress.escape"),
         Binding("enter", "close", "Close", id="progress.close"),
     ]
 
@@ -124,6 +168,11 @@ class ProgressScreen(ConsoleScreen):
         self.outcome: Outcome | None = None
         self.last: ProgressEvent | None = None
         self.stopped = ""  # why the batch ended without an outcome (Redis lost before it could say)
+        # Cleared while the cancel question is open: no further event is asked of the batch,
+        # so it writes no more chunks until the operator answers (its lease keeps beating).
+        self.going = asyncio.Event()
+        self.going.set()
+        self.cancel_dialog: ConfirmScreen | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -146,6 +195,9 @@ class ProgressScreen(ConsoleScreen):
         self.query_one("#summary").display = False
         # The plan's per-key objects are long-lived for the run; a full garbage collection
         # walking them held the UI ~90 ms at a time mid-batch. Unfrozen when it ends.
+        # Collected first: the closed preview and confirm (cycles holding their own plans)
+        # would otherwise be frozen with it, out of the collector's reach for the whole run.
+        gc.collect()
         gc.freeze()
         self.watch(self.app, STOP_REQUESTED, self.cancel_now, init=False)
         self.run_batch()
@@ -155,19 +207,30 @@ class ProgressScreen(ConsoleScreen):
         try:
             async for event in self.start(self.cancel):
                 self.show_event(event)
+                await self.going.wait()
             if self.outcome is None:
                 self.query_one("#progress-phase", Static).update("ended without an outcome")
         except KeyopsError as error:
             self.cut_short(error)
         finally:
-            if self.outcome is None:  # failed or cut short, it has ended all the same
-                self.post_message(self.BatchFinished(None))
+            # Told once the batch's generator has ended (failed, cut short or done), so its
+            # plan and run state are gone before the key list reloads every row. Sent to the
+            # app itself: this screen may be closed by then (enter on the summary while the
+            # run still releases its lock), and a closed screen passes no message on.
+            self.app.post_message(self.BatchFinished(self.outcome))
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event
+        if event.outcome is not None:
+            self.finish(event.outcome)
+            return
         self.query_one("#progress-steps", Static).update(phase_steps(event.phase))
         op = f"op {event.op_id} · " if event.op_id else ""
-        cancelling = " · cancelling…" if self.cancel.is_set() and event.outcome is None else ""
+        cancelling = (
+            " · cancelling…"
+            if self.cancel.is_set()
+            else (" · paused: cancel this batch?" if not self.going.is_set() else "")
+        )
         self.query_one("#progress-phase", Static).update(
             Text(
                 f"{op}{event.phase.value}{cancelling}"
@@ -176,25 +239,35 @@ class ProgressScreen(ConsoleScreen):
         )
         bar = self.query_one("#progress-bar", ProgressBar)
         bar.update(total=max(event.total, 1), progress=event.done if event.total else 1)
-        self.query_one("#progress-rate", Static).update(
-            f"{event.done}/{event.total} keys · {event.percent:.0f}% · "
-            f"{event.keys_per_second:,.0f} keys/s · {eta_text(event.eta_seconds)} · "
-            f"{event.failed} failed"
-        )
+        self.query_one("#progress-rate", Static).update(rate_text(event))
         log = self.query_one("#failures", Log)
         for failure in event.failures:  # each event carries the failures new since the last
             log.write_line(
                 printable(f"{failure.name or failure.key_id[:8] or 'batch'}: {failure.reason}")
             )
-        if event.outcome is not None:
-            self.finish(event.outcome)
 
     def finish(self, outcome: Outcome) -> None:
         self.outcome = outcome
+        # The runner's closure holds the plan (100,000 keys' writes): let it go now, not when
+        # the summary is closed; the key list reloads every row meanwhile.
+        self.start = finished_batch
         gc.unfreeze()
+        if self.cancel_dialog is not None:
+            # It ended before the operator answered: the question no longer applies.
+            self.cancel_dialog.dismiss(False)
+            self.notify("the batch ended before the cancel was answered", severity="warning")
+        self.going.set()
+        # The outcome says what happened; the phases, rate and ETA of the run are history.
+        self.query_one("#progress-steps").display = False
+        self.query_one("#progress-rate").display = False
+        self.query_one("#progress-phase", Static).update(Text(outcome_line(outcome)))
+        self.query_one("#progress-bar", ProgressBar).update(
+            total=max(outcome.counts.planned, 1),
+            progress=reached(outcome) if outcome.counts.planned else 0,
+        )
         status = STATUS_WORDS.get(outcome.status, outcome.status.value)
         text = Text(
-            f"Operation {outcome.op_id}: {status}",
+            f"Operation {outcome.op_id}: {status}" if outcome.op_id else f"Batch {status}",
             style="bold green" if outcome.status is OpStatus.DONE else "bold red",
         )
         if outcome.message:
@@ -212,7 +285,7 @@ class ProgressScreen(ConsoleScreen):
         self.query_one("#progress-hint", Static).update(
             "enter or esc closes · the list reloads, marks are kept"
         )
-        self.post_message(self.BatchFinished(outcome))
+        self.refresh_bindings()  # c Cancel leaves the footer
         if outcome.status is OpStatus.DONE:
             self.notify(
                 f"{outcome.counts.applied} keys changed", title=f"Operation {outcome.op_id} done"
@@ -244,30 +317,43 @@ class ProgressScreen(ConsoleScreen):
         if isinstance(error, ConnectionFailed):
             self.keyops.connection_problem(str(error))  # the banner and the reconnect probe
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel" and self.outcome is not None:
+            return False  # nothing left to cancel: off the footer
+        return super().check_action(action, parameters)
+
     def action_cancel_or_close(self) -> None:
         if self.outcome is not None or self.stopped:
             self.action_close()
             return
-        if self.cancel.is_set():
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if self.outcome is not None or self.cancel.is_set() or self.cancel_dialog is not None:
             return
 
         def answer(yes: bool | None) -> None:
-            if yes:
+            self.cancel_dialog = None
+            if yes and self.outcome is None:
                 self.cancel.set()
                 self.query_one("#progress-phase", Static).update("cancelling…")
+            self.going.set()
 
-        self.app.push_screen(
-            ConfirmScreen(
-                "Cancel this batch?",
-                "An atomic batch rolls back every key it wrote; a best-effort batch keeps what already landed.",
-            ),
-            answer,
+        self.going.clear()
+        self.query_one("#progress-phase", Static).update("paused: cancel this batch?")
+        self.cancel_dialog = ConfirmScreen(
+            "Cancel this batch?",
+            "The batch is paused until you answer: nothing more is written.\n"
+            "Yes: an atomic batch rolls back every key it wrote; a best-effort batch keeps "
+            "what already landed. No: it goes on.",
         )
+        self.app.push_screen(self.cancel_dialog, answer)
 
     def cancel_now(self, reason: str) -> None:
         """Cancel without asking: the console must stop (its terminal hung up, SIGTERM)."""
         if self.outcome is None:
             self.cancel.set()
+            self.going.set()
             self.query_one("#progress-phase", Static).update(Text(f"cancelling: {reason}"))
 
     def action_close(self) -> None:

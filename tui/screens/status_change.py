@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from keyops.core.api import BadRequest, BatchPlan, KeyopsError, StatusChange
+from keyops.core.api import BadRequest, BatchPlan, KeyopsError, OpType, StatusChange
 from keyops.tui.context import CONNECTION_LOST
 from keyops.tui.screens.base import ConsoleModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
@@ -50,6 +50,7 @@ class StatusChangeScreen(ConsoleModal[None]):
         self.key_ids = key_ids
         self.enable = enable
         self.plan: BatchPlan | None = None
+        self._disabled_by: tuple[str, frozenset[str]] | None = None  # (op id, keys it disabled)
 
     def compose(self) -> ComposeResult:
         verb = "Enable" if self.enable else "Disable"
@@ -66,10 +67,12 @@ class StatusChangeScreen(ConsoleModal[None]):
             )  # fmt: skip
             yield Static("", id="status-error")
             yield Static("reading the keys…", id="status-counts")
+            yield Static("", id="status-undo-hint", classes="warning")
             yield Static("", id="status-refused")
             yield Static("enter runs · esc back, nothing written", classes="hint")
 
     def on_mount(self) -> None:
+        self.query_one("#status-undo-hint").display = False
         self.query_one("#atomic", Checkbox).focus()
         self.watch(self.app, CONNECTION_LOST, self.connection_changed, init=False)
         self.refresh_plan()
@@ -113,14 +116,45 @@ class StatusChangeScreen(ConsoleModal[None]):
         counts = self.query_one("#status-counts", Static)
         try:
             plan = await self.data.session.plan(self.key_ids, request)
+            hint = await self.undo_hint(plan)
         except KeyopsError as error:
             counts.update(failure_text("cannot read the keys", error))
             self.keyops.report_failure(self.doing("Previewing"), error, background=True)
             return
+        if hint:
+            plan.warnings.append(hint)  # the typed confirm of a large batch shows it too
         self.plan = plan
         counts.update(plan_counts(plan))
+        undo_hint = self.query_one("#status-undo-hint", Static)
+        undo_hint.update(shown("⚠ " + hint) if hint else "")
+        undo_hint.display = bool(hint)
         self.query_one("#status-refused", Static).update(
             refused_table(plan) if plan.skipped else ""
+        )
+
+    async def undo_hint(self, plan: BatchPlan) -> str:
+        """After this console disabled keys, an enable over them also turns on the keys that were
+        already off before that disable: the revert is what puts things back as they were."""
+        op_id = self.keyops.last_op_id
+        if not self.enable or not op_id or not plan.plans:
+            return ""
+        if self._disabled_by is None or self._disabled_by[0] != op_id:
+            session = self.data.session
+            record = await session.op(op_id)
+            disabled: frozenset[str] = frozenset()
+            if record.type is OpType.STATUS and record.params.get("enable") is False:
+                disabled = frozenset(await session.op_journal(op_id))
+            self._disabled_by = (op_id, disabled)
+        disabled = self._disabled_by[1]
+        changing = [p.key_id for p in plan.plans]
+        if not disabled.intersection(changing):
+            return ""  # not undoing that disable
+        earlier = sum(1 for key_id in changing if key_id not in disabled)
+        if not earlier:
+            return ""
+        return (
+            f"{earlier} of these were already disabled before op {op_id} (it did not disable "
+            f"them): this enables them too. u on the key list reverts op {op_id} instead"
         )
 
     async def action_run(self) -> None:
