@@ -10,6 +10,7 @@ from keyops.core.safe_text import printable
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.store.key_table import KeyTable
+from keyops.core.usage.figures import UsageTable
 
 MIN_PREFIX = 8
 
@@ -44,6 +45,7 @@ def resolve_targets(
     where: str | None = None,
     ids: list[str] | None = None,
     now: float | None = None,
+    usage: UsageTable | None = None,
 ) -> list[str]:
     """Key ids to act on. With both `where` and `ids`, a key must be listed and match.
 
@@ -70,7 +72,7 @@ def resolve_targets(
             raise BadInput("; ".join(shown))
         selected = list(resolved)
     if where is not None:
-        context = QueryContext(catalog=catalog)
+        context = QueryContext(catalog=catalog, usage=usage)
         if now is not None:
             context.now = now
         try:
