@@ -69,6 +69,7 @@ class KeyLimits:
         "activation_unit",
         "concurrency",
         "daily_cost",
+        "inert",
         "reset_day",
         "reset_hour",
         "token_limit",
@@ -97,6 +98,8 @@ class KeyLimits:
         self.window_cost = decode_number(cost)
         # parseInt(tokenLimit) without a default: '' is NaN, i.e. off.
         self.token_limit = js_parse_int(tokens) or 0
+        # Nothing here changes a verdict or a share: no limit, no activation, no user.
+        self.inert = not (self.any or self.activation_pending or self.user_id)
 
     @property
     def window_configured(self) -> bool:
@@ -138,23 +141,42 @@ class KeyUsage:
         "window_tokens",
     )
 
-    def __init__(self) -> None:
-        self.requests = 0  # today, CRS's time zone
-        self.tokens = 0  # today: input + output + cache create + cache read
-        self.cost_today = 0.0  # rated USD, `usage:cost:daily` (what the daily limit compares)
-        self.cost_total = 0.0
-        self.cost_week = 0.0  # rated USD on Claude-family models, this weekly period
-        self.week_period = ""
-        self.concurrency = 0  # requests holding a live lease
-        self.window_start: int | None = None  # epoch ms
-        self.window_requests = 0
-        self.window_tokens = 0
-        self.window_cost = 0.0
-        self.limits = NO_LIMITS
-        self.is_active = True
-        self.is_deleted = False
-        self.expires_at: float | None = None
-        self.user_ok: bool | None = None  # None: the key names no user
+    def __init__(
+        self,
+        requests: int = 0,
+        tokens: int = 0,
+        cost_today: float = 0.0,
+        cost_total: float = 0.0,
+        cost_week: float = 0.0,
+        week_period: str = "",
+        concurrency: int = 0,
+        window_start: int | None = None,
+        window_requests: int = 0,
+        window_tokens: int = 0,
+        window_cost: float = 0.0,
+        limits: KeyLimits = NO_LIMITS,
+        is_active: bool = True,
+        is_deleted: bool = False,
+        expires_at: float | None = None,
+        user_ok: bool | None = None,
+    ) -> None:
+        # Positional in the loader: 100,000 keys are built at once.
+        self.requests = requests  # today, CRS's time zone
+        self.tokens = tokens  # today: input + output + cache create + cache read
+        self.cost_today = cost_today  # rated USD, `usage:cost:daily` (the daily limit's)
+        self.cost_total = cost_total
+        self.cost_week = cost_week  # rated USD on Claude-family models, this weekly period
+        self.week_period = week_period
+        self.concurrency = concurrency  # requests holding a live lease
+        self.window_start = window_start  # epoch ms
+        self.window_requests = window_requests
+        self.window_tokens = window_tokens
+        self.window_cost = window_cost
+        self.limits = limits
+        self.is_active = is_active
+        self.is_deleted = is_deleted
+        self.expires_at = expires_at
+        self.user_ok = user_ok  # None: the key names no user
 
     def window_active(self, now: float) -> bool:
         """Whether the fixed window is still open (CRS resets it on the next request if not)."""

@@ -36,7 +36,7 @@ from keyops.core.usage.periods import (
 )
 from keyops.core.usage.pipelined import read_chunks
 from keyops.core.wire.chunks import chunked
-from keyops.core.wire.raw_script import resp_command
+from keyops.core.wire.raw_script import Arg, resp_command
 
 CHUNK = 1000
 DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", "cacheReadTokens")
@@ -67,37 +67,54 @@ def _int(raw: str | None) -> int:
 
 
 class _Encoder:
-    """The commands for a chunk of keys; fixed parts encoded once."""
+    """The four commands of each key in a chunk, as RESP bytes.
+
+    Only the key id differs between keys, at fixed places: the RESP text for one key is built
+    once per id length with a marker where the id goes, and split there, so a key's commands
+    are `key_id.join(parts)`: one C call instead of encoding 30 arguments (which cost more
+    than Redis's work and the reply parsing together)."""
 
     def __init__(self, today: str, period: str, now_ms: int) -> None:
         self.today = today
         self.period = period
         self.min_score = f"({now_ms}"
+        self._parts: dict[int, list[str]] = {}
+
+    def commands(self, key_id: str) -> list[list[Arg]]:
+        today = self.today
+        return [
+            ["HMGET", layout.api_key(key_id), *STATE_FIELDS],
+            ["HMGET", names.daily_usage(key_id, today), *DAILY_FIELDS],
+            [
+                "MGET",
+                names.daily_cost(key_id, today),
+                names.total_cost(key_id),
+                names.weekly_cost(key_id, self.period),
+                names.window_start(key_id),
+                names.window_requests(key_id),
+                names.window_tokens(key_id),
+                names.window_cost(key_id),
+            ],
+            ["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"],
+        ]
+
+    def _template(self, length: int) -> list[str]:
+        parts = self._parts.get(length)
+        if parts is None:
+            # A stand-in id of the same length frames every length header right.
+            stand_in = "\x01" * length
+            text = b"".join(resp_command(c) for c in self.commands(stand_in)).decode()
+            parts = self._parts[length] = text.split(stand_in)
+        return parts
 
     def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
-        parts: list[bytes] = []
-        today, period = self.today, self.period
+        pieces: list[str] = []
         for key_id in chunk:
-            parts.append(resp_command(["HMGET", layout.api_key(key_id), *STATE_FIELDS]))
-            parts.append(resp_command(["HMGET", names.daily_usage(key_id, today), *DAILY_FIELDS]))
-            parts.append(
-                resp_command(
-                    [
-                        "MGET",
-                        names.daily_cost(key_id, today),
-                        names.total_cost(key_id),
-                        names.weekly_cost(key_id, period),
-                        names.window_start(key_id),
-                        names.window_requests(key_id),
-                        names.window_tokens(key_id),
-                        names.window_cost(key_id),
-                    ]
-                )
-            )
-            parts.append(
-                resp_command(["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"])
-            )
-        return b"".join(parts), len(chunk) * REPLIES_PER_KEY
+            if key_id.isascii() and "\x01" not in key_id:
+                pieces.append(key_id.join(self._template(len(key_id))))
+            else:  # a byte length differs from the character count: encode it in full
+                pieces.append(b"".join(resp_command(c) for c in self.commands(key_id)).decode())
+        return "".join(pieces).encode(), len(chunk) * REPLIES_PER_KEY
 
 
 class _Builder:
@@ -108,49 +125,45 @@ class _Builder:
         self.limits: dict[tuple[str | None, ...], KeyLimits] = {}
 
     def build(self, replies: list[Any]) -> KeyUsage | None:
+        """None for a key with nothing to say (active, no expiry, no limits, no usage): such
+        keys share the empty figures, most of 100,000 keys in a big CRS."""
         state, daily, strings, leases = replies
-        if isinstance(state, ResponseError) or all(value is None for value in state):
+        if isinstance(state, ResponseError) or state.count(None) == len(state):
             state = [None] * len(STATE_FIELDS)
             gone = True  # no record: CRS answers "API key not found"
         else:
             gone = False
-        usage = KeyUsage()
-        usage.is_active = state[0] == "true"  # exactly 'true', as CRS compares it
-        usage.is_deleted = gone or state[1] == "true"
-        usage.expires_at = iso_to_epoch(state[2])
         raw_limits = tuple(state[LIMIT_FIELDS_START:])
         limits = self.limits.get(raw_limits)
         if limits is None:
             limits = self.limits[raw_limits] = KeyLimits(raw_limits)
-        usage.limits = limits
-        if not isinstance(daily, ResponseError):
-            usage.requests = _int(daily[0])
-            usage.tokens = _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
-        if not isinstance(strings, ResponseError):
-            usage.cost_today = _float(strings[0])
-            usage.cost_total = _float(strings[1])
-            usage.cost_week = _float(strings[2])
-            usage.week_period = self.period
+        daily_ok = not isinstance(daily, ResponseError) and daily.count(None) < len(daily)
+        strings_ok = not isinstance(strings, ResponseError) and strings.count(None) < len(strings)
+        active, deleted, expires = state[0] == "true", gone or state[1] == "true", state[2]
+        if (
+            not (daily_ok or strings_ok or leases or expires or deleted)
+            and active
+            and (limits.inert)
+        ):
+            return None
+        requests = tokens = 0
+        if daily_ok:
+            requests = _int(daily[0])
+            tokens = _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
+        if strings_ok:
             start = strings[3]
-            if start is not None:
-                usage.window_start = _int(start)
-            usage.window_requests = _int(strings[4])
-            usage.window_tokens = _int(strings[5])
-            usage.window_cost = _float(strings[6])
-        if isinstance(leases, int):
-            usage.concurrency = leases
-        return usage if _differs_from_empty(usage) else None
-
-
-def _differs_from_empty(usage: KeyUsage) -> bool:
-    """Keys with nothing to say share the empty figures: most of 100,000 keys, in a big CRS."""
-    return bool(
-        usage.requests or usage.tokens or usage.cost_today or usage.cost_total
-        or usage.cost_week or usage.concurrency or usage.window_start is not None
-        or usage.window_requests or usage.window_tokens or usage.window_cost
-        or usage.limits.any or usage.limits.activation_pending or usage.limits.user_id
-        or usage.is_deleted or not usage.is_active or usage.expires_at is not None
-    )  # fmt: skip
+            return KeyUsage(
+                requests, tokens, _float(strings[0]), _float(strings[1]), _float(strings[2]),
+                self.period, leases if isinstance(leases, int) else 0,
+                _int(start) if start is not None else None,
+                _int(strings[4]), _int(strings[5]), _float(strings[6]),
+                limits, active, deleted, iso_to_epoch(expires) if expires else None,
+            )  # fmt: skip
+        return KeyUsage(
+            requests, tokens, 0.0, 0.0, 0.0, self.period,
+            leases if isinstance(leases, int) else 0, None, 0, 0, 0.0,
+            limits, active, deleted, iso_to_epoch(expires) if expires else None,
+        )  # fmt: skip
 
 
 async def load_usage(
