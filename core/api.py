@@ -478,6 +478,7 @@ class KeyopsSession:
 
         from keyops.core.usage.loader import load_usage
 
+        everything = key_ids is None
         if key_ids is None:
             table, _ = await self.load()
             key_ids = [row.id for row in table.rows]
@@ -485,11 +486,11 @@ class KeyopsSession:
         fresh = await load_usage(
             self.clients.read, key_ids, now=moment, offset=self.timezone_offset
         )
-        if self._usage is None or len(key_ids) >= len(self.table):
+        if everything or self._usage is None:
             from keyops.core.usage.figures import UsageTable
 
             self._usage = UsageTable(fresh.now, fresh.offset, fresh.today, dict(fresh.by_id))
-            self._usage_complete = len(key_ids) >= len(self.table)
+            self._usage_complete = everything
         else:
             self._usage.merge(fresh)
         return fresh
