@@ -130,8 +130,8 @@ def compile_query(text: str, context: QueryContext | None = None) -> KeyQuery:
     compiler = _Compiler(context)
     predicate = compiler.compile(tree) if tree is not None else (lambda row: True)
     needle = None
-    if isinstance(tree, Term) and tree.token.name is None:
-        needle = tree.token.value.casefold()
+    if isinstance(tree, Term) and tree.token.name is None and not compiler.needs_usage:
+        needle = tree.token.value.casefold()  # bare `rejected` is no text search
     return KeyQuery(
         text,
         predicate,
