@@ -167,7 +167,7 @@ def test_usage_terms_refuse_what_is_not_a_number_or_a_reason() -> None:
 
     from keyops.core.query import QueryError, compile_query
 
-    with pytest.raises(QueryError, match="cost.today: needs a number"):
+    with pytest.raises(QueryError, match=r"cost\.today: needs a number"):
         compile_query("cost.today:>lots")
     with pytest.raises(QueryError, match="rejected: takes one of"):
         compile_query("rejected:broke")
