@@ -7,6 +7,7 @@ store none). A per-model, per-token-kind breakdown is read for one key on demand
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -288,8 +289,10 @@ class UsageTable:
     def top(self, key_ids: Iterable[str], by: str, count: int) -> list[str]:
         """The `count` keys with the highest `by`, highest first (ties by id, for stable output)."""
         figure(EMPTY, by, self.now)  # an unknown name fails before any work
-        ranked = sorted(key_ids, key=lambda key_id: (-self.figure(key_id, by), key_id))
-        return ranked[:count]
+        get, now = self.by_id.get, self.now
+        return heapq.nsmallest(
+            count, key_ids, key=lambda key_id: (-figure(get(key_id, EMPTY), by, now), key_id)
+        )
 
     def merge(self, newer: UsageTable) -> None:
         """Takes `newer`'s figures and instant (a refresh of some keys)."""
