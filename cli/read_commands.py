@@ -37,19 +37,14 @@ async def _keys_top(args: argparse.Namespace) -> int:
         raise BadInput("-n must be at least 1")
     session = await KeyopsSession.open(settings_from_args(args))
     try:
-        table, _ = await session.load()
-        try:
-            query = await session.select(args.where, include_deleted=args.include_deleted)
-        except QueryError as error:
-            raise BadInput(f"{error}\n{error.pointer(args.where)}") from None
-        rows = query.filter(table.rows)
-        loaded = session.usage_table if query.needs_usage else None
-        # A query on usage read every key's; otherwise only the matching keys' are read.
-        usage = loaded or await session.usage([row.id for row in rows])
+        ranking = await session.top(
+            args.by, args.n, where=args.where, include_deleted=args.include_deleted
+        )
+    except QueryError as error:
+        raise BadInput(f"{error}\n{error.pointer(args.where)}") from None
     finally:
         await session.aclose()
-    top_ids = usage.top([row.id for row in rows], args.by, args.n)
-    top = [table.by_id[key_id] for key_id in top_ids]
+    usage = ranking.usage
     if args.json:
         lines = [
             json_text(
@@ -57,13 +52,13 @@ async def _keys_top(args: argparse.Namespace) -> int:
                     usage.get(row.id), usage.now
                 )}
             )
-            for row in top
+            for row in ranking.rows
         ]  # fmt: skip
         print("[\n" + ",\n".join(lines) + "\n]" if lines else "[]")
     else:
-        body = usage_render.top_rows(top, usage)
+        body = usage_render.top_rows(ranking.rows, usage)
         print(render.table(usage_render.TOP_HEADERS, body, {1: 32}))
-        print(usage_render.top_footer(len(top), len(rows), args.by, usage))
+        print(usage_render.top_footer(len(ranking.rows), ranking.ranked, args.by, usage))
     return 0
 
 

@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from keyops.core.settings import RedisSettings, TlsOptions, resolve_settings, settings_from_args
     from keyops.core.store.key_table import KeyTable
     from keyops.core.store.server_info import ServerInfo
+    from keyops.core.store.top_keys import Ranking
     from keyops.core.timestamps import CLOCK, DAY, MINUTE, SECOND, iso_utc, utc_text
     from keyops.core.usage.figures import FIGURES, LIMIT_NAMES, KeyUsage, UsageTable
     from keyops.core.usage.loader import ModelUsage, UsageBreakdown
@@ -136,6 +137,7 @@ _EXPORTS: dict[str, str] = {
         "keyops.core.settings",
     ),
     "KeyTable": "keyops.core.store.key_table",
+    "Ranking": "keyops.core.store.top_keys",
     "ServerInfo": "keyops.core.store.server_info",
     **dict.fromkeys(
         ("CLOCK", "DAY", "MINUTE", "SECOND", "iso_utc", "utc_text"), "keyops.core.timestamps"
@@ -203,6 +205,7 @@ __all__ = [
     "ProgressEvent",
     "QueryContext",
     "QueryError",
+    "Ranking",
     "Recovery",
     "RedisFailed",
     "RedisRefused",
@@ -494,6 +497,40 @@ class KeyopsSession:
         else:
             self._usage.merge(fresh)
         return fresh
+
+    @_redis_errors
+    async def top(
+        self,
+        by: str,
+        count: int,
+        *,
+        where: str = "",
+        include_deleted: bool = False,
+        now: float | None = None,
+    ) -> Ranking:
+        """The `count` keys highest on usage figure `by` (see FIGURES), highest first, among
+        the keys `where` selects. Without a query, the key list is not loaded: the ids and
+        every key's usage are read, and rows only for the winners."""
+        import time
+
+        moment = time.time() if now is None else now
+        if not where:
+            from keyops.core.store.top_keys import rank_every_key
+
+            return await rank_every_key(
+                self.clients.read, by, count, include_deleted=include_deleted, now=moment,
+                offset=self.timezone_offset,
+            )  # fmt: skip
+        from keyops.core.store.top_keys import Ranking
+
+        table, _ = await self.load()
+        query = await self.select(where, include_deleted=include_deleted, now=now)
+        rows = query.filter(table.rows)
+        loaded = self._usage if query.needs_usage else None
+        # A query on usage read every key's; otherwise only the matching keys' are read.
+        usage = loaded or await self.usage([row.id for row in rows], now=moment)
+        top = usage.top([row.id for row in rows], by, count)
+        return Ranking([table.by_id[key_id] for key_id in top], usage, len(rows))
 
     @_redis_errors
     async def usage_breakdown(self, key_id: str, *, now: float | None = None) -> UsageBreakdown:

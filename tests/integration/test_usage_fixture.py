@@ -209,3 +209,17 @@ async def test_top_by_cost_today_puts_the_hot_key_first(usage_session: KeyopsSes
     assert table is not None
     top = table.top([row.id for row in usage_session.table.rows], "cost.today", 3)
     assert top[:2] == [IDS["alpha-console-1"], IDS["alpha-console-2"]]
+
+
+async def test_top_of_every_key_skips_the_key_list_and_agrees_with_a_query(
+    usage_session: KeyopsSession,
+) -> None:
+    fresh = KeyopsSession.from_client(usage_session.clients.read, "usage fixture")
+    every = await fresh.top("cost.today", 5, now=NOW)
+    assert fresh.table.rows == []  # no key list was loaded
+    queried = await usage_session.top("cost.today", 5, where="-no-such-text", now=NOW)
+    assert [row.id for row in every.rows] == [row.id for row in queried.rows]
+    assert every.rows[0].name == "alpha-console-1" and every.rows[1].name == "alpha-console-2"
+    assert every.ranked == queried.ranked == 1025  # the two soft-deleted keys are left out
+    with_deleted = await fresh.top("requests.today", 1025 + 2, include_deleted=True, now=NOW)
+    assert with_deleted.ranked == 1027
