@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,16 +39,22 @@ def rss_mb():
 from keyops.core.api import KeyopsSession
 from keyops.core.settings import resolve_settings
 
+async def redis_cpu(session):
+    info = await session.clients.read.info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
+
 async def main():
     session = await KeyopsSession.open(resolve_settings(sys.argv[1]))
-    start = time.perf_counter()
+    start, cpu, server = time.perf_counter(), time.process_time(), await redis_cpu(session)
     table, _ = await session.load()
     keys_seconds = time.perf_counter() - start
+    keys_cpu, keys_redis = time.process_time() - cpu, await redis_cpu(session) - server
     gc.collect()
     before, before_peak = rss_mb()
-    start = time.perf_counter()
+    start, cpu, server = time.perf_counter(), time.process_time(), await redis_cpu(session)
     usage = await session.usage()
     usage_seconds = time.perf_counter() - start
+    usage_cpu, usage_redis = time.process_time() - cpu, await redis_cpu(session) - server
     gc.collect()
     after, after_peak = rss_mb()
     start = time.perf_counter()
@@ -57,6 +64,8 @@ async def main():
     print(json.dumps({"keys": len(table), "with_usage": len(usage.by_id),
                       "keys_seconds": keys_seconds, "usage_seconds": usage_seconds,
                       "refresh_seconds": refresh_seconds, "added_mb": after - before,
+                      "keys_cpu": keys_cpu, "keys_redis_cpu": keys_redis,
+                      "usage_cpu": usage_cpu, "usage_redis_cpu": usage_redis,
                       "added_peak_mb": after_peak - before_peak}))
 
 asyncio.run(main())
@@ -101,18 +110,27 @@ def main() -> None:
                 f"  key list {r['keys']} keys in {r['keys_seconds']:.2f} s; usage of "
                 f"{r['with_usage']} keys in {r['usage_seconds']:.2f} s (refresh "
                 f"{r['refresh_seconds']:.2f} s), RSS added {r['added_mb']:.0f} MB "
-                f"(peak added {r['added_peak_mb']:.0f} MB)"
+                f"(peak added {r['added_peak_mb']:.0f} MB)\n"
+                f"    CPU: key list {r['keys_cpu']:.2f} s Python + {r['keys_redis_cpu']:.2f} s "
+                f"Redis; usage {r['usage_cpu']:.2f} s Python + {r['usage_redis_cpu']:.2f} s Redis"
             )
-        tops = []
+        tops, top_cpu = [], []
         for _ in range(args.runs):
             start = time.perf_counter()
+            before = os.times()
             subprocess.run(
                 [sys.executable, "-m", "keyops", "keys", "top", "--by", "cost.today",
                  "--redis-url", server.url],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             tops.append(time.perf_counter() - start)
-            print(f"  keyops keys top --by cost.today: {tops[-1]:.2f} s end to end")
+            after = os.times()
+            top_cpu.append(after.children_user + after.children_system
+                           - before.children_user - before.children_system)  # fmt: skip
+            print(
+                f"  keyops keys top --by cost.today: {tops[-1]:.2f} s end to end "
+                f"({top_cpu[-1]:.2f} s CPU in the keyops process)"
+            )
         median = statistics.median
         print(
             f"median of {args.runs}: usage {median(r['usage_seconds'] for r in runs):.2f} s "

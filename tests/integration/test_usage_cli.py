@@ -99,3 +99,20 @@ def test_keys_top_offers_every_figure_the_core_ranks_by() -> None:
     from keyops.core.api import FIGURES
 
     assert TOP_FIGURES == FIGURES
+
+
+async def test_the_timezone_offset_picks_which_day_is_today(fixture_db: str) -> None:
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:  # UTC+13 and UTC-11 are always on different dates
+        await client.set(names.daily_cost(ids[HOT], date_part(time.time(), 13)), "7.5")
+    finally:
+        await client.aclose()
+    ahead = keyops("keys", "top", "-n", "1", "--json", "--timezone-offset", "13",
+                   "--redis-url", fixture_db)  # fmt: skip
+    behind = keyops("keys", "top", "-n", "1", "--json", "--redis-url", fixture_db,
+                    env={"TIMEZONE_OFFSET": "-11"})  # fmt: skip
+    assert json.loads(ahead.stdout)[0]["usage"]["costToday"] == 7.5
+    assert json.loads(behind.stdout)[0]["usage"]["costToday"] != 7.5
+    footer = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "0"})
+    assert "(UTC+8)" in footer.stdout.splitlines()[-1]  # 0 means +8, as in CRS
