@@ -25,6 +25,12 @@ SOCKET_TIMEOUT_SECONDS = 15.0
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
 
 
+def socket_timeout_of(connection: object) -> float:
+    """The timeout a connection was made with (the fast paths time their own reads and writes)."""
+    timeout = getattr(connection, "socket_timeout", None)
+    return float(timeout) if timeout else SOCKET_TIMEOUT_SECONDS
+
+
 TLS_ENV_NAMES = {
     "ca_file": "KEYOPS_TLS_CA_FILE",
     "cert_file": "KEYOPS_TLS_CERT_FILE",

@@ -34,8 +34,8 @@ from keyops.core.usage.periods import (
     date_part,
     period_part,
 )
-from keyops.core.usage.pipelined import read_chunks
 from keyops.core.wire.chunks import chunked
+from keyops.core.wire.pipelined import read_chunks
 from keyops.core.wire.raw_script import Arg, resp_command
 
 CHUNK = 1000

@@ -1,7 +1,8 @@
 """Reading many small replies fast: commands encoded once as RESP bytes per chunk, the next
 chunk sent before the current one is decoded (Redis works while Python parses), one timeout
 per chunk. Reads are idempotent, so after a dropped connection the chunks not yet delivered
-are read again on a fresh connection. (The key list's HMGET reader works the same way.)"""
+are read again on a fresh connection. The key list's HMGETs and the usage loader's reads go
+through here."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from keyops.core.connection import socket_timeout_of
 from keyops.core.retry import RETRIES, backoff_seconds
+from keyops.core.settings import socket_timeout_of
 
 T = TypeVar("T")
 
