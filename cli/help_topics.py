@@ -19,6 +19,8 @@ Examples
   lastused:>90d | lastused:never           unused for 90 days, or never used
   created:>=2026-01-01 created:<2026-02-01 created in January 2026
   billing                                  name, id or description contains "billing"
+  cost.today:>5 | limit:>90%               spent over $5 today, or past 90% of a limit
+  rejected:daily-cost                      CRS refuses them now: over the daily cost limit
 
 Terms (a key matches ...)
   word, "two words"     its name, id or description contains it (case-insensitive)
@@ -35,6 +37,19 @@ Terms (a key matches ...)
   group:x               bound to the group with id x, or named x
   created:OP WHEN       by creation time
   lastused:OP WHEN      by last use; lastused:never for keys never used
+
+Usage terms (read from CRS's usage keys when a query has one; days in CRS's time zone)
+  cost.today:OP N       rated USD spent today (what the daily limit compares)
+  cost.week:OP N        rated USD on Claude models in the key's weekly period
+  cost.total:OP N       rated USD in all
+  requests.today:OP N, tokens.today:OP N
+  concurrency:OP N      requests in flight (live leases)
+  limit:OP N%           the highest share of any limit it has (daily, total, weekly,
+                        window requests/tokens/cost, concurrency); keys without limits: none
+  rejected              CRS would refuse its next request now ("rejected" in quotes
+                        searches for the word); rejected:R for one reason R: deleted,
+                        disabled, expired, user-disabled, concurrency, window-requests,
+                        window-tokens, window-cost, daily-cost, total-cost, weekly-cost
 
   OP is >, <, >=, <= or = (default =). WHEN is a date (2026-01-31, or an ISO time in UTC) or an
   age: a number and s, m, h, d or w. lastused:<30d = used in the last 30 days; lastused:>30d =

@@ -63,8 +63,14 @@ def connection_options() -> argparse.ArgumentParser:
         help="redis:// or rediss:// URL (default: KEYOPS_REDIS_URL, else CRS's REDIS_* settings)",
     )
     connection.add_argument(
-        "--crs-env", type=Path, metavar="PATH", help="read REDIS_* settings from CRS's .env file"
-    )
+        "--crs-env", type=Path, metavar="PATH",
+        help="read REDIS_* settings (and TIMEZONE_OFFSET) from CRS's .env file",
+    )  # fmt: skip
+    connection.add_argument(
+        "--timezone-offset", metavar="HOURS",
+        help="CRS's TIMEZONE_OFFSET, which names its usage days "
+        "(default: TIMEZONE_OFFSET from the environment or --crs-env, else 8 as in CRS)",
+    )  # fmt: skip
     tls = connection.add_argument_group("TLS (rediss://)")
     tls.add_argument(
         "--tls-ca-file",
@@ -92,6 +98,22 @@ def actions(command: argparse.ArgumentParser) -> Any:
     return command.add_subparsers(dest="action", metavar="ACTION", required=True)
 
 
+# `keys top --by` choices; the same names as the core's FIGURES (a test checks), kept here so
+# --help never imports the core.
+TOP_FIGURES = (
+    "cost.today",
+    "cost.week",
+    "cost.total",
+    "requests.today",
+    "tokens.today",
+    "concurrency",
+    "limit",
+    "window.requests",
+    "window.tokens",
+    "window.cost",
+)
+
+
 def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
     key_actions = actions(command)
     keys_list = key_actions.add_parser(
@@ -101,7 +123,13 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
     keys_list.add_argument(
         "--include-deleted", action="store_true", help="also list soft-deleted keys"
     )
-    keys_list.add_argument("--json", action="store_true", help="a JSON array, one object per key")
+    keys_list.add_argument(
+        "--json", action="store_true",
+        help="a JSON array, one object per key, with its usage and CRS's verdict",
+    )  # fmt: skip
+    keys_list.add_argument(
+        "--no-usage", action="store_true", help="with --json: leave usage out (reads less)"
+    )
     keys_list.set_defaults(run="read_commands.cmd_keys_list")
     # Declared here rather than from the registry, so `keys list` never loads the core to
     # build its parser; the request still comes from the kind's CLI spec, when it runs.
@@ -131,6 +159,22 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
         help="N = the number of keys the purge removes, as its preview says (--yes is not enough)",
     )  # fmt: skip
     purge.set_defaults(run=BATCH, batch_handler="cmd_keys_purge")
+
+    keys_top = key_actions.add_parser(
+        "top", parents=[connection], help="the keys spending most, or closest to a limit"
+    )
+    keys_top.add_argument(
+        "--by", default="cost.today", choices=TOP_FIGURES, metavar="FIGURE",
+        help="cost.today (default), cost.week, cost.total, requests.today, tokens.today, "
+        "concurrency, limit (highest share of any limit), window.requests|tokens|cost",
+    )  # fmt: skip
+    keys_top.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+    keys_top.add_argument("--where", default="", metavar="QUERY", help=WHERE_HELP)
+    keys_top.add_argument(
+        "--include-deleted", action="store_true", help="also rank soft-deleted keys"
+    )
+    keys_top.add_argument("--json", action="store_true", help="a JSON array, highest first")
+    keys_top.set_defaults(run="read_commands.cmd_keys_top")
 
 
 KEY_EDITS = {

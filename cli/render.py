@@ -16,6 +16,7 @@ from keyops.core.api import (
     BindingField,
     KeyRow,
     ServerInfo,
+    UsageTable,
     binding_labels,
     iso_utc,
     json_text,
@@ -72,9 +73,17 @@ def key_json(row: KeyRow, now: float) -> dict[str, Any]:
     return data
 
 
-def keys_as_json(rows: Iterable[KeyRow]) -> str:
+def keys_as_json(rows: Iterable[KeyRow], usage: UsageTable | None = None) -> str:
     now = time.time()
-    lines = [json_text(key_json(row, now)) for row in rows]
+    if usage is None:
+        lines = [json_text(key_json(row, now)) for row in rows]
+    else:
+        from keyops.cli.usage_render import usage_json
+
+        lines = [
+            json_text({**key_json(row, now), "usage": usage_json(usage.get(row.id), usage.now)})
+            for row in rows
+        ]
     if not lines:
         return "[]"
     return "[\n" + ",\n".join(lines) + "\n]"

@@ -84,7 +84,11 @@ if TYPE_CHECKING:
     from keyops.core.store.key_table import KeyTable
     from keyops.core.store.purge import PurgePreview
     from keyops.core.store.server_info import ServerInfo
+    from keyops.core.store.top_keys import Ranking
     from keyops.core.timestamps import CLOCK, DAY, MINUTE, SECOND, iso_utc, utc_text
+    from keyops.core.usage.figures import FIGURES, LIMIT_NAMES, KeyUsage, UsageTable
+    from keyops.core.usage.loader import ModelUsage, UsageBreakdown
+    from keyops.core.usage.verdict import REASONS, Verdict, verdict
 
 # Batches that change more keys than this are confirmed by typing the count (both front ends;
 # the console's config may lower or raise it).
@@ -135,10 +139,16 @@ _EXPORTS: dict[str, str] = {
         "keyops.core.settings",
     ),
     "KeyTable": "keyops.core.store.key_table",
+    "Ranking": "keyops.core.store.top_keys",
     "ServerInfo": "keyops.core.store.server_info",
     **dict.fromkeys(
         ("CLOCK", "DAY", "MINUTE", "SECOND", "iso_utc", "utc_text"), "keyops.core.timestamps"
     ),
+    **dict.fromkeys(
+        ("FIGURES", "LIMIT_NAMES", "KeyUsage", "UsageTable"), "keyops.core.usage.figures"
+    ),
+    **dict.fromkeys(("ModelUsage", "UsageBreakdown"), "keyops.core.usage.loader"),
+    **dict.fromkeys(("REASONS", "Verdict", "verdict"), "keyops.core.usage.verdict"),
 }
 
 # Everything a front end may import from here (tests check it matches `_EXPORTS`).
@@ -148,8 +158,11 @@ __all__ = [
     "DEMO_ENDPOINT",
     "FIELD_RULES",
     "FIELD_SHORT_NAMES",
+    "FIGURES",
     "KINDS",
+    "LIMIT_NAMES",
     "MINUTE",
+    "REASONS",
     "SECOND",
     "TYPED_CONFIRM_ABOVE",
     "AccessCheck",
@@ -178,8 +191,10 @@ __all__ = [
     "KeyRow",
     "KeyStatus",
     "KeyTable",
+    "KeyUsage",
     "KeyopsError",
     "KeyopsSession",
+    "ModelUsage",
     "NotACrsDatabase",
     "OpCounts",
     "OpStatus",
@@ -193,6 +208,7 @@ __all__ = [
     "PurgePreview",
     "QueryContext",
     "QueryError",
+    "Ranking",
     "Recovery",
     "RedisFailed",
     "RedisRefused",
@@ -206,6 +222,9 @@ __all__ = [
     "TagEdit",
     "TlsOptions",
     "TrimPreview",
+    "UsageBreakdown",
+    "UsageTable",
+    "Verdict",
     "account_trouble",
     "as_keyops_error",
     "binding_labels",
@@ -223,6 +242,7 @@ __all__ = [
     "settings_from_args",
     "setup_file_logging",
     "utc_text",
+    "verdict",
 ]
 
 
@@ -347,6 +367,10 @@ class KeyopsSession:
         self._table: KeyTable | None = None
         self._catalog: AccountCatalog | None = None
         self._identity: OperatorIdentity | None = None
+        self._usage: UsageTable | None = None
+        self._usage_complete = False  # read for every loaded key, not a few
+        # CRS's TIMEZONE_OFFSET as CRS reads it: which day its usage keys are named after.
+        self.timezone_offset = 8
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -358,7 +382,9 @@ class KeyopsSession:
         from keyops.core.connection import connect
         from keyops.core.store.probe import require_crs_data
 
-        return cls(await connect(settings, require_crs_data if require_crs else None), config)
+        session = cls(await connect(settings, require_crs_data if require_crs else None), config)
+        session.timezone_offset = settings.timezone_offset
+        return session
 
     @classmethod
     def from_client(
@@ -485,10 +511,106 @@ class KeyopsSession:
         """A query compiled against the loaded catalog; QueryError names a bad token."""
         from keyops.core.query import QueryContext, compile_query
 
-        context = QueryContext(catalog=self.catalog, include_deleted=include_deleted)
+        context = QueryContext(
+            catalog=self.catalog, include_deleted=include_deleted, usage=self._usage
+        )
         if now is not None:
             context.now = now
         return compile_query(text, context)
+
+    @_redis_errors
+    async def select(
+        self, text: str, *, include_deleted: bool = False, now: float | None = None
+    ) -> KeyQuery:
+        """`query`, with usage loaded first when the query filters on it (`cost.today:>5`,
+        `rejected`...); QueryError names a bad token."""
+        query = self.query(text, include_deleted=include_deleted, now=now)
+        if query.needs_usage and not self._usage_complete:
+            await self.usage(now=now)
+            query = self.query(text, include_deleted=include_deleted, now=now)
+        return query
+
+    # -- usage ------------------------------------------------------------------------------
+
+    @property
+    def usage_table(self) -> UsageTable | None:
+        """Usage as last read (None before `usage`): what usage queries filter on."""
+        return self._usage
+
+    @_redis_errors
+    async def usage(
+        self, key_ids: list[str] | None = None, *, now: float | None = None
+    ) -> UsageTable:
+        """Usage of these keys (all loaded keys when None) read now, dates in CRS's time zone:
+        cost today/this week/in total, requests and tokens today, concurrency, the window, and
+        what a verdict needs. A refresh of some keys merges into what `usage_table` holds, and
+        the table returned holds only the keys read, so a live view can compare two reads."""
+        import time
+
+        from keyops.core.usage.loader import load_usage
+
+        everything = key_ids is None
+        if key_ids is None:
+            table, _ = await self.load()
+            key_ids = [row.id for row in table.rows]
+        moment = time.time() if now is None else now
+        fresh = await load_usage(
+            self.clients.read, key_ids, now=moment, offset=self.timezone_offset
+        )
+        if everything or self._usage is None:
+            from keyops.core.usage.figures import UsageTable
+
+            self._usage = UsageTable(fresh.now, fresh.offset, fresh.today, dict(fresh.by_id))
+            self._usage_complete = everything
+        else:
+            self._usage.merge(fresh)
+        return fresh
+
+    @_redis_errors
+    async def top(
+        self,
+        by: str,
+        count: int,
+        *,
+        where: str = "",
+        include_deleted: bool = False,
+        now: float | None = None,
+    ) -> Ranking:
+        """The `count` keys highest on usage figure `by` (see FIGURES), highest first, among
+        the keys `where` selects. Without a query, the key list is not loaded: the ids and
+        every key's usage are read, and rows only for the winners."""
+        import time
+
+        moment = time.time() if now is None else now
+        if not where:
+            from keyops.core.store.top_keys import rank_every_key
+
+            return await rank_every_key(
+                self.clients.read, by, count, include_deleted=include_deleted, now=moment,
+                offset=self.timezone_offset,
+            )  # fmt: skip
+        from keyops.core.store.top_keys import Ranking
+
+        table, _ = await self.load()
+        query = await self.select(where, include_deleted=include_deleted, now=now)
+        rows = query.filter(table.rows)
+        loaded = self._usage if query.needs_usage else None
+        # A query on usage read every key's; otherwise only the matching keys' are read.
+        usage = loaded or await self.usage([row.id for row in rows], now=moment)
+        top = usage.top([row.id for row in rows], by, count)
+        return Ranking([table.by_id[key_id] for key_id in top], usage, len(rows))
+
+    @_redis_errors
+    async def usage_breakdown(self, key_id: str, *, now: float | None = None) -> UsageBreakdown:
+        """One key's use today per model (requests, four token kinds, micro-dollar cost)."""
+        import time
+
+        from keyops.core.usage.loader import load_breakdown
+
+        moment = time.time() if now is None else now
+        return await load_breakdown(
+            self.clients.read, key_id, now=moment, offset=self.timezone_offset
+        )
 
     @_redis_errors
     async def record(self, key_id: str) -> ApiKeyRecord | None:
@@ -551,7 +673,12 @@ class KeyopsSession:
         from keyops.core.batch.targets import resolve_targets
 
         table, catalog = await self.load()
-        return resolve_targets(table, catalog, where=where, ids=ids, deleted=deleted)
+        if where:
+            with contextlib.suppress(BadInput):  # resolve_targets explains a bad query
+                await self.select(where)  # loads usage when the query filters on it
+        return resolve_targets(
+            table, catalog, where=where, ids=ids, deleted=deleted, usage=self._usage
+        )
 
     @_redis_errors
     async def plan(self, key_ids: list[str], request: EditRequest) -> BatchPlan:

@@ -29,7 +29,7 @@ from redis.exceptions import (
 from keyops.core.errors import ConnectionFailed, KeyopsError
 from keyops.core.logs import register_secret
 from keyops.core.retry import RETRIES, backoff_seconds
-from keyops.core.settings import SOCKET_TIMEOUT_SECONDS, RedisSettings
+from keyops.core.settings import RedisSettings
 
 log = logging.getLogger("keyops.connection")
 
@@ -191,9 +191,3 @@ __all__ = [
     "describe_connect_error",
     "make_clients",
 ]
-
-
-def socket_timeout_of(connection: object) -> float:
-    """The timeout a connection was made with (the fast paths time their own reads and writes)."""
-    timeout = getattr(connection, "socket_timeout", None)
-    return float(timeout) if timeout else SOCKET_TIMEOUT_SECONDS

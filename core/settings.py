@@ -1,4 +1,5 @@
-"""Where Redis is: from a URL, or from CRS's own REDIS_* settings (environment or .env file).
+"""Where Redis is: from a URL, or from CRS's own REDIS_* settings (environment or .env file);
+and CRS's time-zone offset (TIMEZONE_OFFSET), which names the days its usage is counted under.
 
 Precedence, first found wins: --redis-url, KEYOPS_REDIS_URL, then CRS's settings. For CRS's
 settings the process environment beats the .env file, because that is how CRS's own dotenv
@@ -8,6 +9,7 @@ loading behaves, so keyops talks to the very Redis the relay on that host talks 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +23,12 @@ from keyops.core.errors import BadInput
 SOCKET_TIMEOUT_SECONDS = 15.0
 
 CRS_SETTING_NAMES = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_ENABLE_TLS")
+
+
+def socket_timeout_of(connection: object) -> float:
+    """The timeout a connection was made with (the fast paths time their own reads and writes)."""
+    timeout = getattr(connection, "socket_timeout", None)
+    return float(timeout) if timeout else SOCKET_TIMEOUT_SECONDS
 
 
 TLS_ENV_NAMES = {
@@ -89,6 +97,9 @@ class RedisSettings:
     tls_options: TlsOptions = field(default_factory=TlsOptions)
     socket_timeout: float = SOCKET_TIMEOUT_SECONDS
     source: str = "defaults"
+    # CRS's TIMEZONE_OFFSET as CRS reads it (whole hours; 0 or unset is +8), and where from.
+    timezone_offset: int = 8
+    timezone_source: str = "default"
 
     @property
     def endpoint(self) -> str:
@@ -226,6 +237,36 @@ def _resolve_endpoint(
     return settings_from_crs(merged, " + ".join(sources) or "defaults")
 
 
+DEFAULT_TIMEZONE_OFFSET = 8
+_LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
+
+
+def crs_offset(raw: str | None) -> int:
+    """The offset CRS uses for a TIMEZONE_OFFSET value: `parseInt(raw) || 8` (JavaScript's
+    parseInt takes the leading digits: '5.5' is 5, '8h' is 8; none, or 0, gives 8)."""
+    match = _LEADING_INT.match(raw or "")
+    return (int(match.group(1)) if match else 0) or DEFAULT_TIMEZONE_OFFSET
+
+
+def resolve_timezone_offset(
+    given: str | None, crs_env: Path | None, environ: Mapping[str, str]
+) -> tuple[int, str]:
+    """CRS's time-zone offset and where it came from: the flag, else TIMEZONE_OFFSET from the
+    environment, else from CRS's .env, else CRS's default. Read as CRS reads it
+    (`parseInt(x) || 8`): `0`, `5.5` and `8h` mean 8, 5 and 8, as they do in CRS."""
+    if given is not None:
+        if _LEADING_INT.match(given) is None:
+            raise BadInput(f"--timezone-offset must be a whole number of hours, not {given!r}")
+        return crs_offset(given), "--timezone-offset"
+    if environ.get("TIMEZONE_OFFSET"):
+        return crs_offset(environ["TIMEZONE_OFFSET"]), "environment"
+    if crs_env is not None:
+        value = read_env_file(crs_env).get("TIMEZONE_OFFSET")
+        if value:
+            return crs_offset(value), str(crs_env)
+    return crs_offset(None), "default"
+
+
 def settings_from_args(args: Any) -> RedisSettings:
     """Settings from the command line's connection options (--redis-url, --crs-env, --tls-*)."""
     tls = TlsOptions(
@@ -234,4 +275,8 @@ def settings_from_args(args: Any) -> RedisSettings:
         key_file=getattr(args, "tls_key_file", None),
         skip_hostname_check=getattr(args, "tls_skip_hostname_check", False),
     )
-    return resolve_settings(args.redis_url, args.crs_env, tls=tls)
+    settings = resolve_settings(args.redis_url, args.crs_env, tls=tls)
+    offset, source = resolve_timezone_offset(
+        getattr(args, "timezone_offset", None), args.crs_env, os.environ
+    )
+    return replace(settings, timezone_offset=offset, timezone_source=source)

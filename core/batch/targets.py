@@ -10,6 +10,7 @@ from keyops.core.safe_text import printable
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.store.key_table import KeyTable
+from keyops.core.usage.figures import UsageTable
 
 MIN_PREFIX = 8
 
@@ -45,6 +46,7 @@ def resolve_targets(
     ids: list[str] | None = None,
     now: float | None = None,
     deleted: bool = False,
+    usage: UsageTable | None = None,
 ) -> list[str]:
     """Key ids to act on. With both `where` and `ids`, a key must be listed and match.
 
@@ -72,7 +74,7 @@ def resolve_targets(
             raise BadInput("; ".join(shown))
         selected = list(resolved)
     if where is not None:
-        context = QueryContext(catalog=catalog, include_deleted=deleted)
+        context = QueryContext(catalog=catalog, include_deleted=deleted, usage=usage)
         if now is not None:
             context.now = now
         try:

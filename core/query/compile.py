@@ -16,6 +16,8 @@ from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
 from keyops.core.schema.rows import FIELD_POSITIONS, KeyRow, KeyStatus
+from keyops.core.usage.figures import EMPTY, KeyUsage, UsageTable, figure
+from keyops.core.usage.verdict import REASONS, verdict
 
 Predicate = Callable[[KeyRow], bool]
 
@@ -49,7 +51,26 @@ FILTER_NAMES = (
     "lastused",
     "name",
     "id",
+    "cost.today",
+    "cost.week",
+    "cost.total",
+    "requests.today",
+    "tokens.today",
+    "concurrency",
+    "limit",
+    "rejected",
 )
+
+# Usage filters and the figure each compares (`limit` in percent of the closest limit).
+USAGE_FIGURES = {
+    "cost.today": "cost.today",
+    "cost.week": "cost.week",
+    "cost.total": "cost.total",
+    "requests.today": "requests.today",
+    "tokens.today": "tokens.today",
+    "concurrency": "concurrency",
+    "limit": "limit",
+}
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -63,6 +84,8 @@ class QueryContext:
     catalog: AccountCatalog = field(default_factory=AccountCatalog)
     now: float = field(default_factory=time.time)
     include_deleted: bool = False
+    # Read when a row is tested, so usage loaded after compiling is seen; None: no usage.
+    usage: UsageTable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +96,8 @@ class KeyQuery:
     include_deleted: bool
     # Set when the whole query is one free-text word: what narrowing compares.
     needle: str | None = None
+    # It filters on usage (cost, limits, the verdict): usage must be read first.
+    needs_usage: bool = False
 
     def narrows(self, previous: KeyQuery) -> bool:
         """Whether every row this query matches also matched `previous` (so a filter can
@@ -105,9 +130,16 @@ def compile_query(text: str, context: QueryContext | None = None) -> KeyQuery:
     compiler = _Compiler(context)
     predicate = compiler.compile(tree) if tree is not None else (lambda row: True)
     needle = None
-    if isinstance(tree, Term) and tree.token.name is None:
-        needle = tree.token.value.casefold()
-    return KeyQuery(text, predicate, compiler.mentions_deleted, context.include_deleted, needle)
+    if isinstance(tree, Term) and tree.token.name is None and not compiler.needs_usage:
+        needle = tree.token.value.casefold()  # bare `rejected` is no text search
+    return KeyQuery(
+        text,
+        predicate,
+        compiler.mentions_deleted,
+        context.include_deleted,
+        needle,
+        compiler.needs_usage,
+    )
 
 
 def _per_shared_tuple(
@@ -147,10 +179,31 @@ def _glob_or_equal(pattern: str, token: Token) -> Callable[[str], bool]:
     return lambda value: value == pattern
 
 
+_NUMBER_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda value, boundary: value > boundary,
+    "<": lambda value, boundary: value < boundary,
+    ">=": lambda value, boundary: value >= boundary,
+    "<=": lambda value, boundary: value <= boundary,
+    "=": lambda value, boundary: abs(value - boundary) < 1e-9,
+}
+
+
+def _row_reason(row: KeyRow, now: float) -> str | None:
+    """The verdict from the row alone, for a key whose usage was not read (or holds none)."""
+    if row.is_deleted:
+        return "deleted"
+    if not row.is_active:
+        return "disabled"
+    if row.expires_at is not None and now > row.expires_at:
+        return "expired"
+    return None
+
+
 class _Compiler:
     def __init__(self, context: QueryContext) -> None:
         self.context = context
         self.mentions_deleted = False
+        self.needs_usage = False
 
     def compile(self, node: Node) -> Predicate:
         if isinstance(node, Term):
@@ -166,7 +219,13 @@ class _Compiler:
 
     def term(self, token: Token) -> Predicate:
         if token.name is None:
+            if token.value == "rejected" and not token.quoted:
+                return self.usage_verdict(token, None)
             return self.free_text(token.value)
+        if token.name in USAGE_FIGURES and token.value != "":
+            return self.usage_figure(token, USAGE_FIGURES[token.name])
+        if token.name == "rejected" and token.value != "":
+            return self.usage_verdict(token, token.value.lower())
         handler = getattr(self, f"filter_{token.name}", None)
         if handler is None:
             raise QueryError(
@@ -180,6 +239,71 @@ class _Compiler:
             raise QueryError(f"{token.name}: needs a value", token.position, token.length)
         predicate: Predicate = handler(token)
         return predicate
+
+    def _usage_of(self) -> Callable[[KeyRow], tuple[KeyUsage, float]]:
+        """A row's usage and the instant it was read, looked up when the row is tested."""
+        self.needs_usage = True
+        context = self.context
+
+        def usage_of(row: KeyRow) -> tuple[KeyUsage, float]:
+            table = context.usage
+            if table is None:
+                return EMPTY, context.now
+            return table.by_id.get(row.id, EMPTY), table.now
+
+        return usage_of
+
+    def usage_figure(self, token: Token, name: str) -> Predicate:
+        """`cost.today:>5`, `requests.today:>=1000`, `limit:>90%`, `concurrency:>0`."""
+        match = _COMPARISON.match(token.value.strip())
+        assert match is not None
+        operator, operand = match.group(1) or "=", match.group(2).strip()
+        percent = name == "limit"
+        text = operand.removeprefix("$").removesuffix("%")
+        try:
+            boundary = float(text)
+        except ValueError:
+            example = "limit:>90%" if percent else f"{token.name}:>5"
+            raise QueryError(
+                f"{token.name}: needs a number after {operator!r}, as in {example}",
+                token.position,
+                token.length,
+            ) from None
+        if percent:
+            boundary /= 100
+        usage_of = self._usage_of()
+        compare = _NUMBER_COMPARISONS[operator]
+
+        def test(row: KeyRow) -> bool:
+            usage, now = usage_of(row)
+            if percent and usage.top_share(now) is None:
+                return False  # a key without limits is at no share of any
+            return compare(figure(usage, name, now), boundary)
+
+        return test
+
+    def usage_verdict(self, token: Token, reason: str | None) -> Predicate:
+        """`rejected` (CRS would refuse the key's next request) or `rejected:daily-cost`."""
+        if reason is not None and reason not in REASONS:
+            raise QueryError(
+                f"rejected: takes one of {', '.join(REASONS)}, not {token.value!r}",
+                token.position,
+                token.length,
+            )
+        usage_of = self._usage_of()
+        if reason == "deleted":
+            self.mentions_deleted = True
+
+        def test(row: KeyRow) -> bool:
+            usage, now = usage_of(row)
+            if usage is EMPTY:
+                # Nothing stored beyond an active key with no limits, no expiry: the row
+                # still knows if the key is off.
+                return _row_reason(row, now) == reason if reason else bool(_row_reason(row, now))
+            found = verdict(usage, now).reason
+            return found is not None and (reason is None or found == reason)
+
+        return test
 
     def free_text(self, text: str) -> Predicate:
         needle = text.casefold()

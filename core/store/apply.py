@@ -24,7 +24,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from keyops.core.connection import socket_timeout_of
 from keyops.core.schema import layout
 from keyops.core.schema.writes import (
     INDEXED_FIELDS,
@@ -37,6 +36,7 @@ from keyops.core.schema.writes import (
     index_ops_for,
     plan_key_write,
 )
+from keyops.core.settings import socket_timeout_of
 from keyops.core.store.key_table import read_current
 from keyops.core.wire.raw_script import Arg, RawScript
 

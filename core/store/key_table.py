@@ -8,16 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from keyops.core.connection import socket_timeout_of
-from keyops.core.retry import RETRIES, backoff_seconds
 from keyops.core.schema import layout
 from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 from keyops.core.store.index_drift import IndexDrift
 from keyops.core.wire.chunks import chunked
+from keyops.core.wire.pipelined import read_chunks
 
 if TYPE_CHECKING:
     from keyops.core.schema.keys import ApiKeyRecord
@@ -143,61 +140,15 @@ def _hmget_payload(ids: list[str], fields: tuple[str, ...]) -> bytes:
     return b"".join(head + _resp_bulk(layout.api_key(key_id)) + tail for key_id in ids)
 
 
-async def _read_replies(connection: Any, count: int, direct: bool) -> list[Any]:
-    # `direct`: the parser's reader under one timeout for the whole chunk; a timeout context
-    # per reply was the largest single cost of reading 100,000 small replies.
-    read = connection._parser.read_response if direct else connection.read_response
-    replies: list[Any] = []
-    async with asyncio.timeout(socket_timeout_of(connection)):
-        for _ in range(count):
-            try:
-                replies.append(await read())
-            except ResponseError as error:  # the public reader raises error replies
-                replies.append(error)
-    return replies
-
-
 async def read_fields(
     client: aioredis.Redis, chunks: list[list[str]], fields: tuple[str, ...] = ROW_FIELDS
 ) -> AsyncIterator[tuple[list[str], list[Any]]]:
-    """HMGET of `fields` for each chunk of ids; an error reply stays in its place.
-
-    The next chunk is sent before the current one is parsed, so Redis works while Python
-    decodes. Reads are idempotent: after a dropped connection, the chunks not yet delivered
-    are read again on a fresh connection.
-    """
-    done = 0
-    for attempt in range(RETRIES + 1):
-        connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            if done < len(chunks):
-                await connection.send_packed_command(
-                    _hmget_payload(chunks[done], fields), check_health=attempt > 0
-                )
-            # fakeredis's in-process connection answers one written batch at a time through
-            # its public reader, so the demo store reads chunk by chunk; real sockets get the
-            # read-ahead and the direct parser.
-            read_ahead = type(connection).__module__.startswith("redis.")
-            while done < len(chunks):
-                if read_ahead and done + 1 < len(chunks):
-                    await connection.send_packed_command(
-                        _hmget_payload(chunks[done + 1], fields), check_health=False
-                    )
-                replies = await _read_replies(connection, len(chunks[done]), read_ahead)
-                done += 1
-                if not read_ahead and done < len(chunks):
-                    await connection.send_packed_command(
-                        _hmget_payload(chunks[done], fields), check_health=False
-                    )
-                yield chunks[done - 1], replies
-            return
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            await connection.disconnect()
-            if attempt == RETRIES:
-                raise
-            await asyncio.sleep(backoff_seconds(attempt))
-        finally:
-            await client.connection_pool.release(connection)
+    """HMGET of `fields` for each chunk of ids; an error reply stays in its place (pipelined,
+    read ahead and retried as `wire.pipelined` does)."""
+    async for chunk, replies in read_chunks(
+        client, chunks, lambda ids: (_hmget_payload(ids, fields), len(ids))
+    ):
+        yield chunk, replies
 
 
 async def load_key_table(client: aioredis.Redis) -> KeyTable:

@@ -33,6 +33,7 @@ CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"retry", "timestamps", "safe_text", "logs", "settings"}),
     frozenset({"schema"}),
     frozenset({"wire", "connection"}),
+    frozenset({"usage"}),  # usage figures: queries filter on them
     frozenset({"store", "query"}),
     frozenset({"seeding"}),  # a seed checks the DB first (store.probe)
     frozenset({"edits"}),

@@ -149,3 +149,27 @@ def test_only_a_growing_free_text_word_narrows_a_previous_query() -> None:
     assert not compile_query("tag:team").narrows(compile_query("tag:te"))  # tags match whole
     assert not compile_query("al status:active").narrows(compile_query("al"))
     assert not compile_query("alp").narrows(compile_query("tag:al"))
+
+
+def test_bare_rejected_is_the_verdict_and_never_narrows_a_text_search() -> None:
+    from keyops.core.query import compile_query
+
+    typed = compile_query("rejecte")
+    verdict_query = compile_query("rejected")
+    assert verdict_query.needs_usage and not typed.needs_usage
+    assert not verdict_query.narrows(typed)
+    quoted = compile_query('"rejected"')
+    assert not quoted.needs_usage and quoted.narrows(typed)
+
+
+def test_usage_terms_refuse_what_is_not_a_number_or_a_reason() -> None:
+    import pytest
+
+    from keyops.core.query import QueryError, compile_query
+
+    with pytest.raises(QueryError, match=r"cost\.today: needs a number"):
+        compile_query("cost.today:>lots")
+    with pytest.raises(QueryError, match="rejected: takes one of"):
+        compile_query("rejected:broke")
+    assert compile_query("limit:>90%").needs_usage
+    assert compile_query("cost.total:>=$100").needs_usage

@@ -14,6 +14,8 @@ from keyops.core.seeding.writer import write_entries
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CRS_FIXTURE = FIXTURES / "crs-1.1.314-redis.json"
+USAGE_FIXTURE = FIXTURES / "crs-1.1.314-usage-redis.json"
+USAGE_README = FIXTURES / "crs-1.1.314-usage-README.md"
 
 
 @cache
@@ -25,6 +27,24 @@ def crs_fixture() -> dict[str, dict[str, Any]]:
     """A fresh copy of the fixture's entries (the caller may mutate it)."""
     entries: dict[str, dict[str, Any]] = json.loads(_fixture_text())["keys"]
     return entries
+
+
+def usage_fixture() -> dict[str, dict[str, Any]]:
+    """The usage dump (a CRS that served 534 requests) without TTLs: its window counters and
+    concurrency lease would otherwise expire minutes after loading (see its README)."""
+    entries: dict[str, dict[str, Any]] = json.loads(USAGE_FIXTURE.read_text(encoding="utf-8"))[
+        "keys"
+    ]
+    return {name: {**entry, "ttl": None} for name, entry in entries.items()}
+
+
+def usage_expected() -> dict[str, Any]:
+    """The values CRS's admin API reported at dump time: the README's machine-readable block."""
+    text = USAGE_README.read_text(encoding="utf-8")
+    block = text.split("## Machine-readable expected values", 1)[1]
+    body = block.split("```json", 1)[1].split("```", 1)[0]
+    expected: dict[str, Any] = json.loads(body)
+    return expected
 
 
 def crs_fixture_subset(keep: Callable[[str, dict[str, str]], bool]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,118 @@
+"""`keys top`, usage in `keys list --json`, and usage queries in a batch's --where, as an
+operator runs them: a subprocess against real redis-server holding CRS's dump, with usage
+written under today's CRS date (the CLI reads the real clock)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis.asyncio as aioredis
+
+from keyops.core.usage import names
+from keyops.core.usage.periods import date_part
+from tests.integration.test_cli import keyops
+
+HOT = "alpha-console-1"
+OVER = "zeta-unbound-1"
+
+
+async def _write_usage(url: str) -> dict[str, str]:
+    """Today's cost for two keys: one burning money, one over its daily limit of $0.25."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        ids: dict[str, str] = {}
+        async for name in client.scan_iter(match="apikey:*", count=1000):
+            if name.count(":") != 1 or await client.type(name) != "hash":
+                continue
+            key_name = await client.hget(name, "name")
+            if key_name in (HOT, OVER):
+                ids[key_name] = name.split(":", 1)[1]
+        today = date_part(time.time(), 8)
+        await client.set(names.daily_cost(ids[HOT], today), "42.5")
+        await client.set(names.total_cost(ids[HOT]), "99.25")
+        await client.hset(names.daily_usage(ids[HOT], today), mapping={"requests": 1234})
+        await client.set(names.daily_cost(ids[OVER], today), "0.3")
+        await client.hset(f"apikey:{ids[OVER]}", "dailyCostLimit", "0.25")
+        return ids
+    finally:
+        await client.aclose()
+
+
+async def test_keys_top_by_cost_today_puts_the_burning_key_first(fixture_db: str) -> None:
+    ids = await _write_usage(fixture_db)
+    result = keyops("keys", "top", "--by", "cost.today", "-n", "2", "--json",
+                    "--redis-url", fixture_db)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    top = json.loads(result.stdout)
+    assert [key["id"] for key in top] == [ids[HOT], ids[OVER]]
+    usage = top[0]["usage"]
+    assert usage["costToday"] == 42.5 and usage["costTotal"] == 99.25
+    assert usage["requestsToday"] == 1234 and usage["accepted"] is True
+    assert top[1]["usage"]["rejectedBecause"] == "daily-cost"
+    assert top[1]["usage"]["topLimit"] == {"limit": "daily-cost", "percent": 120.0}
+
+
+async def test_keys_top_text_says_which_key_crs_refuses(fixture_db: str) -> None:
+    await _write_usage(fixture_db)
+    result = keyops("keys", "top", "--by", "limit", "-n", "1", "--redis-url", fixture_db)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert OVER in lines[1] and "120% daily-cost" in lines[1]
+    assert "REJECTED daily-cost" in lines[1]
+    assert lines[-1].startswith("top 1 of") and "by limit" in lines[-1]
+
+
+async def test_keys_list_json_carries_usage_and_filters_on_it(fixture_db: str) -> None:
+    ids = await _write_usage(fixture_db)
+    result = keyops("keys", "list", "--where", "cost.today:>5", "--json",
+                    "--redis-url", fixture_db)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert [key["id"] for key in listed] == [ids[HOT]]
+    assert listed[0]["usage"]["costToday"] == 42.5
+    bare = keyops("keys", "list", "--where", "rejected:daily-cost", "--json", "--no-usage",
+                  "--redis-url", fixture_db)  # fmt: skip
+    assert [key["id"] for key in json.loads(bare.stdout)] == [ids[OVER]]
+    assert "usage" not in json.loads(bare.stdout)[0]
+
+
+async def test_a_batch_targets_the_keys_a_usage_query_finds(fixture_db: str) -> None:
+    ids = await _write_usage(fixture_db)
+    result = keyops("status", "disable", "--where", "cost.today:>5 | rejected", "--dry-run",
+                    "--json", "--redis-url", fixture_db)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    preview = json.loads(result.stdout)
+    planned = {key["id"] for key in preview["keys"]}
+    assert {ids[HOT], ids[OVER]} <= planned
+
+
+async def test_a_bad_usage_figure_is_refused_with_the_query_pointed_at(fixture_db: str) -> None:
+    result = keyops("keys", "top", "--where", "cost.today:>lots", "--redis-url", fixture_db)
+    assert result.returncode == 2
+    assert "cost.today: needs a number after '>'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_top_offers_every_figure_the_core_ranks_by() -> None:
+    from keyops.cli.parser import TOP_FIGURES
+    from keyops.core.api import FIGURES
+
+    assert TOP_FIGURES == FIGURES
+
+
+async def test_the_timezone_offset_picks_which_day_is_today(fixture_db: str) -> None:
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:  # UTC+13 and UTC-11 are always on different dates
+        await client.set(names.daily_cost(ids[HOT], date_part(time.time(), 13)), "7.5")
+    finally:
+        await client.aclose()
+    ahead = keyops("keys", "top", "-n", "1", "--json", "--timezone-offset", "13",
+                   "--redis-url", fixture_db)  # fmt: skip
+    behind = keyops("keys", "top", "-n", "1", "--json", "--redis-url", fixture_db,
+                    env={"TIMEZONE_OFFSET": "-11"})  # fmt: skip
+    assert json.loads(ahead.stdout)[0]["usage"]["costToday"] == 7.5
+    assert json.loads(behind.stdout)[0]["usage"]["costToday"] != 7.5
+    footer = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "0"})
+    assert "(UTC+8)" in footer.stdout.splitlines()[-1]  # 0 means +8, as in CRS
