@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from keyops.core.batch.planning import BatchPlan
     from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
     from keyops.core.batch.recovery import Recovery
+    from keyops.core.batch.rotation import RotatePreview
     from keyops.core.batch.targets import clean_id, read_ids_file
     from keyops.core.connection import RedisClients
     from keyops.core.edits.accounts import AccountAssign
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "OperatorIdentity": "keyops.core.batch.identity",
     "PurgePreview": "keyops.core.store.purge",
     "CreateOutcome": "keyops.core.batch.minting",
+    "RotatePreview": "keyops.core.batch.rotation",
     "KeysCreate": "keyops.core.edits.create",
     **dict.fromkeys(("KeyMinter", "minter_from"), "keyops.core.schema.api_secret"),
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
@@ -150,10 +152,6 @@ _EXPORTS: dict[str, str] = {
 
 # Everything a front end may import from here (tests check it matches `_EXPORTS`).
 __all__ = [
-    "CreateOutcome",
-    "KeyMinter",
-    "KeysCreate",
-    "minter_from",
     "CLOCK",
     "DAY",
     "DEMO_ENDPOINT",
@@ -182,15 +180,18 @@ __all__ = [
     "BindingKind",
     "ConflictMode",
     "ConnectionFailed",
+    "CreateOutcome",
     "EditKind",
     "GroupPlatform",
     "KeyFailure",
+    "KeyMinter",
     "KeyQuery",
     "KeyRow",
     "KeyStatus",
     "KeyTable",
     "KeyopsError",
     "KeyopsSession",
+    "KeysCreate",
     "NotACrsDatabase",
     "OpCounts",
     "OpStatus",
@@ -210,6 +211,7 @@ __all__ = [
     "RedisSettings",
     "RevertRequest",
     "RollbackRequest",
+    "RotatePreview",
     "RunnerSettings",
     "ServerInfo",
     "StatusChange",
@@ -225,6 +227,7 @@ __all__ = [
     "iso_utc",
     "js_trim",
     "json_text",
+    "minter_from",
     "parse_audit_filter",
     "parse_binding",
     "parse_moment",
@@ -845,6 +848,34 @@ class KeyopsSession:
             datetime.now(UTC),
             cancel,
         )
+
+    @_redis_errors
+    async def rotate_preview(self, key_ids: list[str]) -> RotatePreview:
+        """Which of these keys a rotation gives new secrets (soft-deleted ones are left)."""
+        from keyops.core.batch.rotation import read_rotate_targets
+
+        return await read_rotate_targets(self.clients.write, key_ids)
+
+    @_redis_errors
+    async def rotate_keys(
+        self,
+        preview: RotatePreview,
+        minter: KeyMinter,
+        out: Path | TextIO,
+        cancel: asyncio.Event | None = None,
+    ) -> CreateOutcome:
+        """New raw keys for the previewed keys (same id, settings, usage): written to `out`
+        first, then each key's record and hash_map entry switch in one step; a failure or
+        cancel puts every old hash back. No secret, old or new, reaches the audit or log."""
+        from datetime import UTC, datetime
+
+        from keyops.core.batch.rotation import run_rotate
+
+        identity = await self._operator()
+        return await run_rotate(
+            self.clients.write, self._audit, identity.model_dump(), preview, minter, out,
+            datetime.now(UTC), cancel,
+        )  # fmt: skip
 
     @_redis_errors
     async def export_audit(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:

@@ -96,19 +96,19 @@ async def run_create(
     if failure is None and refused:
         failure = f"{refused} ids or hashes already existed"
     if failure is None:
-        _note(out, f"created: all {len(keys)} keys exist (operation {op_id})")
+        note_end(out, f"created: all {len(keys)} keys exist (operation {op_id})")
         await audit.try_op_event(op_id, "keys-create-done", {"created": len(keys)})
         return CreateOutcome(op_id, len(keys), False, 0, f"created {len(keys)} keys")
     try:
         removed = await creator.remove(written)
     except Exception as error:
-        _note(out, f"interrupted ({failure}), its rollback failed: some of these keys may exist")
+        note_end(out, f"interrupted ({failure}), its rollback failed: some of these keys may exist")
         raise KeyopsError(
             f"keys create {failure}; removing what it wrote failed too ({error}): the keys of "
             f"operation {op_id} that exist are listed by 'keyops audit list --op {op_id}'"
         ) from error
     left = max(removed.count("not-ours") - refused, 0)
-    _note(
+    note_end(
         out,
         f"rolled back ({failure}): none of these keys exist; do not hand them out "
         f"(operation {op_id})",
@@ -126,7 +126,7 @@ async def run_create(
     )
 
 
-def _note(out: Path | TextIO, text: str) -> None:
+def note_end(out: Path | TextIO, text: str) -> None:
     if isinstance(out, Path):
         note(out, text)
     else:
