@@ -630,10 +630,10 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 async def cmd_keys_create(session: KeyopsSession, args: argparse.Namespace) -> int:
     from keyops.cli.secret_commands import cmd_keys_create as run
 
-    return await run(session, args)
+    return await run(session, args, confirm)
 
 
 async def cmd_keys_rotate(session: KeyopsSession, args: argparse.Namespace) -> int:
     from keyops.cli.secret_commands import cmd_keys_rotate as run
 
-    return await run(session, args)
+    return await run(session, args, confirm, _ids)

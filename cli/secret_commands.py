@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,10 +30,14 @@ def _out(args: argparse.Namespace) -> Path | TextIO:
     return path
 
 
-def _confirm(args: argparse.Namespace, question: str, count: int) -> bool:
-    from keyops.cli.batch_commands import confirm
+# The batch commands' prompt and --ids reading, handed in by cli/batch_commands (which calls
+# these handlers), so this module never imports it back.
+Confirm = Callable[[str, int], bool]
+Ids = Callable[[argparse.Namespace], "list[str] | None"]
 
-    return args.yes or confirm(question, count)
+
+def _confirm(args: argparse.Namespace, confirm: Confirm, question: str, count: int) -> bool:
+    return bool(args.yes) or confirm(question, count)
 
 
 def _report(args: argparse.Namespace, outcome: Any, verb: str) -> int:
@@ -44,7 +49,9 @@ def _report(args: argparse.Namespace, outcome: Any, verb: str) -> int:
     return 1 if outcome.rolled_back else 0
 
 
-async def cmd_keys_create(session: KeyopsSession, args: argparse.Namespace) -> int:
+async def cmd_keys_create(
+    session: KeyopsSession, args: argparse.Namespace, confirm: Confirm
+) -> int:
     from keyops.core.api import KeysCreate, minter_from
 
     limits = {
@@ -69,7 +76,7 @@ async def cmd_keys_create(session: KeyopsSession, args: argparse.Namespace) -> i
     say(f"  raw keys to {printable(where)}, written before any key exists in Redis", preview)
     if args.dry_run:
         return 0
-    if not _confirm(args, f"Create {plural(request.count, 'key')}?", request.count):
+    if not _confirm(args, confirm, f"Create {plural(request.count, 'key')}?", request.count):
         say("nothing created", sys.stderr)
         return 1
     with args.stops.write(), args.stops.during_run(True) as cancel:
@@ -77,13 +84,14 @@ async def cmd_keys_create(session: KeyopsSession, args: argparse.Namespace) -> i
     return _report(args, outcome, "created")
 
 
-async def cmd_keys_rotate(session: KeyopsSession, args: argparse.Namespace) -> int:
-    from keyops.cli.batch_commands import _ids
+async def cmd_keys_rotate(
+    session: KeyopsSession, args: argparse.Namespace, confirm: Confirm, ids: Ids
+) -> int:
     from keyops.core.api import minter_from
 
     minter = minter_from(os.environ, args.crs_env)
     out = _out(args)
-    targets = await session.targets(args.where, _ids(args))
+    targets = await session.targets(args.where, ids(args))
     preview = await session.rotate_preview(targets)
     shown = sys.stdout if args.dry_run and not args.json else sys.stderr
     say(
@@ -101,7 +109,9 @@ async def cmd_keys_rotate(session: KeyopsSession, args: argparse.Namespace) -> i
         )
     if args.dry_run or not preview.keys:
         return 0
-    if not _confirm(args, f"Rotate {plural(len(preview.keys), 'key')}?", len(preview.keys)):
+    if not _confirm(
+        args, confirm, f"Rotate {plural(len(preview.keys), 'key')}?", len(preview.keys)
+    ):
         say("nothing rotated", sys.stderr)
         return 1
     with args.stops.write(), args.stops.during_run(True) as cancel:
