@@ -97,9 +97,11 @@ class KeysCreate(BaseModel):
             problems.append("--name needs a name (not blank)")
         else:
             longest = base_name if count == 1 else f"{base_name}_{max(count, 1)}"
-            if len(longest) > NAME_MAX:
+            # JavaScript's `length` counts UTF-16 code units (an emoji is two).
+            length = len(longest.encode("utf-16-le")) // 2
+            if length > NAME_MAX:
                 problems.append(
-                    f"--name: '{printable(longest[:40])}...' is {len(longest)} characters; CRS "
+                    f"--name: '{printable(longest[:40])}...' is {length} characters; CRS "
                     f"allows {NAME_MAX} (names are NAME_1..NAME_{count})"
                 )
         clean_tags: list[str] = []

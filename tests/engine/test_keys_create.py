@@ -161,6 +161,9 @@ def test_requests_are_checked_up_front_one_message_per_problem() -> None:
     assert len(problems) == 9, problems
     with pytest.raises(BadRequest, match="CRS allows 100"):
         KeysCreate.build(1000, "n" * 96)
+    assert KeysCreate.build(1, "n" * 98 + "é").name_of(1) == "n" * 98 + "é"
+    with pytest.raises(BadRequest, match="is 101 characters"):
+        KeysCreate.build(1, "n" * 99 + "😀")  # two UTF-16 units, as CRS's name.length counts
 
 
 def test_the_encryption_key_comes_from_the_environment_or_crs_env(tmp_path: Path) -> None:
