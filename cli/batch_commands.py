@@ -625,3 +625,15 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
         "drifting": failures(outcome.drifting), "not_rolled_back": failures(outcome.not_rolled_back),
         "left_alone": failures(outcome.left_alone), "warnings": list(outcome.warnings),
     }  # fmt: skip
+
+
+async def cmd_keys_create(session: KeyopsSession, args: argparse.Namespace) -> int:
+    from keyops.cli.secret_commands import cmd_keys_create as run
+
+    return await run(session, args, confirm)
+
+
+async def cmd_keys_rotate(session: KeyopsSession, args: argparse.Namespace) -> int:
+    from keyops.cli.secret_commands import cmd_keys_rotate as run
+
+    return await run(session, args, confirm, _ids)

@@ -175,6 +175,68 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
     )
     keys_top.add_argument("--json", action="store_true", help="a JSON array, highest first")
     keys_top.set_defaults(run="read_commands.cmd_keys_top")
+    fill_keys_create(key_actions, connection)
+    fill_keys_rotate(key_actions, connection)
+
+
+# The limit options `keys create` takes, as `limits set` names them (declared here so the
+# parser never loads the core).
+CREATE_LIMITS = (
+    ("--token-limit", "N", "tokens per rate window"),
+    ("--concurrency", "N", "requests at once"),
+    ("--rate-window", "MIN", "rate-limit window, minutes"),
+    ("--rate-requests", "N", "requests per window"),
+    ("--rate-cost", "USD", "cost per window"),
+    ("--daily-cost", "USD", "cost per day"),
+    ("--total-cost", "USD", "cost, all time"),
+    ("--weekly-opus-cost", "USD", "Claude-model cost per week"),
+)
+SECRET_OUT_HELP = (
+    "a NEW file for the raw keys (created mode 0600, never overwritten); '-' writes them to "
+    "stdout instead"
+)
+
+
+def fill_keys_create(key_actions: Any, connection: argparse.ArgumentParser) -> None:
+    create = key_actions.add_parser(
+        "create", parents=[connection],
+        help="create keys as CRS does; their raw keys go to a new 0600 file (--out), once",
+    )  # fmt: skip
+    create.add_argument("--count", type=int, required=True, metavar="N", help="how many keys")
+    create.add_argument(
+        "--name", required=True, metavar="BASE", help="key names BASE_1..BASE_N (one key: BASE)"
+    )
+    create.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="tags every key gets")
+    create.add_argument(
+        "--bind", action="append", default=[], metavar="PLATFORM=ACCOUNT",
+        help="bind to an account or group:ID (claude, console, gemini, openai, azure, bedrock, "
+        "droid; repeatable)",
+    )  # fmt: skip
+    for option, metavar, summary in CREATE_LIMITS:
+        create.add_argument(option, metavar=metavar, help=f"{summary} (0 = no limit)")
+    create.add_argument("--weekly-reset", metavar="DAY@HOUR", help="when the weekly cost resets")
+    create.add_argument(
+        "--permissions", metavar="all|SERVICES", help="all, or a comma list of claude, gemini, "
+        "openai, droid",
+    )  # fmt: skip
+    create.add_argument("--out", required=True, metavar="FILE", help=SECRET_OUT_HELP)
+    create.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
+    create.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    create.add_argument("--json", action="store_true", help="machine-readable outcome on stdout")
+    create.set_defaults(run=BATCH, batch_handler="cmd_keys_create")
+
+
+def fill_keys_rotate(key_actions: Any, connection: argparse.ArgumentParser) -> None:
+    rotate = key_actions.add_parser(
+        "rotate", parents=[connection],
+        help="give keys new raw keys (same id, settings, usage); the old ones stop at once",
+    )  # fmt: skip
+    add_target_options(rotate)
+    rotate.add_argument("--out", required=True, metavar="FILE", help=SECRET_OUT_HELP)
+    rotate.add_argument("--dry-run", action="store_true", help="print the preview, write nothing")
+    rotate.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rotate.add_argument("--json", action="store_true", help="machine-readable outcome on stdout")
+    rotate.set_defaults(run=BATCH, batch_handler="cmd_keys_rotate")
 
 
 KEY_EDITS = {
@@ -414,7 +476,7 @@ def fill_audit(command: argparse.ArgumentParser, connection: argparse.ArgumentPa
 # The commands in the order --help lists them: (one-line help, what adds their options, whether
 # the command itself takes the connection options; commands with actions give them to those).
 COMMANDS: dict[str, tuple[str, Filler, bool]] = {
-    "keys": ("read API keys; delete, restore or purge many", fill_keys, False),
+    "keys": ("read API keys; create, rotate, delete, restore or purge many", fill_keys, False),
     "accounts": ("upstream accounts: list, assign keys to them", fill_accounts, False),
     "tags": ("add, remove or replace tags on many keys", fill_tags, False),
     "status": ("enable or disable many keys", fill_status, False),

@@ -37,6 +37,7 @@ from keyops.core.errors import (
 if TYPE_CHECKING:
     import asyncio
     from datetime import datetime
+    from pathlib import Path
     from typing import TextIO
 
     import redis.asyncio as aioredis
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from keyops.core.batch.audit_query import parse_audit_filter, parse_moment
     from keyops.core.batch.config import BatchConfig, RunnerSettings
     from keyops.core.batch.identity import OperatorIdentity
+    from keyops.core.batch.minting import CreateOutcome
     from keyops.core.batch.operations import (
         OpCounts,
         OperationRecord,
@@ -55,11 +57,13 @@ if TYPE_CHECKING:
     from keyops.core.batch.planning import BatchPlan
     from keyops.core.batch.progress import KeyFailure, Outcome, Phase, ProgressEvent
     from keyops.core.batch.recovery import Recovery
+    from keyops.core.batch.rotation import RotatePreview
     from keyops.core.batch.targets import clean_id, read_ids_file
     from keyops.core.connection import RedisClients
     from keyops.core.edits.accounts import AccountAssign
     from keyops.core.edits.assignment import AssignTarget, account_trouble
     from keyops.core.edits.base import EditRequest
+    from keyops.core.edits.create import KeysCreate
     from keyops.core.edits.registry import KINDS, EditKind, OpType
     from keyops.core.edits.revert import RevertRequest, RollbackRequest
     from keyops.core.edits.status import StatusChange
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
     from keyops.core.query import KeyQuery, QueryContext, QueryError, compile_query
     from keyops.core.safe_text import json_text, printable
     from keyops.core.schema.accounts import Account, AccountGroup
+    from keyops.core.schema.api_secret import KeyMinter, minter_from
     from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
     from keyops.core.schema.catalog import AccountCatalog, binding_labels
     from keyops.core.schema.js_text import js_trim
@@ -103,6 +108,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("BatchConfig", "RunnerSettings"), "keyops.core.batch.config"),
     "OperatorIdentity": "keyops.core.batch.identity",
     "PurgePreview": "keyops.core.store.purge",
+    "CreateOutcome": "keyops.core.batch.minting",
+    "RotatePreview": "keyops.core.batch.rotation",
+    "KeysCreate": "keyops.core.edits.create",
+    **dict.fromkeys(("KeyMinter", "minter_from"), "keyops.core.schema.api_secret"),
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
     "BatchPlan": "keyops.core.batch.planning",
     "Recovery": "keyops.core.batch.recovery",
@@ -184,9 +193,11 @@ __all__ = [
     "BindingKind",
     "ConflictMode",
     "ConnectionFailed",
+    "CreateOutcome",
     "EditKind",
     "GroupPlatform",
     "KeyFailure",
+    "KeyMinter",
     "KeyQuery",
     "KeyRow",
     "KeyStatus",
@@ -194,6 +205,7 @@ __all__ = [
     "KeyUsage",
     "KeyopsError",
     "KeyopsSession",
+    "KeysCreate",
     "ModelUsage",
     "NotACrsDatabase",
     "OpCounts",
@@ -215,6 +227,7 @@ __all__ = [
     "RedisSettings",
     "RevertRequest",
     "RollbackRequest",
+    "RotatePreview",
     "RunnerSettings",
     "ServerInfo",
     "StatusChange",
@@ -233,6 +246,7 @@ __all__ = [
     "iso_utc",
     "js_trim",
     "json_text",
+    "minter_from",
     "parse_audit_filter",
     "parse_binding",
     "parse_moment",
@@ -934,6 +948,61 @@ class KeyopsSession:
             "", "keys-purged", {"purged": len(outcome) - len(left), "left_alone": left}
         )
         return outcome
+
+    @_redis_errors
+    async def create_keys(
+        self,
+        request: KeysCreate,
+        minter: KeyMinter,
+        out: Path | TextIO,
+        cancel: asyncio.Event | None = None,
+    ) -> CreateOutcome:
+        """Creates keys as CRS's create does. The raw keys go to `out` (a new 0600 file, or a
+        stream the operator asked for) before any key exists in Redis; a failure or cancel
+        removes every key the run wrote. Neither raw keys nor hashes reach the audit or log."""
+        from datetime import UTC, datetime
+
+        from keyops.core.batch.minting import run_create
+
+        identity = await self._operator()
+        return await run_create(
+            self.clients.write,
+            self._audit,
+            identity.model_dump(),
+            request,
+            minter,
+            out,
+            datetime.now(UTC),
+            cancel,
+        )
+
+    @_redis_errors
+    async def rotate_preview(self, key_ids: list[str]) -> RotatePreview:
+        """Which of these keys a rotation gives new secrets (soft-deleted ones are left)."""
+        from keyops.core.batch.rotation import read_rotate_targets
+
+        return await read_rotate_targets(self.clients.write, key_ids)
+
+    @_redis_errors
+    async def rotate_keys(
+        self,
+        preview: RotatePreview,
+        minter: KeyMinter,
+        out: Path | TextIO,
+        cancel: asyncio.Event | None = None,
+    ) -> CreateOutcome:
+        """New raw keys for the previewed keys (same id, settings, usage): written to `out`
+        first, then each key's record and hash_map entry switch in one step; a failure or
+        cancel puts every old hash back. No secret, old or new, reaches the audit or log."""
+        from datetime import UTC, datetime
+
+        from keyops.core.batch.rotation import run_rotate
+
+        identity = await self._operator()
+        return await run_rotate(
+            self.clients.write, self._audit, identity.model_dump(), preview, minter, out,
+            datetime.now(UTC), cancel,
+        )  # fmt: skip
 
     @_redis_errors
     async def export_audit(self, out: TextIO, fmt: str, filters: AuditFilter | None = None) -> int:

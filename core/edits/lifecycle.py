@@ -140,7 +140,7 @@ _BEST_EFFORT = Option(
 )
 DELETE_CLI = CliCommand(
     command="keys",
-    help="read API keys; delete, restore or purge many",
+    help="read API keys; create, rotate, delete, restore or purge many",
     actions=(
         CliAction(
             "delete",

@@ -30,7 +30,7 @@ from tests.support.import_graph import import_graph as import_graph_of
 # on its layer or one above (the packages of one layer know nothing of each other).
 CORE_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors"}),
-    frozenset({"retry", "timestamps", "safe_text", "logs", "settings"}),
+    frozenset({"retry", "timestamps", "safe_text", "logs", "settings", "secret_file"}),
     frozenset({"schema"}),
     frozenset({"wire", "connection"}),
     frozenset({"usage"}),  # usage figures: queries filter on them

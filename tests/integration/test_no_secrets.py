@@ -88,6 +88,16 @@ async def test_a_full_run_writes_no_secret_anywhere(
     run("audit", "export", "--format", "csv", "-o", str(tmp_path / "audit.csv"))
     run("audit", "export", "--format", "json", "-o", str(tmp_path / "audit.json"))
     run("ops", "revert", op["op_id"], "--yes")
+    # Keys made and rotated: their raw keys go to the files only, never to output, log or audit.
+    encryption = {"ENCRYPTION_KEY": "never-print-this-encryption-key"}
+    secrets.add(encryption["ENCRYPTION_KEY"])
+    made, rotated = tmp_path / "made.tsv", tmp_path / "rotated.tsv"
+    run("keys", "create", "--count", "3", "--name", "grep", "--tags", "grep-made",
+        "--out", str(made), "--yes", **encryption)  # fmt: skip
+    run("keys", "rotate", "--where", "tag:team-c", "--out", str(rotated), "--yes", **encryption)
+    for path in (made, rotated):
+        secrets.update(line.split("\t")[2] for line in path.read_text().splitlines()[2:]
+                       if not line.startswith("#"))  # fmt: skip
     run("keys", "list", "--where", "colour:red", code=2)  # an error
     run("info", code=1, KEYOPS_REDIS_URL=f"redis://:{PASSWORD}x@127.0.0.1:{locked_server.port}/0")
     run("info", code=1, KEYOPS_REDIS_URL=f"redis://:{PASSWORD}@127.0.0.1:1/0")  # unreachable

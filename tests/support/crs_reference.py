@@ -476,3 +476,75 @@ def crs_purge(state: State, key_id: str) -> None:
     else:
         state.pop("apikey:hash_map", None)
     del state[name]
+
+
+def crs_create(
+    state: State, key_id: str, digest: str, options: dict[str, Any], now: datetime
+) -> None:
+    """generateApiKey (apiKeyService.js:173-351) for the options CRS's create route passes,
+    written from the lifecycle notes' table independently of keyops: hash_map entry, the record
+    (every field with its default), cost ranks at 0, and the indexes apiKeyIndexService adds."""
+    o = options
+    mode = o.get("expirationMode") or "fixed"
+    fixed = o.get("expirationMode", "fixed") == "fixed"
+    stamp = _iso(now)
+    record = {
+        "id": key_id,
+        "name": o.get("name") or "Unnamed Key",
+        "description": o.get("description") or "",
+        "apiKey": digest,
+        "tokenLimit": js_string(o.get("tokenLimit") if o.get("tokenLimit") is not None else 0),
+        "concurrencyLimit": js_string(o.get("concurrencyLimit", 0)),
+        "rateLimitWindow": js_string(o.get("rateLimitWindow", 0)),
+        "rateLimitRequests": js_string(o.get("rateLimitRequests", 0)),
+        "rateLimitCost": js_string(o.get("rateLimitCost", 0)),
+        "isActive": "true",
+        "claudeAccountId": o.get("claudeAccountId") or "",
+        "claudeConsoleAccountId": o.get("claudeConsoleAccountId") or "",
+        "geminiAccountId": o.get("geminiAccountId") or "",
+        "openaiAccountId": o.get("openaiAccountId") or "",
+        "azureOpenaiAccountId": "",
+        "bedrockAccountId": o.get("bedrockAccountId") or "",
+        "droidAccountId": o.get("droidAccountId") or "",
+        "permissions": js_json(normalize_permissions(o.get("permissions", "all"))),
+        "enableModelRestriction": "false",
+        "restrictedModels": "[]",
+        "enableClientRestriction": "false",
+        "allowedClients": "[]",
+        "dailyCostLimit": js_string(o.get("dailyCostLimit") or 0),
+        "totalCostLimit": js_string(o.get("totalCostLimit") or 0),
+        "weeklyOpusCostLimit": js_string(o.get("weeklyOpusCostLimit") or 0),
+        "tags": js_json(o.get("tags") or []),
+        "activationDays": "0",
+        "activationUnit": "days",
+        "expirationMode": mode,
+        "isActivated": "true" if fixed else "false",
+        "activatedAt": stamp if fixed else "",
+        "createdAt": stamp,
+        "lastUsedAt": "",
+        "expiresAt": "",
+        "createdBy": "admin",
+        "userId": "",
+        "userUsername": "",
+        "icon": "",
+        "serviceRates": "{}",
+        "weeklyResetDay": js_string(o.get("weeklyResetDay") or 1),
+        "weeklyResetHour": js_string(o.get("weeklyResetHour") or 0),
+        "enableOpenAIResponsesCodexAdaptation": "true",
+        "enableOpenAIResponsesPayloadRules": "false",
+        "openaiResponsesPayloadRules": "[]",
+    }
+    _kind, hash_map = state.get("apikey:hash_map", ("hash", {}))
+    state["apikey:hash_map"] = ("hash", {**hash_map, digest: key_id})
+    state[f"apikey:{key_id}"] = ("hash", record)
+    for rank in _RANKS:
+        _zset_with(state, rank, key_id, 0.0)
+    _zset_with(state, "apikey:idx:createdAt", key_id, float(int(now.timestamp() * 1000)))
+    _zset_with(state, "apikey:idx:lastUsedAt", key_id, 0.0)
+    _zset_with(state, "apikey:idx:name", f"{record['name'].lower()}\0{key_id}", 0.0)
+    _store_set(state, "apikey:idx:all", _set(state, "apikey:idx:all") | {key_id})
+    _index_status(state, key_id, deleted=False, active=True)
+    for tag in o.get("tags") or []:
+        if isinstance(tag, str) and tag:
+            _store_set(state, f"apikey:tag:{tag}", _set(state, f"apikey:tag:{tag}") | {key_id})
+            _store_set(state, "apikey:tags:all", _set(state, "apikey:tags:all") | {tag})
