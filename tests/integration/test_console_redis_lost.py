@@ -190,9 +190,7 @@ async def test_tag_editor_while_redis_is_gone_then_back(lost: LostRedis) -> None
         # A tag edit is planned from the loaded list: the preview needs no Redis.
         await pilot.press(*"night")
         await wait_for(pilot, lambda: "2 change" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")  # the preview stated the edit: it runs
         screen = await ended_batch(pilot)
         # The engine writes its audit entry before any key: it cannot, so it refuses.
         assert screen.outcome is not None and screen.outcome.status is OpStatus.REFUSED
@@ -206,9 +204,7 @@ async def test_tag_editor_while_redis_is_gone_then_back(lost: LostRedis) -> None
         await wait_for(pilot, lambda: status_line(app).startswith("2 marked"), "reloaded", WAIT)
         await pilot.press("t", *"night")  # the same edit, now that Redis answers
         await wait_for(pilot, lambda: "2 change" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")  # the preview stated the edit: it runs
         screen = await ended_batch(pilot)
         assert screen.outcome is not None and screen.outcome.status is OpStatus.DONE
 
@@ -277,9 +273,7 @@ async def test_redis_lost_mid_batch_shows_the_interrupted_op_and_offers_its_reco
         await type_filter(pilot, "tag:bulk")
         await pilot.press("asterisk", "t", *"outage")
         await wait_for(pilot, lambda: "change" in static_text(app, "#preview-counts"), "preview")
-        await pilot.press("ctrl+s")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")  # the preview stated the edit: it runs
         await asyncio.wait_for(holding.wait(), WAIT)  # 200 keys written, Redis then goes
         await lost.proxy.cut()
         release.set()

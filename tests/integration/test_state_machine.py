@@ -564,6 +564,12 @@ class KeyopsMachine(RuleBasedStateMachine):
         self._run(self._after_run(recovery_id, last, plan, own=family | {recovery_id}))
         if last is None:
             return  # killed again: still to recover
+        for member in family | {recovery_id}:
+            # An interrupted rollback finished by this run is closed whatever became of the op
+            # it undoes (cancelled here, it leaves that op open, undoing, for --rollback).
+            record_now = self._run(self.session.op(member)) if member else None
+            if record_now is not None and record_now.status.finished and member != op:
+                self.interrupted.pop(member, None)
         outcome = last.outcome
         assert outcome is not None
         if outcome.status is OpStatus.REFUSED and outcome.refused_by_lock:

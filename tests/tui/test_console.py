@@ -298,7 +298,7 @@ async def test_export_while_redis_is_gone_keeps_no_half_file(tmp_path: Path) -> 
         server.connected = True
         await pilot.press("enter")
         await wait_for(
-            pilot, lambda: "entries written" in static_text(app, "#export-result"), "exported"
+            pilot, lambda: "written to" in static_text(app, "#export-result"), "exported"
         )
         assert target.exists() and app.is_running
 
