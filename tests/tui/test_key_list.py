@@ -111,6 +111,9 @@ async def test_a_stale_scan_never_lands_after_an_invalid_query(
         box.value = "team"
         await pilot.pause(0)  # its scan has begun and is still running
         box.value = "team status:actve"
+        # Within the keystroke-coalescing window the old scan adds no more rows, then the
+        # invalid query empties the list.
+        await wait_for(pilot, lambda: shown_names(app) == [], "the invalid query applied", 2)
         for _ in range(5):  # turns enough for the old scan to have finished, had it gone on
             await pilot.pause(0.05)
             assert shown_names(app) == []

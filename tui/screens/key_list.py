@@ -360,6 +360,8 @@ class KeyListScreen(ConsoleScreen):
     def _continue_filter(self, scan: FilterScan) -> None:
         if scan is not self._scan:
             return  # a newer keystroke started its own scan
+        if self.filter_text != self._filtered_text:
+            return  # the text moved on (its filter is coalescing): no more rows of the old one
         scan.step(FILTER_SLICE)
         self.view.rows_grew()
         self.update_status()
