@@ -30,6 +30,27 @@ ACCOUNT_GROUP_MEMBERS_PREFIX = "account_group_members:"
 _NON_RECORD_SECOND_PARTS = frozenset({"hash_map", "idx", "set", "tags", "index", "tag", "tmp"})
 
 
+# The names a Lua script may use as @TOKEN@s, so a script spells none of CRS's key names itself.
+_SCRIPT_NAMES = {
+    "@PREFIX@": API_KEY_PREFIX,
+    "@HASH_MAP@": HASH_MAP,
+    "@IDX_CREATED@": IDX_CREATED_AT,
+    "@IDX_LAST_USED@": IDX_LAST_USED_AT,
+    "@IDX_NAME@": IDX_NAME,
+    "@IDX_ALL@": IDX_ALL,
+    "@SET_ACTIVE@": SET_ACTIVE,
+    "@SET_DELETED@": SET_DELETED,
+    "@TAGS_ALL@": TAGS_ALL,
+}
+
+
+def with_layout_names(script: str) -> str:
+    """`script` with each @TOKEN@ of `_SCRIPT_NAMES` replaced by the Redis name it stands for."""
+    for token, name in _SCRIPT_NAMES.items():
+        script = script.replace(token, name)
+    return script
+
+
 def api_key(key_id: str) -> str:
     return f"{API_KEY_PREFIX}{key_id}"
 

@@ -124,19 +124,8 @@ end
 return results
 """
 
-for _token, _name in (
-    ("@PREFIX@", layout.API_KEY_PREFIX),
-    ("@HASH_MAP@", layout.HASH_MAP),
-    ("@IDX_CREATED@", layout.IDX_CREATED_AT),
-    ("@IDX_LAST_USED@", layout.IDX_LAST_USED_AT),
-    ("@IDX_NAME@", layout.IDX_NAME),
-    ("@IDX_ALL@", layout.IDX_ALL),
-    ("@SET_ACTIVE@", layout.SET_ACTIVE),
-    ("@SET_DELETED@", layout.SET_DELETED),
-    ("@TAGS_ALL@", layout.TAGS_ALL),
-):
-    CREATE_LUA = CREATE_LUA.replace(_token, _name)
-    REMOVE_LUA = REMOVE_LUA.replace(_token, _name)
+CREATE_LUA = layout.with_layout_names(CREATE_LUA)
+REMOVE_LUA = layout.with_layout_names(REMOVE_LUA)
 
 
 @dataclass(frozen=True, slots=True)

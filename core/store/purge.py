@@ -79,18 +79,7 @@ while i <= #ARGV do
 end
 return results
 """
-for _token, _name in (
-    ("@PREFIX@", layout.API_KEY_PREFIX),
-    ("@HASH_MAP@", layout.HASH_MAP),
-    ("@IDX_CREATED@", layout.IDX_CREATED_AT),
-    ("@IDX_LAST_USED@", layout.IDX_LAST_USED_AT),
-    ("@IDX_NAME@", layout.IDX_NAME),
-    ("@IDX_ALL@", layout.IDX_ALL),
-    ("@SET_ACTIVE@", layout.SET_ACTIVE),
-    ("@SET_DELETED@", layout.SET_DELETED),
-    ("@TAGS_ALL@", layout.TAGS_ALL),
-):
-    PURGE_LUA = PURGE_LUA.replace(_token, _name)
+PURGE_LUA = layout.with_layout_names(PURGE_LUA)
 
 
 @dataclass(frozen=True, slots=True)

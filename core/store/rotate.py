@@ -112,9 +112,8 @@ while i <= #ARGV do
 end
 return results
 """
-for _token, _name in (("@PREFIX@", layout.API_KEY_PREFIX), ("@HASH_MAP@", layout.HASH_MAP)):
-    ROTATE_LUA = ROTATE_LUA.replace(_token, _name)
-    UNROTATE_LUA = UNROTATE_LUA.replace(_token, _name)
+ROTATE_LUA = layout.with_layout_names(ROTATE_LUA)
+UNROTATE_LUA = layout.with_layout_names(UNROTATE_LUA)
 
 
 @dataclass(frozen=True, slots=True)
