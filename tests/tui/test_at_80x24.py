@@ -330,3 +330,20 @@ async def test_the_accounts_dialog_keeps_its_keys_on_screen_with_conflicts() -> 
         ).value = f"account:{shared.id}"
         await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
         assert "ctrl+s apply" in screen_text(app)
+
+
+async def test_a_disable_with_nothing_marked_names_the_one_key_it_would_write() -> None:
+    """`d` with nothing marked acts on the highlighted key: the dialog says which key that is
+    (not "Disable 1 keys") and shows the change it makes before enter."""
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "status:active")
+        highlighted = data_of(app).sorted_rows[0]
+        await pilot.press("d")
+        await wait_screen(pilot, "StatusChangeScreen")
+        await wait_for(pilot, lambda: "isActive" in screen_text(app), "the preview")
+        text = screen_text(app)
+        assert f"Disable 1 key: {highlighted.name} ({highlighted.id[:8]})" in text
+        assert "1 keys" not in text
+        assert "isActive=true" in text and "isActive=false" in text

@@ -6,6 +6,7 @@ when the operator types the number of keys it changes.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -50,9 +51,14 @@ class ConfirmScreen(ConsoleModal[bool]):
         self.dismiss(yes)
 
 
+# "expired at 2026-09-27T03:00:00.000Z: …": the date differs per key, the reason does not.
+_WHEN = re.compile(r" at \d{4}-\d\d-\d\dT[\d:.]+Z?")
+
+
 def summarize_reasons(items: list[tuple[str, str]]) -> str:
-    """'deleted (3), expired (1)' from (key id, reason) pairs."""
-    counts = Counter(reason for _, reason in items)
+    """'deleted (3), expired (1)' from (key id, reason) pairs; a reason that names each key's
+    own date counts as one reason (the table below lists each key's date)."""
+    counts = Counter(_WHEN.sub("", reason) for _, reason in items)
     return printable(
         ", ".join(f"{reason} ({count})" for reason, count in counts.most_common(4))
         + (", …" if len(counts) > 4 else "")

@@ -18,7 +18,7 @@ from textual.widgets import Checkbox, Input, Static
 from keyops.core.api import BadRequest, BatchPlan, KeyopsError, OpType, StatusChange
 from keyops.tui.context import CONNECTION_LOST
 from keyops.tui.screens.base import ConsoleModal, WriteBinding, failure_text, plan_still_valid
-from keyops.tui.screens.confirm import plan_counts
+from keyops.tui.screens.confirm import plan_counts, sample_table
 from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.tick_box import TickBox
 
@@ -55,7 +55,7 @@ class StatusChangeScreen(ConsoleModal[None]):
     def compose(self) -> ComposeResult:
         verb = "Enable" if self.enable else "Disable"
         with Vertical(id="dialog", classes="wide"):
-            yield Static(Text(f"{verb} {len(self.key_ids)} keys", style="bold"))
+            yield Static(Text(f"{verb} {self.targets_text()}", style="bold"), id="status-title")
             if self.enable:
                 yield Input(
                     placeholder="new expiry for expired keys (2027-01-31 or never); empty keeps it",
@@ -68,8 +68,19 @@ class StatusChangeScreen(ConsoleModal[None]):
             yield Static("", id="status-error")
             yield Static("reading the keys…", id="status-counts")
             yield Static("", id="status-undo-hint", classes="warning")
+            yield Static("", id="status-sample")
             yield Static("", id="status-refused")
             yield Static("enter runs · esc back, nothing written", classes="hint")
+
+    def targets_text(self) -> str:
+        """'3 keys', or for one key its name and id: a disable of the key under the cursor
+        (nothing marked) must say which key it is before enter."""
+        if len(self.key_ids) != 1:
+            return f"{len(self.key_ids)} keys"
+        key_id = self.key_ids[0]
+        row = self.data.table.by_id.get(key_id)
+        name = row.name if row else ""
+        return f"1 key: {printable(name)} ({key_id[:8]})" if name else f"1 key: {key_id[:8]}"
 
     def on_mount(self) -> None:
         self.query_one("#status-undo-hint").display = False
@@ -128,6 +139,9 @@ class StatusChangeScreen(ConsoleModal[None]):
         undo_hint = self.query_one("#status-undo-hint", Static)
         undo_hint.update(shown("⚠ " + hint) if hint else "")
         undo_hint.display = bool(hint)
+        self.query_one("#status-sample", Static).update(
+            sample_table(plan, 4, self.data.readable_change) if plan.plans else ""
+        )
         self.query_one("#status-refused", Static).update(
             refused_table(plan) if plan.skipped else ""
         )
