@@ -46,10 +46,11 @@ Terms (a key matches ...)
                         searches for the word)
 
 Setting terms (read with the usage; as CRS reads the stored values, a non-number is 0)
-  limit.NAME:OP N       the configured limit NAME (0 = none): tokens, concurrency,
-                        rate-window (minutes), rate-requests, rate-cost, daily, total,
-                        weekly-opus; limit.concurrency is the limit, concurrency: the
-                        requests running now
+  limit.daily:OP N      the configured limit (0 = none), one term per limit:
+                        limit.tokens:, limit.concurrency:, limit.rate-window: (minutes),
+                        limit.rate-requests:, limit.rate-cost:, limit.daily:,
+                        limit.total:, limit.weekly-opus:; limit.concurrency: is the
+                        limit, concurrency: the requests running now
   perm:S                it may use service S: claude, gemini, openai, droid (an empty list
                         allows all); perm:all: every service
   model:M               a model restriction in force (enabled, not empty) lists M, exactly

@@ -244,7 +244,13 @@ def _cli(spec: ListSpec, request: type[ListChange], help_text: str, names_help: 
                 f"add {spec.noun}s to the list (restriction on), remove them (off once empty), "
                 "or clear the list (off)",
                 (
-                    Option(("change",), {"choices": tuple(action.value for action in ListAction)}),
+                    Option(
+                        ("change",),
+                        {
+                            "choices": tuple(action.value for action in ListAction),
+                            "help": f"add or remove {spec.noun}s, or clear the list",
+                        },
+                    ),
                     Option(
                         ("names",), {"nargs": "*", "metavar": spec.noun.upper(), "help": names_help}
                     ),
