@@ -21,6 +21,8 @@ Examples
   billing                                  name, id or description contains "billing"
   cost.today:>5 | limit:>90%               spent over $5 today, or past 90% of a limit
   rejected:daily-cost                      CRS refuses them now: over the daily cost limit
+  limit.daily:>0 expires:<7d               a daily cost limit, expiring within 7 days
+  perm:claude -model:*                     may use Claude, no model restriction in force
 
 Terms (a key matches ...)
   word, "two words"     its name, id or description contains it (case-insensitive)
@@ -37,6 +39,24 @@ Terms (a key matches ...)
   group:x               bound to the group with id x, or named x
   created:OP WHEN       by creation time
   lastused:OP WHEN      by last use; lastused:never for keys never used
+  expires:OP WHEN       by expiry; a span is ahead of now: expires:<7d = expires within 7
+                        days (not yet expired), expires:>30d = later than 30 days from now;
+                        expires:none for keys that never expire
+  expired, deleted      bare words: status:expired, status:deleted ("expired" in quotes
+                        searches for the word)
+
+Setting terms (read with the usage; as CRS reads the stored values, a non-number is 0)
+  limit.daily:OP N      the configured limit (0 = none), one term per limit:
+                        limit.tokens:, limit.concurrency:, limit.rate-window: (minutes),
+                        limit.rate-requests:, limit.rate-cost:, limit.daily:,
+                        limit.total:, limit.weekly-opus:; limit.concurrency: is the
+                        limit, concurrency: the requests running now
+  perm:S                it may use service S: claude, gemini, openai, droid (an empty list
+                        allows all); perm:all: every service
+  model:M               a model restriction in force (enabled, not empty) lists M, exactly
+                        as CRS compares; model:* any; wildcards unless quoted
+  client:ID             a client restriction in force lists ID (claude_code, gemini_cli,
+                        codex_cli, droid_cli); client:* any
 
 Usage terms (read from CRS's usage keys when a query has one; days in CRS's time zone)
   cost.today:OP N       rated USD spent today (what the daily limit compares)

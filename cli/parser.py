@@ -394,6 +394,18 @@ def fill_expiry(command: argparse.ArgumentParser, connection: argparse.ArgumentP
     fill_edit_commands("expiry", actions(command), connection)
 
 
+def fill_models(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("models", actions(command), connection)
+
+
+def fill_clients(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("clients", actions(command), connection)
+
+
+def fill_description(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
+    fill_edit_commands("description", actions(command), connection)
+
+
 def fill_ops(command: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:
     ops_actions = actions(command)
     ops_list = ops_actions.add_parser("list", parents=[connection], help="recent operations")
@@ -484,6 +496,9 @@ COMMANDS: dict[str, tuple[str, Filler, bool]] = {
     "permissions": ("set which services many keys may use", fill_permissions, False),
     "rates": ("set per-service cost rates on many keys", fill_rates, False),
     "expiry": ("set, extend or clear many keys' expiry", fill_expiry, False),
+    "models": ("restrict which models many keys may use", fill_models, False),
+    "clients": ("allow only some clients (Claude Code...) on many keys", fill_clients, False),
+    "description": ("set or clear many keys' description", fill_description, False),
     "ops": ("operations: list, show, revert, recover", fill_ops, False),
     "audit": ("the audit trail: list, export, trim", fill_audit, False),
     "info": ("server, counts, index version", fill_info, True),

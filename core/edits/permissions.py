@@ -9,7 +9,6 @@ allows exactly these services is left as it is, and writes the list in one order
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,39 +18,11 @@ from keyops.core.edits.base import EditContext, EditDefaults, Skip, Wanted
 from keyops.core.edits.cli_spec import CliAction, CliCommand, Option
 from keyops.core.errors import BadRequest
 from keyops.core.safe_text import printable
+from keyops.core.schema.access import ALL, SERVICES, allowed_services
 from keyops.core.schema.encoding import decode_bool, encode_json
 from keyops.core.schema.js_text import js_trim
 
-# CRS's validatePermissions accepts these four; the order is its edit form's.
-SERVICES = ("claude", "gemini", "openai", "droid")
-ALL = frozenset(SERVICES)
 READS = ("permissions", "isDeleted", "updatedAt")
-
-
-def stored_permissions(raw: str | None) -> list[Any]:
-    """What CRS's readers make of the stored value (normalizePermissions on the string)."""
-    if not raw:
-        return []
-    if raw.startswith("["):
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        if isinstance(value, list):
-            return value
-    if raw == "all":
-        return []
-    if "," in raw:
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return [raw]
-
-
-def allowed_services(raw: str | None) -> frozenset[str]:
-    """The services a key with this stored value may use (hasPermission: empty = all)."""
-    listed = stored_permissions(raw)
-    if not listed:
-        return ALL
-    return frozenset(item for item in listed if isinstance(item, str)) & ALL
 
 
 class PermissionsSet(BaseModel):

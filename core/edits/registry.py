@@ -17,11 +17,13 @@ from pydantic import BaseModel
 
 from keyops.core.edits import (
     accounts,
+    description,
     expiry,
     lifecycle,
     limits,
     permissions,
     rates,
+    restrictions,
     revert,
     status,
     tag_routes,
@@ -42,6 +44,9 @@ class OpType(StrEnum):
     PERMISSIONS = "permissions"
     RATES = "rates"
     EXPIRY = "expiry"
+    MODELS = "models"
+    CLIENTS = "clients"
+    DESCRIPTION = "description"
     DELETE = "delete"
     RESTORE = "restore"
     TAG_RENAME = "tag-rename"
@@ -101,6 +106,30 @@ KINDS: tuple[EditKind, ...] = (
     ),
     EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, None, rates.CLI),
     EditKind(OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, None, expiry.CLI),
+    EditKind(
+        OpType.MODELS,
+        restrictions.ModelsRestrict,
+        restrictions.READS,
+        restrictions.prepare,
+        None,
+        restrictions.MODELS_CLI,
+    ),
+    EditKind(
+        OpType.CLIENTS,
+        restrictions.ClientsAllow,
+        restrictions.CLIENT_READS,
+        restrictions.prepare,
+        None,
+        restrictions.CLIENTS_CLI,
+    ),
+    EditKind(
+        OpType.DESCRIPTION,
+        description.DescriptionSet,
+        description.READS,
+        description.prepare,
+        None,
+        description.CLI,
+    ),
     EditKind(
         OpType.DELETE,
         lifecycle.KeysDelete,

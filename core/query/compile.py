@@ -11,12 +11,13 @@ from fnmatch import fnmatchcase
 from operator import attrgetter
 
 from keyops.core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
+from keyops.core.schema.access import SERVICES
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
 from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
 from keyops.core.schema.rows import FIELD_POSITIONS, KeyRow, KeyStatus
-from keyops.core.usage.figures import EMPTY, KeyUsage, UsageTable, figure
+from keyops.core.usage.figures import EMPTY, KeyLimits, KeyUsage, UsageTable, figure
 from keyops.core.usage.verdict import REASONS, verdict
 
 Predicate = Callable[[KeyRow], bool]
@@ -40,6 +41,19 @@ BOUND_TARGETS: dict[str, tuple[tuple[BindingField, str | None], ...]] = {
     "any": tuple((binding_field, None) for binding_field in BindingField),
 }
 
+
+# `limit.NAME:>N`: a key's configured limit as CRS reads it (0 = none), by the name of the
+# `limits set` option that sets it. Unlike `concurrency:` (requests running now, from usage).
+LIMIT_SETTINGS = {
+    "limit.tokens": "token_limit",
+    "limit.concurrency": "concurrency",
+    "limit.rate-window": "window_minutes",
+    "limit.rate-requests": "window_requests",
+    "limit.rate-cost": "window_cost",
+    "limit.daily": "daily_cost",
+    "limit.total": "total_cost",
+    "limit.weekly-opus": "weekly_cost",
+}
 FILTER_NAMES = (
     "tag",
     "status",
@@ -58,8 +72,17 @@ FILTER_NAMES = (
     "tokens.today",
     "concurrency",
     "limit",
+    *LIMIT_SETTINGS,
+    "expires",
+    "perm",
+    "model",
+    "client",
     "rejected",
 )
+
+# Bare words that are filters (quoted, they are searched for as text).
+WORD_FILTERS = ("rejected", "deleted", "expired")
+PERMISSIONS = ("all", *SERVICES)
 
 # Usage filters and the figure each compares (`limit` in percent of the closest limit).
 USAGE_FIGURES = {
@@ -130,7 +153,7 @@ def compile_query(text: str, context: QueryContext | None = None) -> KeyQuery:
     compiler = _Compiler(context)
     predicate = compiler.compile(tree) if tree is not None else (lambda row: True)
     needle = None
-    if isinstance(tree, Term) and tree.token.name is None and not compiler.needs_usage:
+    if isinstance(tree, Term) and tree.token.name is None and not compiler.word_filter:
         needle = tree.token.value.casefold()  # bare `rejected` is no text search
     return KeyQuery(
         text,
@@ -204,6 +227,7 @@ class _Compiler:
         self.context = context
         self.mentions_deleted = False
         self.needs_usage = False
+        self.word_filter = False  # a bare word read as a filter (`rejected`, `deleted`)
 
     def compile(self, node: Node) -> Predicate:
         if isinstance(node, Term):
@@ -219,11 +243,17 @@ class _Compiler:
 
     def term(self, token: Token) -> Predicate:
         if token.name is None:
-            if token.value == "rejected" and not token.quoted:
-                return self.usage_verdict(token, None)
+            if token.value in WORD_FILTERS and not token.quoted:
+                self.word_filter = True
+                if token.value == "rejected":
+                    return self.usage_verdict(token, None)
+                return self.filter_status(Token("term", token.text, token.position,
+                                                token.length, "status", token.value))  # fmt: skip
             return self.free_text(token.value)
         if token.name in USAGE_FIGURES and token.value != "":
             return self.usage_figure(token, USAGE_FIGURES[token.name])
+        if token.name in LIMIT_SETTINGS and token.value != "":
+            return self.limit_setting(token, LIMIT_SETTINGS[token.name])
         if token.name == "rejected" and token.value != "":
             return self.usage_verdict(token, token.value.lower())
         handler = getattr(self, f"filter_{token.name}", None)
@@ -281,6 +311,94 @@ class _Compiler:
             return compare(figure(usage, name, now), boundary)
 
         return test
+
+    def _number(self, token: Token) -> tuple[Callable[[float, float], bool], float]:
+        match = _COMPARISON.match(token.value.strip())
+        assert match is not None
+        operator, operand = match.group(1) or "=", match.group(2).strip()
+        try:
+            boundary = float(operand.removeprefix("$"))
+        except ValueError:
+            raise QueryError(
+                f"{token.name}: needs a number after {operator!r}, as in {token.name}:>0",
+                token.position,
+                token.length,
+            ) from None
+        if boundary != boundary:  # NaN compares false with everything: refuse it
+            raise QueryError(f"{token.name}: NaN is not a number", token.position, token.length)
+        return _NUMBER_COMPARISONS[operator], boundary
+
+    def _limits_of(self) -> Callable[[KeyRow], KeyLimits]:
+        usage_of = self._usage_of()
+        return lambda row: usage_of(row)[0].limits
+
+    def limit_setting(self, token: Token, attribute: str) -> Predicate:
+        """`limit.daily:>0`, `limit.concurrency:=5`: the limit CRS reads for the key (a stored
+        value that is no number reads as 0, no limit, as CRS's parseFloat/parseInt read it)."""
+        compare, boundary = self._number(token)
+        limits_of = self._limits_of()
+        pick = attrgetter(attribute)
+        return lambda row: compare(float(pick(limits_of(row))), boundary)
+
+    def filter_perm(self, token: Token) -> Predicate:
+        """`perm:claude`: the key may use the service (an empty list allows every one);
+        `perm:all`: it may use all four."""
+        wanted = token.value.lower()
+        if wanted not in PERMISSIONS:
+            raise QueryError(
+                f"perm: takes one of {', '.join(PERMISSIONS)}, not {token.value!r}",
+                token.position,
+                token.length,
+            )
+        limits_of = self._limits_of()
+        if wanted == "all":
+            return lambda row: len(limits_of(row).services) == len(SERVICES)
+        return lambda row: wanted in limits_of(row).services
+
+    def _restriction(self, token: Token, attribute: str) -> Predicate:
+        test = _glob_or_equal(token.value, token)
+        limits_of = self._limits_of()
+        pick = attrgetter(attribute)
+        return lambda row: any(test(name) for name in pick(limits_of(row)))
+
+    def filter_model(self, token: Token) -> Predicate:
+        """`model:NAME`: a model restriction in force lists NAME (exact, as CRS compares;
+        `model:*` any model restriction in force)."""
+        return self._restriction(token, "models")
+
+    def filter_client(self, token: Token) -> Predicate:
+        """`client:ID`: a client restriction in force lists ID (`client:*`: any)."""
+        return self._restriction(token, "clients")
+
+    def filter_expires(self, token: Token) -> Predicate:
+        """`expires:<7d` (expires within 7 days, not yet expired), `expires:>30d`,
+        `expires:<2027-01-01`, `expires:none` (never expires)."""
+        value = token.value.strip()
+        if value.lower() in ("none", "never"):
+            return lambda row: row.expires_at is None
+        match = _COMPARISON.match(value)
+        assert match is not None
+        operator, operand = match.group(1) or "=", match.group(2)
+        if not operand:
+            raise QueryError(
+                f"expires: needs a span (7d) or a date after {operator!r}, or none",
+                token.position,
+                token.length,
+            )
+        now = self.context.now
+        duration = _DURATION.match(operand)
+        if duration is None:
+            moment = self._parse_date(operand, token)
+            if operator == "=" and len(operand) == 10:
+                return self._within("expires_at", moment, moment + 86400)
+            return self._compare("expires_at", operator, moment)
+        # A span ahead of now: `<7d` is within the next 7 days; keys already expired are
+        # left to `expired`.
+        boundary = now + int(duration.group(1)) * _DURATION_SECONDS[duration.group(2)]
+        if operator == "=":
+            return self._within("expires_at", boundary - 86400 / 2, boundary + 86400 / 2)
+        ahead = self._compare("expires_at", operator, boundary)
+        return lambda row: row.expires_at is not None and row.expires_at > now and ahead(row)
 
     def usage_verdict(self, token: Token, reason: str | None) -> Predicate:
         """`rejected` (CRS would refuse the key's next request) or `rejected:daily-cost`."""

@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from keyops.core.schema.access import ALL, allowed_services, restriction_in_force
 from keyops.core.schema.encoding import decode_number
 from keyops.core.usage.periods import js_parse_int, reset_settings
 
@@ -34,6 +35,13 @@ STATE_FIELDS: tuple[str, ...] = (
     "rateLimitRequests",
     "rateLimitCost",
     "tokenLimit",
+    # What the key may use (`perm:`, `model:`, `client:`): read here, beside the limits, so
+    # one pass over the keys answers every query on a key's settings.
+    "permissions",
+    "enableModelRestriction",
+    "restrictedModels",
+    "enableClientRestriction",
+    "allowedClients",
 )
 LIMIT_FIELDS_START = 3  # the rest is interned per distinct tuple
 
@@ -68,11 +76,14 @@ class KeyLimits:
         "activation_days",
         "activation_pending",
         "activation_unit",
+        "clients",
         "concurrency",
         "daily_cost",
         "inert",
+        "models",
         "reset_day",
         "reset_hour",
+        "services",
         "token_limit",
         "total_cost",
         "user_id",
@@ -84,7 +95,8 @@ class KeyLimits:
 
     def __init__(self, raw: tuple[str | None, ...]) -> None:
         (mode, activated, days, unit, user_id, daily, total, weekly, reset_day, reset_hour,
-         concurrency, window, requests, cost, tokens) = raw  # fmt: skip
+         concurrency, window, requests, cost, tokens, permissions, models_on, models,
+         clients_on, clients) = raw  # fmt: skip
         self.activation_pending = mode == "activation" and activated != "true"
         self.activation_days = js_parse_int(days or "30") or 0
         self.activation_unit = "hours" if unit == "hours" else "days"
@@ -99,8 +111,15 @@ class KeyLimits:
         self.window_cost = decode_number(cost)
         # parseInt(tokenLimit) without a default: '' is NaN, i.e. off.
         self.token_limit = js_parse_int(tokens) or 0
-        # Nothing here changes a verdict or a share: no limit, no activation, no user.
-        self.inert = not (self.any or self.activation_pending or self.user_id)
+        self.services = allowed_services(permissions)
+        self.models = restriction_in_force(models_on, models)  # () when not in force
+        self.clients = restriction_in_force(clients_on, clients)
+        # Nothing here changes a verdict or a share (no limit, no activation, no user) and
+        # the key may use everything: its usage can be the shared empty one.
+        self.inert = not (
+            self.any or self.activation_pending or self.user_id
+            or self.services != ALL or self.models or self.clients
+        )  # fmt: skip
 
     @property
     def window_configured(self) -> bool:

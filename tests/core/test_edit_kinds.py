@@ -20,12 +20,14 @@ from keyops.core.api import (
     TagEdit,
 )
 from keyops.core.edits.base import EditContext
+from keyops.core.edits.description import DescriptionSet
 from keyops.core.edits.expiry import ExpiryChange
 from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.registry import BY_TYPE, kind_of
+from keyops.core.edits.restrictions import ClientsAllow, ModelsRestrict
 from keyops.core.edits.tag_routes import TagDelete, TagRename
 from keyops.core.edits.template import WriteTemplate
 from keyops.core.schema.writes import FieldWrite
@@ -42,6 +44,9 @@ REQUESTS = [
     PermissionsSet.build("claude,openai"),
     RatesSet.build(["claude=1.5", "gemini=default"], replace=True),
     ExpiryChange.build("extend", "+30d", keep_status=True),
+    ModelsRestrict.build("add", ["claude-opus-4", "gemini-2.5-pro"]),
+    ClientsAllow.build("remove", ["claude_code"], atomic=False),
+    DescriptionSet.build(" billing team "),
     KeysDelete(),
     KeysRestore(atomic=False),
     TagRename.build(" old ", "new"),
@@ -82,6 +87,9 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
         OpType.PERMISSIONS,
         OpType.RATES,
         OpType.EXPIRY,
+        OpType.MODELS,
+        OpType.CLIENTS,
+        OpType.DESCRIPTION,
         OpType.DELETE,
         OpType.RESTORE,
         OpType.TAG_RENAME,
@@ -95,6 +103,9 @@ CLI_ONLY = {
     OpType.PERMISSIONS,
     OpType.RATES,
     OpType.EXPIRY,
+    OpType.MODELS,
+    OpType.CLIENTS,
+    OpType.DESCRIPTION,
     OpType.DELETE,
     OpType.RESTORE,
     OpType.TAG_RENAME,
@@ -137,6 +148,14 @@ def test_each_kind_names_a_console_form_that_exists() -> None:
          ExpiryChange.build("set", "2027-01-31", keep_status=True)),
         (["expiry", "extend", "+2w"], ExpiryChange.build("extend", "+2w")),
         (["expiry", "clear", "--best-effort"], ExpiryChange.build("clear", atomic=False)),
+        (["models", "restrict", "add", "m-1,m-2", "m-3"],
+         ModelsRestrict.build("add", ["m-1", "m-2", "m-3"])),
+        (["models", "restrict", "clear", "--best-effort"],
+         ModelsRestrict.build("clear", [], atomic=False)),
+        (["clients", "allow", "add", "claude_code", "codex_cli"],
+         ClientsAllow.build("add", ["claude_code", "codex_cli"])),
+        (["description", "set", " team billing "], DescriptionSet.build("team billing")),
+        (["description", "clear"], DescriptionSet.build("")),
     ],
 )  # fmt: skip
 def test_the_cli_builds_each_kinds_command_from_its_spec(argv: list[str], expected: object) -> None:

@@ -90,3 +90,38 @@ async def test_bad_permissions_rates_and_expiry_exit_2_and_write_nothing(fixture
         result = keyops(*args, "--where", "tag:team-a", "--yes", "--redis-url", fixture_db)
         assert result.returncode == 2 and problem in result.stderr, result.stderr
     assert await state(fixture_db) == before
+
+
+async def test_models_clients_and_description_from_the_command_line(fixture_db: str) -> None:
+    before = await state(fixture_db)
+    where = ("--where", "tag:team-a", "--redis-url", fixture_db)
+    dry = keyops("models", "restrict", "add", "claude-opus-4,claude-3-haiku", "--dry-run", *where)
+    assert dry.returncode == 0, dry.stderr
+    assert "models restrict add: claude-opus-4, claude-3-haiku" in dry.stdout
+    assert "enableModelRestriction: false -> true on 7 keys" in dry.stdout, dry.stdout
+    assert "on /openai/gemini only the listed models pass" in dry.stdout + dry.stderr
+    assert await state(fixture_db) == before
+    # Every problem at once, nothing written.
+    bad = keyops("clients", "allow", "add", "claude-code", "cursor", "--yes", *where)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "'claude-code' is not a client CRS knows" in bad.stderr and "'cursor'" in bad.stderr
+    bad = keyops("description", "set", "x" * 501, "--yes", *where)
+    assert bad.returncode == 2 and "CRS allows 500" in bad.stderr
+    assert await state(fixture_db) == before
+
+    for argv in (
+        ("models", "restrict", "add", "claude-opus-4"),
+        ("clients", "allow", "add", "claude_code", "codex_cli"),
+        ("clients", "allow", "remove", "codex_cli"),
+        ("description", "set", "  team A: billing  "),
+    ):
+        result = keyops(*argv, "--yes", *where)
+        assert result.returncode == 0, result.stderr
+    fields = ["enableModelRestriction", "restrictedModels", "enableClientRestriction",
+              "allowedClients", "description"]  # fmt: skip
+    for key_id in _ids(fixture_db, "tag:team-a"):
+        assert await _hmget(fixture_db, key_id, fields) == [
+            "true", '["claude-opus-4"]', "true", '["claude_code"]', "team A: billing",
+        ]  # fmt: skip
+    # The new query terms find them.
+    assert len(_ids(fixture_db, "model:claude-opus-4 client:claude_code")) == 7

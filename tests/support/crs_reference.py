@@ -306,8 +306,32 @@ def crs_single_edit(state: State, key_id: str, body: dict[str, Any], now: dateti
         if not isinstance(body["isActive"], bool):
             raise CrsRefused("isActive must be a boolean")
         updates["isActive"] = body["isActive"]
+    # apiKeys.js:2223-2250: each restriction flag a boolean, each list an array (its items
+    # unchecked), written only when present in the body.
+    for flag, items in (
+        ("enableModelRestriction", "restrictedModels"),
+        ("enableClientRestriction", "allowedClients"),
+    ):
+        if flag in body:
+            if not isinstance(body[flag], bool):
+                raise CrsRefused(f"{flag} must be a boolean")
+            updates[flag] = body[flag]
+        if items in body:
+            if not isinstance(body[items], list):
+                raise CrsRefused(f"{items} must be an array")
+            updates[items] = body[items]
     iso = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     crs_update(state, key_id, updates, iso)
+
+
+def crs_description_update(state: State, key_id: str, description: Any, now: datetime) -> None:
+    """No CRS route edits a description; its create route checks it (a string of at most 500
+    UTF-16 code units, apiKeys.js:1512-1516) and `updateApiKey` stores what it is given."""
+    if not isinstance(description, str):
+        raise CrsRefused("description must be a string")
+    if len(description.encode("utf-16-le", "surrogatepass")) // 2 > 500:
+        raise CrsRefused("description must be less than 500 characters")
+    crs_update(state, key_id, {"description": description}, _iso(now))
 
 
 # --- lifecycle (crs-lifecycle: deleteApiKey, restoreApiKey, tag routes) ---------------------
