@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from keyops.core.edits import expiry, limits, permissions, rates
+from keyops.core.edits.base import Edit, EditContext, EditDefaults, Skip, Wanted
 from keyops.core.edits.expiry import ExpiryChange
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
 from keyops.core.edits.rates import RatesSet
-from keyops.core.edits.base import Edit, EditContext, EditDefaults, Skip, Wanted
 from keyops.core.errors import BadRequest
 from keyops.core.schema.rows import KeyRow
 

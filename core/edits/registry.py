@@ -92,9 +92,7 @@ KINDS: tuple[EditKind, ...] = (
         "status_change",
         status.CLI,
     ),
-    EditKind(
-        OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, "key_edit", limits.CLI
-    ),
+    EditKind(OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, "key_edit", limits.CLI),
     EditKind(
         OpType.PERMISSIONS,
         permissions.PermissionsSet,
