@@ -63,9 +63,7 @@ async def test_a_two_field_edit_writes_only_those_fields_and_one_undo_reverts_it
         # concurrency (2nd field) 5 and service rates (11th) claude=1.25, two kinds; every
         # other field left unchanged
         await pilot.press("tab", *"5", *["tab"] * 9, *"claude=1.25")
-        await wait_for(
-            pilot, lambda: "change" in static_text(app, "#edit-preview"), "preview"
-        )  # type: ignore[arg-type]
+        await wait_for(pilot, lambda: "change" in static_text(app, "#edit-preview"), "preview")  # type: ignore[arg-type]
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
         await pilot.press("enter")
@@ -115,9 +113,7 @@ async def test_delete_stops_a_key_and_restore_from_the_deleted_view_brings_it_ba
         # x alone deletes nothing: the word must be typed.
         await pilot.press("x")
         await wait_screen(pilot, "LifecycleScreen")
-        await wait_for(
-            pilot, lambda: "1 change" in static_text(app, "#lifecycle-counts"), "plan"
-        )  # type: ignore[arg-type]
+        await wait_for(pilot, lambda: "1 change" in static_text(app, "#lifecycle-counts"), "plan")  # type: ignore[arg-type]
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert type(app.screen).__name__ == "LifecycleScreen"
@@ -137,9 +133,7 @@ async def test_delete_stops_a_key_and_restore_from_the_deleted_view_brings_it_ba
         view.cursor = shown_names(app).index(name)  # type: ignore[attr-defined]
         await pilot.press("r")
         await wait_screen(pilot, "LifecycleScreen")
-        await wait_for(
-            pilot, lambda: "1 change" in static_text(app, "#lifecycle-counts"), "plan"
-        )  # type: ignore[arg-type]
+        await wait_for(pilot, lambda: "1 change" in static_text(app, "#lifecycle-counts"), "plan")  # type: ignore[arg-type]
         await pilot.press(*"restore", "enter")
         await finish_progress(pilot, 60)
     assert await crs_accepts(crs, RAW) == (200, target)

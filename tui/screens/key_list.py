@@ -409,6 +409,8 @@ class KeyListScreen(ConsoleScreen):
         if data.selection.anchor is not None:
             # Short enough to fit beside the counts at 80 columns.
             parts.append("range: v marks it · esc cancels")
+        if self.filter_text.strip() == DELETED_QUERY and not self.keyops.read_only:
+            parts.append("r restore · P purge · D back")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
         if data.checked_at:
