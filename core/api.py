@@ -36,6 +36,7 @@ from keyops.core.errors import (
 
 if TYPE_CHECKING:
     import asyncio
+    from collections import Counter
     from datetime import datetime
     from pathlib import Path
     from typing import TextIO
@@ -64,6 +65,12 @@ if TYPE_CHECKING:
     from keyops.core.edits.assignment import AssignTarget, account_trouble
     from keyops.core.edits.base import EditRequest
     from keyops.core.edits.create import KeysCreate
+    from keyops.core.edits.expiry import ExpiryChange
+    from keyops.core.edits.key_fields import KeyFieldsEdit
+    from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
+    from keyops.core.edits.limits import LIMITS, Limit, LimitsSet
+    from keyops.core.edits.permissions import PermissionsSet, allowed_services
+    from keyops.core.edits.rates import RatesSet
     from keyops.core.edits.registry import KINDS, EditKind, OpType
     from keyops.core.edits.revert import RevertRequest, RollbackRequest
     from keyops.core.edits.status import StatusChange
@@ -111,6 +118,12 @@ _EXPORTS: dict[str, str] = {
     "CreateOutcome": "keyops.core.batch.minting",
     "RotatePreview": "keyops.core.batch.rotation",
     "KeysCreate": "keyops.core.edits.create",
+    "ExpiryChange": "keyops.core.edits.expiry",
+    "KeyFieldsEdit": "keyops.core.edits.key_fields",
+    **dict.fromkeys(("KeysDelete", "KeysRestore"), "keyops.core.edits.lifecycle"),
+    **dict.fromkeys(("LIMITS", "Limit", "LimitsSet"), "keyops.core.edits.limits"),
+    **dict.fromkeys(("PermissionsSet", "allowed_services"), "keyops.core.edits.permissions"),
+    "RatesSet": "keyops.core.edits.rates",
     **dict.fromkeys(("KeyMinter", "minter_from"), "keyops.core.schema.api_secret"),
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
     "BatchPlan": "keyops.core.batch.planning",
@@ -169,6 +182,7 @@ __all__ = [
     "FIELD_SHORT_NAMES",
     "FIGURES",
     "KINDS",
+    "LIMITS",
     "LIMIT_NAMES",
     "MINUTE",
     "REASONS",
@@ -195,8 +209,10 @@ __all__ = [
     "ConnectionFailed",
     "CreateOutcome",
     "EditKind",
+    "ExpiryChange",
     "GroupPlatform",
     "KeyFailure",
+    "KeyFieldsEdit",
     "KeyMinter",
     "KeyQuery",
     "KeyRow",
@@ -206,6 +222,10 @@ __all__ = [
     "KeyopsError",
     "KeyopsSession",
     "KeysCreate",
+    "KeysDelete",
+    "KeysRestore",
+    "Limit",
+    "LimitsSet",
     "ModelUsage",
     "NotACrsDatabase",
     "OpCounts",
@@ -214,6 +234,7 @@ __all__ = [
     "OperationRecord",
     "OperatorIdentity",
     "Outcome",
+    "PermissionsSet",
     "Phase",
     "Platform",
     "ProgressEvent",
@@ -221,6 +242,7 @@ __all__ = [
     "QueryContext",
     "QueryError",
     "Ranking",
+    "RatesSet",
     "Recovery",
     "RedisFailed",
     "RedisRefused",
@@ -239,6 +261,7 @@ __all__ = [
     "UsageTable",
     "Verdict",
     "account_trouble",
+    "allowed_services",
     "as_keyops_error",
     "binding_labels",
     "clean_id",
@@ -632,6 +655,29 @@ class KeyopsSession:
         from keyops.core.store.key_table import fetch_record
 
         return await fetch_record(self.clients.read, key_id)
+
+    @_redis_errors
+    async def field_spread(
+        self, key_ids: list[str], groups: list[tuple[str, ...]]
+    ) -> list[Counter[tuple[str, ...]]]:
+        """How the values of each group of fields spread over these keys: per group, how many
+        keys hold each tuple of stored strings ('' for a field a key lacks). One pipelined
+        read for all groups; a key that is gone counts nowhere. The secret hash is never read."""
+        from collections import Counter
+
+        from keyops.core.store.key_table import read_current
+
+        fields = tuple(dict.fromkeys(name for group in groups for name in group))
+        if "apiKey" in fields:
+            raise BadInput("a key's secret hash is never read")
+        spreads: list[Counter[tuple[str, ...]]] = [Counter() for _ in groups]
+        current = await read_current(self.clients.read, key_ids, fields)
+        for stored in current.values():
+            if stored is None:
+                continue
+            for group, spread in zip(groups, spreads, strict=True):
+                spread[tuple(stored.get(name, "") for name in group)] += 1
+        return spreads
 
     @_redis_errors
     async def info(self) -> ServerInfo:

@@ -19,6 +19,7 @@ from keyops.core.edits import (
     accounts,
     description,
     expiry,
+    key_fields,
     lifecycle,
     limits,
     permissions,
@@ -51,6 +52,7 @@ class OpType(StrEnum):
     RESTORE = "restore"
     TAG_RENAME = "tag-rename"
     TAG_DELETE = "tag-delete"
+    FIELDS = "fields"  # several of the field kinds above in one op (the console's edit form)
     REVERT = "revert"
     ROLLBACK = "rollback"
 
@@ -95,17 +97,19 @@ KINDS: tuple[EditKind, ...] = (
         "status_change",
         status.CLI,
     ),
-    EditKind(OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, None, limits.CLI),
+    EditKind(OpType.LIMITS, limits.LimitsSet, limits.READS, limits.prepare, "key_edit", limits.CLI),
     EditKind(
         OpType.PERMISSIONS,
         permissions.PermissionsSet,
         permissions.READS,
         permissions.prepare,
-        None,
+        "key_edit",
         permissions.CLI,
     ),
-    EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, None, rates.CLI),
-    EditKind(OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, None, expiry.CLI),
+    EditKind(OpType.RATES, rates.RatesSet, rates.READS, rates.prepare, "key_edit", rates.CLI),
+    EditKind(
+        OpType.EXPIRY, expiry.ExpiryChange, expiry.READS, expiry.prepare, "key_edit", expiry.CLI
+    ),
     EditKind(
         OpType.MODELS,
         restrictions.ModelsRestrict,
@@ -135,7 +139,7 @@ KINDS: tuple[EditKind, ...] = (
         lifecycle.KeysDelete,
         lifecycle.READS,
         lifecycle.prepare_delete,
-        None,
+        "key_lifecycle",
         lifecycle.DELETE_CLI,
     ),
     EditKind(
@@ -143,7 +147,7 @@ KINDS: tuple[EditKind, ...] = (
         lifecycle.KeysRestore,
         lifecycle.READS,
         lifecycle.prepare_restore,
-        None,
+        "key_lifecycle",
         lifecycle.RESTORE_CLI,
     ),
     EditKind(
@@ -163,6 +167,14 @@ KINDS: tuple[EditKind, ...] = (
         None,
         tag_routes.DELETE_CLI,
         rows=tag_routes.ROWS,
+    ),
+    # No command of its own: the CLI sets each kind with its own command.
+    EditKind(
+        OpType.FIELDS,
+        key_fields.KeyFieldsEdit,
+        key_fields.READS,
+        key_fields.prepare,
+        "key_edit",
     ),
     EditKind(
         OpType.REVERT,

@@ -22,6 +22,7 @@ from keyops.core.api import (
 from keyops.core.edits.base import EditContext
 from keyops.core.edits.description import DescriptionSet
 from keyops.core.edits.expiry import ExpiryChange
+from keyops.core.edits.key_fields import KeyFieldsEdit
 from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
@@ -51,6 +52,9 @@ REQUESTS = [
     KeysRestore(atomic=False),
     TagRename.build(" old ", "new"),
     TagDelete.build("gone", atomic=False),
+    KeyFieldsEdit.build(
+        [LimitsSet.build({"concurrency": "5"}), ExpiryChange.build("extend", "+30d")], atomic=False
+    ),
     RevertRequest(op="20261127-030000-abcdef"),
     RollbackRequest(op="20261127-030000-abcdef"),
 ]
@@ -94,22 +98,17 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
         OpType.RESTORE,
         OpType.TAG_RENAME,
         OpType.TAG_DELETE,
+        OpType.FIELDS,
     }
 
 
-# Kinds the CLI offers and the console does not yet (issue 14 adds their form).
+# Kinds the CLI offers and the console does not.
 CLI_ONLY = {
-    OpType.LIMITS,
-    OpType.PERMISSIONS,
-    OpType.RATES,
-    OpType.EXPIRY,
+    OpType.TAG_RENAME,
+    OpType.TAG_DELETE,
     OpType.MODELS,
     OpType.CLIENTS,
     OpType.DESCRIPTION,
-    OpType.DELETE,
-    OpType.RESTORE,
-    OpType.TAG_RENAME,
-    OpType.TAG_DELETE,
 }
 
 
@@ -120,6 +119,28 @@ def test_each_kind_names_a_console_form_that_exists() -> None:
             assert kind.console_form is None and kind.cli is not None
             continue
         assert kind.console_form is not None and (SCREENS / f"{kind.console_form}.py").is_file()
+
+
+def test_the_fields_kind_runs_its_parts_as_one_decision() -> None:
+    request = KeyFieldsEdit.build(
+        [LimitsSet.build({"concurrency": "5"}), PermissionsSet.build("claude")]
+    )
+    decide = _template(request)
+    plan = decide("k-1", {"concurrencyLimit": "0", "permissions": "[]", "isDeleted": "false"})
+    assert [(w.field, w.after) for w in plan.fields] == [  # type: ignore[union-attr]
+        ("concurrencyLimit", "5"),
+        ("permissions", '["claude"]'),
+        ("updatedAt", STAMP),
+    ]
+    assert request.summary == "limits set: concurrencyLimit=5; permissions set: claude"
+    # A part that leaves a key alone leaves it alone whole: no half of the form lands.
+    dated = KeyFieldsEdit.build(
+        [LimitsSet.build({"concurrency": "5"}), ExpiryChange.build("extend", "+30d")]
+    )
+    skipped = _template(dated)("k-2", {"concurrencyLimit": "0", "expiresAt": ""})
+    assert getattr(skipped, "reason", "").startswith("never expires")
+    with pytest.raises(BadRequest, match="nothing to change"):
+        KeyFieldsEdit.build([])
 
 
 @pytest.mark.parametrize(

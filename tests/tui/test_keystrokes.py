@@ -72,6 +72,34 @@ async def test_disable_every_key_with_a_tag_takes_five_keys() -> None:
         print(f"disable a tag: {keys.count} keys")
 
 
+async def test_set_concurrency_on_every_key_with_a_tag_takes_seven_keys() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        keys = Keys(pilot)
+        await keys.press("slash")
+        await keys.type("tag:team-e")
+        await keys.press("enter", "asterisk", "f")
+        await wait_for_screen(pilot, "KeyEditScreen")
+        await keys.press("tab")  # concurrency is the second field, after the token limit
+        await keys.type("5")
+        await wait_for(
+            pilot,
+            lambda: "change" in str(app.screen.query_one("#edit-preview").render()),
+            "preview",
+        )  # type: ignore[arg-type]
+        await keys.press("ctrl+s")  # the confirm is the preview: counts and a sample
+        await wait_for_screen(pilot, "BatchConfirmScreen")
+        await keys.press("enter")
+        await finish_progress(pilot)
+        assert keys.count <= 7, keys.count
+        tagged = [
+            row.id for row in data_of(app).table if "team-e" in row.tags and not row.is_deleted
+        ]
+        assert tagged and all([await field_of(app, i, "concurrencyLimit") == "5" for i in tagged])
+        print(f"set concurrency on a tag: {keys.count} keys")
+
+
 async def test_move_every_key_on_an_account_to_another_takes_at_most_eight_keys() -> None:
     app = demo_app(300)
     async with app.run_test(size=SIZE) as pilot:

@@ -148,6 +148,40 @@ def test_tag_editor_invalid(snap_compare: Any, size: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_edit_form_with_spread_and_a_problem(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await marked_team_a(pilot)
+        await pilot.press("f")
+        await wait_screen(pilot, "KeyEditScreen")
+        await pilot.press("tab", *"5", "tab", *"x")
+        await wait_for(
+            pilot,
+            lambda: (
+                "keys" in static_text(pilot.app, "#spread-expiry")
+                and "not a number" in static_text(pilot.app, "#error-rate_window")
+            ),
+            "spread and problem",
+        )  # type: ignore[arg-type]
+
+    snap(snap_compare, demo_app(300), size, before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_deleted_keys_view(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        await pilot.press("D")
+        await wait_for(
+            pilot,
+            lambda: "status:deleted" in pilot.app.screen.query_one("#filter", Input).value,
+            "view",
+        )
+        await pilot.pause(0.1)
+
+    snap(snap_compare, demo_app(300), size, before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_account_assignment_with_conflicts(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await marked_team_a(pilot)

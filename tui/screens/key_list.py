@@ -4,9 +4,14 @@
 `space` marks, `v` marks a range, `*` marks every key shown, `U` clears marks; marks survive
 new filters and reloads. `t` edits tags, `a` assigns accounts, `m` moves every key bound to
 an account of the marked keys to another account, `e`/`d` enable or disable the
-marked keys (the highlighted one when none is marked), `u` undoes this console's last operation
-(a revert: its preview first, then the confirm), `o` opens operations and audit,
-`enter` shows every field of a key except its secret.
+marked keys (the highlighted one when none is marked), `f` edits their fields (limits,
+permissions, service rates, expiry), `x` deletes them (you type `delete`), `u` undoes this
+console's last operation (a revert: its preview first, then the confirm), `o` opens
+operations and audit, `enter` shows every field of a key except its secret.
+
+`D` shows the soft-deleted keys (the filter status:deleted; `D` again goes back): there `r`
+restores the marked keys (you type `restore`) and `P` purges them for good (you type their
+count).
 
 The "bound to" column lists the upstream accounts and groups a key is bound to, one per
 platform (console:my-account, claude:group:my-group); "-" means none: CRS serves the key from
@@ -41,6 +46,8 @@ from keyops.tui.screens.account_assign import AccountAssignScreen
 from keyops.tui.screens.account_move import AccountMoveScreen
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
 from keyops.tui.screens.key_detail import KeyDetailScreen
+from keyops.tui.screens.key_edit import KeyEditScreen
+from keyops.tui.screens.key_lifecycle import LifecycleScreen, PurgeScreen
 from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.status_change import StatusChangeScreen
 from keyops.tui.screens.tag_editor import TagEditorScreen
@@ -72,6 +79,9 @@ class FilterScan:
         self.position = end
 
 
+# The deleted-keys view is the key list under this filter.
+DELETED_QUERY = "status:deleted"
+
 # A keystroke after a pause filters at once; keystrokes that follow closer than this are
 # filtered once, when they stop (a fast typist or a paste does not queue a filter per key).
 FILTER_COALESCE_SECONDS = 0.05
@@ -89,6 +99,12 @@ class KeyListScreen(ConsoleScreen):
         WriteBinding("m", "move_accounts", "Move", id="keys.move"),
         WriteBinding("e", "enable", "Enable", id="keys.enable"),
         WriteBinding("d", "disable", "Disable", id="keys.disable"),
+        WriteBinding("f", "edit_fields", "Fields", id="keys.fields"),
+        # Off the footer (full at 80 columns); help and the palette list them.
+        WriteBinding("x", "delete_keys", "Delete", show=False, id="keys.delete"),
+        WriteBinding("r", "restore_keys", "Restore", show=False, id="keys.restore"),
+        WriteBinding("P", "purge_keys", "Purge", show=False, id="keys.purge"),
+        Binding("D", "deleted_view", "Deleted keys", show=False, id="keys.deleted"),
         # Off the footer (full at 80 columns); help and the palette list it.
         WriteBinding("u", "undo", "Undo", show=False, id="keys.undo"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
@@ -393,6 +409,8 @@ class KeyListScreen(ConsoleScreen):
         if data.selection.anchor is not None:
             # Short enough to fit beside the counts at 80 columns.
             parts.append("range: v marks it · esc cancels")
+        if self.filter_text.strip() == DELETED_QUERY and not self.keyops.read_only:
+            parts.append("r restore · P purge · D back")
         if self.keyops.read_only:
             parts.append("READ-ONLY")
         if data.checked_at:
@@ -422,7 +440,7 @@ class KeyListScreen(ConsoleScreen):
         if self.keyops.read_only:
             reason = self.keyops.read_only_reason
             lines.append(
-                "READ-ONLY session: tags, accounts, status, revert and recover are off"
+                "READ-ONLY session: edits, deletes, revert and recover are off"
                 + (f" ({reason})" if reason and reason != "--read-only" else "")
             )
         data = self.keyops.data
@@ -517,6 +535,34 @@ class KeyListScreen(ConsoleScreen):
         if ids:
             self.app.push_screen(StatusChangeScreen(ids, enable=enable))
 
+    def action_edit_fields(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(KeyEditScreen(ids))
+
+    def action_delete_keys(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(LifecycleScreen(ids, "delete"))
+
+    def action_restore_keys(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(LifecycleScreen(ids, "restore"))
+
+    def action_purge_keys(self) -> None:
+        ids = self.target_ids()
+        if ids:
+            self.app.push_screen(PurgeScreen(ids))
+
+    def action_deleted_view(self) -> None:
+        """The soft-deleted keys (the filter status:deleted), or back to every key."""
+        text = "" if self.filter_text.strip() == DELETED_QUERY else DELETED_QUERY
+        self.query_one("#filter", Input).value = text
+        self.filter_text = text  # filtered now: a key pressed next acts on this view
+        self.run_filter()
+        self.view.focus()
+
     def action_undo(self) -> None:
         op_id = self.keyops.last_op_id
         if not op_id:
@@ -579,6 +625,29 @@ class KeyListScreen(ConsoleScreen):
             ),
             PaletteCommand("Enable keys", "Enable the marked keys", self.action_enable),
             PaletteCommand("Disable keys", "Disable the marked keys", self.action_disable),
+            PaletteCommand(
+                "Edit fields",
+                "Limits, permissions, service rates, expiry of the marked keys",
+                self.action_edit_fields,
+            ),
+            PaletteCommand(
+                "Delete keys", "Soft-delete the marked keys (type delete)", self.action_delete_keys
+            ),
+            PaletteCommand(
+                "Show deleted keys",
+                "The soft-deleted keys (status:deleted); again for every key",
+                self.action_deleted_view,
+            ),
+            PaletteCommand(
+                "Restore keys",
+                "Restore the marked soft-deleted keys (type restore)",
+                self.action_restore_keys,
+            ),
+            PaletteCommand(
+                "Purge keys",
+                "Remove the marked soft-deleted keys for good (type their count)",
+                self.action_purge_keys,
+            ),
             PaletteCommand(
                 "Undo last operation (revert)",
                 "Revert this console's last operation: preview, then confirm",
