@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from keyops.core.edits.key_fields import KeyFieldsEdit
     from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
     from keyops.core.edits.limits import LIMITS, Limit, LimitsSet
-    from keyops.core.edits.permissions import PermissionsSet, allowed_services
+    from keyops.core.edits.permissions import PermissionsSet
     from keyops.core.edits.rates import RatesSet
     from keyops.core.edits.registry import KINDS, EditKind, OpType
     from keyops.core.edits.revert import RevertRequest, RollbackRequest
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from keyops.core.logs import setup_file_logging
     from keyops.core.query import KeyQuery, QueryContext, QueryError, compile_query
     from keyops.core.safe_text import json_text, printable
+    from keyops.core.schema.access import allowed_services
     from keyops.core.schema.accounts import Account, AccountGroup
     from keyops.core.schema.api_secret import KeyMinter, minter_from
     from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
@@ -122,7 +123,8 @@ _EXPORTS: dict[str, str] = {
     "KeyFieldsEdit": "keyops.core.edits.key_fields",
     **dict.fromkeys(("KeysDelete", "KeysRestore"), "keyops.core.edits.lifecycle"),
     **dict.fromkeys(("LIMITS", "Limit", "LimitsSet"), "keyops.core.edits.limits"),
-    **dict.fromkeys(("PermissionsSet", "allowed_services"), "keyops.core.edits.permissions"),
+    "PermissionsSet": "keyops.core.edits.permissions",
+    "allowed_services": "keyops.core.schema.access",
     "RatesSet": "keyops.core.edits.rates",
     **dict.fromkeys(("KeyMinter", "minter_from"), "keyops.core.schema.api_secret"),
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
