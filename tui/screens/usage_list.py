@@ -23,6 +23,7 @@ from keyops.tui.widgets.key_list_view import USAGE_SORTS, KeyListView, SortColum
 class UsageListScreen(ConsoleScreen):
     """The key list's usage half; the key list screen supplies the view, sorting and filtering."""
 
+    HELP_TITLE = "Key list"
     loaded: bool  # the key list is loaded (set by the key list screen)
 
     BINDINGS = [
