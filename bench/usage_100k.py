@@ -102,6 +102,20 @@ class LoopWatch:
             self.worst = max(self.worst, time.perf_counter() - before - 0.001)
             self.worst_cpu = max(self.worst_cpu, time.process_time() - cpu)
 
+class GcWatch:
+    # The longest garbage collection pause, and how many full (generation 2) collections ran.
+    def __init__(self):
+        self.started, self.worst, self.full = 0.0, 0.0, 0
+        gc.callbacks.append(self.callback)
+    def reset(self):
+        self.worst, self.full = 0.0, 0
+    def callback(self, phase, info):
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.worst = max(self.worst, time.perf_counter() - self.started)
+            self.full += info["generation"] == 2
+
 async def wait_until(check, timeout=300):
     deadline = time.perf_counter() + timeout
     while not check():
@@ -122,7 +136,7 @@ async def main():
         live = app.data.live
         gc.collect()
         before = rss_mb()  # the list is in; the usage read has just been started
-        watch = LoopWatch()
+        watch, collections = LoopWatch(), GcWatch()
         watcher = asyncio.create_task(watch.run())
         await wait_until(lambda: live.loaded)
         result["usage_after_list_s"] = time.perf_counter() - usable
@@ -131,10 +145,11 @@ async def main():
         await pilot.pause()
         gc.collect()
         result["added_mb"] = rss_mb() - before
-        refresh_s, stalls, cpu_stalls = [], [], []
+        refresh_s, stalls, cpu_stalls, gc_ms = [], [], [], []
         for _ in range(3):
             await asyncio.sleep(0.3)
             watch.reset()
+            collections.reset()
             reads = live.reads
             start = time.perf_counter()
             app.screen.refresh_usage()
@@ -143,11 +158,13 @@ async def main():
             refresh_s.append(time.perf_counter() - start)
             stalls.append(watch.worst * 1000)
             cpu_stalls.append(watch.worst_cpu * 1000)
+            gc_ms.append(f"{collections.worst * 1000:.0f} ms ({collections.full} full)")
         watch.running = False
         await watcher
         result["refresh_s"] = refresh_s
         result["refresh_worst_stall_ms"] = stalls
         result["refresh_worst_stall_cpu_ms"] = cpu_stalls
+        result["refresh_gc"] = gc_ms
         result["with_usage"] = len(live.table.by_id)
     print(json.dumps(result))
 
@@ -200,7 +217,8 @@ def main() -> None:
                 f"CPU), RSS added {c['added_mb']:.0f} MB\n    live refresh of all of it "
                 f"{', '.join(f'{x:.2f}' for x in c['refresh_s'])} s, longest stall "
                 f"{', '.join(f'{x:.0f}' for x in c['refresh_worst_stall_ms'])} ms wall, "
-                f"{', '.join(f'{x:.0f}' for x in c['refresh_worst_stall_cpu_ms'])} ms CPU"
+                f"{', '.join(f'{x:.0f}' for x in c['refresh_worst_stall_cpu_ms'])} ms CPU; "
+                f"longest GC pause {', '.join(c['refresh_gc'])}"
                 f" (load average {load:.1f} -> {os.getloadavg()[0]:.1f})"
             )
         if args.console_only:
