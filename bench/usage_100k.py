@@ -8,8 +8,12 @@ strings, weekly Claude cost, day indexes; every 50th key an open window, every 2
 into a fresh redis-server on a loopback port. Then, in a fresh Python process per run: load
 the key list, then time `session.usage()` for every key and read the RSS it added; time a
 second read (a refresh). Then time `keyops keys top --by cost.today` as a subprocess, start to
-exit. Targets: usage loaded in <= 2 s on top of the key list, memory added <= 60 MB, a refresh
-<= 2 s, `keys top` <= 3 s end to end.
+exit. Then the console (`--console-runs`, a fresh process each, the real app headless at 80x24):
+from the list usable to usage on screen (the background read after the first paint), a live
+refresh of every key's usage with the longest the event loop was held meanwhile, and the RSS
+usage added. Targets: usage loaded in <= 2 s on top of the key list, memory added <= 60 MB, a
+refresh <= 2 s without a stall over 50 ms, `keys top` <= 3 s end to end. The load average is
+printed beside the numbers: other processes on the machine inflate every wall time.
 """
 
 from __future__ import annotations
@@ -72,6 +76,102 @@ asyncio.run(main())
 """
 
 
+CONSOLE = r"""
+import asyncio, gc, json, sys, time
+
+def rss_mb():
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(fields["VmRSS"].split()[0]) / 1024
+
+from keyops.core.settings import resolve_settings
+from keyops.tui.app import make_redis_app
+from keyops.tui.config import UiConfig
+
+class LoopWatch:
+    # The longest the event loop went without running this task: what a key pressed then
+    # would have waited (wall), and the CPU this process spent in that gap (the work that held
+    # the loop, without the time a loaded machine kept the process off a core).
+    def __init__(self):
+        self.worst, self.worst_cpu, self.running = 0.0, 0.0, True
+    def reset(self):
+        self.worst = self.worst_cpu = 0.0
+    async def run(self):
+        while self.running:
+            before, cpu = time.perf_counter(), time.process_time()
+            await asyncio.sleep(0.001)
+            self.worst = max(self.worst, time.perf_counter() - before - 0.001)
+            self.worst_cpu = max(self.worst_cpu, time.process_time() - cpu)
+
+class GcWatch:
+    # The longest garbage collection pause, and how many full (generation 2) collections ran.
+    def __init__(self):
+        self.started, self.worst, self.full = 0.0, 0.0, 0
+        gc.callbacks.append(self.callback)
+    def reset(self):
+        self.worst, self.full = 0.0, 0
+    def callback(self, phase, info):
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.worst = max(self.worst, time.perf_counter() - self.started)
+            self.full += info["generation"] == 2
+
+async def wait_until(check, timeout=300):
+    deadline = time.perf_counter() + timeout
+    while not check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.002)
+
+async def main():
+    result = {}
+    # No timer lands mid-measurement: the bench starts the usage refresh itself.
+    config = UiConfig(refresh_rows_seconds=3600, refresh_list_seconds=3600,
+                      refresh_usage_seconds=3600)
+    app = make_redis_app(resolve_settings(sys.argv[1]), config=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = lambda: str(app.screen.query_one("#status-line").render())
+        await wait_until(lambda: "shown of" in status())
+        usable = time.perf_counter()
+        live = app.data.live
+        gc.collect()
+        before = rss_mb()  # the list is in; the usage read has just been started
+        watch, collections = LoopWatch(), GcWatch()
+        watcher = asyncio.create_task(watch.run())
+        await wait_until(lambda: live.loaded)
+        result["usage_after_list_s"] = time.perf_counter() - usable
+        result["load_worst_stall_ms"] = watch.worst * 1000
+        result["load_worst_stall_cpu_ms"] = watch.worst_cpu * 1000
+        await pilot.pause()
+        gc.collect()
+        result["added_mb"] = rss_mb() - before
+        refresh_s, stalls, cpu_stalls, gc_ms = [], [], [], []
+        for _ in range(3):
+            await asyncio.sleep(0.3)
+            watch.reset()
+            collections.reset()
+            reads = live.reads
+            start = time.perf_counter()
+            app.screen.refresh_usage()
+            await wait_until(lambda: live.reads > reads and not live.reading)
+            await pilot.pause()
+            refresh_s.append(time.perf_counter() - start)
+            stalls.append(watch.worst * 1000)
+            cpu_stalls.append(watch.worst_cpu * 1000)
+            gc_ms.append(f"{collections.worst * 1000:.0f} ms ({collections.full} full)")
+        watch.running = False
+        await watcher
+        result["refresh_s"] = refresh_s
+        result["refresh_worst_stall_ms"] = stalls
+        result["refresh_worst_stall_cpu_ms"] = cpu_stalls
+        result["refresh_gc"] = gc_ms
+        result["with_usage"] = len(live.table.by_id)
+    print(json.dumps(result))
+
+asyncio.run(main())
+"""
+
+
 async def seed(url: str, keys: int) -> tuple[float, float]:
     client = aioredis.from_url(url, decode_responses=True)
     start = time.perf_counter()
@@ -92,12 +192,37 @@ def main() -> None:
     )
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--console-runs", type=int, default=2)
+    parser.add_argument(
+        "--console-only", action="store_true", help="skip the session and keys top runs"
+    )
     args = parser.parse_args()
 
     server = start_redis_server()
     try:
         keys_s, usage_s = asyncio.run(seed(server.url, args.keys))
         print(f"seeded {args.keys} keys in {keys_s:.1f} s and their usage in {usage_s:.1f} s")
+        print(f"load average {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
+        for _ in range(args.console_runs):
+            load = os.getloadavg()[0]
+            out = subprocess.run(
+                [sys.executable, "-c", CONSOLE, server.url],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            c = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"  console: usage of {c['with_usage']} keys on screen "
+                f"{c['usage_after_list_s']:.2f} s after the list was usable (longest loop stall "
+                f"{c['load_worst_stall_ms']:.0f} ms wall, {c['load_worst_stall_cpu_ms']:.0f} ms "
+                f"CPU), RSS added {c['added_mb']:.0f} MB\n    live refresh of all of it "
+                f"{', '.join(f'{x:.2f}' for x in c['refresh_s'])} s, longest stall "
+                f"{', '.join(f'{x:.0f}' for x in c['refresh_worst_stall_ms'])} ms wall, "
+                f"{', '.join(f'{x:.0f}' for x in c['refresh_worst_stall_cpu_ms'])} ms CPU; "
+                f"longest GC pause {', '.join(c['refresh_gc'])}"
+                f" (load average {load:.1f} -> {os.getloadavg()[0]:.1f})"
+            )
+        if args.console_only:
+            return
         runs = []
         for _ in range(args.runs):
             out = subprocess.run(

@@ -22,8 +22,15 @@ from keyops.core.api import (
     parse_binding,
     printable,
 )
+from keyops.tui.live_usage import LiveUsage
 from keyops.tui.selection import Selection
-from keyops.tui.widgets.key_list_view import SortColumn, sort_rows, sort_rows_gently
+from keyops.tui.widgets.key_list_view import (
+    USAGE_SORTS,
+    RowFigure,
+    SortColumn,
+    sort_rows,
+    sort_rows_gently,
+)
 
 BINDING_FIELDS = {field.value: field for field in BindingField}
 
@@ -45,6 +52,7 @@ class ConsoleData:
         self.checked_at = 0.0
         self.loads = 0  # how many times the whole list was read (a refresh begun before the
         # latest read must not land on top of it)
+        self.live = LiveUsage()  # usage as last read, with $/min (read when first needed)
 
     async def load(self, now: float) -> None:
         """(Re)reads every key and account; marks of keys that still exist are kept.
@@ -62,7 +70,7 @@ class ConsoleData:
         order = (self.sort_column, self.sort_reverse)
         sorted_rows: list[KeyRow] | None = None
         if self.loaded:
-            sorted_rows = await sort_rows_gently(list(table), *order, now)
+            sorted_rows = await sort_rows_gently(list(table), *order, now, self.sort_figure())
         self.table, self.catalog = table, catalog
         self._binding_text.clear()
         if self.loaded:
@@ -90,7 +98,24 @@ class ConsoleData:
             self.selection.marked.difference_update(gone)
 
     def resort(self, now: float) -> None:
-        self.sorted_rows = sort_rows(list(self.table), self.sort_column, self.sort_reverse, now)
+        self.sorted_rows = sort_rows(
+            list(self.table), self.sort_column, self.sort_reverse, now, self.sort_figure()
+        )
+
+    def sort_figure(self) -> RowFigure | None:
+        """The usage figure the list is sorted by (None for a sort on the rows' own fields)."""
+        name = USAGE_SORTS.get(self.sort_column)
+        return self.live.sort_key(name) if name is not None else None
+
+    async def resort_gently(self, now: float) -> bool:
+        """Sorts again a slice per event-loop turn (after a usage read, when the sort is on
+        usage); False when the sort changed meanwhile and the result was dropped."""
+        order, loads = (self.sort_column, self.sort_reverse), self.loads
+        rows = await sort_rows_gently(list(self.table), *order, now, self.sort_figure())
+        if order != (self.sort_column, self.sort_reverse) or loads != self.loads:
+            return False  # a new sort or a new list (sorted by its own load) came meanwhile
+        self.sorted_rows = rows
+        return True
 
     def compile(self, text: str, now: float) -> KeyQuery:
         return self.session.query(text, now=now)

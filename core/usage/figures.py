@@ -238,6 +238,22 @@ class KeyUsage:
             shares.append((WEEKLY_COST, self.cost_week / limits.weekly_cost))
         return shares
 
+    def uses(self, now: float) -> list[tuple[str, float, float]]:
+        """Each limit CRS enforces on this key as (name, used, limit), in `shares` order: what
+        a detail view draws as bars."""
+        limits = self.limits
+        requests, tokens, cost = self.window_figures(now)
+        used = {
+            CONCURRENCY: (self.concurrency, limits.concurrency),
+            WINDOW_REQUESTS: (requests, limits.window_requests),
+            WINDOW_TOKENS: (tokens, limits.token_limit),
+            WINDOW_COST: (cost, limits.window_cost),
+            DAILY_COST: (self.cost_today, limits.daily_cost),
+            TOTAL_COST: (self.cost_total, limits.total_cost),
+            WEEKLY_COST: (self.cost_week, limits.weekly_cost),
+        }
+        return [(name, *used[name]) for name, _ in self.shares(now)]
+
     def top_share(self, now: float) -> tuple[str, float] | None:
         """The limit this key is closest to (or furthest over), None without limits."""
         shares = self.shares(now)

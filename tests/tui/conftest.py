@@ -123,3 +123,32 @@ async def add_tag_to_marked(pilot: Pilot[Any], tag: str, seconds: float = 30) ->
     await wait_for(pilot, lambda: "unchanged" in static_text(app, "#preview-counts"), "preview")
     await pilot.press("ctrl+s")
     return await finish_progress(pilot, seconds)
+
+
+# -- the usage fixture: a real CRS's dump after 534 requests, the clock frozen at its dump ------
+
+
+def usage_fixture_now() -> float:
+    from tests.support.dump import usage_expected
+
+    dumped = usage_expected()["dump_utc"].replace("Z", "+00:00")
+    return datetime.fromisoformat(dumped).astimezone(UTC).timestamp()
+
+
+async def usage_fixture_session() -> KeyopsSession:
+    """A session on an in-process store holding the usage fixture, CRS's offset set."""
+    import fakeredis
+
+    from tests.support.dump import load_dump, usage_expected, usage_fixture
+
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    await load_dump(client, usage_fixture())
+    session = KeyopsSession.from_client(client, "usage fixture")
+    session.timezone_offset = usage_expected()["timezone_offset"]
+    return session
+
+
+def usage_fixture_app(config: UiConfig | None = None) -> KeyopsApp:
+    """The console on the usage fixture with its clock frozen at the dump instant."""
+    now = usage_fixture_now()
+    return KeyopsApp(usage_fixture_session, clock=lambda: now, config=config)

@@ -167,7 +167,8 @@ async def test_the_terminal_palette_theme_renders() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_loaded(pilot)
         assert app.theme == "ansi-dark"
-        assert "alpha-console-1" in app.export_screenshot()
+        # 13 characters: whole in the name column at 80 columns beside the usage columns.
+        assert "delta-bedrock" in app.export_screenshot()
 
 
 async def test_a_whole_tag_batch_at_80x24_with_the_keyboard_only() -> None:

@@ -17,7 +17,17 @@ import pytest
 from textual.pilot import Pilot
 
 from keyops.tui.app import KeyopsApp
-from tests.tui.conftest import demo_app, finish_progress, shown_names, wait_for, wait_loaded
+from tests.support.dump import usage_expected
+from tests.tui.conftest import (
+    demo_app,
+    finish_progress,
+    key_view,
+    shown_names,
+    static_text,
+    usage_fixture_app,
+    wait_for,
+    wait_loaded,
+)
 from tests.tui.conftest import wait_screen as wait_for_screen
 
 SIZE = (80, 24)
@@ -204,3 +214,31 @@ async def test_export_the_audit_of_the_last_operation_takes_at_most_five_keys(
         changed = [row for row in rows if row["field"] == "isActive"]
         assert len(changed) == progress.outcome.counts.applied
         print(f"export the last operation's audit: {keys.count} keys")
+
+
+async def test_a_key_burning_money_from_launch_to_disabled_takes_five_keys() -> None:
+    """docs/user-guide.md, "A key is burning money": on a real CRS's dump, the top spender
+    found, looked at (its answer, limits and models) and disabled."""
+    app = usage_fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        burner = usage_expected()["keys"]["alpha-console-1"]["id"]  # $28.68 today, no limits
+        keys = Keys(pilot)
+        await keys.press("dollar_sign")  # top spenders today, the cursor on the first
+        view = key_view(app)
+        await wait_for(pilot, lambda: getattr(view.highlighted, "id", "") == burner, "on top")
+        await keys.press("enter")  # its detail: CRS's answer, limit bars, per-model use
+        await wait_for_screen(pilot, "KeyDetailScreen")
+        await wait_for(pilot, lambda: "claude-opus" in static_text(app, "#usage"), "its models")
+        await keys.press("escape", "d")
+        await wait_for_screen(pilot, "StatusChangeScreen")
+        await wait_for(
+            pilot,
+            lambda: "change" in str(app.screen.query_one("#status-counts").render()),
+            "preview",
+        )  # type: ignore[arg-type]
+        await keys.press("enter")
+        await finish_progress(pilot)
+        assert keys.count <= 5, keys.count
+        assert await field_of(app, burner, "isActive") == "false"
+        print(f"a key burning money, launch to disabled: {keys.count} keys")

@@ -34,6 +34,7 @@ from tests.tui.conftest import (
     demo_app,
     static_text,
     type_filter,
+    usage_fixture_app,
     wait_for,
     wait_loaded,
     wait_screen,
@@ -407,3 +408,36 @@ def test_redis_lost(
         await pilot.pause(0.1)
 
     snap(snap_compare, KeyopsApp(session, clock=DEMO_NOW.timestamp), size, before)
+
+
+# -- usage: a real CRS's dump after 534 requests, the clock frozen at its dump instant ----------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_key_list_usage_columns_sorted_by_cost_today(
+    snap_compare: Any, size: tuple[int, int]
+) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        app = pilot.app
+        assert isinstance(app, KeyopsApp) and app.data is not None
+        live = app.data.live
+        await wait_for(pilot, lambda: live.loaded, "usage read")
+        await pilot.press("dollar_sign")
+        await pilot.pause()
+
+    snap(snap_compare, usage_fixture_app(UiConfig(refresh_usage_seconds=3600)), size, before)
+
+
+def test_key_detail_usage(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "name:zeta-unbound-1")
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyDetailScreen")
+        app = pilot.app
+        assert isinstance(app, KeyopsApp)
+        await wait_for(pilot, lambda: "CRS would" in static_text(app, "#usage"), "usage shown")
+        await wait_for(pilot, lambda: "reading" not in static_text(app, "#fields"), "fields")
+
+    snap(snap_compare, usage_fixture_app(UiConfig(refresh_usage_seconds=3600)), (100, 40), before)

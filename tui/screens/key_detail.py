@@ -1,4 +1,6 @@
-"""Every field of one key as Redis holds it now, except the secret (keyops never reads it).
+"""One key now: whether CRS would accept its next request and why not (in CRS's words), its
+usage today, each of its limits as a bar (used / limit, percent), its use today per model, and
+every field as Redis holds it, except the secret (keyops never reads it).
 
 `esc` or `q` closes.
 """
@@ -19,6 +21,7 @@ from textual.widgets import Static
 from keyops.core.api import BindingField, KeyopsError, KeyRow
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
+from keyops.tui.usage_panel import usage_panel
 
 
 def _shown(value: Any) -> str:
@@ -49,11 +52,30 @@ class KeyDetailScreen(ConsoleModal[None]):
             title.append(printable(f"  {self.row.id}"))
             yield Static(title, id="title")
             with VerticalScroll():
+                yield Static("reading usage…", id="usage")
                 yield Static("reading…", id="fields")
             yield Static("esc closes · the secret (apiKey) is never shown", classes="hint")
 
     def on_mount(self) -> None:
         self.load_record()
+        self.load_usage()
+
+    @work(exclusive=True, group="usage", exit_on_error=False)
+    async def load_usage(self) -> None:
+        panel = self.query_one("#usage", Static)
+        session, key_id = self.data.session, self.row.id
+        now = self.keyops.clock()
+        try:
+            usage = (await session.usage([key_id], now=now)).get(key_id)
+            breakdown = await session.usage_breakdown(key_id, now=now)
+        except KeyopsError as error:
+            panel.update(shown(f"cannot read usage: {error}", "bold red"))
+            self.keyops.report_failure("Reading the key's usage", error, background=True)
+            return
+        rate = self.data.live.rates.get(key_id, 0.0)
+        panel.update(
+            usage_panel(usage, breakdown, now=now, offset=session.timezone_offset, rate=rate)
+        )
 
     @work(exclusive=True, exit_on_error=False)
     async def load_record(self) -> None:

@@ -7,11 +7,21 @@ an account of the marked keys to another account, `e`/`d` enable or disable the
 marked keys (the highlighted one when none is marked), `f` edits their fields (limits,
 permissions, service rates, expiry), `x` deletes them (you type `delete`), `u` undoes this
 console's last operation (a revert: its preview first, then the confirm), `o` opens
-operations and audit, `enter` shows every field of a key except its secret.
+operations and audit, `enter` shows every field of a key except its secret, its use today per
+model, its limits as bars, and whether CRS would accept it now.
 
 `D` shows the soft-deleted keys (the filter status:deleted; `D` again goes back): there `r`
 restores the marked keys (you type `restore`) and `P` purges them for good (you type their
 count).
+
+Usage: the columns after the status show what CRS counted (default: cost today, $/min and the
+highest share of any limit); `c` picks them (requests, cost today/this week/in all,
+concurrency, limit share, verdict, $/min; saved in the config). `$` sorts by cost today,
+highest first, with the cursor on the top spender; `s` also steps through the usage columns
+shown. Usage is read in the background once the list is up and again every 10 s
+(`refresh_usage_seconds`): "$/min" is what a key spent per minute since the read before, and
+a key whose cost rose is drawn in red with a ▲. Queries filter on usage too:
+`cost.today:>5`, `limit:>90%`, `rejected`, `rejected:daily-cost`.
 
 The "bound to" column lists the upstream accounts and groups a key is bound to, one per
 platform (console:my-account, claude:group:my-group); "-" means none: CRS serves the key from
@@ -44,16 +54,17 @@ from keyops.core.api import CLOCK, KeyopsError, KeyQuery, KeyRow, QueryError, ut
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST, RECONNECT_EVERY
 from keyops.tui.screens.account_assign import AccountAssignScreen
 from keyops.tui.screens.account_move import AccountMoveScreen
-from keyops.tui.screens.base import ConsoleScreen, PaletteCommand, WriteBinding
+from keyops.tui.screens.base import PaletteCommand, WriteBinding
 from keyops.tui.screens.key_detail import KeyDetailScreen
 from keyops.tui.screens.key_edit import KeyEditScreen
 from keyops.tui.screens.key_lifecycle import LifecycleScreen, PurgeScreen
 from keyops.tui.screens.operations import OperationsScreen
 from keyops.tui.screens.status_change import StatusChangeScreen
 from keyops.tui.screens.tag_editor import TagEditorScreen
+from keyops.tui.screens.usage_list import UsageListScreen
 from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.footer import ConsoleFooter
-from keyops.tui.widgets.key_list_view import KeyListView, SortColumn
+from keyops.tui.widgets.key_list_view import USAGE_SORTS, KeyListView, SortColumn
 
 # Rows filtered per event-loop turn: about 10 ms of work at 100,000 keys, so a keystroke
 # arriving mid-scan waits at most that long.
@@ -87,7 +98,7 @@ DELETED_QUERY = "status:deleted"
 FILTER_COALESCE_SECONDS = 0.05
 
 
-class KeyListScreen(ConsoleScreen):
+class KeyListScreen(UsageListScreen):
     HELP_TITLE = "Key list"
     HELP_TEXT = __doc__ or ""
 
@@ -131,6 +142,7 @@ class KeyListScreen(ConsoleScreen):
         self._marker: tuple[object, ...] | None = None  # the last change marker read
         self.deleted_count = 0  # soft-deleted keys in the loaded table (hidden unless asked for)
         self.reconnected = False  # the next load follows a lost connection: say it is back
+        self._usage_stale = False  # the next load follows a batch or a reconnect: usage too
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -167,6 +179,7 @@ class KeyListScreen(ConsoleScreen):
         self.set_interval(1.0, self.update_status)  # the data's age ticks
         self.set_interval(config.refresh_rows_seconds, self.refresh_rows)
         self.set_interval(config.refresh_list_seconds, self.refresh_list)
+        self.start_usage()
 
     def on_screen_resume(self) -> None:
         # Back from a dialog or another screen: show what Redis holds now, not what it held.
@@ -209,6 +222,11 @@ class KeyListScreen(ConsoleScreen):
             self.run_filter()
         else:
             await self._refilter_new_rows()
+        if self._usage_stale:
+            self._usage_stale = False
+            self.usage_after_reload()
+        else:
+            self.ensure_usage()  # after the first paint: usage never delays the list
         self.keyops.offer_recovery()
 
     async def _refilter_new_rows(self) -> None:
@@ -283,12 +301,14 @@ class KeyListScreen(ConsoleScreen):
             self.load_keys()
 
     def reload_after_batch(self) -> None:
+        self._usage_stale = True  # a disable or a limit changes what CRS would answer
         self.load_keys()
 
     def connection_changed(self, was_lost: str, lost: str) -> None:
         self.update_banner()
         if was_lost and not lost:
             self.reconnected = True
+            self._usage_stale = True
             self.load_keys()  # Redis answers again: show what it holds now (marks are kept)
 
     # -- filtering -------------------------------------------------------------------------------
@@ -361,6 +381,8 @@ class KeyListScreen(ConsoleScreen):
             return
         self.query_problem = ""
         error_line.remove_class("visible")
+        if query.needs_usage:
+            self.ensure_usage()  # the filter shows its result again when usage arrives
         previous = self._scan
         if previous is not None and previous.complete and query.narrows(previous.query):
             source = previous.found  # typing on: only what matched before can match now
@@ -397,7 +419,8 @@ class KeyListScreen(ConsoleScreen):
         if data is None or not self.loaded:
             return  # "loading keys…" (or why they cannot be) stays
         marked = len(data.selection)
-        arrow = "▼" if data.sort_reverse else "▲"
+        # Usage sorts run highest first: the arrow points the way the values run.
+        arrow = "▼" if data.sort_reverse != (data.sort_column in USAGE_SORTS) else "▲"
         scanning = self._scan is not None and not self._scan.complete
         if self.query_problem:
             shown_count = f"0 shown of {len(data.table)} keys (invalid filter)"
@@ -475,6 +498,23 @@ class KeyListScreen(ConsoleScreen):
         data.resort(self.keyops.clock())
         self._scan = None  # an earlier result is in the old order
         self.run_filter()
+        self.ensure_usage()
+
+    def query_needs_usage(self) -> bool:
+        return self._scan is not None and self._scan.query.needs_usage
+
+    async def usage_arrived(self) -> None:
+        """A usage read landed: a usage sort is redone (a slice per event-loop turn), a usage
+        filter runs again, and the cells repaint; the cursor stays on its key."""
+        data = self.data
+        resorted = False
+        if data.sort_column in USAGE_SORTS:
+            resorted = await data.resort_gently(self.keyops.clock())
+        if resorted or self.query_needs_usage():
+            await self._refilter_new_rows()
+        else:
+            self.view.refresh()
+        self.update_status()
 
     @on(KeyListView.DetailRequested)
     def show_detail(self, event: KeyListView.DetailRequested) -> None:
@@ -662,6 +702,7 @@ class KeyListScreen(ConsoleScreen):
                 "Reload keys", "Read every key again (marks are kept)", self.action_reload
             ),
         ]
+        commands += self.usage_palette_commands()
         for column in SortColumn:
             commands.append(
                 PaletteCommand(

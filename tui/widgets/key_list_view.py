@@ -7,8 +7,12 @@ freezes for seconds at that size.
 Bindings (ids in brackets, remappable): up/k, down/j, pageup/ctrl+u, pagedown/ctrl+d, home/g,
 end/G move [keys.*]; space marks the key [keys.mark]; v starts a range and marks it on the
 second press [keys.range]; * marks every key shown [keys.mark_shown]; U clears all marks
-[keys.clear_marks]; s sorts by the next column, S reverses [keys.sort, keys.sort_reverse];
-enter shows the key [keys.detail].
+[keys.clear_marks]; s sorts by the next column (the usage columns shown included), S
+reverses [keys.sort, keys.sort_reverse]; enter shows the key [keys.detail].
+
+Usage columns (cost today, $/min, limit share...) are the ones the screen sets in
+`usage_columns`; their cells come from `usage_cell`, and a usage sort orders by the figure
+`sort_rows` is given, highest first.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from textual.strip import Strip
 from keyops.core.api import DAY, KeyRow, KeyStatus, printable, utc_text
 from keyops.tui.formatting import cut_middle
 from keyops.tui.selection import Selection
+from keyops.tui.usage_columns import BURNING, NEAR, OVER, USAGE_COLUMN_SPECS
 
 
 class SortColumn(StrEnum):
@@ -44,9 +49,22 @@ class SortColumn(StrEnum):
     LAST_USED = "last used"
     CREATED = "created"
     ID = "id"
+    # Usage figures (highest first unless reversed): the values are the sort's words.
+    REQUESTS_TODAY = "requests today"
+    COST_TODAY = "cost today"
+    COST_WEEK = "cost this week"
+    COST_TOTAL = "total cost"
+    CONCURRENCY = "concurrency"
+    LIMIT = "limit share"
+    VERDICT = "verdict"
+    RATE = "$/min"
 
 
-SORT_CYCLE = list(SortColumn)
+# The usage column each usage sort orders by, and back.
+USAGE_SORTS = {SortColumn(spec.sort_words): spec.name for spec in USAGE_COLUMN_SPECS.values()}
+SORT_OF_USAGE = {name: column for column, name in USAGE_SORTS.items()}
+SORT_CYCLE = [column for column in SortColumn if column not in USAGE_SORTS]
+RowFigure = Callable[[KeyRow], float]
 _STATUS_ORDER = {
     KeyStatus.ACTIVE: 0,
     KeyStatus.DISABLED: 1,
@@ -55,9 +73,18 @@ _STATUS_ORDER = {
 }
 
 
-def sort_rows(rows: list[KeyRow], column: SortColumn, reverse: bool, now: float) -> list[KeyRow]:
-    """Rows in display order; ties fall back to the name so the order is stable to read."""
+def sort_rows(
+    rows: list[KeyRow],
+    column: SortColumn,
+    reverse: bool,
+    now: float,
+    figure: RowFigure | None = None,
+) -> list[KeyRow]:
+    """Rows in display order; ties fall back to the name so the order is stable to read.
+    A usage sort orders by `figure` (a key's usage figure), highest first."""
     by_name = sorted(rows, key=lambda row: row.name_folded)  # folded once, when rows are built
+    if column in USAGE_SORTS:
+        return sorted(by_name, key=figure or (lambda row: 0.0), reverse=not reverse)
     if column is SortColumn.NAME:
         return by_name[::-1] if reverse else by_name
     if column is SortColumn.STATUS:
@@ -74,10 +101,14 @@ SORT_SLICE = 25_000
 
 
 def _merge_key(
-    column: SortColumn, reverse: bool, now: float
+    column: SortColumn, reverse: bool, now: float, figure: RowFigure | None = None
 ) -> tuple[Callable[[KeyRow], Any], bool]:
     """A key (and direction) that orders rows exactly as `sort_rows` does, for merging runs
     it sorted: ties fall back to the name ascending, except in a reversed name sort."""
+    if column in USAGE_SORTS:
+        of = figure or (lambda row: 0.0)
+        sign = 1 if reverse else -1  # highest first unless reversed
+        return (lambda row: (sign * of(row), row.name_folded)), False
     if column is SortColumn.NAME:
         return attrgetter("name_folded"), reverse
     if column is SortColumn.ID:
@@ -91,18 +122,22 @@ def _merge_key(
 
 
 async def sort_rows_gently(
-    rows: list[KeyRow], column: SortColumn, reverse: bool, now: float
+    rows: list[KeyRow],
+    column: SortColumn,
+    reverse: bool,
+    now: float,
+    figure: RowFigure | None = None,
 ) -> list[KeyRow]:
     """`sort_rows` a slice per event-loop turn: runs of SORT_SLICE rows sorted, then merged
     SORT_SLICE at a time. One sort of 100,000 names held the loop for ~70 ms; a background
     reload must not hold it that long."""
     runs = []
     for start in range(0, len(rows), SORT_SLICE):
-        runs.append(sort_rows(rows[start : start + SORT_SLICE], column, reverse, now))
+        runs.append(sort_rows(rows[start : start + SORT_SLICE], column, reverse, now, figure))
         await asyncio.sleep(0)
     if len(runs) <= 1:
         return runs[0] if runs else []
-    key, merge_reverse = _merge_key(column, reverse, now)
+    key, merge_reverse = _merge_key(column, reverse, now, figure)
     merged = heapq.merge(*runs, key=key, reverse=merge_reverse)
     ordered: list[KeyRow] = []
     while len(ordered) < len(rows):
@@ -117,6 +152,8 @@ class Column:
     width: int  # fixed cells, or 0 for a share of what is left
     share: int = 0
     sort: SortColumn | None = None
+    usage: str = ""  # a usage column: the figure's name (its cells come from `usage_cell`)
+    numeric: bool = False  # right-aligned
 
 
 WIDE_COLUMNS = (
@@ -131,13 +168,34 @@ WIDE_COLUMNS = (
 # Under 96 cells the created date gives way to the columns an operator acts on.
 NARROW_COLUMNS = WIDE_COLUMNS[:-1]
 MARK_WIDTH = 2
+# Usage columns go after the status; when the row is too narrow for them and at least this
+# much for name, tags and bindings together, the dates and the id give way first.
+FLEX_MINIMUM = 36
+GIVES_WAY = ("created", "id", "last used")
 
 
-@lru_cache(maxsize=16)
-def layout_columns(width: int) -> tuple[tuple[Column, int], ...]:
-    """Column widths for a view width (asked for every rendered line, so cached by width)."""
-    columns = WIDE_COLUMNS if width >= 96 else NARROW_COLUMNS
-    fixed = MARK_WIDTH + sum(c.width for c in columns) + len(columns) - 1
+def usage_column(name: str) -> Column:
+    spec = USAGE_COLUMN_SPECS[name]
+    return Column(
+        spec.title, spec.width, sort=SORT_OF_USAGE[name], usage=name, numeric=spec.numeric
+    )
+
+
+def _fixed_width(columns: list[Column]) -> int:
+    return MARK_WIDTH + sum(c.width for c in columns) + len(columns) - 1
+
+
+@lru_cache(maxsize=64)
+def layout_columns(width: int, usage: tuple[str, ...] = ()) -> tuple[tuple[Column, int], ...]:
+    """Column widths for a view width and the usage columns shown (asked for every rendered
+    line, so cached)."""
+    base = WIDE_COLUMNS if width >= 96 else NARROW_COLUMNS
+    columns = list(base[:3]) + [usage_column(name) for name in usage] + list(base[3:])
+    for title in GIVES_WAY:
+        if not usage or width - _fixed_width(columns) >= FLEX_MINIMUM:
+            break
+        columns = [c for c in columns if c.title != title]
+    fixed = _fixed_width(columns)
     spare = max(width - fixed, len(columns) * 4)
     shares = sum(c.share for c in columns)
     laid, given = [], 0
@@ -203,6 +261,9 @@ class KeyListView(ScrollView, can_focus=True):
         "key-list--expired",
         "key-list--deleted",
         "key-list--damaged",
+        "key-list--near",
+        "key-list--over",
+        "key-list--burning",
     }
 
     DEFAULT_CSS = """
@@ -216,6 +277,9 @@ class KeyListView(ScrollView, can_focus=True):
     KeyListView > .key-list--expired { color: $warning; }
     KeyListView > .key-list--deleted { color: $error; }
     KeyListView > .key-list--damaged { color: $error; text-style: bold reverse; }
+    KeyListView > .key-list--near { color: $warning; }
+    KeyListView > .key-list--over { color: $error; text-style: bold; }
+    KeyListView > .key-list--burning { color: $error; text-style: bold; }
     """
 
     cursor = reactive(0, repaint=False, always_update=True)
@@ -263,6 +327,10 @@ class KeyListView(ScrollView, can_focus=True):
         # is refused ("" when it is not). The screen sets it: an invalid filter shows no keys,
         # so nothing may be marked from it.
         self.marking_refused: Callable[[], str] = lambda: ""
+        # The usage columns shown and their cells (text, and "", "near", "over" or "burning");
+        # the screen sets both.
+        self.usage_columns: tuple[str, ...] = ()
+        self.usage_cell: Callable[[KeyRow, str], tuple[str, str]] = lambda row, name: ("", "")
 
     # -- content ---------------------------------------------------------------------------------
 
@@ -426,9 +494,14 @@ class KeyListView(ScrollView, can_focus=True):
         self.refresh()
         return True
 
+    def sort_cycle(self) -> list[SortColumn]:
+        """What `s` steps through: the list's own columns, then the usage columns shown."""
+        return SORT_CYCLE + [SORT_OF_USAGE[name] for name in self.usage_columns]
+
     def action_sort(self) -> None:
-        position = SORT_CYCLE.index(self.sort_column)
-        self.sort_column = SORT_CYCLE[(position + 1) % len(SORT_CYCLE)]
+        cycle = self.sort_cycle()
+        position = cycle.index(self.sort_column) if self.sort_column in cycle else -1
+        self.sort_column = cycle[(position + 1) % len(cycle)]
         self.post_message(self.SortChanged(self.sort_column, self.sort_reverse))
 
     def action_sort_reverse(self) -> None:
@@ -457,11 +530,15 @@ class KeyListView(ScrollView, can_focus=True):
     def _header(self, width: int) -> Strip:
         style = self.get_component_rich_style("key-list--header")
         cells = []
-        for column, size in layout_columns(width):
+        for column, size in layout_columns(width, self.usage_columns):
             title = column.title
             if column.sort is not None and column.sort is self.sort_column:
-                title += " ▼" if self.sort_reverse else " ▲"
-            cells.append(_fit(title, size))
+                if column.usage:  # highest first: the arrow points the way values run
+                    arrow = "▲" if self.sort_reverse else "▼"
+                    title = arrow + ("" if cell_len(title) + 2 > size else " ") + title
+                else:
+                    title += " ▼" if self.sort_reverse else " ▲"
+            cells.append(title.rjust(size) if column.numeric else _fit(title, size))
         return Strip([Segment(_fit(" " * MARK_WIDTH + " ".join(cells), width), style)], width)
 
     def _row(self, index: int, width: int) -> Strip:
@@ -483,12 +560,22 @@ class KeyListView(ScrollView, can_focus=True):
                 base + self.get_component_rich_style("key-list--marked") if marked else base,
             )
         ]
-        for position, (column, size) in enumerate(layout_columns(width)):
+        for position, (column, size) in enumerate(layout_columns(width, self.usage_columns)):
+            separator = "" if position == 0 else " "
+            if column.usage:
+                text, level = self.usage_cell(row, column.usage)
+                style = base
+                if level in (NEAR, OVER, BURNING):
+                    style = base + self.get_component_rich_style(f"key-list--{level}")
+                fitted = _fit(text, size)
+                if column.numeric and cell_len(text) <= size:
+                    fitted = " " * (size - cell_len(text)) + text
+                segments.append(Segment(separator + fitted, style))
+                continue
             text = self._cell(row, column.title, status)
             style = status_style if column.title == "status" else base
             if marked and column.title == "name":
                 style = base + Style(bold=True)
-            separator = "" if position == 0 else " "
             # Names only: a "bound to" cell lists several bindings, and a middle cut would join
             # two of them into what reads as one account name.
             fit = _fit_middle if column.title == "name" else _fit
