@@ -106,9 +106,6 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
 CLI_ONLY = {
     OpType.TAG_RENAME,
     OpType.TAG_DELETE,
-    OpType.MODELS,
-    OpType.CLIENTS,
-    OpType.DESCRIPTION,
 }
 
 
