@@ -81,7 +81,8 @@ class KeyEditScreen(PreviewModal):
                     " · empty fields stay unchanged", style="dim"
                 )
             )
-            with VerticalScroll(id="edit-fields"):
+            # Not a tab stop itself: tab goes field to field, and focus scrolls the form.
+            with VerticalScroll(id="edit-fields", can_focus=False):
                 for field in FIELDS:
                     with Horizontal(classes="edit-row"):
                         yield Label(field.label, classes="edit-label")
