@@ -3,6 +3,7 @@ real redis-server holding CRS's own dump: what lands in Redis, field by field.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -181,4 +182,55 @@ async def test_restrictions_and_description_from_the_form_are_one_op_and_one_und
         assert {k: v for k, v in reverted[key_id].items() if k != "updatedAt"} == {
             k: v for k, v in before[key_id].items() if k != "updatedAt"
         }, key_id
+    assert await crs_index_problems(crs) == []
+
+
+async def test_purge_says_it_is_working_then_sums_up_what_went(crs: aioredis.Redis) -> None:
+    app = console(crs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "tag:team-a")
+        await pilot.press("space", "space")
+        two = marked_ids(app)
+        await pilot.press("x")
+        await wait_screen(pilot, "LifecycleScreen")
+        await wait_for(pilot, lambda: "2 change" in static_text(app, "#lifecycle-counts"), "plan")  # type: ignore[arg-type]
+        await pilot.press(*"delete", "enter")
+        await finish_progress(pilot, 60)
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        # The purge holds until released, so the dialog can be seen at work.
+        assert app.data is not None
+        session = app.data.session
+        release = asyncio.Event()
+        real_purge = session.purge
+
+        async def held_purge(preview: Any) -> dict[str, str]:
+            await release.wait()
+            return await real_purge(preview)
+
+        session.purge = held_purge  # type: ignore[method-assign]
+        await pilot.press("escape", "D", "P")
+        await wait_screen(pilot, "PurgeScreen")
+        await wait_for(
+            pilot, lambda: "Type 2 and enter" in static_text(app, "#purge-type-hint"), "preview"
+        )  # type: ignore[arg-type]
+        await pilot.press("2", "enter")
+        await wait_for(
+            pilot, lambda: "Purging 2 keys" in static_text(app, "#purge-type-hint"), "working"
+        )  # type: ignore[arg-type]
+        assert app.screen.query_one("#purge-working").display
+        await pilot.press("escape")  # refused while it runs: its summary must be seen
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "PurgeScreen"
+        release.set()
+        await wait_for(
+            pilot, lambda: "Purged 2 keys" in static_text(app, "#purge-type-hint"), "summary"
+        )  # type: ignore[arg-type]
+        assert "usage keys" in static_text(app, "#purge-type-hint")
+        assert not app.screen.query_one("#purge-working").display
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+    for key_id in two:
+        assert not await crs.exists(f"apikey:{key_id}")
     assert await crs_index_problems(crs) == []
