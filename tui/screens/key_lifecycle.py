@@ -213,9 +213,16 @@ class PurgeScreen(ConsoleModal[None]):
         try:
             outcome = await self.data.session.purge(preview)
         except KeyopsError as error:
+            # Not "nothing was written": chunks sent before the failure did purge their keys.
             self.running = False
-            self.show_result(failure_text(f"purging {total} keys failed", error))
-            self.keyops.report_failure(f"Purging {total} keys", error)
+            self.show_result(
+                shown(f"The purge stopped: {error}", "bold red").append(
+                    " — keys already purged stay purged; P on the deleted view purges the rest "
+                    "(it finds only what is still there)",
+                    style="",
+                )
+            )
+            self.keyops.report_failure(f"Purging {total} keys", error, background=True)
             return
         self.running = False
         summary = purge_summary(preview, outcome)
