@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from keyops.core.edits.assignment import AssignTarget, account_trouble
     from keyops.core.edits.base import EditRequest
     from keyops.core.edits.create import KeysCreate
+    from keyops.core.edits.description import DescriptionSet
     from keyops.core.edits.expiry import ExpiryChange
     from keyops.core.edits.key_fields import KeyFieldsEdit
     from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
@@ -72,17 +73,19 @@ if TYPE_CHECKING:
     from keyops.core.edits.permissions import PermissionsSet
     from keyops.core.edits.rates import RatesSet
     from keyops.core.edits.registry import KINDS, EditKind, OpType
+    from keyops.core.edits.restrictions import ClientsAllow, ModelsRestrict
     from keyops.core.edits.revert import RevertRequest, RollbackRequest
     from keyops.core.edits.status import StatusChange
     from keyops.core.edits.tags import ConflictMode, TagAction, TagEdit
     from keyops.core.logs import setup_file_logging
     from keyops.core.query import KeyQuery, QueryContext, QueryError, compile_query
     from keyops.core.safe_text import json_text, printable
-    from keyops.core.schema.access import allowed_services
+    from keyops.core.schema.access import allowed_services, restriction_in_force
     from keyops.core.schema.accounts import Account, AccountGroup
     from keyops.core.schema.api_secret import KeyMinter, minter_from
     from keyops.core.schema.bindings import BadBinding, Binding, BindingKind, parse_binding
     from keyops.core.schema.catalog import AccountCatalog, binding_labels
+    from keyops.core.schema.clients import CLIENT_IDS
     from keyops.core.schema.js_text import js_trim
     from keyops.core.schema.keys import ApiKeyRecord
     from keyops.core.schema.platforms import (
@@ -124,7 +127,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("KeysDelete", "KeysRestore"), "keyops.core.edits.lifecycle"),
     **dict.fromkeys(("LIMITS", "Limit", "LimitsSet"), "keyops.core.edits.limits"),
     "PermissionsSet": "keyops.core.edits.permissions",
-    "allowed_services": "keyops.core.schema.access",
+    **dict.fromkeys(("allowed_services", "restriction_in_force"), "keyops.core.schema.access"),
+    "CLIENT_IDS": "keyops.core.schema.clients",
+    "DescriptionSet": "keyops.core.edits.description",
+    **dict.fromkeys(("ClientsAllow", "ModelsRestrict"), "keyops.core.edits.restrictions"),
     "RatesSet": "keyops.core.edits.rates",
     **dict.fromkeys(("KeyMinter", "minter_from"), "keyops.core.schema.api_secret"),
     **dict.fromkeys(("OpCounts", "OperationRecord", "OpStatus"), "keyops.core.batch.operations"),
@@ -177,6 +183,7 @@ _EXPORTS: dict[str, str] = {
 
 # Everything a front end may import from here (tests check it matches `_EXPORTS`).
 __all__ = [
+    "CLIENT_IDS",
     "CLOCK",
     "DAY",
     "DEMO_ENDPOINT",
@@ -207,9 +214,11 @@ __all__ = [
     "Binding",
     "BindingField",
     "BindingKind",
+    "ClientsAllow",
     "ConflictMode",
     "ConnectionFailed",
     "CreateOutcome",
+    "DescriptionSet",
     "EditKind",
     "ExpiryChange",
     "GroupPlatform",
@@ -229,6 +238,7 @@ __all__ = [
     "Limit",
     "LimitsSet",
     "ModelUsage",
+    "ModelsRestrict",
     "NotACrsDatabase",
     "OpCounts",
     "OpStatus",
@@ -278,6 +288,7 @@ __all__ = [
     "printable",
     "read_ids_file",
     "resolve_settings",
+    "restriction_in_force",
     "settings_from_args",
     "setup_file_logging",
     "utc_text",

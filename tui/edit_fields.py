@@ -1,5 +1,6 @@
-"""The edit form's fields: what each one edits, how the value typed becomes its kind's request,
-and how the values the targets hold now are summed up ("0 on 950 keys, 5 on 50").
+"""The edit form's fields: what each one edits, how the value typed becomes its kind's request
+(a problem worded with the field's name, not the CLI option's), and how the values the targets
+hold now are summed up ("0 on 950 keys, 5 on 50").
 
 No Textual here: the form (screens/key_edit.py) lays these out. Adding a kind to the form is a
 `Part` (how its fields' texts become its request) and a `FormField` per input below.
@@ -8,20 +9,26 @@ No Textual here: the form (screens/key_edit.py) lays these out. Adding a kind to
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from keyops.core.api import (
+    CLIENT_IDS,
     LIMITS,
     BadRequest,
+    ClientsAllow,
+    DescriptionSet,
     ExpiryChange,
     KeyFieldsEdit,
     LimitsSet,
+    ModelsRestrict,
     PermissionsSet,
     RatesSet,
     allowed_services,
     printable,
+    restriction_in_force,
 )
 
 # How many distinct values a spread names before it counts the rest.
@@ -89,10 +96,31 @@ def _expiry(value: tuple[str, ...]) -> str:
     return "never" if not expires else printable(expires[:10])
 
 
+def _restriction(value: tuple[str, ...]) -> str:
+    flag, raw = value
+    names = restriction_in_force(flag, raw)
+    if names:
+        return "on: " + ",".join(printable(name) for name in names)
+    # A list kept while the flag is off restricts nothing (CRS reads the flag first).
+    return "off" if flag != "true" or not raw or raw == "[]" else printable(f"on: {raw}")
+
+
+def _description(value: tuple[str, ...]) -> str:
+    text = value[0]
+    if not text:
+        return "none"
+    one_line = " ".join(text.split())
+    return printable(one_line if len(one_line) <= 24 else one_line[:23] + "…")
+
+
+def _limit_name(option: str) -> str:
+    """The form's name for a limit (its CLI option in words): what its problems say."""
+    return option.removeprefix("--").replace("-", " ").replace("opus", "Opus")
+
+
 def _limit_label(option: str, metavar: str) -> str:
     unit = {"MIN": " (min)", "USD": " ($)"}.get(metavar, "")
-    name = option.removeprefix("--").replace("-", " ").replace("opus", "Opus")
-    return name + unit
+    return _limit_name(option) + unit
 
 
 FIELDS: tuple[FormField, ...] = (
@@ -140,12 +168,43 @@ FIELDS: tuple[FormField, ...] = (
         _expiry,
         "2027-01-31 (set; future = active, past = inactive), +30d (extend) or never (clear)",
     ),
+    FormField(
+        "models",
+        "model restriction",
+        "models",
+        ("enableModelRestriction", "restrictedModels"),
+        _restriction,
+        "add MODEL,… (on) · remove MODEL,… (off once empty) · clear (off); exact names",
+    ),
+    FormField(
+        "clients",
+        "client restriction",
+        "clients",
+        ("enableClientRestriction", "allowedClients"),
+        _restriction,
+        f"add|remove ID,… or clear; ids: {', '.join(CLIENT_IDS)} (→ completes)",
+    ),
+    FormField(
+        "description",
+        "description",
+        "description",
+        ("description",),
+        _description,
+        "the new description (trimmed, at most 500 characters); clear removes it",
+    ),
 )
+LABELS = {field.id: field.label for field in FIELDS}
+
+
+# A problem names the form's field ("rate window: 'x' is not a number"), not the CLI option.
+_LIMIT_NAMES = {limit.dest: _limit_name(limit.option) + ":" for limit in LIMITS} | {
+    "weekly_reset": "weekly reset:"
+}
 
 
 def _limits(texts: Mapping[str, str]) -> LimitsSet:
     given = {key: text for key, text in texts.items() if key != "weekly_reset"}
-    return LimitsSet.build(given, texts.get("weekly_reset"))
+    return LimitsSet.build(given, texts.get("weekly_reset"), names=_LIMIT_NAMES)
 
 
 def _expiry_request(texts: Mapping[str, str]) -> ExpiryChange:
@@ -153,12 +212,68 @@ def _expiry_request(texts: Mapping[str, str]) -> ExpiryChange:
     if text.lower() in ("never", "clear"):
         return ExpiryChange.build("clear")
     if text.startswith("+"):
-        return ExpiryChange.build("extend", text)
-    return ExpiryChange.build("set", text)
+        return ExpiryChange.build("extend", text, label="expiry:")
+    return ExpiryChange.build("set", text, label="expiry:")
+
+
+_ACTION_WORDS = {"add": "add", "+": "add", "remove": "remove", "-": "remove", "clear": "clear"}
+
+
+def _list_words(field_id: str, text: str) -> tuple[str, list[str]]:
+    """`add a,b` / `remove a` / `clear` (or `+a,b`, `-a`) -> the action and the names."""
+    label = LABELS[field_id]
+    stripped = text.strip()
+    if stripped[:1] in "+-":
+        word, rest = stripped[:1], stripped[1:]
+    else:
+        word, _, rest = stripped.partition(" ")
+    action = _ACTION_WORDS.get(word.lower())
+    if action is None:
+        raise BadRequest([f"{label}: start with add, remove or clear (e.g. add NAME)"])
+    names = [name for name in rest.replace(",", " ").split() if name]
+    if action == "clear" and names:
+        raise BadRequest([f"{label}: clear takes no names, it empties the list"])
+    if action != "clear" and not names:
+        raise BadRequest([f"{label}: {action} needs at least one name"])
+    return action, names
+
+
+def _models(texts: Mapping[str, str]) -> ModelsRestrict:
+    request: ModelsRestrict = ModelsRestrict.build(*_list_words("models", texts["models"]))
+    return request
+
+
+def _clients(texts: Mapping[str, str]) -> ClientsAllow:
+    request: ClientsAllow = ClientsAllow.build(*_list_words("clients", texts["clients"]))
+    return request
+
+
+def _description_request(texts: Mapping[str, str]) -> DescriptionSet:
+    text = texts["description"]
+    return DescriptionSet.build("" if text.strip().lower() == "clear" else text)
+
+
+def complete_clients(text: str) -> str | None:
+    """The client field's text with its last, half-typed id completed (None: nothing fits),
+    so the operator picks from CRS's ids instead of remembering them."""
+    typed = re.search(r"[^\s,+]*$", text)
+    last = typed.group() if typed else ""
+    if not last or last.lower() in _ACTION_WORDS:
+        return None
+    match = next((cid for cid in CLIENT_IDS if cid.startswith(last) and cid != last), None)
+    return None if match is None else text[: len(text) - len(last)] + match
 
 
 # A request of one of the kinds the form edits; the form's whole request may join several.
-PartRequest = LimitsSet | PermissionsSet | RatesSet | ExpiryChange
+PartRequest = (
+    LimitsSet
+    | PermissionsSet
+    | RatesSet
+    | ExpiryChange
+    | ModelsRestrict
+    | ClientsAllow
+    | DescriptionSet
+)
 FormRequest = PartRequest | KeyFieldsEdit
 
 # A part's request from the texts typed into its fields (only fields not left unchanged).
@@ -167,6 +282,9 @@ PARTS: dict[str, Callable[[Mapping[str, str]], PartRequest]] = {
     "permissions": lambda texts: PermissionsSet.build(texts["permissions"]),
     "rates": lambda texts: RatesSet.build([texts["rates"]]),
     "expiry": _expiry_request,
+    "models": _models,
+    "clients": _clients,
+    "description": _description_request,
 }
 
 

@@ -57,7 +57,9 @@ class ExpiryChange(BaseModel):
         *,
         keep_status: bool = False,
         atomic: bool = True,
+        label: str = "",
     ) -> ExpiryChange:
+        """`label` names the value in a problem (a form's field); the CLI's words by default."""
         problems: list[str] = []
         expires_at, seconds = "", 0
         if action not in set(ExpiryAction):
@@ -66,7 +68,7 @@ class ExpiryChange(BaseModel):
             moment = parse_iso(value) if value else None
             if moment is None:
                 problems.append(
-                    f"expiry set '{printable(value or '')}' is not a date (2027-01-31 or "
+                    f"{label or 'expiry set'} '{printable(value or '')}' is not a date (2027-01-31 or "
                     "2027-01-31T10:00, UTC unless it names a zone)"
                 )
             else:
@@ -75,7 +77,7 @@ class ExpiryChange(BaseModel):
             span = _SPAN.fullmatch((value or "").strip())
             if span is None or int(span[1]) == 0:
                 problems.append(
-                    f"expiry extend '{printable(value or '')}' is not a span: +30d, +12h or +2w"
+                    f"{label or 'expiry extend'} '{printable(value or '')}' is not a span: +30d, +12h or +2w"
                 )
             else:
                 seconds = int(span[1]) * UNITS[span[2]]

@@ -1,7 +1,8 @@
 """Several field edits in one operation: what the console's edit form sends when the operator
 changes fields of more than one kind at once (a limit and the permissions, say).
 
-Each part is a request of its own kind (limits, permissions, rates, expiry), checked by that
+Each part is a request of its own kind (limits, permissions, rates, expiry, the model and
+client restrictions, the description), checked by that
 kind's `build` and decided by that kind's `Edit`; this kind only runs them together, so the
 batch is one operation, one lock, one journal, one audit entry and one revert. The parts
 touch different fields, so their wanted values merge without overlap. A key one part leaves
@@ -18,12 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from keyops.core.edits import expiry, limits, permissions, rates
+from keyops.core.edits import description, expiry, limits, permissions, rates, restrictions
 from keyops.core.edits.base import Edit, EditContext, EditDefaults, Skip, Wanted
+from keyops.core.edits.description import DescriptionSet
 from keyops.core.edits.expiry import ExpiryChange
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.permissions import PermissionsSet
 from keyops.core.edits.rates import RatesSet
+from keyops.core.edits.restrictions import ClientsAllow, ModelsRestrict
 from keyops.core.errors import BadRequest
 from keyops.core.schema.rows import KeyRow
 
@@ -33,6 +36,9 @@ _PARTS: dict[type[BaseModel], Callable[[Any, EditContext], Edit]] = {
     PermissionsSet: permissions.prepare,
     RatesSet: rates.prepare,
     ExpiryChange: expiry.prepare,
+    ModelsRestrict: restrictions.prepare,
+    ClientsAllow: restrictions.prepare,
+    DescriptionSet: description.prepare,
 }
 READS = ("isDeleted", "updatedAt")  # the parts add their own
 
@@ -45,6 +51,9 @@ class KeyFieldsEdit(BaseModel):
     permissions: PermissionsSet | None = None
     rates: RatesSet | None = None
     expiry: ExpiryChange | None = None
+    models: ModelsRestrict | None = None
+    clients: ClientsAllow | None = None
+    description: DescriptionSet | None = None
     atomic: bool = True
 
     @classmethod

@@ -68,8 +68,9 @@ def _reset_part(text: str, low: int, high: int) -> int | None:
     return int(value)
 
 
-def parse_weekly_reset(text: str) -> tuple[str, str]:
-    """`DAY@HOUR` (DAY 1-7 or mon..sun, HOUR 0-23) -> the stored day and hour; AmountError."""
+def parse_weekly_reset(text: str, label: str = "--weekly-reset") -> tuple[str, str]:
+    """`DAY@HOUR` (DAY 1-7 or mon..sun, HOUR 0-23) -> the stored day and hour; AmountError
+    naming `label`."""
     day_text, sep, hour_text = text.partition("@")
     name = day_text.strip().lower()[:3]
     day = DAYS.index(name) + 1 if name in DAYS and day_text.strip().isalpha() else None
@@ -78,7 +79,7 @@ def parse_weekly_reset(text: str) -> tuple[str, str]:
     hour = _reset_part(hour_text, 0, 23) if sep else None
     if day is None or hour is None:
         raise AmountError(
-            f"--weekly-reset '{printable(text)}': expected DAY@HOUR, DAY 1-7 (Mon-Sun) or "
+            f"{label} '{printable(text)}': expected DAY@HOUR, DAY 1-7 (Mon-Sun) or "
             "mon..sun, HOUR 0-23, e.g. mon@0 or 3@14"
         )
     return js_number_to_string(day), js_number_to_string(hour)
@@ -93,10 +94,17 @@ class LimitsSet(BaseModel):
 
     @classmethod
     def build(
-        cls, given: Mapping[str, str | None], weekly_reset: str | None = None, atomic: bool = True
+        cls,
+        given: Mapping[str, str | None],
+        weekly_reset: str | None = None,
+        atomic: bool = True,
+        names: Mapping[str, str] | None = None,
     ) -> LimitsSet:
         """`given`: option dest (`concurrency`, `daily_cost`...) -> the typed text, None when
-        not given. Every problem is reported, one line each."""
+        not given. Every problem is reported, one line each, naming the limit by its CLI
+        option, or by `names` (dest, or `weekly_reset` -> the words to use: a form names its
+        own fields)."""
+        names = names or {}
         problems: list[str] = []
         values: dict[str, str] = {}
         for limit in LIMITS:
@@ -104,12 +112,16 @@ class LimitsSet(BaseModel):
             if text is None:
                 continue
             try:
-                values[limit.field] = parse_amount(limit.option, text, integer=limit.integer)
+                values[limit.field] = parse_amount(
+                    names.get(limit.dest, limit.option), text, integer=limit.integer
+                )
             except AmountError as error:
                 problems.append(str(error))
         if weekly_reset is not None:
             try:
-                values[RESET_DAY], values[RESET_HOUR] = parse_weekly_reset(weekly_reset)
+                values[RESET_DAY], values[RESET_HOUR] = parse_weekly_reset(
+                    weekly_reset, names.get("weekly_reset", "--weekly-reset")
+                )
             except AmountError as error:
                 problems.append(str(error))
         unknown = set(given) - {limit.dest for limit in LIMITS}

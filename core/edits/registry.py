@@ -115,7 +115,7 @@ KINDS: tuple[EditKind, ...] = (
         restrictions.ModelsRestrict,
         restrictions.READS,
         restrictions.prepare,
-        None,
+        "key_edit",
         restrictions.MODELS_CLI,
     ),
     EditKind(
@@ -123,7 +123,7 @@ KINDS: tuple[EditKind, ...] = (
         restrictions.ClientsAllow,
         restrictions.CLIENT_READS,
         restrictions.prepare,
-        None,
+        "key_edit",
         restrictions.CLIENTS_CLI,
     ),
     EditKind(
@@ -131,7 +131,7 @@ KINDS: tuple[EditKind, ...] = (
         description.DescriptionSet,
         description.READS,
         description.prepare,
-        None,
+        "key_edit",
         description.CLI,
     ),
     EditKind(

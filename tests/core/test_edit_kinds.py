@@ -106,9 +106,6 @@ def test_only_kinds_that_can_be_finished_are_resumable() -> None:
 CLI_ONLY = {
     OpType.TAG_RENAME,
     OpType.TAG_DELETE,
-    OpType.MODELS,
-    OpType.CLIENTS,
-    OpType.DESCRIPTION,
 }
 
 
@@ -141,6 +138,44 @@ def test_the_fields_kind_runs_its_parts_as_one_decision() -> None:
     assert getattr(skipped, "reason", "").startswith("never expires")
     with pytest.raises(BadRequest, match="nothing to change"):
         KeyFieldsEdit.build([])
+
+
+def test_the_fields_kind_joins_restrictions_and_the_description_with_a_limit() -> None:
+    request = KeyFieldsEdit.build(
+        [
+            LimitsSet.build({"concurrency": "2"}),
+            ModelsRestrict.build("add", ["claude-opus-4-1"]),
+            ClientsAllow.build("clear", []),
+            DescriptionSet.build(" on call "),
+        ]
+    )
+    current = {
+        "concurrencyLimit": "0",
+        "enableModelRestriction": "false",
+        "restrictedModels": "[]",
+        "enableClientRestriction": "true",
+        "allowedClients": '["codex_cli"]',
+        "description": "",
+        "isDeleted": "false",
+    }
+    plan = _template(request)("k-1", current)
+    assert {(w.field, w.after) for w in plan.fields} == {  # type: ignore[union-attr]
+        ("concurrencyLimit", "2"),
+        # add turns the model restriction on; clear empties the client list and turns it off
+        ("restrictedModels", '["claude-opus-4-1"]'),
+        ("enableModelRestriction", "true"),
+        ("allowedClients", "[]"),
+        ("enableClientRestriction", "false"),
+        ("description", "on call"),
+        ("updatedAt", STAMP),
+    }
+    assert request.summary == (
+        "limits set: concurrencyLimit=2; models restrict add: claude-opus-4-1; "
+        "clients allow clear (restriction off); description set: on call"
+    )
+    # A stored model list CRS would misread is left alone, and so is the rest of the form.
+    damaged = _template(request)("k-2", {**current, "restrictedModels": '{"a":1}'})
+    assert "not a JSON list" in getattr(damaged, "reason", "")
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ real redis-server holding CRS's own dump: what lands in Redis, field by field.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -137,4 +138,99 @@ async def test_delete_stops_a_key_and_restore_from_the_deleted_view_brings_it_ba
         await pilot.press(*"restore", "enter")
         await finish_progress(pilot, 60)
     assert await crs_accepts(crs, RAW) == (200, target)
+    assert await crs_index_problems(crs) == []
+
+
+async def test_restrictions_and_description_from_the_form_are_one_op_and_one_undo(
+    crs: aioredis.Redis,
+) -> None:
+    app = console(crs)
+    async with app.run_test(size=SIZE) as pilot:
+        ids = await open_form_on(pilot, "tag:team-a")
+        before = await records(crs, ids)
+        screen = app.screen
+        screen.query_one("#edit-models").value = "add claude-opus-4-1,claude-sonnet-4"  # type: ignore[attr-defined]
+        screen.query_one("#edit-clients").value = "+claude_code"  # type: ignore[attr-defined]
+        screen.query_one("#edit-description").value = "  on-call batch  "  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "change" in static_text(app, "#edit-preview"), "preview")  # type: ignore[arg-type]
+        await pilot.press("ctrl+s")
+        await wait_screen(pilot, "BatchConfirmScreen")
+        await pilot.press("enter")
+        progress = await finish_progress(pilot, 60)
+        outcome = progress.outcome
+        assert outcome is not None and outcome.counts.applied == len(ids)
+        after = await records(crs, ids)
+        for key_id in ids:
+            old_models = json.loads(before[key_id].get("restrictedModels") or "[]")
+            added = [m for m in ("claude-opus-4-1", "claude-sonnet-4") if m not in old_models]
+            assert json.loads(after[key_id]["restrictedModels"]) == old_models + added
+            assert after[key_id]["enableModelRestriction"] == "true"
+            assert "claude_code" in json.loads(after[key_id]["allowedClients"])
+            assert after[key_id]["enableClientRestriction"] == "true"
+            assert after[key_id]["description"] == "on-call batch"  # trimmed, as JS trim()
+        assert await crs_index_problems(crs) == []
+        op = await app.data.session.op(outcome.op_id)  # type: ignore[union-attr]
+        assert op.type.value == "fields"
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        await pilot.press("u")
+        await wait_screen(pilot, "BatchConfirmScreen")
+        await pilot.press("enter")
+        await finish_progress(pilot, 60)
+    reverted = await records(crs, ids)
+    for key_id in ids:
+        assert {k: v for k, v in reverted[key_id].items() if k != "updatedAt"} == {
+            k: v for k, v in before[key_id].items() if k != "updatedAt"
+        }, key_id
+    assert await crs_index_problems(crs) == []
+
+
+async def test_purge_says_it_is_working_then_sums_up_what_went(crs: aioredis.Redis) -> None:
+    app = console(crs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "tag:team-a")
+        await pilot.press("space", "space")
+        two = marked_ids(app)
+        await pilot.press("x")
+        await wait_screen(pilot, "LifecycleScreen")
+        await wait_for(pilot, lambda: "2 change" in static_text(app, "#lifecycle-counts"), "plan")  # type: ignore[arg-type]
+        await pilot.press(*"delete", "enter")
+        await finish_progress(pilot, 60)
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        # The purge holds until released, so the dialog can be seen at work.
+        assert app.data is not None
+        session = app.data.session
+        release = asyncio.Event()
+        real_purge = session.purge
+
+        async def held_purge(preview: Any) -> dict[str, str]:
+            await release.wait()
+            return await real_purge(preview)
+
+        session.purge = held_purge  # type: ignore[method-assign]
+        await pilot.press("escape", "D", "P")
+        await wait_screen(pilot, "PurgeScreen")
+        await wait_for(
+            pilot, lambda: "Type 2 and enter" in static_text(app, "#purge-type-hint"), "preview"
+        )  # type: ignore[arg-type]
+        await pilot.press("2", "enter")
+        await wait_for(
+            pilot, lambda: "Purging 2 keys" in static_text(app, "#purge-type-hint"), "working"
+        )  # type: ignore[arg-type]
+        assert app.screen.query_one("#purge-working").display
+        await pilot.press("escape")  # refused while it runs: its summary must be seen
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "PurgeScreen"
+        release.set()
+        await wait_for(
+            pilot, lambda: "Purged 2 keys" in static_text(app, "#purge-type-hint"), "summary"
+        )  # type: ignore[arg-type]
+        assert "usage keys" in static_text(app, "#purge-type-hint")
+        assert not app.screen.query_one("#purge-working").display
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+    for key_id in two:
+        assert not await crs.exists(f"apikey:{key_id}")
     assert await crs_index_problems(crs) == []

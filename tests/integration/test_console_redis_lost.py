@@ -315,3 +315,88 @@ async def test_operations_screen_while_redis_is_gone_reloads_when_back(lost: Los
         await pilot.press("escape")
         await wait_screen(pilot, "KeyListScreen")
         assert app.is_running and static_text(app, "#banner").strip() == ""
+
+
+async def test_edit_form_while_redis_is_gone_then_its_spread_is_read_again(
+    lost: LostRedis,
+) -> None:
+    app = await lost.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("space", "f")
+        await wait_screen(pilot, "KeyEditScreen")
+        await wait_for(
+            pilot, lambda: "reading" not in static_text(app, "#spread-concurrency"), "spread"
+        )
+        (key_id,) = marked(app)
+        await lost.proxy.cut()
+        await pilot.press("tab", "5")  # concurrency
+        await wait_for(pilot, lambda: GONE in static_text(app, "#edit-preview"), "inline")
+        assert "cannot preview" in static_text(app, "#edit-preview")
+        await pilot.press("ctrl+s")
+        message = await wait_error(pilot, "Planning the edit of 1 keys failed")
+        assert GONE in message and "nothing was written" in message
+        await pilot.press("enter")  # the form is under the dialog, with what was typed
+        await wait_screen(pilot, "KeyEditScreen")
+        assert app.screen.query_one("#edit-concurrency", Input).value == "5"
+        # CRS changes the key meanwhile: the spread shown once Redis is back must say so.
+        await lost.crs.hset(f"apikey:{key_id}", "concurrencyLimit", "7")
+        await lost.proxy.restore()
+        await wait_back(pilot)
+        await wait_for(
+            pilot, lambda: static_text(app, "#spread-concurrency").strip() == "7", "read again"
+        )
+        await wait_for(pilot, lambda: "1 change" in static_text(app, "#edit-preview"), "preview")
+        assert app.is_running
+    assert await lost.crs.keys("keyops:op:*") == []
+
+
+async def test_delete_dialog_while_redis_is_gone(lost: LostRedis) -> None:
+    app = await lost.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("space")
+        (key_id,) = marked(app)
+        await lost.proxy.cut()
+        await pilot.press("x")
+        await wait_screen(pilot, "LifecycleScreen")
+        await wait_for(pilot, lambda: GONE in static_text(app, "#lifecycle-counts"), "inline")
+        counts = static_text(app, "#lifecycle-counts")
+        assert "cannot read the keys" in counts and "nothing was written" in counts
+        await pilot.press(*"delete", "enter")  # no plan: nothing runs, the dialog stays
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "LifecycleScreen" and app.is_running
+        await pilot.press("escape")
+        await wait_screen(pilot, "KeyListScreen")
+        assert marked(app) == {key_id}
+        await lost.proxy.restore()
+        await wait_back(pilot)
+    assert await lost.crs.hget(f"apikey:{key_id}", "isDeleted") != "true"
+    assert await lost.crs.keys("keyops:op:*") == []
+
+
+async def test_purge_cut_off_by_redis_says_so_and_the_console_stays(lost: LostRedis) -> None:
+    app = await lost.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("space")
+        (key_id,) = marked(app)
+        await lost.crs.hset(f"apikey:{key_id}", mapping={"isDeleted": "true"})
+        await pilot.press("P")
+        await wait_screen(pilot, "PurgeScreen")
+        await wait_for(pilot, lambda: "Type 1 and" in static_text(app, "#purge-type-hint"), "")
+        await lost.proxy.cut()
+        await pilot.press("1", "enter")
+        await wait_for(
+            pilot, lambda: "The purge stopped" in static_text(app, "#purge-type-hint"), "said"
+        )
+        said = static_text(app, "#purge-type-hint")
+        assert GONE in said and "P on the deleted view purges the rest" in said
+        assert app.is_running and type(app.screen).__name__ == "PurgeScreen"
+        await pilot.press("enter")
+        await wait_screen(pilot, "KeyListScreen")
+        await wait_for(pilot, lambda: "Redis lost at" in static_text(app, "#banner"), "banner")
+        await lost.proxy.restore()
+        await wait_back(pilot)
+        # The purge's first write (its audit entry) never landed: the key is still there.
+        assert await lost.crs.exists(f"apikey:{key_id}")

@@ -65,6 +65,22 @@ async def test_the_footer_shows_help_on_every_screen_with_one() -> None:
         assert "? Help" in screen_text(app).splitlines()[-1]
 
 
+async def test_the_key_list_footer_keeps_the_on_call_keys_whole_at_80_columns() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        footer = screen_text(app).splitlines()[-1]
+        for key in ("space Mark", "/ Filter", "t Tags", "a Accounts", "f Fields"):
+            assert f"{key}  " in footer, (key, footer)
+        assert footer.rstrip().endswith("? Help ▏^p Palette")
+        # Wider, the footer takes in more keys, in the same order.
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        wide = screen_text(app).splitlines()[-1]
+        assert "d Disable" in wide and wide.index("a Accounts") < wide.index("f Fields")
+        assert wide.rstrip().endswith("? Help ▏^p Palette")
+
+
 async def test_checkboxes_read_ticked_or_not_without_colour() -> None:
     app = demo_app(300)
     async with app.run_test(size=SIZE) as pilot:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+from textual.containers import VerticalScroll
+from textual.widgets import Input
+
+from keyops.core.api import BadRequest, LimitsSet
 from keyops.tui.app import KeyopsApp
 from tests.tui.conftest import (
     demo_app,
@@ -78,6 +83,75 @@ async def test_a_bad_value_is_shown_under_its_field_and_blocks_the_confirm() -> 
         await wait_for(pilot, lambda: "change" in static_text(app, "#edit-preview"), "preview")
         await pilot.press("ctrl+s")
         await wait_screen(pilot, "BatchConfirmScreen")
+
+
+async def test_a_problem_names_the_form_field_while_the_cli_keeps_its_option() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f")
+        await wait_screen(pilot, "KeyEditScreen")
+        await pilot.press("tab", "tab", "x")  # rate window
+        await wait_for(pilot, lambda: "x" in static_text(app, "#error-rate_window"), "error")
+        assert static_text(app, "#error-rate_window").strip() == (
+            "rate window: 'x' is not a number"
+        )
+        app.screen.query_one("#edit-expiry", Input).value = "soon"
+        await wait_for(pilot, lambda: "soon" in static_text(app, "#error-expiry"), "error")
+        assert static_text(app, "#error-expiry").startswith("expiry: 'soon' is not a date")
+        app.screen.query_one("#edit-models", Input).value = "add"
+        await wait_for(pilot, lambda: "add" in static_text(app, "#error-models"), "error")
+        assert static_text(app, "#error-models").strip() == (
+            "model restriction: add needs at least one name"
+        )
+    with pytest.raises(BadRequest, match="--rate-window 'x' is not a number"):
+        LimitsSet.build({"rate_window": "x"})
+
+
+async def test_the_last_field_scrolls_into_view_with_its_hint_and_ctrl_s_at_80x24() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f")
+        await wait_screen(pilot, "KeyEditScreen")
+        # Two problems above push the last fields below the form's bottom edge.
+        await pilot.press("tab", "x", "tab", "x", "tab", "x")
+        await pilot.press(*["tab"] * 11)
+        screen = app.screen
+        field = screen.query_one("#edit-description", Input)
+        assert screen.focused is field
+        await pilot.pause(0.2)
+        fields = screen.query_one("#edit-fields", VerticalScroll)
+        assert fields.scroll_y > 0, "the form scrolled"
+        assert fields.region.contains_region(field.region), "the focused field is on screen"
+        hint = static_text(app, "#edit-hint")
+        assert hint.startswith("description: the new description")
+        assert "ctrl+s preview" in hint
+        assert screen.query_one("#edit-hint").region.bottom <= SIZE[1]
+
+
+async def test_client_ids_are_offered_as_they_are_typed() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("f")
+        await wait_screen(pilot, "KeyEditScreen")
+        clients = app.screen.query_one("#edit-clients", Input)
+        clients.focus()
+        await pilot.press(*"add cl")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # takes the id offered
+        assert clients.value == "add claude_code"
+        await pilot.press(*",ge")
+        await pilot.pause(0.2)
+        await pilot.press("right")
+        assert clients.value == "add claude_code,gemini_cli"
+        await wait_for(pilot, lambda: "change" in static_text(app, "#edit-preview"), "preview")
+        assert static_text(app, "#error-clients").strip() == ""
+        assert "clients allow add: claude_code, gemini_cli" in static_text(app, "#edit-preview")
+        clients.value = "add claude"
+        await wait_for(pilot, lambda: "not a client" in static_text(app, "#error-clients"), "")
+        assert "claude_code, gemini_cli, codex_cli, droid_cli" in static_text(app, "#error-clients")
 
 
 async def test_a_read_only_session_opens_no_form_delete_or_purge() -> None:

@@ -1,5 +1,6 @@
 """Edit fields of the marked keys (the highlighted one when none is marked): limits,
-permissions, service rates and expiry, like CRS's batch edit but from the keyboard.
+permissions, service rates, expiry, the model and client restrictions and the description,
+like CRS's batch edit but from the keyboard (CRS's page edits the last three one key at a time).
 
 Every field starts empty, "unchanged": only what you type is written. Beside each field, what
 the keys hold now ("0 on 950 keys, 5 on 50"). What you type is checked as you type, with CRS's
@@ -8,11 +9,16 @@ change. Limits: 0 is no limit. Weekly reset: DAY@HOUR (mon@0). Permissions: all,
 claude,gemini,openai,droid. Service rates: claude=1.5,gemini=0.8 (other services keep theirs;
 SERVICE=default takes one off). Expiry: a date (2027-01-31; a future date makes keys active, a
 past one inactive, as CRS's edit does), +30d to extend (from the later of now and the current
-date), or never. Fields of several kinds are one operation: one `u` undoes them all.
+date), or never. Model restriction: add NAME,… puts models on the list and turns the
+restriction on; remove NAME,… takes them off (the restriction goes off once the list is
+empty); clear empties it (off). Client restriction: the same with CRS's client ids
+(claude_code, gemini_cli, codex_cli, droid_cli; the right arrow completes one). Description:
+the text every key gets; clear removes it. Fields of several kinds are one operation: one `u`
+undoes them all.
 
 `ctrl+s` previews the batch on the confirm (counts, warnings, a sample before -> after; above
-500 keys you type the count), `enter` there runs it; `tab` moves between fields; `esc` closes,
-nothing written.
+500 keys you type the count), `enter` there runs it; `tab` moves between fields (the form
+scrolls; the focused field's hint stays at the bottom); `esc` closes, nothing written.
 """
 
 from __future__ import annotations
@@ -23,10 +29,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import DescendantFocus
+from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
 from keyops.core.api import BadRequest, KeyopsError
-from keyops.tui.edit_fields import FIELDS, FormRequest, field_problems, form_request, spread_text
+from keyops.tui.edit_fields import (
+    FIELDS,
+    FormRequest,
+    complete_clients,
+    field_problems,
+    form_request,
+    spread_text,
+)
 from keyops.tui.screens.base import PreviewModal, WriteBinding, failure_text, plan_still_valid
 from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
@@ -37,6 +51,19 @@ KEYS_HINT = "ctrl+s preview · tab next field · esc close"
 def _line(text: str, style: str = "") -> Text:
     """One line, cut at the edge: a long spread never pushes the form off an 80x24 screen."""
     return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+class ClientIds(Suggester):
+    """Offers CRS's client ids as the operator types one (the right arrow takes it)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_clients(value)
+
+
+SUGGESTERS = {"clients": ClientIds}
 
 
 class KeyEditScreen(PreviewModal):
@@ -54,11 +81,17 @@ class KeyEditScreen(PreviewModal):
                     " · empty fields stay unchanged", style="dim"
                 )
             )
-            with VerticalScroll(id="edit-fields"):
+            # Not a tab stop itself: tab goes field to field, and focus scrolls the form.
+            with VerticalScroll(id="edit-fields", can_focus=False):
                 for field in FIELDS:
                     with Horizontal(classes="edit-row"):
                         yield Label(field.label, classes="edit-label")
-                        yield Input(placeholder="unchanged", id=f"edit-{field.id}")
+                        suggester = SUGGESTERS.get(field.id)
+                        yield Input(
+                            placeholder="unchanged",
+                            id=f"edit-{field.id}",
+                            suggester=suggester() if suggester else None,
+                        )
                         yield Static(_line("reading…", "dim"), id=f"spread-{field.id}")
                     yield Static("", id=f"error-{field.id}", classes="edit-error")
             yield Static("type a value to see what would change", id="edit-preview")

@@ -7,7 +7,9 @@ once you type the word (`delete`, `restore`) and `enter`; above 500 keys the con
 for the count. `u` on the key list (or a revert in operations) undoes either.
 
 Purge removes soft-deleted keys for good, with their usage data: no rollback, no revert. It
-goes only once you type the number of keys it removes.
+goes only once you type the number of keys it removes; while it runs the dialog says so (it
+cannot be stopped halfway), then sums up what went: keys and usage keys removed, keys left
+alone and why. `enter` or `esc` then closes it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input, Static
+from textual.widgets import Input, ProgressBar, Static
 
 from keyops.core.api import BatchPlan, KeyopsError, KeysDelete, KeysRestore, PurgePreview
 from keyops.tui.screens.base import ConsoleModal, failure_text
@@ -25,6 +27,12 @@ from keyops.tui.screens.confirm import plan_counts
 from keyops.tui.shown import printable, shown
 
 NAMES_SHOWN = 5
+# Why a key was not purged, in words (the core's statuses).
+LEFT_ALONE = {
+    "changed": "changed since the preview",
+    "not-deleted": "no longer soft-deleted",
+    "missing": "gone already",
+}
 
 _WHAT = {
     "delete": (
@@ -116,12 +124,17 @@ class PurgeScreen(ConsoleModal[None]):
 
     HELP_TITLE = "Purge deleted keys"
     HELP_TEXT = __doc__ or ""
-    BINDINGS = [Binding("escape", "close", "Back", id="purge.close")]
+    BINDINGS = [
+        Binding("escape", "close", "Back", id="purge.close"),
+        Binding("enter", "done", "Close", show=False, id="purge.done"),
+    ]
 
     def __init__(self, key_ids: list[str]) -> None:
         super().__init__()
         self.key_ids = key_ids
         self.preview: PurgePreview | None = None
+        self.running = False  # the purge is under way: esc waits for it
+        self.finished = False  # the summary is shown
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
@@ -134,9 +147,11 @@ class PurgeScreen(ConsoleModal[None]):
             yield Static("", id="purge-names")
             yield Static("", id="purge-type-hint")
             yield Input(placeholder="the number of keys", id="purge-count")
-            yield Static("esc back, nothing removed", classes="hint")
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="purge-working")
+            yield Static("esc back, nothing removed", id="purge-hint", classes="hint")
 
     def on_mount(self) -> None:
+        self.query_one("#purge-working", ProgressBar).display = False
         self.query_one("#purge-count", Input).focus()
         self.read_preview()
 
@@ -184,18 +199,65 @@ class PurgeScreen(ConsoleModal[None]):
 
     @work(exclusive=True, group="purge-run", exit_on_error=False)
     async def run_purge(self, preview: PurgePreview) -> None:
+        total = len(preview.targets)
+        self.running = True
+        self.query_one("#purge-count", Input).display = False
+        self.query_one("#purge-type-hint", Static).update(
+            Text(
+                f"Purging {total} keys and {preview.usage_keys} usage keys… "
+                "it cannot be stopped halfway",
+                style="bold",
+            )
+        )
+        self.query_one("#purge-working", ProgressBar).display = True  # no total: it pulses
         try:
             outcome = await self.data.session.purge(preview)
         except KeyopsError as error:
-            self.keyops.report_failure(f"Purging {len(preview.targets)} keys", error)
+            # Not "nothing was written": chunks sent before the failure did purge their keys.
+            self.running = False
+            self.show_result(
+                shown(f"The purge stopped: {error}", "bold red").append(
+                    " — keys already purged stay purged; P on the deleted view purges the rest "
+                    "(it finds only what is still there)",
+                    style="",
+                )
+            )
+            self.keyops.report_failure(f"Purging {total} keys", error, background=True)
             return
-        left = sum(1 for status in outcome.values() if status != "purged")
-        purged = len(outcome) - left
-        self.notify(
-            f"purged {purged} keys" + (f"; {left} left alone (changed since)" if left else ""),
-            title="Purge",
-        )
-        self.dismiss(None)
+        self.running = False
+        summary = purge_summary(preview, outcome)
+        self.show_result(Text(summary, style="bold"))
+        self.notify(summary, title="Purge")
+
+    def show_result(self, text: Text) -> None:
+        self.finished = True
+        self.query_one("#purge-working", ProgressBar).display = False
+        self.query_one("#purge-type-hint", Static).update(text)
+        self.query_one("#purge-hint", Static).update("enter or esc closes")
+        self.set_focus(None)  # the input is gone: enter reaches the screen's binding
+
+    def action_done(self) -> None:
+        if self.finished:
+            self.dismiss(None)
 
     def action_close(self) -> None:
+        if self.running:
+            self.notify("the purge is running: its summary follows", severity="warning")
+            return
         self.dismiss(None)
+
+
+def purge_summary(preview: PurgePreview, outcome: dict[str, str]) -> str:
+    """'purged 3 keys and 41 usage keys; 1 left alone (changed since the preview)'."""
+    purged = [t for t in preview.targets if outcome.get(t.key_id) == "purged"]
+    usage = sum(len(target.usage_keys) for target in purged)
+    text = f"Purged {len(purged)} keys and {usage} usage keys"
+    left: dict[str, int] = {}
+    for status in outcome.values():
+        if status != "purged":
+            reason = LEFT_ALONE.get(status, status)
+            left[reason] = left.get(reason, 0) + 1
+    if left:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in left.items())
+        text += f"; {sum(left.values())} left alone ({reasons})"
+    return text + "."

@@ -111,16 +111,31 @@ class KeyListScreen(UsageListScreen):
         WriteBinding("e", "enable", "Enable", id="keys.enable"),
         WriteBinding("d", "disable", "Disable", id="keys.disable"),
         WriteBinding("f", "edit_fields", "Fields", id="keys.fields"),
-        # Off the footer (full at 80 columns); help and the palette list them.
+        # Off the footer (FOOTER_FIRST keeps what fits); help and the palette list them.
         WriteBinding("x", "delete_keys", "Delete", show=False, id="keys.delete"),
         WriteBinding("r", "restore_keys", "Restore", show=False, id="keys.restore"),
         WriteBinding("P", "purge_keys", "Purge", show=False, id="keys.purge"),
         Binding("D", "deleted_view", "Deleted keys", show=False, id="keys.deleted"),
-        # Off the footer (full at 80 columns); help and the palette list it.
+        # Off the footer; help and the palette list it.
         WriteBinding("u", "undo", "Undo", show=False, id="keys.undo"),
         Binding("o", "operations", "Ops/audit", id="keys.operations"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="keys.reload"),
     ]
+    # What the footer keeps when the terminal is narrow (80 columns fit the first five beside
+    # `? Help` and the palette): the keys an operator on call reaches for first.
+    FOOTER_FIRST = (
+        "mark",
+        "focus_filter",
+        "edit_tags",
+        "assign_accounts",
+        "edit_fields",
+        "disable",
+        "enable",
+        "operations",
+        "range",
+        "mark_shown",
+        "move_accounts",
+    )
 
     def __init__(self) -> None:
         super().__init__()
