@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from bench.support.harness import (
     PeakMemory,
     RunLog,
-    SlowLogSetting,
+    RunOptions,
     measured_run,
     run_sizes,
     run_to_end,
@@ -51,12 +51,12 @@ async def baseline(client: aioredis.Redis, ids: list[str], run_number: int) -> f
     return (await timed(write))[0]
 
 
-async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str, Any]:
-    async with seeded_redis(size) as (server, client):
+async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any]:
+    async with seeded_redis(size, options.redis_nice) as (server, client):
         session = KeyopsSession.from_client(client, server.url)
         table, _ = await session.load()
         ids = [row.id for row in table if not row.is_deleted]
-        log, memory, slowlog = RunLog(), PeakMemory(), setting.slowlog(client)
+        log, memory, slowlog = RunLog(), PeakMemory(), options.slowlog(client)
         rss_loaded = 0.0
         for run_number in range(repeats):
             table, _ = await session.load(refresh=True)
@@ -72,7 +72,7 @@ async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str,
 
             await measured_run(log, slowlog, memory, edit)
             log.baseline.append(await baseline(client, ids, run_number))
-        setting.calls = log.calls
+        options.calls = log.calls
         longest_ms, slowest = log.longest_call()
         return {
             **log.rates(len(ids)),

@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from bench.support.harness import (
     PeakMemory,
     RunLog,
-    SlowLogSetting,
+    RunOptions,
     longest,
     measured_run,
     run_sizes,
@@ -84,11 +84,11 @@ async def fresh(client: aioredis.Redis) -> None:
     await seed_dataset(client, SEEDED)
 
 
-async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str, Any]:
+async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any]:
     request = KeysCreate.build(size, "bench", tags=["bench-made"], limits={"concurrency": "2"})
-    async with seeded_redis(0) as (server, client):
+    async with seeded_redis(0, options.redis_nice) as (server, client):
         session = KeyopsSession.from_client(client, server.url)
-        log, memory, slowlog = RunLog(), PeakMemory(), setting.slowlog(client)
+        log, memory, slowlog = RunLog(), PeakMemory(), options.slowlog(client)
         with tempfile.TemporaryDirectory() as folder:
             for run in range(repeats):
                 await fresh(client)
@@ -101,7 +101,7 @@ async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str,
                 await measured_run(log, slowlog, memory, create)
                 await fresh(client)
                 log.baseline.append(await baseline(client, request))
-        setting.calls = log.calls
+        options.calls = log.calls
         slowest = longest(log.calls)
         # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
         script_ms = [ms for ms in log.script_ms() if ms >= 1]

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from bench.support.harness import (
     PeakMemory,
     RunLog,
-    SlowLogSetting,
+    RunOptions,
     measured_run,
     run_sizes,
     run_to_end,
@@ -75,8 +75,8 @@ async def undo_baseline(client: aioredis.Redis, ids: list[str], digests: list[st
         await pipe.execute()
 
 
-async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str, Any]:
-    async with seeded_redis(size) as (server, client):
+async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any]:
+    async with seeded_redis(size, options.redis_nice) as (server, client):
         session = KeyopsSession.from_client(client, server.url)
         table, _ = await session.load()
         ids = [row.id for row in table if not row.is_deleted and row.is_active]
@@ -84,7 +84,7 @@ async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str,
         for key_id in ids:
             pipe.hget(f"apikey:{key_id}", "apiKey")
         digests = [d or "" for d in await pipe.execute()]
-        log, memory, slowlog = RunLog(), PeakMemory(), setting.slowlog(client)
+        log, memory, slowlog = RunLog(), PeakMemory(), options.slowlog(client)
         rss_loaded = 0.0
         for _ in range(repeats):
             table, _ = await session.load(refresh=True)
@@ -100,7 +100,7 @@ async def measure(size: int, repeats: int, setting: SlowLogSetting) -> dict[str,
             del outcome
             log.baseline.append(await baseline(client, ids, digests))
             await undo_baseline(client, ids, digests)
-        setting.calls = log.calls
+        options.calls = log.calls
         longest_ms, slowest = log.longest_call()
         # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
         script_ms = [ms for ms in log.script_ms() if ms >= 1]
