@@ -72,7 +72,7 @@ async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any
 
             await measured_run(log, slowlog, memory, edit)
             log.baseline.append(await baseline(client, ids, run_number))
-        options.calls = log.calls
+        options.log = log
         longest_ms, slowest = log.longest_call()
         return {
             **log.rates(len(ids)),

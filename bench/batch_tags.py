@@ -71,7 +71,7 @@ async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any
 
             await measured_run(log, slowlog, memory, edit)
             log.baseline.append(await baseline(client, ids))
-        options.calls = log.calls
+        options.log = log
         longest_ms, slowest = log.longest_call()
         over = [(call.ms, call.head(60)) for call in log.calls if call.ms > 8]
         return {

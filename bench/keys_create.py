@@ -101,7 +101,7 @@ async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any
                 await measured_run(log, slowlog, memory, create)
                 await fresh(client)
                 log.baseline.append(await baseline(client, request))
-        options.calls = log.calls
+        options.log = log
         slowest = longest(log.calls)
         # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
         script_ms = [ms for ms in log.script_ms() if ms >= 1]

@@ -100,7 +100,7 @@ async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any
             del outcome
             log.baseline.append(await baseline(client, ids, digests))
             await undo_baseline(client, ids, digests)
-        options.calls = log.calls
+        options.log = log
         longest_ms, slowest = log.longest_call()
         # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
         script_ms = [ms for ms in log.script_ms() if ms >= 1]

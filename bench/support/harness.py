@@ -155,6 +155,10 @@ class RunLog:
     baseline: list[float] = field(default_factory=list)
     added_mb: float = 0.0
     calls: list[SlowCall] = field(default_factory=list)
+    # CPU seconds each keyops run took in redis-server's main thread and in this process:
+    # unlike elapsed time, hardly changed by other processes waiting for the same cores.
+    redis_cpu: list[float] = field(default_factory=list)
+    bench_cpu: list[float] = field(default_factory=list)
 
     def rates(self, keys: int) -> dict[str, Any]:
         """The medians and keys/s every batch bench reports first, in its order."""
@@ -184,11 +188,20 @@ async def measured_run(
 ) -> Any:
     """One keyops run: SLOWLOG reset, peak memory reset, timed; its calls and memory logged."""
     await slowlog.reset()
+    redis_before, bench_before = await redis_cpu(slowlog.client), time.process_time()
     elapsed, result = await timed(action)
+    log.bench_cpu.append(time.process_time() - bench_before)
+    log.redis_cpu.append(await redis_cpu(slowlog.client) - redis_before)
     log.keyops.append(elapsed)
     log.added_mb = max(log.added_mb, memory.added())
     log.calls += await slowlog.read()
     return result
+
+
+async def redis_cpu(client: aioredis.Redis) -> float:
+    """CPU seconds redis-server's main thread has used (where commands run)."""
+    info = await client.info("cpu")
+    return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
 
 
 async def run_to_end(session: Any, plan: Any) -> Any:
@@ -282,18 +295,26 @@ def run_sizes(
         print("  " + json.dumps(r), flush=True)
         if options.report:
             print(f"  load average after: {load_average()}", flush=True)
-            for text in call_shapes(options.calls):
+            log = options.log
+            redis_us = statistics.median(log.redis_cpu) * 1e6 / r["keys"]
+            bench_us = statistics.median(log.bench_cpu) * 1e6 / r["keys"]
+            print(
+                f"  CPU a key (median run): redis-server {redis_us:.0f} us, bench process "
+                f"{bench_us:.0f} us",
+                flush=True,
+            )
+            for text in call_shapes(log.calls):
                 print(f"    {text}", flush=True)
 
 
 @dataclass(slots=True)
 class RunOptions:
     """What the command line asked of the server (SLOWLOG threshold, nice value), and (for
-    the report) the calls SLOWLOG kept."""
+    the report) what the runs measured."""
 
     threshold_us: int | None = None
     redis_nice: int | None = None
-    calls: list[SlowCall] = field(default_factory=list)
+    log: RunLog = field(default_factory=RunLog)
 
     @property
     def report(self) -> bool:
