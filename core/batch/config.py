@@ -19,9 +19,10 @@ from keyops.core.retry import RETRIES
 # costs Redis about 20 us a key (the fastest calls SLOWLOG kept: 100 keys 2.0-2.2 ms, 50 keys
 # 0.8-1.0 ms), and a core shared with other processes stretches a call several times over
 # (100-key calls: median 4-6 ms, tail 20-40 ms at load 7 on 2 cores). 50 keys keeps a call near
-# 1 ms, so it stays far below 10 ms even stretched; Redis and client CPU per key measured the
-# same at 100, 50 and 25 (the per-call cost is small beside the per-key work).
-# `./dev bench batch_limits --slowlog-us 100` reports the calls by size.
+# 1 ms, so it stays far below 10 ms even stretched. Redis CPU per key measured the same at 100,
+# 50 and 25; keyops's own grew by up to 14 % (a tag add, the cheapest edit: one more send and
+# poll a chunk). `./dev bench batch_limits --slowlog-us 1000` reports the calls by size
+# (bench/results/batch_limits.txt).
 CHUNK_SIZE = 50
 # A lock whose holder stops renewing is free after this long (a crashed keyops frees its keys).
 LOCK_TTL_MS = 30_000
