@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from bench.load_keys import seed
+from bench.support.harness import seed
 from tests.support.redis_server import start_redis_server
 
 DEMO_CHILD = r"""

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 
-from bench.load_keys import seed
+from bench.support.harness import load_average, seed
 from tests.support.redis_server import start_redis_server
 
 CHILD = r"""
@@ -222,11 +221,11 @@ def main() -> None:
             asyncio.run(seed(url, args.keys))
             print(f"seeded {args.keys} keys in {time.perf_counter() - started:.1f} s")
         # A shared machine: the load average says how much else was running.
-        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        print(f"load average before: {load_average()}")
         for run in range(args.runs):
             report(f"run {run + 1}, nothing else started", child(url, busy=False))
             report(f"run {run + 1}, one core busy (a busy-loop process)", child(url, busy=True))
-        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        print(f"load average after: {load_average()}")
     finally:
         if server is not None:
             server.stop()

@@ -16,13 +16,8 @@ Between runs the database is flushed and seeded again, untimed.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import gc
-import json
 import statistics
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,17 +25,27 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.batch_tags import reset_peak, rss_mb
+from bench.support.harness import (
+    PeakMemory,
+    RunLog,
+    RunOptions,
+    longest,
+    measured_run,
+    run_sizes,
+    seeded_redis,
+    size_parser,
+    timed,
+)
 from keyops.core.api import KeyopsSession
 from keyops.core.edits.create import KeysCreate, record_fields
 from keyops.core.schema.api_secret import KeyMinter
 from keyops.core.seeding.writer import seed_dataset
 from keyops.core.settings import SecretStr
 from keyops.core.store.create import CREATE_CHUNK
-from tests.support.redis_server import start_redis_server
 
 MINTER = KeyMinter(SecretStr("bench-encryption-key"))
 RANKS = ("cost_rank:today", "cost_rank:7days", "cost_rank:30days", "cost_rank:all")
+SEEDED = 1000  # keys already there when a run starts
 
 
 async def baseline(client: aioredis.Redis, request: KeysCreate) -> float:
@@ -48,96 +53,84 @@ async def baseline(client: aioredis.Redis, request: KeysCreate) -> float:
     keys = [(str(uuid.uuid4()), request.name_of(i + 1), MINTER.digest(MINTER.new_raw()))
             for i in range(request.count)]  # fmt: skip
     ms = int(now.timestamp() * 1000)
-    start = time.perf_counter()
-    for offset in range(0, len(keys), 1000):
-        pipe = client.pipeline(transaction=False)
-        for key_id, name, digest in keys[offset : offset + 1000]:
-            pipe.hset("apikey:hash_map", digest, key_id)
-            pipe.hset(f"apikey:{key_id}", mapping=record_fields(request, key_id, name, digest, now))
-            pipe.expire(f"apikey:{key_id}", 31_536_000)
-            for rank in RANKS:
-                pipe.zadd(rank, {key_id: 0})
-            pipe.zadd("apikey:idx:createdAt", {key_id: ms})
-            pipe.zadd("apikey:idx:lastUsedAt", {key_id: 0})
-            pipe.zadd("apikey:idx:name", {f"{name.lower()}\0{key_id}": 0})
-            pipe.sadd("apikey:idx:all", key_id)
-            pipe.sadd("apikey:set:active", key_id)
-            pipe.srem("apikey:set:deleted", key_id)
-            for tag in request.tags:
-                pipe.sadd(f"apikey:tag:{tag}", key_id)
-                pipe.sadd("apikey:tags:all", tag)
-        await pipe.execute()
-    return time.perf_counter() - start
+
+    async def write() -> None:
+        for offset in range(0, len(keys), 1000):
+            pipe = client.pipeline(transaction=False)
+            for key_id, name, digest in keys[offset : offset + 1000]:
+                pipe.hset("apikey:hash_map", digest, key_id)
+                pipe.hset(
+                    f"apikey:{key_id}", mapping=record_fields(request, key_id, name, digest, now)
+                )
+                pipe.expire(f"apikey:{key_id}", 31_536_000)
+                for rank in RANKS:
+                    pipe.zadd(rank, {key_id: 0})
+                pipe.zadd("apikey:idx:createdAt", {key_id: ms})
+                pipe.zadd("apikey:idx:lastUsedAt", {key_id: 0})
+                pipe.zadd("apikey:idx:name", {f"{name.lower()}\0{key_id}": 0})
+                pipe.sadd("apikey:idx:all", key_id)
+                pipe.sadd("apikey:set:active", key_id)
+                pipe.srem("apikey:set:deleted", key_id)
+                for tag in request.tags:
+                    pipe.sadd(f"apikey:tag:{tag}", key_id)
+                    pipe.sadd("apikey:tags:all", tag)
+            await pipe.execute()
+
+    return (await timed(write))[0]
 
 
-async def measure(size: int, repeats: int) -> dict[str, Any]:
-    server = start_redis_server()
+async def fresh(client: aioredis.Redis) -> None:
+    await client.flushall()
+    await seed_dataset(client, SEEDED)
+
+
+async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any]:
     request = KeysCreate.build(size, "bench", tags=["bench-made"], limits={"concurrency": "2"})
-    try:
-        client = aioredis.from_url(server.url, decode_responses=True)
+    async with seeded_redis(0, options.redis_nice) as (server, client):
         session = KeyopsSession.from_client(client, server.url)
-        runs, base_runs, longest_ms, peak_added = [], [], 0.0, 0.0
-        slowest: object = b""
-        script_ms: list[float] = []
+        log, memory, slowlog = RunLog(), PeakMemory(), options.slowlog(client)
         with tempfile.TemporaryDirectory() as folder:
             for run in range(repeats):
-                await client.flushall()
-                await seed_dataset(client, 1000)
-                gc.collect()
-                before = rss_mb()[0]
-                reset_peak()
-                await client.slowlog_reset()
-                start = time.perf_counter()
-                outcome = await session.create_keys(request, MINTER, Path(folder) / f"k{run}.tsv")
-                runs.append(time.perf_counter() - start)
-                assert outcome.done == size, outcome
-                peak_added = max(peak_added, rss_mb()[1] - before)
-                for entry in await client.slowlog_get(1024):
-                    if str(entry["command"]).startswith("b'SLOWLOG"):
-                        continue  # the reset itself, before the run
-                    if str(entry["command"]).startswith("b'EVALSHA"):
-                        script_ms.append(entry["duration"] / 1000)
-                    if entry["duration"] / 1000 > longest_ms:
-                        longest_ms, slowest = entry["duration"] / 1000, entry["command"][:40]
-                await client.flushall()
-                await seed_dataset(client, 1000)
-                base_runs.append(await baseline(client, request))
-        await client.aclose()
-        elapsed, base = statistics.median(runs), statistics.median(base_runs)
+                await fresh(client)
+                memory.start()
+
+                async def create(out: Path = Path(folder) / f"k{run}.tsv") -> None:
+                    outcome = await session.create_keys(request, MINTER, out)
+                    assert outcome.done == size, outcome
+
+                await measured_run(log, slowlog, memory, create)
+                await fresh(client)
+                log.baseline.append(await baseline(client, request))
+        options.log = log
+        slowest = longest(log.calls)
+        # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
+        script_ms = [ms for ms in log.script_ms() if ms >= 1]
         return {
-            "keys": size, "keyops_s": elapsed, "keyops_keys_per_s": size / elapsed,
-            "baseline_s": base, "baseline_keys_per_s": size / base, "ratio": elapsed / base,
-            "longest_call_ms": longest_ms, "slowest": str(slowest), "added_mb": peak_added,
+            **log.rates(size),
+            "longest_call_ms": slowest.ms if slowest else 0.0,
+            "slowest": slowest.head(40) if slowest else str(b""), "added_mb": log.added_mb,
             "runs": repeats, "chunk": CREATE_CHUNK,
             "script_calls_over_1ms": len(script_ms),
             "script_calls_over_10ms": sum(1 for ms in script_ms if ms > 10),
-            "longest_script_ms": max(script_ms, default=0.0),
+            "longest_script_ms": max(log.script_ms(), default=0.0),
             "script_median_over_1ms": statistics.median(script_ms) if script_ms else 0.0,
-            "keyops_runs_s": runs, "baseline_runs_s": base_runs,
+            "keyops_runs_s": log.keyops, "baseline_runs_s": log.baseline,
         }  # fmt: skip
-    finally:
-        server.stop()
+
+
+def line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['keys']:>7} keys (median of {r['runs']}): keyops {r['keyops_s']:.2f} s "
+        f"({r['keyops_keys_per_s']:,.0f} keys/s), baseline pipelined create writes "
+        f"{r['baseline_s']:.2f} s ({r['baseline_keys_per_s']:,.0f} keys/s), ratio "
+        f"{r['ratio']:.2f}x, longest Redis call {r['longest_call_ms']:.1f} ms, memory added "
+        f"{r['added_mb']:.0f} MB; {r['script_calls_over_10ms']} script calls "
+        f"({r['chunk']} keys each) over 10 ms"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", default="10000")
-    parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are reported")
-    args = parser.parse_args()
-    for size in (int(s) for s in args.sizes.split(",")):
-        r = asyncio.run(measure(size, args.runs))
-        print(
-            f"{r['keys']:>7} keys (median of {r['runs']}): keyops {r['keyops_s']:.2f} s "
-            f"({r['keyops_keys_per_s']:,.0f} keys/s), baseline pipelined create writes "
-            f"{r['baseline_s']:.2f} s ({r['baseline_keys_per_s']:,.0f} keys/s), ratio "
-            f"{r['ratio']:.2f}x, longest Redis call {r['longest_call_ms']:.1f} ms, memory added "
-            f"{r['added_mb']:.0f} MB; {r['script_calls_over_10ms']} script calls "
-            f"({r['chunk']} keys each) over 10 ms",
-            flush=True,
-        )
-        print("  " + json.dumps(r), flush=True)
+    run_sizes(size_parser(__doc__, "10000").parse_args(), measure, line)
 
 
 if __name__ == "__main__":

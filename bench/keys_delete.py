@@ -17,33 +17,28 @@ Between runs the keys are restored (keyops: ops revert; baseline: the reverse wr
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import gc
-import json
 import statistics
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.batch_tags import reset_peak, rss_mb
+from bench.support.harness import (
+    PeakMemory,
+    RunLog,
+    RunOptions,
+    measured_run,
+    run_sizes,
+    run_to_end,
+    seeded_redis,
+    size_parser,
+    timed,
+)
 from keyops.core.api import KeyopsSession
 from keyops.core.batch.config import LIFECYCLE_CHUNK
 from keyops.core.edits.lifecycle import KeysDelete
 from keyops.core.schema.encoding import now_iso
-from keyops.core.seeding.writer import seed_dataset
-from tests.support.redis_server import start_redis_server
 
 RANKS = ("cost_rank:today", "cost_rank:7days", "cost_rank:30days", "cost_rank:all")
-
-
-async def _run(session: KeyopsSession, plan: Any) -> Any:
-    outcome = None
-    async for event in session.run(plan):
-        outcome = event.outcome or outcome
-    assert outcome is not None and outcome.status.value == "done", outcome
-    return outcome
 
 
 def pairs(ids: list[str], digests: list[str], offset: int) -> Any:
@@ -51,20 +46,21 @@ def pairs(ids: list[str], digests: list[str], offset: int) -> Any:
 
 
 async def baseline(client: aioredis.Redis, ids: list[str], digests: list[str]) -> float:
-    start = time.perf_counter()
-    fields = {"isDeleted": "true", "deletedAt": now_iso(), "deletedBy": "bench",
-              "deletedByType": "admin", "isActive": "false"}  # fmt: skip
-    for offset in range(0, len(ids), 1000):
-        pipe = client.pipeline(transaction=False)
-        for key_id, digest in pairs(ids, digests, offset):
-            pipe.hset(f"apikey:{key_id}", mapping=fields)
-            pipe.hdel("apikey:hash_map", digest)
-            for rank in RANKS:
-                pipe.zrem(rank, key_id)
-            pipe.srem("apikey:set:active", key_id)
-            pipe.sadd("apikey:set:deleted", key_id)
-        await pipe.execute()
-    return time.perf_counter() - start
+    async def write() -> None:
+        fields = {"isDeleted": "true", "deletedAt": now_iso(), "deletedBy": "bench",
+                  "deletedByType": "admin", "isActive": "false"}  # fmt: skip
+        for offset in range(0, len(ids), 1000):
+            pipe = client.pipeline(transaction=False)
+            for key_id, digest in pairs(ids, digests, offset):
+                pipe.hset(f"apikey:{key_id}", mapping=fields)
+                pipe.hdel("apikey:hash_map", digest)
+                for rank in RANKS:
+                    pipe.zrem(rank, key_id)
+                pipe.srem("apikey:set:active", key_id)
+                pipe.sadd("apikey:set:deleted", key_id)
+            await pipe.execute()
+
+    return (await timed(write))[0]
 
 
 async def undo_baseline(client: aioredis.Redis, ids: list[str], digests: list[str]) -> None:
@@ -79,11 +75,8 @@ async def undo_baseline(client: aioredis.Redis, ids: list[str], digests: list[st
         await pipe.execute()
 
 
-async def measure(size: int, repeats: int) -> dict[str, Any]:
-    server = start_redis_server()
-    try:
-        client = aioredis.from_url(server.url, decode_responses=True)
-        await seed_dataset(client, size)
+async def measure(size: int, repeats: int, options: RunOptions) -> dict[str, Any]:
+    async with seeded_redis(size, options.redis_nice) as (server, client):
         session = KeyopsSession.from_client(client, server.url)
         table, _ = await session.load()
         ids = [row.id for row in table if not row.is_deleted and row.is_active]
@@ -91,70 +84,53 @@ async def measure(size: int, repeats: int) -> dict[str, Any]:
         for key_id in ids:
             pipe.hget(f"apikey:{key_id}", "apiKey")
         digests = [d or "" for d in await pipe.execute()]
-        elapsed_runs, base_runs, longest_ms, peak_added = [], [], 0.0, 0.0
-        slowest: object = b""
+        log, memory, slowlog = RunLog(), PeakMemory(), options.slowlog(client)
         rss_loaded = 0.0
-        script_ms: list[float] = []  # script calls over 1 ms (the server's slowlog threshold)
         for _ in range(repeats):
             table, _ = await session.load(refresh=True)
-            gc.collect()
-            rss_loaded = rss_mb()[0]
-            reset_peak()
-            await client.slowlog_reset()
-            start = time.perf_counter()
-            plan = await session.plan(ids, KeysDelete())
-            assert len(plan.plans) == len(ids), (len(plan.plans), len(ids))
-            outcome = await _run(session, plan)
-            elapsed_runs.append(time.perf_counter() - start)
-            peak_added = max(peak_added, rss_mb()[1] - rss_loaded)
-            for entry in await client.slowlog_get(1024):
-                if str(entry["command"]).startswith("b'EVALSHA"):
-                    script_ms.append(entry["duration"] / 1000)
-                if entry["duration"] / 1000 > longest_ms:
-                    longest_ms, slowest = entry["duration"] / 1000, entry["command"][:60]
-            await _run(session, await session.plan_revert(outcome.op_id))
-            del plan, outcome
-            gc.collect()
-            base_runs.append(await baseline(client, ids, digests))
+            rss_loaded = memory.start()
+
+            async def delete() -> Any:
+                plan = await session.plan(ids, KeysDelete())
+                assert len(plan.plans) == len(ids), (len(plan.plans), len(ids))
+                return await run_to_end(session, plan)
+
+            outcome = await measured_run(log, slowlog, memory, delete)
+            await run_to_end(session, await session.plan_revert(outcome.op_id))
+            del outcome
+            log.baseline.append(await baseline(client, ids, digests))
             await undo_baseline(client, ids, digests)
-        elapsed, base = statistics.median(elapsed_runs), statistics.median(base_runs)
-        await client.aclose()
+        options.log = log
+        longest_ms, slowest = log.longest_call()
+        # Script calls over 1 ms (the server's usual SLOWLOG threshold), whatever --slowlog-us.
+        script_ms = [ms for ms in log.script_ms() if ms >= 1]
         return {
-            "keys": len(ids), "keyops_s": elapsed, "keyops_keys_per_s": len(ids) / elapsed,
-            "baseline_s": base, "baseline_keys_per_s": len(ids) / base, "ratio": elapsed / base,
-            "longest_call_ms": longest_ms, "slowest": str(slowest), "added_mb": peak_added,
+            **log.rates(len(ids)),
+            "longest_call_ms": longest_ms, "slowest": slowest, "added_mb": log.added_mb,
             "rss_loaded_mb": rss_loaded, "runs": repeats,
             "chunks": repeats * -(-len(ids) // LIFECYCLE_CHUNK),
             "script_calls_over_1ms": len(script_ms),
             "script_calls_over_10ms": sum(1 for ms in script_ms if ms > 10),
             "script_median_over_1ms": statistics.median(script_ms) if script_ms else 0.0,
-            "keyops_runs_s": elapsed_runs, "baseline_runs_s": base_runs,
+            "keyops_runs_s": log.keyops, "baseline_runs_s": log.baseline,
         }  # fmt: skip
-    finally:
-        server.stop()
+
+
+def line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['keys']:>7} keys (median of {r['runs']}): keyops {r['keyops_s']:.2f} s "
+        f"({r['keyops_keys_per_s']:,.0f} keys/s), baseline pipelined delete writes "
+        f"{r['baseline_s']:.2f} s ({r['baseline_keys_per_s']:,.0f} keys/s), ratio "
+        f"{r['ratio']:.2f}x, longest Redis call {r['longest_call_ms']:.1f} ms, memory added "
+        f"{r['added_mb']:.0f} MB over a {r['rss_loaded_mb']:.0f} MB loaded list; of "
+        f"{r['chunks']} script calls"
+        f" ({LIFECYCLE_CHUNK} keys each) {r['script_calls_over_10ms']} took "
+        f"over 10 ms"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", default="10000")
-    parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are reported")
-    args = parser.parse_args()
-    for size in (int(s) for s in args.sizes.split(",")):
-        r = asyncio.run(measure(size, args.runs))
-        print(
-            f"{r['keys']:>7} keys (median of {r['runs']}): keyops {r['keyops_s']:.2f} s "
-            f"({r['keyops_keys_per_s']:,.0f} keys/s), baseline pipelined delete writes "
-            f"{r['baseline_s']:.2f} s ({r['baseline_keys_per_s']:,.0f} keys/s), ratio "
-            f"{r['ratio']:.2f}x, longest Redis call {r['longest_call_ms']:.1f} ms, memory added "
-            f"{r['added_mb']:.0f} MB over a {r['rss_loaded_mb']:.0f} MB loaded list; of "
-            f"{r['chunks']} script calls"
-            f" ({LIFECYCLE_CHUNK} keys each) {r['script_calls_over_10ms']} took "
-            f"over 10 ms",
-            flush=True,
-        )
-        print("  " + json.dumps(r), flush=True)
+    run_sizes(size_parser(__doc__, "10000").parse_args(), measure, line)
 
 
 if __name__ == "__main__":

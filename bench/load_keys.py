@@ -16,11 +16,8 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
-import redis.asyncio as aioredis
-
-from keyops.core.seeding.writer import seed_dataset
+from bench.support.harness import seed
 from tests.support.redis_server import start_redis_server
 
 # Runs in a child process: import, measure the baseline, load, measure again.
@@ -47,15 +44,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-async def seed(url: str, keys: int) -> float:
-    client = aioredis.from_url(url, decode_responses=True)
-    start = time.perf_counter()
-    await seed_dataset(client, keys)
-    elapsed = time.perf_counter() - start
-    await client.aclose()
-    return elapsed
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bench.load_keys import seed
+from bench.support.harness import seed
 from keyops.core.api import KeyopsSession, TagEdit
 from tests.support.redis_server import start_redis_server
 

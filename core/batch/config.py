@@ -15,9 +15,15 @@ from typing import Any
 
 from keyops.core.retry import RETRIES
 
-# 100 keys a call keeps each script call to a few milliseconds, so the live relay sharing this
-# Redis is never held up for long; bench/batch_tags.py reports the longest call measured.
-CHUNK_SIZE = 100
+# Each script call holds Redis (and the live relay sharing it) for its whole run. A field edit
+# costs Redis about 20 us a key (the fastest calls SLOWLOG kept: 100 keys 2.0-2.2 ms, 50 keys
+# 0.8-1.0 ms), and a core shared with other processes stretches a call several times over
+# (100-key calls: median 4-6 ms, tail 20-40 ms at load 7 on 2 cores). 50 keys keeps a call near
+# 1 ms, so it stays far below 10 ms even stretched. Redis CPU per key measured the same at 100,
+# 50 and 25; keyops's own grew by up to 14 % (a tag add, the cheapest edit: one more send and
+# poll a chunk). `./dev bench batch_limits --slowlog-us 1000` reports the calls by size
+# (bench/results/batch_limits.txt).
+CHUNK_SIZE = 50
 # A lock whose holder stops renewing is free after this long (a crashed keyops frees its keys).
 LOCK_TTL_MS = 30_000
 
@@ -51,9 +57,10 @@ class BatchConfig:
 
 # A delete, restore or their undo makes about twenty Redis calls a key inside the script
 # (hash_map entry, legacy copy, four cost ranks, both status sets) where a field edit makes two
-# or three: at the usual 100 keys a chunk one call held Redis for 23 ms (median, on a loaded
-# machine: bench/results/keys_delete.txt), so such chunks carry fewer keys.
-LIFECYCLE_CHUNK = 40
+# or three: about 55 us a key (40 keys: 2.1-2.4 ms at the fastest, median 8 ms and tail 45 ms at
+# load 7), so such chunks carry 20 keys (about 1.1 ms), as cheap per key as 40
+# (bench/results/keys_delete.txt).
+LIFECYCLE_CHUNK = 20
 LIFECYCLE_FIELD = "@lifecycle"  # schema.writes.LIFECYCLE (this module imports no schema)
 
 

@@ -82,8 +82,11 @@ def start_redis_server(
     password: str | None = None,
     extra_args: list[str] | None = None,
     tls_args: Callable[[int], list[str]] | None = None,
+    new_session: bool = False,
 ) -> RedisServer:
-    """`tls_args(port)`: serve TLS only, on that port (see tests/support/tls.py)."""
+    """`tls_args(port)`: serve TLS only, on that port (see tests/support/tls.py).
+    `new_session`: the server runs in a session of its own, so the kernel schedules it as a
+    group of its own (autogroup) whose priority a bench can raise alone."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerMissing(MISSING_MESSAGE)
@@ -106,7 +109,9 @@ def start_redis_server(
     if password:
         args += ["--requirepass", password]
     args += extra_args or []
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=new_session
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,0 +1,1 @@
+"""What several benches share (not a bench: `./dev bench` lists only bench/*.py)."""
