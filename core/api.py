@@ -480,9 +480,11 @@ class KeyopsSession:
 
             # Side by side: finding accounts of a store whose index set is empty SCANs the
             # whole keyspace (seconds at 100,000 keys), which the key rows' building hides.
-            self._table, self._catalog = await both(
+            table, catalog = await both(
                 load_key_table(self.clients.read), load_accounts(self.clients.read)
             )
+            self._table, self._catalog = table, catalog
+            return table, catalog
         return self._table, self._catalog
 
     @_redis_errors
