@@ -10,7 +10,10 @@ pressed then waits at most that long).
     ./dev bench console_100k [--keys 100000] [--runs 2]
 
 Each run is a fresh Python process driving the real app headless (`App.run_test`, 80x24)
-against a real redis-server on loopback seeded with keyops's seeder.
+against a real redis-server on loopback seeded with keyops's seeder. Wall times depend on
+what else the machine runs; beside them, the CPU seconds this process spent and the longest
+event-loop step in CPU time (what held the loop, not counting time another process had the
+core) compare runs on a shared machine.
 """
 
 from __future__ import annotations
@@ -53,6 +56,23 @@ def send_key(app, key):
     event.set_sender(app)
     app._driver.send_message(event)
 
+class StepClock:
+    # CPU seconds of the longest event-loop step (one callback: a task running to its next
+    # await) since `reset`: what held the loop, without the time another process took the core.
+    def __init__(self):
+        self.worst = 0.0
+        run = asyncio.events.Handle._run
+        clock = self
+        def timed(handle):
+            before = time.thread_time()
+            run(handle)
+            clock.worst = max(clock.worst, time.thread_time() - before)
+        asyncio.events.Handle._run = timed
+    def reset(self):
+        self.worst = 0.0
+
+STEPS = StepClock()
+
 class LoopWatch:
     # The longest the event loop went without running this task: what a key pressed then
     # would have waited before being handled.
@@ -75,6 +95,7 @@ async def main():
         status = lambda: str(app.screen.query_one("#status-line").render())
         await wait_until(lambda: "shown of" in status() and "filtering" not in status())
         result["usable_s"] = time.perf_counter() - started
+        result["usable_cpu_s"] = time.process_time()  # this process's CPU since it started
         result["status"] = status()
         screen = app.screen
         view = screen.view
@@ -88,13 +109,14 @@ async def main():
             painted[0] = time.perf_counter()
             return original(y)
         view.render_line = render_line
-        latencies = []
+        latencies, cpu = [], []
+        STEPS.reset()
         for query in QUERIES:
             await pilot.press("slash")
             await asyncio.sleep(0.2)
             for char in query:
                 rows_before = view.rows
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 send_key(app, char)
                 try:
                     await wait_until(lambda: view.rows is not rows_before and painted[0] > start, 2)
@@ -102,11 +124,14 @@ async def main():
                     await asyncio.sleep(0.15)
                     continue
                 latencies.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
                 await asyncio.sleep(0.15)
             await pilot.press("escape")
             await wait_until(lambda: "filtering" not in status())
             await pilot.pause()
         result["filter_ms"] = [round(x * 1000, 1) for x in latencies]
+        result["filter_cpu_ms"] = [round(x * 1000, 1) for x in cpu]
+        result["filter_worst_step_cpu_ms"] = round(STEPS.worst * 1000, 1)
 
         # The rows on screen read again, as the 2 s timer does: unchanged, then with one of
         # them changed behind the console's back (the change then lands in the 100k list).
@@ -136,21 +161,26 @@ async def main():
         await pilot.press("space")
         marked = set(data.selection.marked)
         cursor_id = view.highlighted.id
-        full_s, stalls = [], []
+        full_s, stalls, full_cpu, steps = [], [], [], []
         for _ in range(3):
             watch.worst = 0.0
+            STEPS.reset()
             loads = data.loads
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             await screen.load_keys().wait()
             assert data.loads == loads + 1
             full_s.append(time.perf_counter() - start)
+            full_cpu.append(round(time.process_time() - start_cpu, 2))
             stalls.append(round(watch.worst * 1000, 1))
+            steps.append(round(STEPS.worst * 1000, 1))
             assert data.selection.marked == marked and view.highlighted.id == cursor_id
             await asyncio.sleep(0.3)
         watch.running = False
         await watcher
         result["full_refresh_s"] = [round(x, 2) for x in full_s]
         result["full_refresh_worst_stall_ms"] = stalls
+        result["full_refresh_cpu_s"] = full_cpu
+        result["full_refresh_worst_step_cpu_ms"] = steps
     print(json.dumps(result))
 
 asyncio.run(main())
@@ -185,24 +215,32 @@ def report(label: str, result: dict[str, object]) -> None:
     def floats(name: str) -> list[float]:
         return [float(x) for x in result.pop(name)]  # type: ignore[attr-defined]
 
-    filter_ms = floats("filter_ms")
+    filter_ms, filter_cpu = floats("filter_ms"), floats("filter_cpu_ms")
     rows, changed = floats("row_refresh_ms"), floats("row_refresh_changed_ms")
     full, full_stalls = floats("full_refresh_s"), floats("full_refresh_worst_stall_ms")
     print(f"{label}:")
     print(
         f"  usable after start {float(str(result['usable_s'])):.2f} s "
-        f"(first paint {float(str(result['first_paint_s'])):.2f} s) · {result['status']}"
+        f"(first paint {float(str(result['first_paint_s'])):.2f} s; "
+        f"CPU {float(str(result['usable_cpu_s'])):.2f} s) · {result['status']}"
     )
     print(
         f"  filter keystroke->repaint: n={len(filter_ms)} median {statistics.median(filter_ms):.1f} ms, "
-        f"p95 {pct(filter_ms, 0.95):.1f} ms, max {max(filter_ms):.1f} ms"
+        f"p95 {pct(filter_ms, 0.95):.1f} ms, max {max(filter_ms):.1f} ms; "
+        f"CPU per keystroke median {statistics.median(filter_cpu):.1f} ms, "
+        f"p95 {pct(filter_cpu, 0.95):.1f} ms; "
+        f"longest loop step {result['filter_worst_step_cpu_ms']} ms CPU"
     )
     print(
         f"  rows on screen re-read: median {statistics.median(rows):.1f} ms (max {max(rows):.1f}); "
         f"with a change to show: median {statistics.median(changed):.1f} ms (max {max(changed):.1f}); "
         f"longest loop stall {result['row_refresh_worst_stall_ms']} ms"
     )
-    print(f"  whole list re-read in the background: {full} s; longest loop stall {full_stalls} ms")
+    print(
+        f"  whole list re-read in the background: {full} s (CPU {result['full_refresh_cpu_s']} s); "
+        f"longest loop stall {full_stalls} ms; "
+        f"longest loop step {result['full_refresh_worst_step_cpu_ms']} ms CPU"
+    )
 
 
 def main() -> None:
@@ -212,6 +250,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--url", help="a Redis this bench's seeder already filled (no seeding)")
+    parser.add_argument("--idle-only", action="store_true", help="skip the runs beside a busy core")
     args = parser.parse_args()
     server = None if args.url else start_redis_server()
     try:
@@ -224,7 +263,8 @@ def main() -> None:
         print(f"load average before: {load_average()}")
         for run in range(args.runs):
             report(f"run {run + 1}, nothing else started", child(url, busy=False))
-            report(f"run {run + 1}, one core busy (a busy-loop process)", child(url, busy=True))
+            if not args.idle_only:
+                report(f"run {run + 1}, one core busy (a busy-loop process)", child(url, busy=True))
         print(f"load average after: {load_average()}")
     finally:
         if server is not None:

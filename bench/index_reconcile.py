@@ -65,16 +65,16 @@ async def timed_pass(client: aioredis.Redis, source: str) -> tuple[float, int, i
 async def index_only_load(client: aioredis.Redis) -> float:
     """A load that trusts `idx:all`, as loads did before the SCAN pass."""
 
-    async def nothing(_client: aioredis.Redis) -> list[str]:
+    async def nothing(_client: aioredis.Redis, _indexed: dict[str, None]) -> list[str]:
         return []
 
-    real, key_table._scan_all = key_table._scan_all, nothing  # type: ignore[assignment]
+    real, key_table._scan_unindexed = key_table._scan_unindexed, nothing  # type: ignore[assignment]
     try:
         start = time.perf_counter()
         await load_key_table(client)
         return time.perf_counter() - start
     finally:
-        key_table._scan_all = real  # type: ignore[assignment]
+        key_table._scan_unindexed = real  # type: ignore[assignment]
 
 
 async def longest_scan_ms(client: aioredis.Redis) -> float:

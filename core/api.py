@@ -512,9 +512,15 @@ class KeyopsSession:
         if self._table is None or self._catalog is None or refresh:
             from keyops.core.store.accounts import load_accounts
             from keyops.core.store.key_table import load_key_table
+            from keyops.core.wire.together import both
 
-            self._table = await load_key_table(self.clients.read)
-            self._catalog = await load_accounts(self.clients.read)
+            # Side by side: finding accounts of a store whose index set is empty SCANs the
+            # whole keyspace (seconds at 100,000 keys), which the key rows' building hides.
+            table, catalog = await both(
+                load_key_table(self.clients.read), load_accounts(self.clients.read)
+            )
+            self._table, self._catalog = table, catalog
+            return table, catalog
         return self._table, self._catalog
 
     @_redis_errors

@@ -22,6 +22,7 @@ from keyops.core.api import (
     parse_binding,
     printable,
 )
+from keyops.tui.collector import no_full_collections
 from keyops.tui.live_usage import LiveUsage
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import (
@@ -63,14 +64,32 @@ class ConsoleData:
         # Screens closed since (a preview, a confirm, a progress screen: cycles holding a
         # 100,000-key plan) are freed before the new rows are made: rows made while that
         # garbage waits land between its objects, and the memory stays taken once it is freed
-        # (RSS grew ~40 MB a batch; bench/batch_rss). Cheap: the loaded rows are frozen.
-        gc.collect()
-        # The session keeps what it loaded: batches are planned from the list on screen.
-        table, catalog = await self.session.load(refresh=True)
-        order = (self.sort_column, self.sort_reverse)
-        sorted_rows: list[KeyRow] | None = None
+        # (RSS grew ~40 MB a batch; bench/batch_rss). Cheap: the loaded rows are frozen. The
+        # first load has nothing closed to free yet (and would walk everything the start made).
         if self.loaded:
-            sorted_rows = await sort_rows_gently(list(table), *order, now, self.sort_figure())
+            gc.collect()
+        with no_full_collections():
+            # The session keeps what it loaded: batches are planned from the list on screen.
+            table, catalog = await self.session.load(refresh=True)
+            order = (self.sort_column, self.sort_reverse)
+            sorted_rows: list[KeyRow] | None = None
+            if self.loaded:
+                sorted_rows = await sort_rows_gently(list(table), *order, now, self.sort_figure())
+            self._take(table, catalog, now, order, sorted_rows)
+            # 100,000 rows are long-lived: without this, each full garbage collection walks
+            # them all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are
+            # still freed by reference counting when a reload drops them; rows hold no cycles.
+            gc.freeze()
+
+    def _take(
+        self,
+        table: KeyTable,
+        catalog: AccountCatalog,
+        now: float,
+        order: tuple[SortColumn, bool],
+        sorted_rows: list[KeyRow] | None,
+    ) -> None:
+        """What was read takes the place of what was shown; marks of keys gone are dropped."""
         self.table, self.catalog = table, catalog
         self._binding_text.clear()
         if self.loaded:
@@ -82,10 +101,6 @@ class ConsoleData:
             self.sorted_rows = sorted_rows
         else:
             self.resort(now)  # the first load (nothing on screen yet), or the sort changed
-        # 100,000 rows are long-lived: without this, each full garbage collection walks them
-        # all and holds the UI for ~150 ms (measured mid-batch). Frozen objects are still freed
-        # by reference counting when a reload drops them; rows hold no cycles.
-        gc.freeze()
 
     def take_changes(self, changed: dict[str, KeyRow | None], now: float) -> None:
         """Rows the live refresh read again: the rows themselves took the new values (the

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from operator import attrgetter
 
 from keyops.core.query.syntax import And, Node, Not, Or, QueryError, Term, Token, parse
@@ -196,9 +196,16 @@ def _is_pattern(token: Token, text: str) -> bool:
     return not token.quoted and any(char in text for char in "*?[")
 
 
+def _glob(pattern: str) -> Callable[[str], bool]:
+    """fnmatchcase with the pattern compiled once: fnmatchcase looks its compiled pattern up
+    in a cache on every call, which cost more than the match itself on 100,000 names."""
+    match = re.compile(translate(pattern)).match
+    return lambda value: match(value) is not None
+
+
 def _glob_or_equal(pattern: str, token: Token) -> Callable[[str], bool]:
     if _is_pattern(token, pattern):
-        return lambda value: fnmatchcase(value, pattern)
+        return _glob(pattern)
     return lambda value: value == pattern
 
 
@@ -447,7 +454,8 @@ class _Compiler:
     def filter_name(self, token: Token) -> Predicate:
         pattern = token.value.casefold()
         if _is_pattern(token, pattern):
-            return lambda row: fnmatchcase(row.name_folded, pattern)
+            match = re.compile(translate(pattern)).match  # as _glob, one call less per row
+            return lambda row: match(row.name_folded) is not None
         return lambda row: pattern in row.name_folded
 
     def filter_id(self, token: Token) -> Predicate:

@@ -102,5 +102,14 @@ def parse_iso(raw: str | None) -> datetime | None:
 
 def iso_to_epoch(raw: str | None) -> float | None:
     """Seconds since the epoch for an ISO field, None when empty or unreadable."""
+    if not raw:
+        return None
+    if raw[-1] == "Z":
+        # toISOString()'s form read as it is (fromisoformat takes the Z since Python 3.11):
+        # a third of the cost of the general path, which matters 300,000 times a load.
+        try:
+            return datetime.fromisoformat(raw).timestamp()
+        except ValueError:
+            pass  # the general path below decides
     moment = parse_iso(raw)
     return moment.timestamp() if moment is not None else None

@@ -12,6 +12,7 @@ from keyops.core.schema import layout
 from keyops.core.schema.accounts import Account, AccountGroup
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.platforms import ACCOUNT_STORES, AccountStore
+from keyops.core.wire.together import all_of
 
 # Fields read from account hashes: never credentials.
 ACCOUNT_FIELDS = ("id", "name", "isActive", "status", "schedulable", "accountType", "platform")
@@ -39,8 +40,10 @@ async def _account_ids(client: aioredis.Redis, store: AccountStore) -> list[str]
 
 async def load_accounts(client: aioredis.Redis) -> AccountCatalog:
     catalog = AccountCatalog()
-    for store in ACCOUNT_STORES.values():
-        ids = await _account_ids(client, store)
+    stores = list(ACCOUNT_STORES.values())
+    # Each store whose index set is empty SCANs the keyspace: side by side, not one by one.
+    store_ids = await all_of([_account_ids(client, store) for store in stores])
+    for store, ids in zip(stores, store_ids, strict=True):
         if not ids:
             continue
         pipe = client.pipeline(transaction=False)

@@ -13,6 +13,7 @@ from keyops.core.schema.encoding import (
     encode_bool,
     encode_iso,
     encode_json,
+    iso_to_epoch,
     parse_iso,
 )
 
@@ -65,6 +66,31 @@ def test_iso_matches_javascript_to_iso_string() -> None:
 def test_iso_round_trips_at_millisecond_precision(moment: datetime) -> None:
     truncated = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     assert parse_iso(encode_iso(moment)) == truncated
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+    )
+)
+def test_a_stored_date_reads_as_the_same_moment_on_the_short_path(moment: datetime) -> None:
+    # The key list reads toISOString()'s form on a faster path than other ISO text: both must
+    # give the same seconds, to the last bit (a sort or an expiry check compares them).
+    stored = encode_iso(moment)
+    general = parse_iso(stored)
+    assert general is not None and iso_to_epoch(stored) == general.timestamp()
+
+
+def test_dates_the_short_path_cannot_read_take_the_general_one() -> None:
+    assert iso_to_epoch("2024-02-29T12:00:00.000Z") == 1709208000.0
+    # Not a day of the calendar, a 24th hour, JavaScript's lowercase z, spaces around it:
+    # unreadable or read as before, never a different moment.
+    for raw in ("2023-02-29T00:00:00.000Z", "2024-01-01T24:00:00.000Z", "2024-13-01T00:00:00.000Z"):
+        assert iso_to_epoch(raw) is None
+    assert iso_to_epoch(" 2024-01-01T00:00:00.000Z ") == 1704067200.0
+    assert iso_to_epoch("2024-01-01T00:00:00.000+00:00") == 1704067200.0
+    assert iso_to_epoch("2024-01-01T00:00:00") == 1704067200.0  # no zone: UTC, as CRS reads it
+    assert iso_to_epoch("") is None and iso_to_epoch(None) is None and iso_to_epoch("Z") is None
 
 
 @given(st.lists(st.text(), max_size=20))

@@ -97,7 +97,7 @@ def sort_rows(
 
 
 # Rows sorted or merged per event-loop turn by `sort_rows_gently`.
-SORT_SLICE = 25_000
+SORT_SLICE = 10_000
 
 
 def _merge_key(
