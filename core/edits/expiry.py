@@ -29,7 +29,7 @@ from keyops.core.schema.encoding import decode_bool, encode_bool, encode_iso, pa
 
 READS = ("expiresAt", "isActive", "isDeleted", "expirationMode", "isActivated", "updatedAt")
 UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
-_SPAN = re.compile(r"\+?(\d{1,5})([hdw])")
+_SPAN = re.compile(r"\+?([0-9]{1,5})([hdw])")  # ASCII digits: int() would read '٣٠' too
 # An expiry CRS reads as an exact instant: a Z or an offset, or a date alone (UTC midnight).
 _EXACT = re.compile(r"\d{4}-\d\d-\d\d(?:[T ].*(?:Z|[+-]\d\d:?\d\d))?", re.IGNORECASE)
 

@@ -1,0 +1,77 @@
+"""Issue 14's batch edits attacked with stored values CRS never writes and input CRS refuses, on
+real redis-server with CRS's dump: a key keyops cannot read the way CRS does is skipped with
+the reason (never rewritten into something CRS reads otherwise, never a crash of the batch),
+and a typed value CRS's single-key route refuses is refused, one message per problem."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from keyops.core.api import BadRequest
+from keyops.core.edits.limits import LimitsSet
+from keyops.core.edits.rates import RatesSet
+from keyops.core.edits.restrictions import ModelsRestrict
+from tests.engine.conftest import crs_state, ids_where, make_service
+
+# Python's json reads these; JavaScript's JSON.parse does not (or, for 1e999, reads a number
+# JSON.stringify cannot write back), so CRS reads no rates there.
+NOT_JS_JSON = ['{"claude":NaN}', '{"claude":Infinity}', '{"claude":-Infinity}', '{"claude":1e999}']
+DEEP = "[" * 30_000 + "]" * 30_000  # parsed by V8; past Python's recursion limit
+
+
+@pytest.mark.parametrize("stored", [*NOT_JS_JSON, DEEP], ids=[*NOT_JS_JSON, "deep"])
+async def test_rates_set_skips_rates_javascript_cannot_read_or_write(
+    crs: aioredis.Redis, stored: str
+) -> None:
+    service = make_service(crs)
+    key_id = (await ids_where(service, "tag:team-a"))[0]
+    await crs.hset(f"apikey:{key_id}", "serviceRates", stored)
+    await service.load(refresh=True)
+    before = await crs_state(crs)
+    plan = await service.plan([key_id], RatesSet.build(["gemini=2"]))
+    assert plan.plans == [] and [key for key, _ in plan.skipped] == [key_id]
+    assert await crs_state(crs) == before
+
+
+@pytest.mark.parametrize(
+    "typed", ["٥", "５", "1٠", "৩.5"], ids=["arabic", "fullwidth", "mixed", "bengali"]
+)
+def test_limits_and_rates_refuse_digits_javascript_does_not_read(typed: str) -> None:
+    """Number('٥') is NaN in JavaScript: CRS's route answers 400; so does keyops."""
+    with pytest.raises(BadRequest) as limits_error:
+        LimitsSet.build({"concurrency": typed, "daily_cost": typed})
+    assert len(limits_error.value.problems) == 2
+    assert all("is not a number" in problem for problem in limits_error.value.problems)
+    with pytest.raises(BadRequest) as rates_error:
+        RatesSet.build([f"claude={typed}"])
+    assert ["is not a number" in problem for problem in rates_error.value.problems] == [True]
+
+
+async def test_json_fields_too_deep_for_python_are_listed_damaged_not_crashed_on(
+    crs: aioredis.Redis,
+) -> None:
+    """One key with every JSON field nested past Python's recursion limit: the list loads, the
+    key shows as damaged, the settings query terms read it as CRS's broken JSON, and a batch
+    that reads those fields skips it."""
+    service = make_service(crs)
+    key_id = (await ids_where(service, "tag:team-a"))[0]
+    await crs.hset(
+        f"apikey:{key_id}",
+        mapping={
+            "tags": DEEP,
+            "permissions": DEEP,
+            "enableModelRestriction": "true",
+            "restrictedModels": DEEP,
+            "enableClientRestriction": "true",
+            "allowedClients": DEEP,
+        },
+    )
+    await service.load(refresh=True)
+    assert "tags is not JSON" in service.table.by_id[key_id].damage
+    assert key_id in await service.targets("status:damaged", None)
+    await service.targets("perm:claude | perm:gemini", None)  # no crash; no restriction read:
+    for query in ("model:x", "client:claude_code"):
+        assert key_id not in await service.targets(f"{query} | tag:loop20", None)
+    plan = await service.plan([key_id], ModelsRestrict.build("add", ["claude-x"]))
+    assert plan.plans == [] and [key for key, _ in plan.skipped] == [key_id]
