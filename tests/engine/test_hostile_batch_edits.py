@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.api import BadRequest
+from keyops.core.edits.expiry import ExpiryChange
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
@@ -75,3 +76,23 @@ async def test_json_fields_too_deep_for_python_are_listed_damaged_not_crashed_on
         assert key_id not in await service.targets(f"{query} | tag:loop20", None)
     plan = await service.plan([key_id], ModelsRestrict.build("add", ["claude-x"]))
     assert plan.plans == [] and [key for key, _ in plan.skipped] == [key_id]
+
+
+def test_expiry_dates_at_the_edges_of_the_calendar() -> None:
+    """toISOString pads the year to four digits (CRS reads '999-01-01T…' as no date, so the key
+    would never expire); a date that is before year 1 in UTC is refused, not a traceback."""
+    assert ExpiryChange.build("set", "0999-01-01").expires_at == "0999-01-01T00:00:00.000Z"
+    with pytest.raises(BadRequest) as caught:
+        ExpiryChange.build("set", "0001-01-01T00:00+01:00")
+    assert len(caught.value.problems) == 1 and "not a date" in caught.value.problems[0]
+
+
+async def test_expiry_extend_past_year_9999_skips_the_key(crs: aioredis.Redis) -> None:
+    service = make_service(crs)
+    far, near = (await ids_where(service, "tag:team-a"))[:2]
+    await crs.hset(f"apikey:{far}", "expiresAt", "9999-12-30T00:00:00.000Z")
+    await crs.hset(f"apikey:{near}", "expiresAt", "2030-01-01T00:00:00.000Z")
+    await service.load(refresh=True)
+    plan = await service.plan([far, near], ExpiryChange.build("extend", "+2w"))
+    assert [p.key_id for p in plan.plans] == [near]
+    assert [key for key, _ in plan.skipped] == [far] and "9999" in plan.skipped[0][1]
