@@ -96,3 +96,33 @@ async def test_expiry_extend_past_year_9999_skips_the_key(crs: aioredis.Redis) -
     plan = await service.plan([far, near], ExpiryChange.build("extend", "+2w"))
     assert [p.key_id for p in plan.plans] == [near]
     assert [key for key, _ in plan.skipped] == [far] and "9999" in plan.skipped[0][1]
+
+
+@pytest.mark.parametrize("word", ["cost", "daily", "model", "index"])
+async def test_purge_of_a_key_named_like_crs_words_leaves_other_keys_usage(
+    crs: aioredis.Redis, word: str
+) -> None:
+    """A soft-deleted record `apikey:cost` (any id is a record to CRS) must not take with it
+    every `rate_limit:cost:{id}` or `usage:cost:…` of the other keys: purge removes a name
+    only where CRS's naming puts the key's id, and nothing can be rolled back."""
+    service = make_service(crs)
+    other = (await ids_where(service, "tag:team-a"))[0]
+    await crs.hset(f"apikey:{word}", mapping={"name": word, "isDeleted": "true", "tags": "[]"})
+    others = [
+        f"rate_limit:cost:{other}",
+        f"usage:cost:daily:{other}:2026-12-01",
+        f"usage:daily:{other}:2026-12-01",
+        f"usage:{other}:model:daily:claude-x:2026-12-01",
+        f"usage:{other}:model:alltime:{word}",
+        "usage:daily:index:2026-12-01",
+        "usage:model:daily:index:2026-12-01",
+    ]
+    own = [f"rate_limit:requests:{word}", f"usage:records:{word}", f"concurrency:queue:{word}"]
+    for name in others + own:
+        await crs.set(name, "1")
+    await service.load(refresh=True)
+    preview = await service.purge_preview([word])
+    assert [t.key_id for t in preview.targets] == [word]
+    assert sorted(preview.targets[0].usage_keys) == sorted(own)
+    assert await service.purge(preview) == {word: "purged"}
+    assert await crs.exists(*others) == len(others) and await crs.exists(*own) == 0
