@@ -13,7 +13,8 @@ Where keyops differs from CRS: a key already deleted is left alone (CRS's delete
 `deletedAt` and `deletedBy`), `deletedBy`/`restoredBy` say `keyops` (the operator is in the
 audit trail; CRS's batch delete writes `system`, its restore always `unknown`), and restore
 writes no legacy `apikey_hash:{hash}` copy (CRS's makes one with no TTL that nothing reads
-while the hash_map entry exists).
+while the hash_map entry exists), and never takes the hash_map entry from another record that
+holds the same hash (CRS's overwrites it, serving that key's clients as the restored one).
 """
 
 from __future__ import annotations

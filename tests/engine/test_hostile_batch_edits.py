@@ -9,11 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.api import BadRequest
+from keyops.core.batch.operations import OpStatus
 from keyops.core.edits.expiry import ExpiryChange
+from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
-from tests.engine.conftest import crs_state, ids_where, make_service
+from tests.engine.conftest import crs_state, ids_where, make_service, run
 
 # Python's json reads these; JavaScript's JSON.parse does not (or, for 1e999, reads a number
 # JSON.stringify cannot write back), so CRS reads no rates there.
@@ -126,3 +128,31 @@ async def test_purge_of_a_key_named_like_crs_words_leaves_other_keys_usage(
     assert sorted(preview.targets[0].usage_keys) == sorted(own)
     assert await service.purge(preview) == {word: "purged"}
     assert await crs.exists(*others) == len(others) and await crs.exists(*own) == 0
+
+
+async def test_restore_never_takes_over_another_keys_hash_map_entry(crs: aioredis.Redis) -> None:
+    """Two records holding one hash (a record copied by hand, a buggy import): restoring the
+    deleted one must not point the live key's entry at it, which would serve the live key's
+    clients as the restored key (its limits, its bill). The entry stays; a rollback is exact."""
+    service = make_service(crs)
+    deleted, live = (await ids_where(service, "tag:team-a"))[:2]
+    outcome, _ = await run(service, await service.plan([deleted], KeysDelete()))
+    assert outcome.status is OpStatus.DONE
+    digest = await crs.hget(f"apikey:{deleted}", "apiKey")
+    live_digest = await crs.hget(f"apikey:{live}", "apiKey")
+    await crs.hset(f"apikey:{live}", "apiKey", digest)
+    await crs.hdel("apikey:hash_map", live_digest)
+    await crs.hset("apikey:hash_map", digest, live)
+    await service.load(refresh=True)
+    before = await crs_state(crs)
+    outcome, _ = await run(service, await service.plan([deleted], KeysRestore()))
+    assert await crs.hget("apikey:hash_map", digest) == live
+    revert, _ = await run(service, await service.plan_revert(outcome.op_id))
+    assert revert.status is OpStatus.DONE
+    # As before the restore, but for updatedAt, which a revert stamps like any edit.
+    after = await crs_state(crs)
+    assert after.keys() == before.keys()
+    for name, (kind, value) in before.items():
+        if kind == "hash" and name == f"apikey:{deleted}":
+            value = {**value, "updatedAt": after[name][1]["updatedAt"]}
+        assert after[name] == (kind, value), name
