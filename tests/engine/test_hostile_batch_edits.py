@@ -5,17 +5,23 @@ and a typed value CRS's single-key route refuses is refused, one message per pro
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import pytest
 import redis.asyncio as aioredis
 
-from keyops.core.api import BadRequest
+from keyops.core.api import BadInput, BadRequest
 from keyops.core.batch.operations import OpStatus
+from keyops.core.edits.create import KeysCreate
 from keyops.core.edits.expiry import ExpiryChange
 from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
 from tests.engine.conftest import crs_state, ids_where, make_service, run
+from tests.engine.test_keys_create import MINTER
 
 # Python's json reads these; JavaScript's JSON.parse does not (or, for 1e999, reads a number
 # JSON.stringify cannot write back), so CRS reads no rates there.
@@ -156,3 +162,42 @@ async def test_restore_never_takes_over_another_keys_hash_map_entry(crs: aioredi
         if kind == "hash" and name == f"apikey:{deleted}":
             value = {**value, "updatedAt": after[name][1]["updatedAt"]}
         assert after[name] == (kind, value), name
+
+
+async def test_a_full_disk_while_writing_the_key_file_leaves_no_file_and_no_key(
+    crs: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while the raw keys are written: one BadInput line, no half file of raw keys left
+    behind (which would also block the rerun as 'already exists'), nothing in Redis."""
+    service = make_service(crs)
+    before = await crs_state(crs)
+    out = tmp_path / "keys.tsv"
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("keyops.core.secret_file.os.fsync", full)
+    with pytest.raises(BadInput, match="No space left on device"):
+        await service.create_keys(KeysCreate.build(3, "disk"), MINTER, out)
+    assert not out.exists()
+    assert await crs_state(crs) == before
+
+
+async def test_rotating_a_key_whose_stored_name_is_not_utf8_writes_the_file(
+    crs: aioredis.Redis, tmp_path: Path
+) -> None:
+    """A name with bytes that are not UTF-8 (which CRS's batch route stores as given) is written
+    to the key file escaped; it used to stop the rotation with a UnicodeEncodeError after the
+    file was half written."""
+    service = make_service(crs)
+    key_id = (await ids_where(service, "tag:team-a"))[0]
+    raw_client = aioredis.Redis(port=crs.connection_pool.connection_kwargs["port"])
+    await raw_client.hset(f"apikey:{key_id}", "name", b"bad-\xff-name\tx")
+    await raw_client.aclose()
+    await service.load(refresh=True)
+    preview = await service.rotate_preview([key_id])
+    out = tmp_path / "rotated.tsv"
+    outcome = await service.rotate_keys(preview, MINTER, out)
+    assert outcome.done == 1 and not outcome.rolled_back
+    line = out.read_text(encoding="utf-8").splitlines()[2].split("\t")
+    assert line[0] == key_id and line[1] == "bad-\\udcff-name x"
