@@ -36,7 +36,7 @@ def whole_number(text: str) -> int:
     which a typed confirmation (`--confirm-purge`) or a key count should not."""
     body = text[1:] if text.startswith("-") else text
     if not body.isascii() or not body.isdigit():
-        raise argparse.ArgumentTypeError(f"{ascii(text)} is not a whole number (digits 0-9)")
+        raise argparse.ArgumentTypeError(f"{text!a} is not a whole number (digits 0-9)")
     return int(text)
 
 
