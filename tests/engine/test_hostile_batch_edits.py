@@ -201,3 +201,24 @@ async def test_rotating_a_key_whose_stored_name_is_not_utf8_writes_the_file(
     assert outcome.done == 1 and not outcome.rolled_back
     line = out.read_text(encoding="utf-8").splitlines()[2].split("\t")
     assert line[0] == key_id and line[1] == "bad-\\udcff-name x"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("mon@0", ("1", "0")),
+        ("Sunday@23", ("7", "23")),
+        ("wed@14", ("3", "14")),
+        ("3@1.0", ("3", "1")),
+    ],
+)
+def test_weekly_reset_reads_day_names_and_numbers(typed: str, stored: tuple[str, str]) -> None:
+    request = LimitsSet.build({}, typed)
+    assert (request.values["weeklyResetDay"], request.values["weeklyResetHour"]) == stored
+
+
+@pytest.mark.parametrize("typed", ["monkey@0", "sunny@3", "mo@0", "８@0", "1@٣"])
+def test_weekly_reset_refuses_what_is_not_a_day(typed: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        LimitsSet.build({}, typed)
+    assert len(caught.value.problems) == 1 and "--weekly-reset" in caught.value.problems[0]
