@@ -5,9 +5,11 @@ and a typed value CRS's single-key route refuses is refused, one message per pro
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,6 +24,8 @@ from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.engine.test_keys_create import MINTER
+from tests.support.invariants import crs_index_problems
+from tests.support.sudden_death import DoomedProcess
 
 # Python's json reads these; JavaScript's JSON.parse does not (or, for 1e999, reads a number
 # JSON.stringify cannot write back), so CRS reads no rates there.
@@ -222,3 +226,60 @@ def test_weekly_reset_refuses_what_is_not_a_day(typed: str) -> None:
     with pytest.raises(BadRequest) as caught:
         LimitsSet.build({}, typed)
     assert len(caught.value.problems) == 1 and "--weekly-reset" in caught.value.problems[0]
+
+
+def _killable_request(kind: str) -> Any:
+    return {
+        "delete": KeysDelete(),
+        "limits": LimitsSet.build({"concurrency": "9", "daily_cost": "0.5"}, "fri@6"),
+        "expiry": ExpiryChange.build("set", "2031-05-05"),
+        "models": ModelsRestrict.build("add", ["claude-killed"]),
+    }[kind]
+
+
+@pytest.mark.parametrize("action", ["rollback", "resume"])
+@pytest.mark.parametrize("kind", ["delete", "limits", "expiry", "models"])
+async def test_sigkill_mid_batch_then_ops_recover(
+    crs: aioredis.Redis, kind: str, action: str
+) -> None:
+    """keyops SIGKILLed after two chunks of a new kind's batch: `ops recover --rollback` puts
+    every byte back (a delete's hash_map entry and cost ranks included); `--resume` finishes it
+    under the same op, each target holding the change once."""
+    service = make_service(crs)
+    targets = await ids_where(service, "tag:loop20")
+    request = _killable_request(kind)
+    planned = await service.plan(targets, request)
+    before = await crs_state(crs)
+    port = crs.connection_pool.connection_kwargs["port"]
+    process = DoomedProcess(port, 0)
+    seen: list[Any] = []
+
+    async def work(death: asyncio.Event) -> None:
+        async def before_chunk(index: int) -> None:
+            if index == 2:
+                death.set()
+                await asyncio.Event().wait()  # never runs again, as after SIGKILL
+
+        doomed = make_service(process.client, chunk_size=5, before_chunk=before_chunk)
+        await doomed.load()
+        async for event in doomed.run(await doomed.plan(targets, request)):
+            seen.append(event)
+
+    _, died = await asyncio.to_thread(process.run, work)
+    assert died
+    await process.kill(crs)
+    op_id = seen[0].op_id
+    await crs.delete(f"keyops:lease:{op_id}")  # its lease lapsed
+    assert len(await service.op_journal(op_id)) == 10
+    await service.load(refresh=True)
+    plan, resume = await service.plan_recovery(op_id, action)
+    events = [event async for event in service.run_recovery(plan, resume)]
+    outcome = events[-1].outcome
+    assert outcome is not None and outcome.status in (OpStatus.ROLLED_BACK, OpStatus.DONE)
+    await asyncio.to_thread(process.dispose)
+    if action == "rollback":
+        assert await crs_state(crs) == before
+    else:
+        again = await service.plan(targets, request)
+        assert again.plans == [] and len(await service.op_journal(op_id)) == len(planned.plans)
+    assert await crs_index_problems(crs) == []
