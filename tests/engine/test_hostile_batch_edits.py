@@ -24,6 +24,7 @@ from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.engine.test_keys_create import MINTER
+from tests.support.crs_actors import read_record, record_usage, update_api_key
 from tests.support.invariants import crs_index_problems
 from tests.support.sudden_death import DoomedProcess
 
@@ -282,4 +283,44 @@ async def test_sigkill_mid_batch_then_ops_recover(
     else:
         again = await service.plan(targets, request)
         assert again.plans == [] and len(await service.op_journal(op_id)) == len(planned.plans)
+    assert await crs_index_problems(crs) == []
+
+
+async def test_a_deleted_key_a_stale_crs_write_made_live_again_is_deleted_again(
+    crs: aioredis.Redis,
+) -> None:
+    """CRS's request path read two keys before keyops deleted them and writes them back whole
+    after (isActive 'true' again, hash_map entry back, isDeleted still 'true'): the key
+    authenticates again. The verify step must delete it again, not call it 'already
+    soft-deleted'; and a later `keys delete` of such a key (also what CRS's batch edit
+    leaves when it enables a deleted key) finishes the delete."""
+    service = make_service(crs)
+    targets = (await ids_where(service, "tag:loop20"))[:10]
+    stale = {key_id: await read_record(crs, key_id) for key_id in targets[:2]}
+
+    async def crs_writes_back(index: int) -> None:
+        if index == 1:
+            for key_id, old in stale.items():
+                await record_usage(crs, key_id, {**old, "isDeleted": "true"})
+
+    racing = make_service(crs, chunk_size=5, before_chunk=crs_writes_back, verify_delay=0.2)
+    await racing.load()
+    outcome, _ = await run(racing, await racing.plan(targets, KeysDelete()))
+    assert outcome.status is OpStatus.DONE and outcome.counts.reapplied == 2, outcome.message
+    for key_id in targets:
+        digest = await crs.hget(f"apikey:{key_id}", "apiKey")
+        assert await crs.hget(f"apikey:{key_id}", "isActive") == "false"
+        assert await crs.hget("apikey:hash_map", digest) is None
+
+    # CRS's batch edit enables a deleted key: isActive 'true', hash_map entry back.
+    again = targets[0]
+    await update_api_key(crs, again, {"isActive": True})
+    await service.load(refresh=True)
+    plan = await service.plan([again], KeysDelete())
+    assert [p.key_id for p in plan.plans] == [again]
+    outcome, _ = await run(service, plan)
+    assert outcome.status is OpStatus.DONE
+    digest = await crs.hget(f"apikey:{again}", "apiKey")
+    assert await crs.hget("apikey:hash_map", digest) is None
+    assert await crs.hget(f"apikey:{again}", "isActive") == "false"
     assert await crs_index_problems(crs) == []
