@@ -22,6 +22,7 @@ from keyops.core.edits.lifecycle import KeysDelete, KeysRestore
 from keyops.core.edits.limits import LimitsSet
 from keyops.core.edits.rates import RatesSet
 from keyops.core.edits.restrictions import ModelsRestrict
+from keyops.core.settings import read_env_file
 from tests.engine.conftest import crs_state, ids_where, make_service, run
 from tests.engine.test_keys_create import MINTER
 from tests.support.crs_actors import read_record, record_usage, update_api_key
@@ -324,3 +325,26 @@ async def test_a_deleted_key_a_stale_crs_write_made_live_again_is_deleted_again(
     assert await crs.hget("apikey:hash_map", digest) is None
     assert await crs.hget(f"apikey:{again}", "isActive") == "false"
     assert await crs_index_problems(crs) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("ENCRYPTION_KEY=abc#def", "abc"),  # '#' starts a comment even without a space
+        ('ENCRYPTION_KEY="abc" # the key', "abc"),
+        ("ENCRYPTION_KEY='a#b c'", "a#b c"),
+        ("export   ENCRYPTION_KEY =  abc  ", "abc"),
+        ("ENCRYPTION_KEY=`x 'y'`", "x 'y'"),
+        ("ENCRYPTION_KEY: abc", "abc"),
+        ('ENCRYPTION_KEY="a\\nb"', "a\nb"),  # double quotes expand \n
+        ("ENCRYPTION_KEY='a\\nb'", "a\\nb"),
+        ("ENCRYPTION_KEY=", ""),
+    ],
+)
+def test_crs_env_is_read_as_crs_dotenv_reads_it(tmp_path: Path, line: str, value: str) -> None:
+    """The key hash is sha256(raw + ENCRYPTION_KEY): a value read otherwise than CRS's dotenv
+    reads it makes every created or rotated key fail to authenticate, silently."""
+    env = tmp_path / ".env"
+    env.write_text(f"# CRS\r\nREDIS_HOST=127.0.0.1\r\n{line}\r\nOTHER=1\r\n", encoding="utf-8")
+    values = read_env_file(env)
+    assert values.get("ENCRYPTION_KEY") == value and values["OTHER"] == "1"
