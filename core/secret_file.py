@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TextIO
 
 from keyops.core.errors import BadInput
-from keyops.core.safe_text import printable
 
 HEADER = "id\tname\tkey\n"
 
@@ -77,4 +76,5 @@ def write_secret_stream(out: TextIO, title: str, rows: Iterable[tuple[str, str, 
 def _one_line(name: str) -> str:
     # A name is the operator's own text, but a tab or newline would break the file's columns;
     # a stored name's bytes that are not UTF-8 (lone surrogates here) could not be written.
-    return printable(name.replace("\t", " ").replace("\n", " ").replace("\r", " "))
+    one_line = name.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return one_line.encode("utf-8", "backslashreplace").decode("utf-8")  # '\udcff' as text
