@@ -348,3 +348,17 @@ def test_crs_env_is_read_as_crs_dotenv_reads_it(tmp_path: Path, line: str, value
     env.write_text(f"# CRS\r\nREDIS_HOST=127.0.0.1\r\n{line}\r\nOTHER=1\r\n", encoding="utf-8")
     values = read_env_file(env)
     assert values.get("ENCRYPTION_KEY") == value and values["OTHER"] == "1"
+
+
+async def test_keys_delete_can_name_a_deleted_key_that_is_live_again(crs: aioredis.Redis) -> None:
+    """Such a key (isDeleted 'true', isActive 'true': it authenticates) can be named by id for
+    `keys delete`, which finishes its delete; a deleted key that is not live stays an error."""
+    service = make_service(crs)
+    live_again, dead = (await ids_where(service, "tag:loop20"))[:2]
+    outcome, _ = await run(service, await service.plan([live_again, dead], KeysDelete()))
+    assert outcome.status is OpStatus.DONE
+    await update_api_key(crs, live_again, {"isActive": True})
+    await service.load(refresh=True)
+    assert await service.targets(None, [live_again]) == [live_again]
+    with pytest.raises(BadInput, match="is soft-deleted"):
+        await service.targets(None, [dead])
