@@ -31,6 +31,15 @@ BATCH = "batch_commands.run_batch_command"
 Filler = Callable[[argparse.ArgumentParser, argparse.ArgumentParser], None]
 
 
+def whole_number(text: str) -> int:
+    """A count typed in ASCII digits. Python's int() also takes '٣', '５', '1_000' and ' 3 ',
+    which a typed confirmation (`--confirm-purge`) or a key count should not."""
+    body = text[1:] if text.startswith("-") else text
+    if not body.isascii() or not body.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!a} is not a whole number (digits 0-9)")
+    return int(text)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command with its one-line help; the options of `only` (every command when None).
 
@@ -155,7 +164,7 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
     purge.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
     purge.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     purge.add_argument(
-        "--confirm-purge", type=int, metavar="N",
+        "--confirm-purge", type=whole_number, metavar="N",
         help="N = the number of keys the purge removes, as its preview says (--yes is not enough)",
     )  # fmt: skip
     purge.set_defaults(run=BATCH, batch_handler="cmd_keys_purge")
@@ -202,7 +211,9 @@ def fill_keys_create(key_actions: Any, connection: argparse.ArgumentParser) -> N
         "create", parents=[connection],
         help="create keys as CRS does; their raw keys go to a new 0600 file (--out), once",
     )  # fmt: skip
-    create.add_argument("--count", type=int, required=True, metavar="N", help="how many keys")
+    create.add_argument(
+        "--count", type=whole_number, required=True, metavar="N", help="how many keys"
+    )
     create.add_argument(
         "--name", required=True, metavar="BASE", help="key names BASE_1..BASE_N (one key: BASE)"
     )

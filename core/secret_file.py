@@ -45,8 +45,15 @@ def write_new_secret_file(path: Path, title: str, rows: Iterable[tuple[str, str,
                 out.write(f"{key_id}\t{_one_line(name)}\t{raw}\n")
             out.flush()
             os.fsync(fd)
-    finally:
+    except (OSError, UnicodeError) as error:
+        # A full disk or a lost mount half way: none of these keys exists in Redis yet, so
+        # the half file only holds raw keys of nothing (and would block the rerun): remove it.
         os.close(fd)
+        path.unlink(missing_ok=True)
+        raise BadInput(
+            f"cannot write {path}: {getattr(error, 'strerror', None) or error}; no key was created"
+        ) from None
+    os.close(fd)
     _fsync_dir(path)
 
 
@@ -67,5 +74,7 @@ def write_secret_stream(out: TextIO, title: str, rows: Iterable[tuple[str, str, 
 
 
 def _one_line(name: str) -> str:
-    # A name is the operator's own text, but a tab or newline would break the file's columns.
-    return name.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    # A name is the operator's own text, but a tab or newline would break the file's columns;
+    # a stored name's bytes that are not UTF-8 (lone surrogates here) could not be written.
+    one_line = name.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return one_line.encode("utf-8", "backslashreplace").decode("utf-8")  # '\udcff' as text

@@ -135,24 +135,39 @@ def parse_redis_url(url: str, source: str) -> RedisSettings:
     )
 
 
+# JavaScript's white space (\s, and what trim() removes): CRS's dotenv matches and trims with it.
+_JS_SPACE_CHARS = (
+    "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_JS_SPACE = "[" + re.escape(_JS_SPACE_CHARS) + "]"
+# dotenv 16's LINE pattern (lib/main.js), transliterated: NAME=VALUE or NAME: VALUE, an optional
+# `export`, a value in '', "" or `` quotes, or unquoted up to the first '#' (a comment even
+# without a space before it).
+_DOTENV_LINE = re.compile(
+    r"^{s}*(?:export{s}+)?([\w.-]+)(?:{s}*={s}*?|:{s}+?)"
+    r"({s}*'(?:\\'|[^'])*'|{s}*\"(?:\\\"|[^\"])*\"|{s}*`(?:\\`|[^`])*`|[^#\r\n]+)?"
+    r"{s}*(?:#.*)?$".replace("{s}", _JS_SPACE),
+    re.MULTILINE | re.ASCII,
+)
+_DOTENV_QUOTED = re.compile(r"^(['\"`])([\s\S]*)\1$", re.MULTILINE)
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a dotenv file: comments, `export`, and quoted values are understood."""
+    """A dotenv file as CRS's dotenv (16) reads it, so `ENCRYPTION_KEY=abc#def` is `abc` here
+    too: a key hashed with another reading of it would never authenticate."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise BadInput(f"cannot read CRS env file {path}: {error.strerror}") from None
     values: dict[str, str] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
-            continue
-        name, _, value = stripped.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name.strip()] = value
+    for match in _DOTENV_LINE.finditer(re.sub(r"\r\n?", "\n", text)):
+        value = (match[2] or "").strip(_JS_SPACE_CHARS)
+        quote = value[:1]
+        value = _DOTENV_QUOTED.sub(r"\2", value)
+        if quote == '"':
+            value = value.replace("\\n", "\n").replace("\\r", "\r")
+        values[match[1]] = value
     return values
 
 

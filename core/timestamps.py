@@ -18,7 +18,8 @@ def iso_utc(moment: datetime | float) -> str:
         utc = moment.astimezone(UTC)
     else:
         utc = datetime.fromtimestamp(moment, UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # The year by hand: strftime's %Y gives '999' where toISOString writes '0999'.
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def utc_text(epoch: float | None, layout: str = SECOND, missing: str = "") -> str:

@@ -50,8 +50,8 @@ def resolve_targets(
 ) -> list[str]:
     """Key ids to act on. With both `where` and `ids`, a key must be listed and match.
 
-    Unknown ids, ambiguous prefixes and soft-deleted keys named explicitly are errors: a batch
-    never silently drops a key the operator asked for. `deleted`: the edit is for soft-deleted
+    Unknown ids, ambiguous prefixes and soft-deleted keys named explicitly are errors (one
+    that is live again excepted): a batch never silently drops a key the operator asked for. `deleted`: the edit is for soft-deleted
     keys (restore, purge), so they may be named, and a query includes them.
     """
     if where is None and ids is None:
@@ -64,7 +64,10 @@ def resolve_targets(
             key_id = _resolve_id(table, raw, problems)
             if key_id is None:
                 continue
-            if table.by_id[key_id].is_deleted and not deleted:
+            row = table.by_id[key_id]
+            # A deleted key that is live again (isActive 'true': CRS's auth never reads
+            # isDeleted) may be named: `keys delete` finishes its delete, other kinds skip it.
+            if row.is_deleted and not row.is_active and not deleted:
                 name = printable(table.by_id[key_id].name)
                 problems.append(f"key {printable(key_id)} ({name}) is soft-deleted")
                 continue

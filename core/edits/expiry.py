@@ -29,7 +29,7 @@ from keyops.core.schema.encoding import decode_bool, encode_bool, encode_iso, pa
 
 READS = ("expiresAt", "isActive", "isDeleted", "expirationMode", "isActivated", "updatedAt")
 UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
-_SPAN = re.compile(r"\+?(\d{1,5})([hdw])")
+_SPAN = re.compile(r"\+?([0-9]{1,5})([hdw])")  # ASCII digits: int() would read '٣٠' too
 # An expiry CRS reads as an exact instant: a Z or an offset, or a date alone (UTC midnight).
 _EXACT = re.compile(r"\d{4}-\d\d-\d\d(?:[T ].*(?:Z|[+-]\d\d:?\d\d))?", re.IGNORECASE)
 
@@ -66,13 +66,15 @@ class ExpiryChange(BaseModel):
             problems.append(f"unknown expiry action {action!r}: set, extend or clear")
         elif action == ExpiryAction.SET:
             moment = parse_iso(value) if value else None
+            try:
+                expires_at = encode_iso(moment) if moment is not None else ""
+            except OverflowError:  # before year 1 once in UTC
+                moment = None
             if moment is None:
                 problems.append(
                     f"{label or 'expiry set'} '{printable(value or '')}' is not a date (2027-01-31 or "
                     "2027-01-31T10:00, UTC unless it names a zone)"
                 )
-            else:
-                expires_at = encode_iso(moment)
         elif action == ExpiryAction.EXTEND:
             span = _SPAN.fullmatch((value or "").strip())
             if span is None or int(span[1]) == 0:
@@ -164,7 +166,10 @@ class ExpiryEdit(EditDefaults):
         current = parse_iso(raw)
         assert current is not None  # judged: an unreadable date skipped the key already
         base = max(current, self.now)
-        return encode_iso(base + timedelta(seconds=self.request.extend_seconds))
+        try:
+            return encode_iso(base + timedelta(seconds=self.request.extend_seconds))
+        except OverflowError:
+            return Skip(f"expiry {printable(raw)} extended would pass the year 9999")
 
 
 def prepare(request: ExpiryChange, context: EditContext) -> ExpiryEdit:

@@ -10,10 +10,12 @@ the lifecycle pseudo-field (`schema.lifecycle`): the journal keeps its state bef
 so a rollback puts back the old `isActive`, entry, legacy copy and scores exactly.
 
 Where keyops differs from CRS: a key already deleted is left alone (CRS's delete overwrites
-`deletedAt` and `deletedBy`), `deletedBy`/`restoredBy` say `keyops` (the operator is in the
+`deletedAt` and `deletedBy`), unless it is live again (`isActive` 'true': CRS's auth never
+reads `isDeleted`), which gets `isActive='false'` and loses its hash_map entry again, `deletedBy`/`restoredBy` say `keyops` (the operator is in the
 audit trail; CRS's batch delete writes `system`, its restore always `unknown`), and restore
 writes no legacy `apikey_hash:{hash}` copy (CRS's makes one with no TTL that nothing reads
-while the hash_map entry exists).
+while the hash_map entry exists), and never takes the hash_map entry from another record that
+holds the same hash (CRS's overwrites it, serving that key's clients as the restored one).
 """
 
 from __future__ import annotations
@@ -76,10 +78,17 @@ class DeleteEdit(EditDefaults):
             "isActive": "false",
             LIFECYCLE: lifecycle.DELETED,
         }
+        self.finish: Wanted = {"isActive": "false", LIFECYCLE: lifecycle.DELETED}
 
     def wanted(self, key_id: str, current: Mapping[str, str]) -> Wanted | Skip:
         if decode_bool(current.get("isDeleted")):
-            return Skip("already soft-deleted")
+            if current.get("isActive") != "true":
+                return Skip("already soft-deleted")
+            # Marked deleted but live again: CRS's auth never reads isDeleted, so a whole-hash
+            # write from a request that read the key before the delete (or CRS's batch edit
+            # enabling it) made it authenticate again. The delete is finished, the deletion
+            # marks kept as they are.
+            return self.finish
         return self.deleted
 
 

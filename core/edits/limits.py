@@ -57,6 +57,7 @@ FIELDS = (*(limit.field for limit in LIMITS), RESET_DAY, RESET_HOUR)
 READS = (*FIELDS, "isDeleted", "updatedAt")
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # CRS's 1..7
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # The order a request's fields are listed and written in: CRS's edit form's.
 _ORDER = {field: position for position, field in enumerate(FIELDS)}
 
@@ -72,8 +73,16 @@ def parse_weekly_reset(text: str, label: str = "--weekly-reset") -> tuple[str, s
     """`DAY@HOUR` (DAY 1-7 or mon..sun, HOUR 0-23) -> the stored day and hour; AmountError
     naming `label`."""
     day_text, sep, hour_text = text.partition("@")
-    name = day_text.strip().lower()[:3]
-    day = DAYS.index(name) + 1 if name in DAYS and day_text.strip().isalpha() else None
+    # A day's name, or its start of three letters or more: 'mon', 'Monday'; not 'monkey'.
+    name = day_text.strip().lower()
+    day = next(
+        (
+            number
+            for number, full in enumerate(DAY_NAMES, 1)
+            if len(name) >= 3 and full.startswith(name)
+        ),
+        None,
+    )
     if day is None:
         day = _reset_part(day_text, 1, 7)
     hour = _reset_part(hour_text, 0, 23) if sep else None

@@ -9,7 +9,6 @@ only for the services CRS prices, so a typo is refused instead of stored and ign
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from keyops.core.errors import BadRequest
 from keyops.core.safe_text import printable
 from keyops.core.schema.encoding import decode_bool
 from keyops.core.schema.js_number import js_number_to_string, js_to_number
-from keyops.core.schema.js_text import js_json_stringify, js_trim
+from keyops.core.schema.js_text import js_json_loads, js_json_stringify, js_trim
 
 # The services CRS's cost path looks a rate up for.
 SERVICES = ("claude", "codex", "gemini", "droid", "bedrock", "azure", "ccr")
@@ -103,7 +102,10 @@ def _encode(rates: Mapping[str, Any]) -> str:
 
 class RatesEdit(EditDefaults):
     def __init__(self, request: RatesSet) -> None:
-        super().__init__(READS, judged=frozenset({"isDeleted"}))
+        # A merge builds on the stored object, so bytes that are not UTF-8 or a value too long
+        # to be CRS's skip the key; --replace writes over whatever is there.
+        judged = {"isDeleted"} if request.replace else {"isDeleted", "serviceRates"}
+        super().__init__(READS, judged=frozenset(judged))
         self.request = request
         self.given = {name: float(rate) for name, rate in request.rates.items() if rate}
         self.dropped = {name for name, rate in request.rates.items() if not rate}
@@ -116,7 +118,7 @@ class RatesEdit(EditDefaults):
             old: dict[str, Any] = {}
         else:
             try:
-                old = json.loads(raw)
+                old = js_json_loads(raw)
             except ValueError:
                 old = None  # type: ignore[assignment]
             if not isinstance(old, dict):
@@ -127,12 +129,22 @@ class RatesEdit(EditDefaults):
         new = {name: value for name, value in old.items() if name not in self.dropped}
         new.update(self.given)
         try:
-            before = _meaning(json.loads(raw))
+            before = _meaning(js_json_loads(raw))
         except (ValueError, AttributeError):
             before = None
         if before == _meaning(new):
             return {}
-        return {"serviceRates": _encode(new)}
+        encoded = _encode(new)
+        try:
+            js_json_loads(encoded)
+        except ValueError:
+            # A kept rate JSON.parse read as Infinity (1e999): JSON has no way to write it
+            # back (JSON.stringify gives null, a free rate), so the key keeps its object.
+            return Skip(
+                f"serviceRates holds a number JSON cannot write back ({printable(raw[:40])}); "
+                "use --replace to set the whole object"
+            )
+        return {"serviceRates": encoded}
 
 
 def prepare(request: RatesSet, context: EditContext) -> RatesEdit:

@@ -22,7 +22,6 @@ would change what CRS reads), and cleared like any other by clear.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,7 +35,7 @@ from keyops.core.errors import BadRequest
 from keyops.core.safe_text import printable
 from keyops.core.schema.clients import CLIENT_IDS
 from keyops.core.schema.encoding import encode_json
-from keyops.core.schema.js_text import js_trim
+from keyops.core.schema.js_text import js_json_loads, js_trim
 
 MAX_PER_REQUEST = 100
 MAX_MODEL_CHARS = 200  # model names are short; a longer one is a paste gone wrong
@@ -169,7 +168,7 @@ def stored_list(raw: str | None) -> list[str] | None:
     if not raw:
         return []
     try:
-        value = json.loads(raw)
+        value = js_json_loads(raw)
     except ValueError:
         return None
     if isinstance(value, list) and all(isinstance(item, str) for item in value):

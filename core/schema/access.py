@@ -9,8 +9,9 @@ as no list, and is in force only when its flag is on and it is not empty.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from keyops.core.schema.js_text import js_json_loads
 
 # CRS's validatePermissions accepts these four; the order is its edit form's.
 SERVICES = ("claude", "gemini", "openai", "droid")
@@ -23,7 +24,7 @@ def stored_permissions(raw: str | None) -> list[Any]:
         return []
     if raw.startswith("["):
         try:
-            value = json.loads(raw)
+            value = js_json_loads(raw)
         except ValueError:
             value = None
         if isinstance(value, list):
@@ -50,7 +51,7 @@ def restriction_in_force(flag: str | None, raw_list: str | None) -> tuple[str, .
     if flag != "true" or not raw_list:
         return ()
     try:
-        value = json.loads(raw_list)
+        value = js_json_loads(raw_list)
     except ValueError:
         return ()
     if not isinstance(value, list):

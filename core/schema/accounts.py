@@ -6,10 +6,10 @@ into these models.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from keyops.core.schema.js_text import js_json_loads
 from keyops.core.schema.platforms import GroupPlatform, Platform
 
 # commonHelper.isAccountHealthy: these statuses make an active account unhealthy.
@@ -70,7 +70,7 @@ class Account:
     @classmethod
     def from_bedrock_json(cls, account_id: str, raw: str) -> Account:
         try:
-            fields = json.loads(raw)
+            fields = js_json_loads(raw)
         except ValueError:
             fields = {}
         if not isinstance(fields, dict):

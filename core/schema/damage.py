@@ -8,12 +8,11 @@ counts as damage; the quirks of real CRS data (empty strings, absent fields) do 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.encoding import parse_iso
-from keyops.core.schema.js_text import node_utf8
+from keyops.core.schema.js_text import js_json_loads, node_utf8
 from keyops.core.schema.platforms import BindingField
 
 MAX_FIELD_CHARS = 65_536  # CRS's own fields are far shorter; a value past this is not CRS's
@@ -35,7 +34,7 @@ def _has_bad_utf8(value: str) -> bool:
 
 def tags_damage(raw: str) -> str:
     try:
-        value = json.loads(raw)
+        value = js_json_loads(raw)
     except ValueError:
         return f"tags is not JSON ({_preview(raw)})"
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):

@@ -7,11 +7,10 @@ Reads are lenient the way CRS's `_parseApiKeyData` is, so a record CRS accepts, 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from keyops.core.schema.js_text import js_json_stringify
+from keyops.core.schema.js_text import js_json_loads, js_json_stringify
 from keyops.core.timestamps import iso_utc
 
 
@@ -35,7 +34,7 @@ def decode_json_list(raw: str | None) -> list[Any]:
     if not raw:
         return []
     try:
-        value = json.loads(raw)
+        value = js_json_loads(raw)
     except ValueError:
         return []
     return value if isinstance(value, list) else []
@@ -45,7 +44,7 @@ def decode_json_object(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        value = json.loads(raw)
+        value = js_json_loads(raw)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -63,7 +62,8 @@ def decode_number(raw: str | None) -> float:
     text = raw.strip()
     end = 0
     for index, char in enumerate(text):
-        if char.isdigit() or char in "+-.eE":
+        # ASCII digits only: parseFloat reads no other digits ('٥' is NaN), Python would.
+        if char in "0123456789+-.eE":
             end = index + 1
         else:
             break

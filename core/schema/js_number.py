@@ -14,8 +14,9 @@ import re
 from keyops.core.schema.js_text import js_trim
 
 # StringNumericLiteral (ECMAScript 7.1.4.1): a signed decimal literal, Infinity, or an unsigned
-# 0x / 0o / 0b integer. No numeric separators, no 'inf'/'nan' (Python's spellings).
-_DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+# 0x / 0o / 0b integer. No numeric separators, no 'inf'/'nan' (Python's spellings), and
+# ASCII digits only: Python's `\d` and `float()` read '٥' or '５' as 5, JavaScript as NaN.
+_DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 _RADIX = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
 
 

@@ -49,6 +49,21 @@ def js_json_stringify(value: Any) -> str:
     return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", _paired(text))
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def js_json_loads(raw: str) -> Any:
+    """`JSON.parse(raw)`, raising ValueError wherever JavaScript throws. Python's `json` also
+    reads `NaN`, `Infinity` and `-Infinity`, which JSON.parse refuses (so CRS reads such a
+    field as broken), and fails with RecursionError on a deep nesting V8 parses; a field that
+    deep is no value CRS writes, so it is refused here too rather than crash a batch."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deep") from error
+
+
 def node_utf8(text: str) -> str:
     """The text Node writes to Redis for a JavaScript string: each unpaired surrogate becomes
     U+FFFD (what `Buffer.from(text, 'utf8')` does), so the result encodes as UTF-8."""

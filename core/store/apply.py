@@ -164,7 +164,15 @@ local function set_lifecycle(key, key_id, text)
   local digest = known.digest
   if digest then
     if wanted['hash_map'] == true then
-      if not known.mapped then redis.pcall('HSET', '@HASH_MAP@', digest, key_id) end
+      if not known.mapped then
+        -- An entry another record holds under the same hash is not ours to take: its clients
+        -- would be served as this key. One naming no record that holds this hash is stale.
+        local holder = redis.pcall('HGET', '@HASH_MAP@', digest)
+        if type(holder) ~= 'string'
+            or redis.pcall('HGET', '@PREFIX@' .. holder, 'apiKey') ~= digest then
+          redis.pcall('HSET', '@HASH_MAP@', digest, key_id)
+        end
+      end
     elseif known.mapped then
       -- Only this key's own entry: another id under the same hash is not ours to drop.
       redis.pcall('HDEL', '@HASH_MAP@', digest)
@@ -422,6 +430,7 @@ return results
 """
 APPLY_PLANS_LUA = (
     APPLY_PLANS_LUA.replace("@HASH_MAP@", layout.HASH_MAP)
+    .replace("@PREFIX@", layout.API_KEY_PREFIX)
     .replace("@SET_ACTIVE@", layout.SET_ACTIVE)
     .replace("@SET_DELETED@", layout.SET_DELETED)
 )

@@ -4,9 +4,12 @@ its purge leaves behind.
 CRS's purge deletes `usage:*:{id}*` (a glob needing a colon before the id) and so leaves
 `usage:{id}` (lifetime totals) and every `usage:{id}:model:*` key; the rate-limit window
 (`rate_limit:*:{id}`) and concurrency keys (`concurrency:{id}`, `concurrency:queue:*:{id}`)
-are left too. keyops removes every key under `usage:`, `rate_limit:` or `concurrency:` one of
-whose `:`-separated parts is the key's id (what docs/batch-operations.md lists), found in one
-SCAN of the keyspace for the whole purge rather than one per key.
+are left too. keyops removes every key under `usage:`, `rate_limit:` or `concurrency:` whose
+name has the key's id where CRS's naming puts an id (`_ID_AFTER`; what
+docs/batch-operations.md lists), found in one SCAN of the keyspace for the whole purge rather
+than one per key. Any part equal to the id would not do: any id is a record to CRS, and a
+soft-deleted `apikey:cost` would take every other key's `rate_limit:cost:{id}` with it, for
+good.
 
 Each key goes in one script call with its record, its index entries (`idx:*`, `set:*`, its
 tag sets, `tags:all` for a tag no key carries any more), its `hash_map` entry and legacy copy
@@ -125,8 +128,70 @@ async def read_purge_targets(
     return targets, refused
 
 
+# The fixed words CRS's per-key names start with, each followed by the key's id (and then
+# anything: a date, a model).
+_ID_AFTER: frozenset[tuple[str, ...]] = frozenset(
+    tuple(prefix.split(":"))
+    for prefix in (
+        "usage",  # usage:{id}, usage:{id}:model:{period}:...
+        "usage:daily",
+        "usage:monthly",
+        "usage:hourly",
+        "usage:records",
+        "usage:cost:daily",
+        "usage:cost:monthly",
+        "usage:cost:hourly",
+        "usage:cost:total",
+        "usage:cost:real:daily",
+        "usage:cost:real:total",
+        "usage:opus:weekly",
+        "usage:opus:total",
+        "usage:opus:real:weekly",
+        "usage:opus:real:total",
+        "rate_limit:window_start",
+        "rate_limit:requests",
+        "rate_limit:tokens",
+        "rate_limit:cost",
+        "concurrency",
+        "concurrency:queue",
+        "concurrency:queue:stats",
+        "concurrency:queue:wait_times",
+    )
+)
+# Every run of fixed words a name can start with: those above and their beginnings, and CRS's
+# names that hold no key id (day indexes, per-model and per-account data, the global list).
+_WORDS: frozenset[tuple[str, ...]] = frozenset(
+    {prefix[:end] for prefix in _ID_AFTER for end in range(1, len(prefix) + 1)}
+    | {
+        tuple(prefix.split(":"))
+        for prefix in (
+            "usage:daily:index",
+            "usage:hourly:index",
+            "usage:monthly:index",
+            "usage:keymodel",
+            "usage:model",
+            "concurrency:console_account",
+            "concurrency:queue:wait_times:global",
+        )
+    }
+)
+
+
+def owner_id(name: str) -> str | None:
+    """The key id in a per-key name, or None: the part after CRS's fixed words, where those
+    words are followed by an id. A name whose id part is itself one of the words (a key with
+    the id 'daily') is read as CRS's fixed name, so it is left rather than taken for another."""
+    parts = name.split(":")
+    end = 1
+    while end < len(parts) and tuple(parts[: end + 1]) in _WORDS:
+        end += 1
+    if end < len(parts) and tuple(parts[:end]) in _ID_AFTER:
+        return parts[end]
+    return None
+
+
 async def per_key_data(client: aioredis.Redis, key_ids: Iterable[str]) -> dict[str, list[str]]:
-    """Every usage, rate-limit and concurrency key naming one of these ids, by id: one SCAN."""
+    """Every usage, rate-limit and concurrency key of one of these ids, by id: one SCAN."""
     ids = set(key_ids)
     found: dict[str, list[str]] = {}
     if not ids:
@@ -134,10 +199,9 @@ async def per_key_data(client: aioredis.Redis, key_ids: Iterable[str]) -> dict[s
     async for name in client.scan_iter(count=1000):
         if not name.startswith(USAGE_PREFIXES):
             continue
-        for part in name.split(":"):
-            if part in ids:
-                found.setdefault(part, []).append(name)
-                break
+        owner = owner_id(name)
+        if owner is not None and owner in ids:
+            found.setdefault(owner, []).append(name)
     return found
 
 

@@ -11,7 +11,6 @@ per-model figures for a detail view.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -21,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from keyops.core.schema import layout
 from keyops.core.schema.encoding import iso_to_epoch
+from keyops.core.schema.js_text import js_json_loads
 from keyops.core.usage import names
 from keyops.core.usage.figures import (
     LIMIT_FIELDS_START,
@@ -237,7 +237,7 @@ def _user_active(raw: object) -> bool:
     if not isinstance(raw, str):
         return False
     try:
-        user = json.loads(raw)
+        user = js_json_loads(raw)
     except ValueError:
         return False
     return isinstance(user, dict) and bool(user.get("isActive"))
