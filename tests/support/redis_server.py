@@ -86,11 +86,63 @@ def start_redis_server(
 ) -> RedisServer:
     """`tls_args(port)`: serve TLS only, on that port (see tests/support/tls.py).
     `new_session`: the server runs in a session of its own, so the kernel schedules it as a
-    group of its own (autogroup) whose priority a bench can raise alone."""
+    group of its own (autogroup) whose priority a bench can raise alone.
+
+    The port is free when picked but another process (a parallel test worker, another run) may
+    take it before the server binds: the server then exits, and a new port is tried."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerMissing(MISSING_MESSAGE)
-    port = free_port()
+    for _attempt in range(5):
+        try:
+            return _start_on(binary, free_port(), password, extra_args, tls_args, new_session)
+        except _PortTaken:
+            continue
+    raise RuntimeError("redis-server could not bind a free port in 5 tries")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _answers_as(port: int, pid: int, password: str | None) -> bool:
+    """Whether the server answering on the port is the process we started (and not another
+    run's server that took the port first)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+        request = b""
+        if password:
+            request += f"AUTH {password}\r\n".encode()
+        conn.sendall(request + b"INFO server\r\n")
+        reply = b""
+        while b"process_id:" not in reply or not reply.endswith(b"\r\n\r\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+            if b"process_id:" in reply and b"\r\n" in reply.split(b"process_id:", 1)[1]:
+                break
+    if b"process_id:" not in reply:
+        return False
+    answered = reply.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0]
+    return answered.strip() == str(pid).encode()
+
+
+def _start_on(
+    binary: str,
+    port: int,
+    password: str | None,
+    extra_args: list[str] | None,
+    tls_args: Callable[[int], list[str]] | None,
+    new_session: bool,
+) -> RedisServer:
     workdir = Path(tempfile.mkdtemp(prefix="keyops-redis-"))
     listen = tls_args(port) if tls_args else ["--port", str(port)]
     args = [
@@ -116,6 +168,9 @@ def start_redis_server(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             error = process.stderr.read().decode() if process.stderr else ""
+            shutil.rmtree(workdir, ignore_errors=True)
+            if _listening(port):  # its log (stdout) is not kept: a listener says why
+                raise _PortTaken(port)
             raise RuntimeError(f"redis-server exited at start: {error.strip()}")
         if tls_args is not None:
             # A TLS server: it is up once it accepts a TCP connection.
@@ -129,8 +184,10 @@ def start_redis_server(
             with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
                 conn.sendall(b"PING\r\n")
                 reply = conn.recv(64)
-                if reply.startswith((b"+PONG", b"-NOAUTH")):
+            if reply.startswith((b"+PONG", b"-NOAUTH")):
+                if _answers_as(port, process.pid, password):
                     return RedisServer(port, process, workdir, password, extra_args or [], args)
+                time.sleep(0.05)  # a stranger's server: ours exits once it fails to bind
         except OSError:
             time.sleep(0.05)
     process.kill()
