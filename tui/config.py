@@ -5,7 +5,7 @@
     refresh_rows_seconds = 2       # how often the keys on screen are read again
     refresh_list_seconds = 30      # how often the whole list is (sooner when an operation ends)
     refresh_usage_seconds = 10     # how often usage (cost, limits, $/min) is read again
-    usage_columns = ["cost.today", "rate", "limit"]   # the key list's usage columns (`c` picks)
+    usage_columns = ["cost.today", "limit", "rate"]   # the key list's usage columns (`c` picks)
 
     [keymap]                       # binding id = keys (comma-separated), see `?` in the console
     "keys.mark" = "x"
@@ -53,7 +53,7 @@ USAGE_COLUMNS = (
     "verdict",
     "rate",
 )
-DEFAULT_USAGE_COLUMNS = ("cost.today", "rate", "limit")
+DEFAULT_USAGE_COLUMNS = ("cost.today", "limit", "rate")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ USAGE_COLUMN_SPECS: dict[str, UsageColumn] = {
     column.name: column
     for column in (
         UsageColumn("requests.today", "req today", 9, "requests today", "requests today"),
-        UsageColumn("cost.today", "$ today", 8, "cost today", "cost today (the daily limit's)"),
+        UsageColumn("cost.today", "$ today", 9, "cost today", "cost today (the daily limit's)"),
         UsageColumn("cost.week", "$ week", 8, "cost this week", "Claude cost this weekly period"),
         UsageColumn("cost.total", "$ total", 9, "total cost", "cost in all (the total limit's)"),
         UsageColumn("concurrency", "conc", 4, "concurrency", "requests in flight now"),

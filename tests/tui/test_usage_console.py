@@ -114,7 +114,7 @@ async def test_the_column_picker_choice_is_saved_and_read_back(tmp_path: Path) -
     async with app.run_test(size=SIZE) as pilot:
         await usage_read(pilot)
         view = key_view(app)
-        assert view.usage_columns == ("cost.today", "rate", "limit")
+        assert view.usage_columns == ("cost.today", "limit", "rate")
         await pilot.press("c")
         await wait_screen(pilot, "ColumnPickerScreen")
         # The list order: requests, cost today, week, total, concurrency, limit, verdict, $/min.

@@ -169,8 +169,10 @@ WIDE_COLUMNS = (
 NARROW_COLUMNS = WIDE_COLUMNS[:-1]
 MARK_WIDTH = 2
 # Usage columns go after the status; when the row is too narrow for them and at least this
-# much for name, tags and bindings together, the dates and the id give way first.
-FLEX_MINIMUM = 36
+# much for name, tags and bindings together, the dates and the id give way first, then the
+# usage columns from the last one picked (at 80 cells a name keeps 15 cells: cut to 13,
+# fleet names like "alpha-console-1" were no longer told apart).
+FLEX_MINIMUM = 42
 GIVES_WAY = ("created", "id", "last used")
 
 
@@ -195,6 +197,10 @@ def layout_columns(width: int, usage: tuple[str, ...] = ()) -> tuple[tuple[Colum
         if not usage or width - _fixed_width(columns) >= FLEX_MINIMUM:
             break
         columns = [c for c in columns if c.title != title]
+    shown = list(usage)
+    while len(shown) > 1 and width - _fixed_width(columns) < FLEX_MINIMUM:
+        dropped = shown.pop()
+        columns = [c for c in columns if c.usage != dropped]
     fixed = _fixed_width(columns)
     spare = max(width - fixed, len(columns) * 4)
     shares = sum(c.share for c in columns)
