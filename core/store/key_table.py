@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 from keyops.core.schema import layout
 from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 from keyops.core.store.index_drift import IndexDrift
+from keyops.core.store.keyspace_walk import KeyspaceWalk
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
 
@@ -122,10 +123,18 @@ async def record_ids(client: aioredis.Redis) -> AsyncIterator[list[str]]:
             return
 
 
-async def _scan_unindexed(client: aioredis.Redis, indexed: dict[str, None]) -> list[str]:
-    """The records SCAN finds that `indexed` lacks, in SCAN order (sorted out a page at a
+async def _scan_unindexed(walk: KeyspaceWalk, indexed: dict[str, None]) -> list[str]:
+    """The records the walk finds that `indexed` lacks, in SCAN order (sorted out a slice at a
     time: one pass over 100,000 ids after the scan held the event loop for ~20 ms)."""
-    return [key_id async for ids in record_ids(client) for key_id in ids if key_id not in indexed]
+    rests = await walk.under(layout.API_KEY_PREFIX)
+    unindexed: list[str] = []
+    for start in range(0, len(rests), LOAD_CHUNK):
+        for rest in rests[start : start + LOAD_CHUNK]:
+            key_id = layout.key_id_from_redis_key(layout.API_KEY_PREFIX + rest)
+            if key_id is not None and key_id not in indexed:
+                unindexed.append(key_id)
+        await asyncio.sleep(0)
+    return unindexed
 
 
 def _resp_bulk(value: str) -> bytes:
@@ -155,26 +164,31 @@ async def read_fields(
         yield chunk, replies
 
 
-async def load_key_table(client: aioredis.Redis) -> KeyTable:
+async def load_key_table(client: aioredis.Redis, walk: KeyspaceWalk | None = None) -> KeyTable:
     """Every key record as a lean row (deleted keys included; queries hide them by default).
 
     The ids come from `apikey:idx:all` when the index is ready, and a SCAN of the whole
     keyspace finds every record the index lacks: such a key is one CRS's admin list hides,
     and keyops must still list and target it, or a batch "done" on a query would leave it
     untouched. The SCAN runs on its own connection while the indexed rows are read, so most
-    of its cost is hidden behind theirs (bench/index_reconcile measures both).
+    of its cost is hidden behind theirs (bench/index_reconcile measures both); `walk` shares
+    it with the other readers of the same load (the accounts).
     """
+    walk = walk if walk is not None else KeyspaceWalk(client, (layout.API_KEY_PREFIX,))
     table = KeyTable(index_version=await read_index_version(client))
     builder = RowBuilder()
     empty: list[str] = []
 
-    async def read_rows(ids: list[str]) -> None:
+    async def read_rows(ids: list[str], *, found_by_scan: bool = False) -> None:
         async for chunk, replies in read_fields(client, list(chunked(ids, LOAD_CHUNK))):
             for start in range(0, len(chunk), ROWS_PER_TURN):
                 end = start + ROWS_PER_TURN
                 for key_id, reply in zip(chunk[start:end], replies[start:end], strict=True):
                     if isinstance(reply, ResponseError):
-                        table.not_hashes.append(layout.api_key(key_id))
+                        # Only an indexed id that is not a hash is drift: a name the walk
+                        # found that is not a hash is no key record (CRS's scan skips it too).
+                        if not found_by_scan:
+                            table.not_hashes.append(layout.api_key(key_id))
                     elif reply.count(None) == len(reply):
                         empty.append(key_id)
                     else:
@@ -188,7 +202,7 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
     if table.index_ready:
         async for members in index_ids(client):  # SSCAN may repeat a member
             indexed.update(dict.fromkeys(members))
-    scanning = asyncio.create_task(_scan_unindexed(client, indexed))
+    scanning = asyncio.create_task(_scan_unindexed(walk, indexed))
     try:
         await read_rows(list(indexed))
     except BaseException:
@@ -198,7 +212,7 @@ async def load_key_table(client: aioredis.Redis) -> KeyTable:
     unindexed = list(dict.fromkeys(await scanning))  # SCAN may repeat a name
     if table.index_ready:
         table.not_in_idx_all.extend(unindexed)
-    await read_rows(unindexed)
+    await read_rows(unindexed, found_by_scan=True)
     # None of the fields a row shows: a missing record, or a hash holding other fields only.
     present = await existing(client, empty)
     for key_id in empty:

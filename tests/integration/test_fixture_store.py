@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
+from keyops.core.api import KeyopsSession
 from keyops.core.query import QueryContext, compile_query
 from keyops.core.schema.platforms import Platform
 from keyops.core.schema.writes import KeyChange
@@ -170,3 +173,40 @@ async def test_a_resent_chunk_writes_nothing_twice_and_a_moved_field_conflicts(
     assert await any_redis.hget(f"apikey:{rows[2].id}", "tags") == '["changed-by-crs"]'
     second = await writer.apply(plans[:2])
     assert [r.status for r in second] == [ApplyStatus.ALREADY, ApplyStatus.ALREADY]
+
+
+async def test_one_walk_finds_an_unindexed_key_and_the_accounts_of_a_store_without_index(
+    any_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await load_dump(any_redis, crs_fixture())
+    hidden = sorted(await any_redis.smembers("apikey:idx:all"))[0]
+    await any_redis.srem("apikey:idx:all", hidden)
+    console_ids = await any_redis.smembers("claude_console_account:index")
+    await any_redis.delete("claude_console_account:index", "gemini_api_account:index")
+    # Usage counters outnumber records in a real CRS; some names share a record's first
+    # letters, or its prefix with a further part, and are no record all the same.
+    pipe = any_redis.pipeline(transaction=False)
+    for n in range(2000):
+        pipe.hset(f"usage:daily:{hidden}:2026-11-{n % 28 + 1:02d}:{n}", "requests", n)
+        pipe.set(f"rate_limit:cost:{hidden}{n}", n)
+    pipe.hset(f"claude_console_account:{sorted(console_ids)[0]}:usage", "requests", 1)
+    pipe.set(f"apikey:{hidden}:note", "not a record")
+    pipe.hset("apple:pie", "slices", 8)
+    await pipe.execute()
+    walks = 0
+    scan = any_redis.scan
+
+    async def counted_scan(cursor: int = 0, **kwargs: Any) -> Any:
+        nonlocal walks
+        walks += cursor == 0
+        return await scan(cursor, **kwargs)
+
+    monkeypatch.setattr(any_redis, "scan", counted_scan)
+    table, catalog = await KeyopsSession.from_client(any_redis, "test").load()
+
+    assert walks == 1  # shared by the key records and both stores without an index set
+    assert hidden in table.by_id and table.not_in_idx_all == [hidden]
+    assert len(table) == 1043 and table.not_hashes == [] and table.missing_ids == []
+    found_console = {i for (p, i) in catalog.accounts if p is Platform.CLAUDE_CONSOLE}
+    assert found_console == console_ids and len(console_ids) == 3
+    assert len(catalog.accounts) == 8  # the gemini-api account too, and nothing else
