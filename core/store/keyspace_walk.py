@@ -65,12 +65,16 @@ class KeyspaceWalk:
                 self._found = await self._walk()
         return self._found[prefix]
 
+    def _filters(self) -> dict[str, str]:
+        """What Redis filters by before it replies (bench/keyspace_walk compares others)."""
+        return {"match": coarse_pattern(self._prefixes)}
+
     async def _walk(self) -> dict[str, list[str]]:
         found: dict[str, dict[str, None]] = {prefix: {} for prefix in self._prefixes}
-        pattern = coarse_pattern(self._prefixes)
+        filters = self._filters()
         cursor = 0
         while True:
-            cursor, names = await self._client.scan(cursor, match=pattern, count=SCAN_COUNT)
+            cursor, names = await self._client.scan(cursor, count=SCAN_COUNT, **filters)
             for name in cast(list[str], names):  # every keyops client decodes replies to str
                 for prefix in self._prefixes:
                     if name.startswith(prefix):
