@@ -22,7 +22,7 @@ from keyops.core.api import (
     parse_binding,
     printable,
 )
-from keyops.tui.collector import no_full_collections
+from keyops.tui.collector import collect_closed_screens, no_full_collections
 from keyops.tui.live_usage import LiveUsage
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import (
@@ -64,10 +64,10 @@ class ConsoleData:
         # Screens closed since (a preview, a confirm, a progress screen: cycles holding a
         # 100,000-key plan) are freed before the new rows are made: rows made while that
         # garbage waits land between its objects, and the memory stays taken once it is freed
-        # (RSS grew ~40 MB a batch; bench/batch_rss). Cheap: the loaded rows are frozen. The
-        # first load has nothing closed to free yet (and would walk everything the start made).
+        # (RSS grew ~40 MB a batch; bench/batch_rss). The first load has nothing closed to
+        # free yet, nor has a background reload with no screen closed since the last one.
         if self.loaded:
-            gc.collect()
+            collect_closed_screens()
         with no_full_collections():
             # The session keeps what it loaded: batches are planned from the list on screen.
             table, catalog = await self.session.load(refresh=True)

@@ -17,6 +17,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker
 
 from keyops.core.api import BatchPlan, ConnectionFailed, KeyopsError
+from keyops.tui.collector import note_closed_screen
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.context import CONNECTION_LOST, ConsoleContext
 from keyops.tui.shown import shown
@@ -116,7 +117,9 @@ class ConsoleScreenMixin:
     def on_unmount(self) -> None:
         """Textual drops a watcher of the app's reactives only when that reactive next changes:
         one that rarely does (stop_requested) kept every closed progress screen alive, with all
-        it held (bench/batch_rss). A closed screen's watchers go with it."""
+        it held (bench/batch_rss). A closed screen's watchers go with it, and the next reload
+        frees what it held."""
+        note_closed_screen()
         watchers: dict[str, list[tuple[object, object]]] = getattr(self.app, "__watchers", {})  # type: ignore[attr-defined]
         for watcher_list in watchers.values():
             watcher_list[:] = [entry for entry in watcher_list if entry[0] is not self]
