@@ -10,12 +10,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from keyops.core.api import AccountCatalog, KeyopsSession, KeyTable
+from keyops.tui.collector import collect_closed_screens, note_closed_screen
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import SortColumn, sort_rows, sort_rows_gently
 from tests.tui.conftest import (
     DEMO_NOW,
+    demo_app,
     key_view,
     session_app,
     status_line,
@@ -140,3 +142,43 @@ async def test_a_load_makes_its_rows_without_a_full_garbage_collection() -> None
         gc.unfreeze()
     assert full_while_reading == []
     assert len(data.sorted_rows) == len(data.table) > 1000
+
+
+async def test_a_background_reload_collects_garbage_only_after_a_screen_closed() -> None:
+    # The full collection before a reload frees closed previews and progress screens (their
+    # plans); with none closed it only walked what the console made since the last freeze
+    # (~100 ms of a background reload at 100,000 keys).
+    data = ConsoleData(await KeyopsSession.demo(300), Selection())
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    collect_closed_screens()  # what earlier tests' closed screens left noted
+    await data.load(DEMO_NOW.timestamp())
+    gc.callbacks.append(seen)
+    try:
+        await data.load(DEMO_NOW.timestamp())
+        assert full == []
+        note_closed_screen()
+        await data.load(DEMO_NOW.timestamp())
+        assert full == [1]
+        await data.load(DEMO_NOW.timestamp())
+        assert full == [1]
+    finally:
+        gc.callbacks.remove(seen)
+        gc.unfreeze()
+
+
+async def test_closing_a_dialog_notes_garbage_for_the_next_reload() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        collect_closed_screens()
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert collect_closed_screens()
+        assert not collect_closed_screens()
