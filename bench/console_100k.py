@@ -61,15 +61,18 @@ class StepClock:
     # await) since `reset`: what held the loop, without the time another process took the core.
     def __init__(self):
         self.worst = 0.0
+        self.what = ""  # the callback that took it (a task's coroutine, where it was)
         run = asyncio.events.Handle._run
         clock = self
         def timed(handle):
             before = time.thread_time()
             run(handle)
-            clock.worst = max(clock.worst, time.thread_time() - before)
+            spent = time.thread_time() - before
+            if spent > clock.worst:
+                clock.worst, clock.what = spent, repr(handle)[:160]
         asyncio.events.Handle._run = timed
     def reset(self):
-        self.worst = 0.0
+        self.worst, self.what = 0.0, ""
 
 STEPS = StepClock()
 
@@ -161,7 +164,7 @@ async def main():
         await pilot.press("space")
         marked = set(data.selection.marked)
         cursor_id = view.highlighted.id
-        full_s, stalls, full_cpu, steps = [], [], [], []
+        full_s, stalls, full_cpu, steps, whats = [], [], [], [], []
         for _ in range(3):
             watch.worst = 0.0
             STEPS.reset()
@@ -173,6 +176,7 @@ async def main():
             full_cpu.append(round(time.process_time() - start_cpu, 2))
             stalls.append(round(watch.worst * 1000, 1))
             steps.append(round(STEPS.worst * 1000, 1))
+            whats.append(STEPS.what)
             assert data.selection.marked == marked and view.highlighted.id == cursor_id
             await asyncio.sleep(0.3)
         watch.running = False
@@ -181,6 +185,7 @@ async def main():
         result["full_refresh_worst_stall_ms"] = stalls
         result["full_refresh_cpu_s"] = full_cpu
         result["full_refresh_worst_step_cpu_ms"] = steps
+        result["full_refresh_worst_step_what"] = whats
     print(json.dumps(result))
 
 asyncio.run(main())
@@ -241,6 +246,8 @@ def report(label: str, result: dict[str, object]) -> None:
         f"longest loop stall {full_stalls} ms; "
         f"longest loop step {result['full_refresh_worst_step_cpu_ms']} ms CPU"
     )
+    for what in result.get("full_refresh_worst_step_what", []):  # type: ignore[attr-defined]
+        print(f"    longest step in: {what}")
 
 
 def main() -> None:
