@@ -15,6 +15,9 @@ from keyops.core.schema.platforms import ACCOUNT_STORES, AccountStore
 from keyops.core.store.keyspace_walk import KeyspaceWalk
 from keyops.core.wire.together import all_of
 
+# Alone (no key table beside it), a load walks for account records only.
+STORE_PREFIXES = tuple(store.record_prefix for store in ACCOUNT_STORES.values())
+
 # Fields read from account hashes: never credentials.
 ACCOUNT_FIELDS = ("id", "name", "isActive", "status", "schedulable", "accountType", "platform")
 
@@ -38,7 +41,7 @@ async def load_accounts(client: aioredis.Redis, walk: KeyspaceWalk | None = None
     keys with their usage counters)."""
     catalog = AccountCatalog()
     stores = list(ACCOUNT_STORES.values())
-    walk = walk if walk is not None else KeyspaceWalk(client)
+    walk = walk if walk is not None else KeyspaceWalk(client, STORE_PREFIXES)
     store_ids = await all_of([_account_ids(client, store, walk) for store in stores])
     for store, ids in zip(stores, store_ids, strict=True):
         if not ids:
