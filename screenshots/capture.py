@@ -4,7 +4,10 @@
 
 One demo session walks the jobs an operator does: filter and mark, read a key, edit tags
 (preview, typed confirm, progress, summary), look the operation up in the audit screen,
-assign accounts, move keys between accounts, disable keys, and open help and the palette. Nothing here is drawn by hand.
+assign accounts, move keys between accounts, disable keys, edit limits on the form, the
+deleted keys, open help and the palette, and last, once usage shaped like CRS's is written
+for the demo's keys (the demo starts with none), the top spenders and a key's usage. Nothing
+here is drawn by hand.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Select, Static
 
+from keyops.core.seeding.usage import seed_usage
 from keyops.tui.app import KeyopsApp, make_demo_app
 from keyops.tui.config import UiConfig
 
@@ -130,6 +134,37 @@ async def walk() -> None:
         await pilot.press("escape", "colon", *"sort")
         await pilot.pause(0.5)
         await shoot(app, "command-palette")
+
+        await pilot.press("escape", "U", "slash", "ctrl+u", *"tag:team-a", "enter", "asterisk")
+        await pilot.press("f")
+        await until(pilot, on_top(app, "KeyEditScreen"), "the edit form")
+        await until(pilot, lambda: "keys" in text_of(app, "#spread-concurrency"), "spread")
+        await pilot.press("tab", "5", "tab", *"2..5")
+        await pilot.pause(0.5)
+        await shoot(app, "edit-form")
+
+        await pilot.press("escape", "U", "D")
+        await until(pilot, lambda: "restore" in text_of(app, "#status-line"), "deleted view")
+        await pilot.pause(0.3)
+        await shoot(app, "deleted-keys")
+
+        await pilot.press("D")
+        data = app.data
+        assert data is not None
+        ids = [row.id for row in data.sorted_rows]
+        await seed_usage(data.session.clients.write, ids, now=NOW.timestamp())
+        await until(pilot, lambda: data.live.loaded and not data.live.reading, "first usage")
+        before = data.live.table
+        app.screen.refresh_usage()  # type: ignore[attr-defined]  # the live view's next read
+        await until(pilot, lambda: data.live.table is not before, "usage read again")
+        await pilot.press("dollar_sign")
+        await pilot.pause(0.5)
+        await shoot(app, "usage-top-spenders")
+
+        await pilot.press("enter")
+        await until(pilot, on_top(app, "KeyDetailScreen"), "key details")
+        await pilot.pause(0.5)
+        await shoot(app, "key-detail-usage")
 
 
 if __name__ == "__main__":
