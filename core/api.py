@@ -102,7 +102,7 @@ if TYPE_CHECKING:
     from keyops.core.store.server_info import ServerInfo
     from keyops.core.store.top_keys import Ranking
     from keyops.core.timestamps import CLOCK, DAY, MINUTE, SECOND, iso_utc, utc_text
-    from keyops.core.usage.figures import FIGURES, LIMIT_NAMES, KeyUsage, UsageTable
+    from keyops.core.usage.figures import FIGURES, LIMIT_NAMES, KeyUsage, UsageTable, figure
     from keyops.core.usage.loader import ModelUsage, UsageBreakdown
     from keyops.core.usage.verdict import REASONS, Verdict, verdict
 
@@ -175,7 +175,8 @@ _EXPORTS: dict[str, str] = {
         ("CLOCK", "DAY", "MINUTE", "SECOND", "iso_utc", "utc_text"), "keyops.core.timestamps"
     ),
     **dict.fromkeys(
-        ("FIGURES", "LIMIT_NAMES", "KeyUsage", "UsageTable"), "keyops.core.usage.figures"
+        ("FIGURES", "LIMIT_NAMES", "KeyUsage", "UsageTable", "figure"),
+        "keyops.core.usage.figures",
     ),
     **dict.fromkeys(("ModelUsage", "UsageBreakdown"), "keyops.core.usage.loader"),
     **dict.fromkeys(("REASONS", "Verdict", "verdict"), "keyops.core.usage.verdict"),
@@ -278,6 +279,7 @@ __all__ = [
     "binding_labels",
     "clean_id",
     "compile_query",
+    "figure",
     "iso_utc",
     "js_trim",
     "json_text",

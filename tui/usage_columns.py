@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keyops.core.api import REASONS, KeyUsage, Verdict, verdict
+from keyops.core.api import REASONS, KeyUsage, Verdict, figure, verdict
 
 # How a cell is drawn beside its text: "" plain, "near" (90 % of a limit or more), "over"
 # (at or over a limit, or CRS refuses the key), "burning" (its cost rose since the last read).
@@ -107,23 +107,13 @@ def cell(name: str, usage: KeyUsage, rate: float, now: float) -> tuple[str, str]
 
 
 def sort_value(name: str, usage: KeyUsage, rate: float, now: float) -> float:
-    """What a usage sort orders by (highest first unless reversed)."""
+    """What a usage sort orders by (highest first unless reversed): the console's own `$/min`
+    and verdict rank, else the core's figure of that name."""
     if name == "rate":
         return rate
     if name == "verdict":
         reason = verdict(usage, now).reason
         return 0 if reason is None else _REASON_RANK[reason]
-    if name == "cost.today":
-        return usage.cost_today
-    if name == "cost.week":
-        return usage.cost_week
-    if name == "cost.total":
-        return usage.cost_total
-    if name == "requests.today":
-        return usage.requests
-    if name == "concurrency":
-        return usage.concurrency
-    if name == "limit":
-        top = usage.top_share(now)
-        return top[1] if top is not None else 0.0
-    raise ValueError(f"unknown usage column {name!r}")
+    if name not in USAGE_COLUMN_SPECS:
+        raise ValueError(f"unknown usage column {name!r}")
+    return figure(usage, name, now)
