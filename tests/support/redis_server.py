@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -117,22 +118,15 @@ def _answers_as(port: int, pid: int, password: str | None) -> bool:
     """Whether the server answering on the port is the process we started (and not another
     run's server that took the port first)."""
     with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-        request = b""
-        if password:
-            request += f"AUTH {password}\r\n".encode()
-        conn.sendall(request + b"INFO server\r\n")
+        auth = f"AUTH {password}\r\n".encode() if password else b""
+        conn.sendall(auth + b"INFO server\r\n")
         reply = b""
-        while b"process_id:" not in reply or not reply.endswith(b"\r\n\r\n"):
+        while (answered := re.search(rb"process_id:(\d+)\r\n", reply)) is None:
             chunk = conn.recv(65536)
             if not chunk:
-                break
+                return False
             reply += chunk
-            if b"process_id:" in reply and b"\r\n" in reply.split(b"process_id:", 1)[1]:
-                break
-    if b"process_id:" not in reply:
-        return False
-    answered = reply.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0]
-    return answered.strip() == str(pid).encode()
+    return int(answered.group(1)) == pid
 
 
 def _start_on(
