@@ -39,6 +39,14 @@ def data_of(app: KeyopsApp):  # type: ignore[no-untyped-def]
     return app.data
 
 
+async def assign_shared_console_account(pilot: Any, app: KeyopsApp) -> None:
+    """In the open accounts dialog, picks the shared console account for the marked keys
+    (some are bound elsewhere) and waits for the preview to count the conflicts."""
+    shared = next(a for a in data_of(app).catalog.all_accounts() if a.name == "console-loop-shared")
+    app.screen.query_one("#assign-claudeConsoleAccountId", Select).value = f"account:{shared.id}"
+    await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
+
+
 async def disable_tag(pilot: Any, tag: str) -> str:
     """Disables the keys with this tag from the key list; returns the operation id."""
     await pilot.press("slash", "ctrl+u", *f"tag:{tag}", "enter", "U", "asterisk", "d")
@@ -137,13 +145,7 @@ async def test_a_conflict_says_what_the_key_is_bound_to_in_full() -> None:
         await type_filter(pilot, "name:alpha-console-1")
         await pilot.press("space", "a")
         await wait_screen(pilot, "AccountAssignScreen")
-        shared = next(
-            a for a in data_of(app).catalog.all_accounts() if a.name == "console-loop-shared"
-        )
-        app.screen.query_one(
-            "#assign-claudeConsoleAccountId", Select
-        ).value = f"account:{shared.id}"
-        await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
+        await assign_shared_console_account(pilot, app)
         conflicts = static_text(app, "#assign-conflicts", 76)
         assert "…" not in conflicts
         assert "console-loop-dedicated" in " ".join(conflicts.split())
@@ -338,13 +340,7 @@ async def test_the_accounts_dialog_keeps_its_keys_on_screen_with_conflicts() -> 
         await type_filter(pilot, "tag:team-a")
         await pilot.press("asterisk", "a")
         await wait_screen(pilot, "AccountAssignScreen")
-        shared = next(
-            a for a in data_of(app).catalog.all_accounts() if a.name == "console-loop-shared"
-        )
-        app.screen.query_one(
-            "#assign-claudeConsoleAccountId", Select
-        ).value = f"account:{shared.id}"
-        await wait_for(pilot, lambda: "conflicts" in static_text(app, "#assign-counts"), "preview")
+        await assign_shared_console_account(pilot, app)
         assert "ctrl+s apply" in screen_text(app)
 
 
