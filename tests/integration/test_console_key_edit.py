@@ -53,6 +53,28 @@ async def open_form_on(pilot: Pilot[Any], query: str) -> list[str]:
     return marked_ids(app)
 
 
+async def undo_from_the_summary(pilot: Pilot[Any]) -> None:
+    """From a finished batch's summary: back to the list, `u`, confirm, wait for the revert."""
+    await pilot.press("enter")
+    await wait_screen(pilot, "KeyListScreen")
+    await pilot.press("u")
+    await wait_screen(pilot, "BatchConfirmScreen")
+    await pilot.press("enter")
+    await finish_progress(pilot, 60)
+
+
+async def assert_back_as_before(
+    crs: aioredis.Redis, ids: list[str], before: dict[str, dict[str, str]]
+) -> None:
+    """Every key holds what it held before the edit (but `updatedAt`), indexes consistent."""
+    reverted = await records(crs, ids)
+    for key_id in ids:
+        assert {k: v for k, v in reverted[key_id].items() if k != "updatedAt"} == {
+            k: v for k, v in before[key_id].items() if k != "updatedAt"
+        }, key_id
+    assert await crs_index_problems(crs) == []
+
+
 async def test_a_two_field_edit_writes_only_those_fields_and_one_undo_reverts_it(
     crs: aioredis.Redis,
 ) -> None:
@@ -86,18 +108,8 @@ async def test_a_two_field_edit_writes_only_those_fields_and_one_undo_reverts_it
         op = await app.data.session.op(outcome.op_id)  # type: ignore[union-attr]
         assert op.type.value == "fields"
         assert "concurrencyLimit=5" in op.summary and "claude=1.25" in op.summary
-        await pilot.press("enter")
-        await wait_screen(pilot, "KeyListScreen")
-        await pilot.press("u")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
-        await finish_progress(pilot, 60)
-    reverted = await records(crs, ids)
-    for key_id in ids:
-        assert {k: v for k, v in reverted[key_id].items() if k != "updatedAt"} == {
-            k: v for k, v in before[key_id].items() if k != "updatedAt"
-        }, key_id
-    assert await crs_index_problems(crs) == []
+        await undo_from_the_summary(pilot)
+    await assert_back_as_before(crs, ids, before)
 
 
 async def test_delete_stops_a_key_and_restore_from_the_deleted_view_brings_it_back(
@@ -171,18 +183,8 @@ async def test_restrictions_and_description_from_the_form_are_one_op_and_one_und
         assert await crs_index_problems(crs) == []
         op = await app.data.session.op(outcome.op_id)  # type: ignore[union-attr]
         assert op.type.value == "fields"
-        await pilot.press("enter")
-        await wait_screen(pilot, "KeyListScreen")
-        await pilot.press("u")
-        await wait_screen(pilot, "BatchConfirmScreen")
-        await pilot.press("enter")
-        await finish_progress(pilot, 60)
-    reverted = await records(crs, ids)
-    for key_id in ids:
-        assert {k: v for k, v in reverted[key_id].items() if k != "updatedAt"} == {
-            k: v for k, v in before[key_id].items() if k != "updatedAt"
-        }, key_id
-    assert await crs_index_problems(crs) == []
+        await undo_from_the_summary(pilot)
+    await assert_back_as_before(crs, ids, before)
 
 
 async def test_purge_says_it_is_working_then_sums_up_what_went(crs: aioredis.Redis) -> None:
