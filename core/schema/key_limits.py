@@ -54,21 +54,6 @@ def reset_settings(day_raw: str | None, hour_raw: str | None) -> tuple[int, int]
     return day, hour
 
 
-class LimitsCache:
-    """One KeyLimits per distinct stored tuple, for a read of many keys."""
-
-    __slots__ = ("_known",)
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str | None, ...], KeyLimits] = {}
-
-    def get(self, raw: tuple[str | None, ...]) -> KeyLimits:
-        limits = self._known.get(raw)
-        if limits is None:
-            limits = self._known[raw] = KeyLimits(raw)
-        return limits
-
-
 def _int_limit(raw: str | None) -> int:
     """`parseInt(x || 0)`: NaN (a non-numeric string) compares false, i.e. no limit."""
     return js_parse_int(raw or "0") or 0
@@ -150,3 +135,27 @@ class KeyLimits:
 
 
 NO_LIMITS = KeyLimits((None,) * len(LIMIT_FIELDS))
+
+
+class LimitsCache:
+    """One KeyLimits per distinct stored tuple, for a read of many keys."""
+
+    __slots__ = ("_known", "_last")
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str | None, ...], KeyLimits] = {}
+        self._last = NO_LIMITS
+
+    def get(self, stored: list[str | None]) -> KeyLimits:
+        """The KeyLimits of these stored values (LIMIT_FIELDS order)."""
+        # Neighbouring keys mostly store the same strings: comparing with the last one is
+        # cheaper than hashing twenty fresh strings for the lookup.
+        last = self._last
+        if last.raw == tuple(stored):
+            return last
+        raw = tuple(stored)
+        limits = self._known.get(raw)
+        if limits is None:
+            limits = self._known[raw] = KeyLimits(raw)
+        self._last = limits
+        return limits

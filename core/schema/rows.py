@@ -201,7 +201,7 @@ class RowBuilder:
             last_used,
             bindings_read[0],
             damage,
-            self._limits.get(tuple(values[_LIMITS_START:])),
+            self._limits.get(values[_LIMITS_START:]),
         )
 
     @staticmethod

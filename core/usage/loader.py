@@ -96,7 +96,7 @@ async def _read_states(client: aioredis.Redis, key_ids: list[str]) -> dict[str, 
                 continue
             expires = state[2]
             states[key_id] = (
-                cache.get(tuple(state[LIMIT_FIELDS_START:])),
+                cache.get(state[LIMIT_FIELDS_START:]),
                 state[0] == "true",
                 state[1] == "true",
                 iso_to_epoch(expires) if expires else None,
