@@ -614,8 +614,11 @@ class KeyopsSession:
             table, _ = await self.load()
             key_ids = [row.id for row in table.rows]
         moment = time.time() if now is None else now
+        # The key list's rows hold each key's limits and state (as fresh as the list): only
+        # the counters are read for them.
+        rows = self._table.by_id if self._table is not None else None
         fresh = await load_usage(
-            self.clients.read, key_ids, now=moment, offset=self.timezone_offset
+            self.clients.read, key_ids, now=moment, offset=self.timezone_offset, rows=rows
         )
         if everything or self._usage is None:
             from keyops.core.usage.figures import UsageTable

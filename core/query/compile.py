@@ -15,9 +15,10 @@ from keyops.core.schema.access import SERVICES
 from keyops.core.schema.bindings import BadBinding, parse_binding
 from keyops.core.schema.catalog import AccountCatalog
 from keyops.core.schema.js_text import js_trim
+from keyops.core.schema.key_limits import KeyLimits
 from keyops.core.schema.platforms import GROUP_PREFIX, BindingField, Platform
 from keyops.core.schema.rows import FIELD_POSITIONS, KeyRow, KeyStatus
-from keyops.core.usage.figures import EMPTY, KeyLimits, KeyUsage, UsageTable, figure
+from keyops.core.usage.figures import EMPTY, KeyUsage, UsageTable, figure
 from keyops.core.usage.verdict import REASONS, verdict
 
 Predicate = Callable[[KeyRow], bool]
@@ -336,8 +337,8 @@ class _Compiler:
         return _NUMBER_COMPARISONS[operator], boundary
 
     def _limits_of(self) -> Callable[[KeyRow], KeyLimits]:
-        usage_of = self._usage_of()
-        return lambda row: usage_of(row)[0].limits
+        # The row's read holds the limits and settings: these terms need no usage read.
+        return attrgetter("limits")
 
     def limit_setting(self, token: Token, attribute: str) -> Predicate:
         """`limit.daily:>0`, `limit.concurrency:=5`: the limit CRS reads for the key (a stored

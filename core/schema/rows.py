@@ -12,9 +12,12 @@ from enum import StrEnum
 
 from keyops.core.schema.damage import MAX_FIELD_CHARS, displayable, field_damage
 from keyops.core.schema.encoding import decode_tags, iso_to_epoch
+from keyops.core.schema.key_limits import LIMIT_FIELDS, NO_LIMITS, KeyLimits, LimitsCache
 from keyops.core.schema.platforms import BindingField
 
-# HMGET field order of a row; bindings last, in BindingField order.
+# HMGET field order of a row: what the list shows, the bindings in BindingField order, then the
+# limits and settings (read here, in the same HMGET, so a usage read needs only the counters and
+# the settings query terms need no usage read at all).
 ROW_FIELDS: tuple[str, ...] = (
     "name",
     "description",
@@ -25,8 +28,10 @@ ROW_FIELDS: tuple[str, ...] = (
     "createdAt",
     "lastUsedAt",
     *tuple(BindingField),
+    *LIMIT_FIELDS,
 )
 _BINDINGS_START = 8
+_LIMITS_START = _BINDINGS_START + len(BindingField)
 
 
 class KeyStatus(StrEnum):
@@ -48,6 +53,7 @@ class KeyRow:
         "is_active",
         "is_deleted",
         "last_used_at",
+        "limits",
         "name",
         "name_folded",
         "tags",
@@ -66,6 +72,7 @@ class KeyRow:
         last_used_at: float | None,
         bindings: tuple[str, ...],
         damage: str = "",
+        limits: KeyLimits = NO_LIMITS,
     ) -> None:
         self.id = key_id
         self.damage = damage
@@ -82,6 +89,7 @@ class KeyRow:
         self.created_at = created_at
         self.last_used_at = last_used_at
         self.bindings = bindings
+        self.limits = limits
 
     def same_as(self, other: KeyRow) -> bool:
         """Whether two reads of a key hold the same values (a live refresh replaces a row only
@@ -128,6 +136,7 @@ class RowBuilder:
         self._tags: dict[str, tuple[tuple[str, ...], str]] = {}
         self._strings: dict[str, str] = {}
         self._bindings: dict[tuple[str | None, ...], tuple[tuple[str, ...], str]] = {}
+        self._limits = LimitsCache()
 
     def _shared(self, value: str) -> str:
         return self._strings.setdefault(value, value)
@@ -155,7 +164,7 @@ class RowBuilder:
         if tags_read is None:
             tags_read = self._tags[raw_tags] = self._decode_tags(raw_tags)
         # Keyed by the stored values as read (None for a missing field): no per-row mapping.
-        stored_bindings = tuple(values[_BINDINGS_START:])
+        stored_bindings = tuple(values[_BINDINGS_START:_LIMITS_START])
         bindings_read = self._bindings.get(stored_bindings)
         if bindings_read is None:
             bindings_read = self._bindings[stored_bindings] = self._decode_bindings(stored_bindings)
@@ -192,6 +201,7 @@ class RowBuilder:
             last_used,
             bindings_read[0],
             damage,
+            self._limits.get(values[_LIMITS_START:]),
         )
 
     @staticmethod

@@ -1,7 +1,7 @@
 """Usage data shaped like what CRS writes for a request (benches, trials): per key, today's
 request/token hashes (key total, daily, per model), the cost strings every limit reads, the
 weekly Claude cost, the day indexes, and for a few keys an open rate-limit window and a live
-concurrency lease. Names and fields follow the dump of a CRS that served real requests
+concurrency lease, with the limits on the key's record under which CRS keeps them. Names and fields follow the dump of a CRS that served real requests
 (tests/fixtures/crs-1.1.314-usage-README.md); values are random but add up as CRS's do."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from keyops.core.schema import layout
 from keyops.core.usage import names
 from keyops.core.usage.periods import date_part, period_part
 from keyops.core.wire.chunks import chunked
@@ -78,12 +79,18 @@ def _key_usage(pipe: aioredis.client.Pipeline, key_id: str, rng: random.Random,
         pipe.set(f"usage:opus:total:{key_id}", text)
     pipe.sadd(f"usage:daily:index:{today}", key_id)
     pipe.sadd(names.model_daily_index(today), f"{key_id}:{model}")
-    if index % 50 == 0:  # an open window (the record decides whether it is enforced)
+    # CRS keeps a window and leases only for a key with those limits: the record gets them.
+    if index % 50 == 0:  # an open window, a tenth of its requests used
+        pipe.hset(
+            layout.api_key(key_id),
+            mapping={"rateLimitWindow": "60", "rateLimitRequests": str(count * 10)},
+        )
         pipe.set(names.window_start(key_id), now_ms - 600_000)
         pipe.set(names.window_requests(key_id), count)
         pipe.set(names.window_tokens(key_id), sum(tokens))
         pipe.set(names.window_cost(key_id), text)
     if index % 200 == 0:  # a request in flight, its lease five minutes ahead
+        pipe.hset(layout.api_key(key_id), "concurrencyLimit", "5")
         pipe.zadd(names.concurrency(key_id), {f"seed-{index}": now_ms + 300_000})
 
 
@@ -96,7 +103,8 @@ async def seed_usage(
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Writes today's usage for every key in `key_ids`; returns how many keys got some."""
+    """Writes today's usage for every key in `key_ids` (keys whose records exist: a few get
+    limits written to them); returns how many keys got some."""
     rng = random.Random(seed)
     today = date_part(now, offset)
     period = period_part(1, 0, now, offset)

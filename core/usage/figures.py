@@ -11,39 +11,11 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from keyops.core.schema.access import ALL, allowed_services, restriction_in_force
-from keyops.core.schema.encoding import decode_number
-from keyops.core.usage.periods import js_parse_int, reset_settings
+from keyops.core.schema.key_limits import LIMIT_FIELDS, NO_LIMITS, KeyLimits
 
 # The fields of `apikey:{id}` the figures and the verdict read, in HMGET order.
-STATE_FIELDS: tuple[str, ...] = (
-    "isActive",
-    "isDeleted",
-    "expiresAt",
-    "expirationMode",
-    "isActivated",
-    "activationDays",
-    "activationUnit",
-    "userId",
-    "dailyCostLimit",
-    "totalCostLimit",
-    "weeklyOpusCostLimit",
-    "weeklyResetDay",
-    "weeklyResetHour",
-    "concurrencyLimit",
-    "rateLimitWindow",
-    "rateLimitRequests",
-    "rateLimitCost",
-    "tokenLimit",
-    # What the key may use (`perm:`, `model:`, `client:`): read here, beside the limits, so
-    # one pass over the keys answers every query on a key's settings.
-    "permissions",
-    "enableModelRestriction",
-    "restrictedModels",
-    "enableClientRestriction",
-    "allowedClients",
-)
-LIMIT_FIELDS_START = 3  # the rest is interned per distinct tuple
+STATE_FIELDS: tuple[str, ...] = ("isActive", "isDeleted", "expiresAt", *LIMIT_FIELDS)
+LIMIT_FIELDS_START = 3
 
 # Limit names, as `limit:` shows them and `rejected:` takes them (also the verdict's reasons).
 DAILY_COST = "daily-cost"
@@ -62,81 +34,6 @@ LIMIT_NAMES = (
     TOTAL_COST,
     WEEKLY_COST,
 )
-
-
-def _int_limit(raw: str | None) -> int:
-    """`parseInt(x || 0)`: NaN (a non-numeric string) compares false, i.e. no limit."""
-    return js_parse_int(raw or "0") or 0
-
-
-class KeyLimits:
-    """A key's limits and lifecycle settings as CRS's request path reads them (0 = off)."""
-
-    __slots__ = (
-        "activation_days",
-        "activation_pending",
-        "activation_unit",
-        "clients",
-        "concurrency",
-        "daily_cost",
-        "inert",
-        "models",
-        "reset_day",
-        "reset_hour",
-        "services",
-        "token_limit",
-        "total_cost",
-        "user_id",
-        "weekly_cost",
-        "window_cost",
-        "window_minutes",
-        "window_requests",
-    )
-
-    def __init__(self, raw: tuple[str | None, ...]) -> None:
-        (mode, activated, days, unit, user_id, daily, total, weekly, reset_day, reset_hour,
-         concurrency, window, requests, cost, tokens, permissions, models_on, models,
-         clients_on, clients) = raw  # fmt: skip
-        self.activation_pending = mode == "activation" and activated != "true"
-        self.activation_days = js_parse_int(days or "30") or 0
-        self.activation_unit = "hours" if unit == "hours" else "days"
-        self.user_id = user_id or ""
-        self.daily_cost = decode_number(daily)
-        self.total_cost = decode_number(total)
-        self.weekly_cost = decode_number(weekly)
-        self.reset_day, self.reset_hour = reset_settings(reset_day, reset_hour)
-        self.concurrency = _int_limit(concurrency)
-        self.window_minutes = _int_limit(window)
-        self.window_requests = _int_limit(requests)
-        self.window_cost = decode_number(cost)
-        # parseInt(tokenLimit) without a default: '' is NaN, i.e. off.
-        self.token_limit = js_parse_int(tokens) or 0
-        self.services = allowed_services(permissions)
-        self.models = restriction_in_force(models_on, models)  # () when not in force
-        self.clients = restriction_in_force(clients_on, clients)
-        # Nothing here changes a verdict or a share (no limit, no activation, no user) and
-        # the key may use everything: its usage can be the shared empty one.
-        self.inert = not (
-            self.any or self.activation_pending or self.user_id
-            or self.services != ALL or self.models or self.clients
-        )  # fmt: skip
-
-    @property
-    def window_configured(self) -> bool:
-        """CRS keeps a window only with a length and something in it to limit."""
-        return self.window_minutes > 0 and (
-            self.window_requests > 0 or self.token_limit > 0 or self.window_cost > 0
-        )
-
-    @property
-    def any(self) -> bool:
-        return bool(
-            self.daily_cost > 0 or self.total_cost > 0 or self.weekly_cost > 0
-            or self.concurrency > 0 or self.window_configured
-        )  # fmt: skip
-
-
-NO_LIMITS = KeyLimits((None,) * (len(STATE_FIELDS) - LIMIT_FIELDS_START))
 
 
 class KeyUsage:

@@ -1,19 +1,22 @@
-"""Reading usage for many keys: four pipelined commands per key, then a short second pass for
-the few keys that need one more read (a non-default weekly reset, a linked user).
+"""Reading usage for many keys: the counters CRS writes, with each key's limits and state
+taken from its row when the key list has read it (the row's HMGET reads the limit fields too),
+or read first, one HMGET per key, when it has not (`keys top`, a key the list does not hold).
 
-Per key: HMGET of the record's state and limit fields, HMGET of today's `usage:daily` hash,
-one MGET of the cost strings (today, total, this week's Claude cost at the default reset) and
-the four window counters, and ZCOUNT of the concurrency leases that have not expired. That is
-what the key list, a sort, a query and the verdict need; `load_breakdown` reads one key's
-per-model figures for a detail view.
+Per key: HMGET of today's `usage:daily` hash and one MGET of the cost strings (today, total,
+this weekly period's Claude cost at the key's own reset day and hour), with the four window
+counters in the same MGET when the key has a rate-limit window, and ZCOUNT of the concurrency
+leases that have not expired when it has a concurrency limit (CRS keeps neither otherwise).
+The few keys that name a user get one more read (whether that user is on). `load_breakdown`
+reads one key's per-model figures for a detail view.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -21,27 +24,34 @@ from redis.exceptions import ResponseError
 from keyops.core.schema import layout
 from keyops.core.schema.encoding import iso_to_epoch
 from keyops.core.schema.js_text import js_json_loads
+from keyops.core.schema.key_limits import NO_LIMITS, KeyLimits, LimitsCache
 from keyops.core.usage import names
-from keyops.core.usage.figures import (
-    LIMIT_FIELDS_START,
-    STATE_FIELDS,
-    KeyLimits,
-    KeyUsage,
-    UsageTable,
-)
-from keyops.core.usage.periods import (
-    DEFAULT_RESET_DAY,
-    DEFAULT_RESET_HOUR,
-    date_part,
-    period_part,
-)
+from keyops.core.usage.figures import LIMIT_FIELDS_START, STATE_FIELDS, KeyUsage, UsageTable
+from keyops.core.usage.periods import date_part, period_part
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
 from keyops.core.wire.raw_script import Arg, resp_command
 
 CHUNK = 1000
 DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", "cacheReadTokens")
-REPLIES_PER_KEY = 4
+
+
+class KnownState(Protocol):
+    """What a usage read takes from a key's row (KeyRow has these)."""
+
+    @property
+    def limits(self) -> KeyLimits: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def is_deleted(self) -> bool: ...
+    @property
+    def expires_at(self) -> float | None: ...
+
+
+# A key's state as the counters read uses it: limits, active, deleted, expiry (epoch s).
+_State = tuple[KeyLimits, bool, bool, float | None]
+_GONE: _State = (NO_LIMITS, False, True, None)  # no record: CRS answers "API key not found"
 
 
 def _float(raw: str | None) -> float:
@@ -67,158 +77,213 @@ def _int(raw: str | None) -> int:
             return 0
 
 
-class _Encoder:
-    """The four commands of each key in a chunk, as RESP bytes.
+# -- the state of keys the key list has not read ---------------------------------------------
 
-    Only the key id differs between keys, at fixed places: the RESP text for one key is built
-    once per id length with a marker where the id goes, and split there, so a key's commands
-    are `key_id.join(parts)`: one C call instead of encoding 30 arguments (which cost more
+
+def _encode_state(chunk: list[str]) -> tuple[bytes, int]:
+    return b"".join(
+        resp_command(["HMGET", layout.api_key(key_id), *STATE_FIELDS]) for key_id in chunk
+    ), len(chunk)
+
+
+async def _read_states(client: aioredis.Redis, key_ids: list[str]) -> dict[str, _State]:
+    states: dict[str, _State] = {}
+    cache = LimitsCache()
+    async for chunk, replies in read_chunks(client, list(chunked(key_ids, CHUNK)), _encode_state):
+        for key_id, state in zip(chunk, replies, strict=True):
+            if isinstance(state, ResponseError) or state.count(None) == len(state):
+                states[key_id] = _GONE
+                continue
+            expires = state[2]
+            states[key_id] = (
+                cache.get(state[LIMIT_FIELDS_START:]),
+                state[0] == "true",
+                state[1] == "true",
+                iso_to_epoch(expires) if expires else None,
+            )
+        await asyncio.sleep(0)
+    return states
+
+
+# -- the counters ----------------------------------------------------------------------------
+
+
+class _Shape:
+    """What the read of a key with these limits looks like: its weekly period, whether its
+    window counters and leases are read, and its commands' RESP text per id length (only the
+    key id differs between keys of one shape, at fixed places: a key's commands are
+    `key_id.join(parts)`, one C call instead of encoding a dozen arguments, which cost more
     than Redis's work and the reply parsing together)."""
 
-    def __init__(self, today: str, period: str, now_ms: int) -> None:
-        self.today = today
-        self.period = period
-        self.min_score = f"({now_ms}"
-        self._parts: dict[int, list[str]] = {}
+    __slots__ = ("leases", "parts", "period", "replies", "window")
 
-    def commands(self, key_id: str) -> list[list[Arg]]:
-        today = self.today
-        return [
-            ["HMGET", layout.api_key(key_id), *STATE_FIELDS],
-            ["HMGET", names.daily_usage(key_id, today), *DAILY_FIELDS],
-            [
-                "MGET",
-                names.daily_cost(key_id, today),
-                names.total_cost(key_id),
-                names.weekly_cost(key_id, self.period),
+    def __init__(self, limits: KeyLimits, period: str) -> None:
+        self.period = period
+        # CRS keeps window counters only with a window length, leases only with a limit.
+        self.window = limits.window_minutes > 0
+        self.leases = limits.concurrency > 0
+        self.replies = 3 if self.leases else 2
+        self.parts: dict[int, list[str]] = {}
+
+
+class _Encoder:
+    """The commands of each key in a chunk, as RESP bytes."""
+
+    def __init__(self, today: str, now: float, offset: int, states: Mapping[str, _State]) -> None:
+        self.today = today
+        self.min_score = f"({math.floor(now * 1000)}"
+        self.states = states
+        periods: dict[tuple[int, int], str] = {}
+        self.shapes: dict[int, _Shape] = {}  # by id() of the shared KeyLimits
+        for limits, *_ in states.values():
+            if id(limits) not in self.shapes:
+                reset = (limits.reset_day, limits.reset_hour)
+                if reset not in periods:
+                    periods[reset] = period_part(*reset, now, offset)
+                self.shapes[id(limits)] = _Shape(limits, periods[reset])
+
+    def commands(self, key_id: str, shape: _Shape) -> list[list[Arg]]:
+        strings: list[Arg] = [
+            "MGET",
+            names.daily_cost(key_id, self.today),
+            names.total_cost(key_id),
+            names.weekly_cost(key_id, shape.period),
+        ]
+        if shape.window:
+            strings += [
                 names.window_start(key_id),
                 names.window_requests(key_id),
                 names.window_tokens(key_id),
                 names.window_cost(key_id),
-            ],
-            ["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"],
+            ]
+        commands: list[list[Arg]] = [
+            ["HMGET", names.daily_usage(key_id, self.today), *DAILY_FIELDS],
+            strings,
         ]
-
-    def _template(self, length: int) -> list[str]:
-        parts = self._parts.get(length)
-        if parts is None:
-            # A stand-in id of the same length frames every length header right.
-            stand_in = "\x01" * length
-            text = b"".join(resp_command(c) for c in self.commands(stand_in)).decode()
-            parts = self._parts[length] = text.split(stand_in)
-        return parts
+        if shape.leases:
+            commands.append(["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"])
+        return commands
 
     def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
         pieces: list[str] = []
+        replies = 0
+        states, shapes = self.states, self.shapes
         for key_id in chunk:
+            shape = shapes[id(states[key_id][0])]
+            replies += shape.replies
             if key_id.isascii() and "\x01" not in key_id:
-                pieces.append(key_id.join(self._template(len(key_id))))
+                parts = shape.parts.get(len(key_id))
+                if parts is None:
+                    # A stand-in id of the same length frames every length header right.
+                    stand_in = "\x01" * len(key_id)
+                    text = b"".join(resp_command(c) for c in self.commands(stand_in, shape))
+                    parts = shape.parts[len(key_id)] = text.decode().split(stand_in)
+                pieces.append(key_id.join(parts))
             else:  # a byte length differs from the character count: encode it in full
-                pieces.append(b"".join(resp_command(c) for c in self.commands(key_id)).decode())
-        return "".join(pieces).encode(), len(chunk) * REPLIES_PER_KEY
+                commands = self.commands(key_id, shape)
+                pieces.append(b"".join(resp_command(c) for c in commands).decode())
+        return "".join(pieces).encode(), replies
 
 
-class _Builder:
-    """Turns one key's four replies into its figures; limits shared between equal settings."""
+def _counts(daily: list[str | None]) -> tuple[int, int]:
+    """Requests and tokens (input + output + cache create + cache read) of a daily hash."""
+    try:  # the common case, decimal integers, in one go; odd values one by one below
+        return int(daily[0] or 0), (
+            int(daily[1] or 0) + int(daily[2] or 0) + int(daily[3] or 0) + int(daily[4] or 0)
+        )
+    except ValueError:
+        return _int(daily[0]), _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
 
-    def __init__(self, period: str) -> None:
-        self.period = period
-        self.limits: dict[tuple[str | None, ...], KeyLimits] = {}
 
-    def build(self, replies: list[Any]) -> KeyUsage | None:
-        """None for a key with nothing to say (active, no expiry, no limits, no usage): such
-        keys share the empty figures, most of 100,000 keys in a big CRS."""
-        state, daily, strings, leases = replies
-        if isinstance(state, ResponseError) or state.count(None) == len(state):
-            state = [None] * len(STATE_FIELDS)
-            gone = True  # no record: CRS answers "API key not found"
-        else:
-            gone = False
-        raw_limits = tuple(state[LIMIT_FIELDS_START:])
-        limits = self.limits.get(raw_limits)
-        if limits is None:
-            limits = self.limits[raw_limits] = KeyLimits(raw_limits)
-        daily_ok = not isinstance(daily, ResponseError) and daily.count(None) < len(daily)
-        strings_ok = not isinstance(strings, ResponseError) and strings.count(None) < len(strings)
-        active, deleted, expires = state[0] == "true", gone or state[1] == "true", state[2]
-        if (
-            not (daily_ok or strings_ok or leases or expires or deleted)
-            and active
-            and (limits.inert)
-        ):
-            return None
-        requests = tokens = 0
-        if daily_ok:
-            requests = _int(daily[0])
-            tokens = _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
-        if strings_ok:
+def _costs(strings: list[str | None]) -> tuple[float, float, float]:
+    """Cost today, in total and this week, each as `_float` reads it."""
+    try:  # the common case in one go: a non-finite term makes the sum non-finite
+        today, total, week = float(strings[0] or 0), float(strings[1] or 0), float(strings[2] or 0)
+        if math.isfinite(today + total + week):
+            return today, total, week
+    except ValueError:
+        pass
+    return _float(strings[0]), _float(strings[1]), _float(strings[2])
+
+
+def _build(state: _State, period: str, daily: Any, strings: Any, leases: Any) -> KeyUsage | None:
+    """One key's figures from its replies. None for a key with nothing to say (active, no
+    expiry, no limits, no usage): such keys share the empty figures, most of 100,000 keys in a
+    big CRS."""
+    limits, active, deleted, expires = state
+    daily_ok = not isinstance(daily, ResponseError) and daily.count(None) < len(daily)
+    strings_ok = not isinstance(strings, ResponseError) and strings.count(None) < len(strings)
+    leases = leases if isinstance(leases, int) else 0
+    if not (daily_ok or strings_ok or leases or expires or deleted) and active and limits.inert:
+        return None
+    requests, tokens = _counts(daily) if daily_ok else (0, 0)
+    if strings_ok:
+        today, total, week = _costs(strings)
+        if len(strings) > 3:  # the window counters were read
             start = strings[3]
             return KeyUsage(
-                requests, tokens, _float(strings[0]), _float(strings[1]), _float(strings[2]),
-                self.period, leases if isinstance(leases, int) else 0,
+                requests, tokens, today, total, week, period, leases,
                 _int(start) if start is not None else None,
                 _int(strings[4]), _int(strings[5]), _float(strings[6]),
-                limits, active, deleted, iso_to_epoch(expires) if expires else None,
+                limits, active, deleted, expires,
             )  # fmt: skip
         return KeyUsage(
-            requests, tokens, 0.0, 0.0, 0.0, self.period,
-            leases if isinstance(leases, int) else 0, None, 0, 0, 0.0,
-            limits, active, deleted, iso_to_epoch(expires) if expires else None,
+            requests, tokens, today, total, week, period, leases, None, 0, 0, 0.0,
+            limits, active, deleted, expires,
         )  # fmt: skip
+    return KeyUsage(
+        requests, tokens, 0.0, 0.0, 0.0, period, leases, None, 0, 0, 0.0,
+        limits, active, deleted, expires,
+    )  # fmt: skip
 
 
 async def load_usage(
-    client: aioredis.Redis, key_ids: list[str], *, now: float, offset: int
+    client: aioredis.Redis,
+    key_ids: list[str],
+    *,
+    now: float,
+    offset: int,
+    rows: Mapping[str, KnownState] | None = None,
 ) -> UsageTable:
-    """Usage of these keys at `now` (seconds since the epoch), dates in CRS's time zone."""
+    """Usage of these keys at `now` (seconds since the epoch), dates in CRS's time zone. A key
+    in `rows` takes its limits and state from there; the others' are read first."""
     today = date_part(now, offset)
-    period = period_part(DEFAULT_RESET_DAY, DEFAULT_RESET_HOUR, now, offset)
     table = UsageTable(now=now, offset=offset, today=today)
-    builder = _Builder(period)
-    encoder = _Encoder(today, period, math.floor(now * 1000))
+    known = rows or {}
+    unknown = [key_id for key_id in key_ids if key_id not in known]
+    states: dict[str, _State] = await _read_states(client, unknown) if unknown else {}
+    for key_id in key_ids:
+        if key_id not in states:
+            row = known[key_id]
+            states[key_id] = (row.limits, row.is_active, row.is_deleted, row.expires_at)
+    encoder = _Encoder(today, now, offset, states)
     by_id = table.by_id
-    # The few keys the second pass reads for, noted here: three passes over 100,000 figures
-    # after the read held a console's event loop in one go.
-    reset_keys: list[tuple[str, KeyUsage]] = []
+    # The few keys the second read is for, noted here: a pass over 100,000 figures after the
+    # read held a console's event loop in one go.
     user_keys: list[KeyUsage] = []
-    default_reset = (DEFAULT_RESET_DAY, DEFAULT_RESET_HOUR)
+    shapes = encoder.shapes
     async for chunk, replies in read_chunks(client, list(chunked(key_ids, CHUNK)), encoder):
-        for index, key_id in enumerate(chunk):
-            start = index * REPLIES_PER_KEY
-            usage = builder.build(replies[start : start + REPLIES_PER_KEY])
+        at = 0
+        for key_id in chunk:
+            state = states[key_id]
+            shape = shapes[id(state[0])]
+            leases = replies[at + 2] if shape.leases else 0
+            usage = _build(state, shape.period, replies[at], replies[at + 1], leases)
+            at += shape.replies
             if usage is not None:
                 by_id[key_id] = usage
-                limits = usage.limits
-                if (limits.reset_day, limits.reset_hour) != default_reset:
-                    reset_keys.append((key_id, usage))
-                if limits.user_id:
+                if usage.limits.user_id:
                     user_keys.append(usage)
         # Replies already buffered are read without yielding: one turn of the event loop per
         # chunk keeps a console reading 100,000 keys in the background responsive.
         await asyncio.sleep(0)
-    await _second_pass(client, table, reset_keys, user_keys)
+    await _read_users(client, user_keys)
     return table
 
 
-async def _second_pass(
-    client: aioredis.Redis,
-    table: UsageTable,
-    reset_keys: list[tuple[str, KeyUsage]],
-    user_keys: list[KeyUsage],
-) -> None:
-    """The weekly cost of keys with their own reset day/hour, and whether linked users are on."""
+async def _read_users(client: aioredis.Redis, user_keys: list[KeyUsage]) -> None:
+    """Whether the users linked keys name are on (CRS refuses a key whose user is not)."""
     user_ids = sorted({usage.limits.user_id for usage in user_keys})
-    for chunk in chunked(reset_keys, CHUNK):
-        pipe = client.pipeline(transaction=False)
-        for key_id, usage in chunk:
-            usage.week_period = period_part(
-                usage.limits.reset_day, usage.limits.reset_hour, table.now, table.offset
-            )
-            pipe.get(names.weekly_cost(key_id, usage.week_period))
-        for (_, usage), raw in zip(
-            chunk, await pipe.execute(raise_on_error=False), strict=True
-        ):  # fmt: skip
-            usage.cost_week = _float(raw) if isinstance(raw, str) else 0.0
     users: dict[str, bool] = {}
     for user_chunk in chunked(user_ids, CHUNK):
         pipe = client.pipeline(transaction=False)

@@ -7,22 +7,7 @@ server's own time zone.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
-
-DEFAULT_RESET_DAY = 1  # Monday
-DEFAULT_RESET_HOUR = 0
-
-_JS_INT = re.compile(r"^\s*([+-]?\d+)")
-
-
-def js_parse_int(raw: str | None) -> int | None:
-    """JavaScript's parseInt(raw, 10): leading digits after optional space and sign; None for
-    NaN. '5.5' is 5, '8h' is 8, '' and 'x' are NaN."""
-    if raw is None:
-        return None
-    match = _JS_INT.match(raw)
-    return int(match.group(1)) if match else None
 
 
 def local_clock(now: float, offset: int) -> datetime:
@@ -74,15 +59,3 @@ def day_end(now: float, offset: int) -> float:
     clock = local_clock(now, offset)
     midnight = clock.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     return (midnight - timedelta(hours=offset)).replace(tzinfo=UTC).timestamp()
-
-
-def reset_settings(day_raw: str | None, hour_raw: str | None) -> tuple[int, int]:
-    """A key's weekly reset day and hour as CRS reads them: `parseInt(x || 1)`, `parseInt(x ||
-    0)`. A value CRS would turn into NaN gives no valid period; the defaults are used then."""
-    day = js_parse_int(day_raw or "1")
-    hour = js_parse_int(hour_raw or "0")
-    if day is None or not 1 <= day <= 7:
-        day = DEFAULT_RESET_DAY
-    if hour is None or not 0 <= hour <= 23:
-        hour = DEFAULT_RESET_HOUR
-    return day, hour

@@ -10,13 +10,6 @@ import pytest
 
 from keyops.core.query import QueryContext, QueryError, compile_query
 from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
-from keyops.core.usage.figures import (
-    LIMIT_FIELDS_START,
-    STATE_FIELDS,
-    KeyLimits,
-    KeyUsage,
-    UsageTable,
-)
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -53,22 +46,13 @@ def _row(name: str, fields: dict[str, str]) -> KeyRow:
     return RowBuilder().build(name, [values.get(f) for f in ROW_FIELDS])
 
 
-ROWS = [_row(name, fields) for name, (fields, _) in KEYS.items()]
-USAGE = UsageTable(
-    NOW,
-    8,
-    "2026-06-01",
-    {
-        name: KeyUsage(
-            limits=KeyLimits(tuple(settings.get(f) for f in STATE_FIELDS[LIMIT_FIELDS_START:]))
-        )
-        for name, (_, settings) in KEYS.items()
-    },
-)
+# The settings are read with the row: these terms filter without any usage read.
+ROWS = [_row(name, {**fields, **settings}) for name, (fields, settings) in KEYS.items()]
 
 
 def names(query: str) -> list[str]:
-    compiled = compile_query(query, QueryContext(now=NOW, usage=USAGE))
+    compiled = compile_query(query, QueryContext(now=NOW, usage=None))
+    assert not compiled.needs_usage
     return [row.name for row in compiled.filter(ROWS)]
 
 
@@ -108,10 +92,10 @@ def test_settings_terms(query: str, expected: list[str]) -> None:
     assert names(query) == expected
 
 
-def test_settings_terms_read_usage_first_and_bare_filter_words_are_no_text_search() -> None:
-    for query in ("limit.daily:>0", "perm:claude", "model:x", "client:claude_code"):
-        assert compile_query(query, QueryContext(now=NOW)).needs_usage
-    assert not compile_query("expires:<7d", QueryContext(now=NOW)).needs_usage
+def test_settings_terms_need_no_usage_read_and_bare_filter_words_are_no_text_search() -> None:
+    for query in ("limit.daily:>0", "perm:claude", "model:x", "client:claude_code", "expires:<7d"):
+        assert not compile_query(query, QueryContext(now=NOW)).needs_usage
+    assert compile_query("cost.today:>0 perm:claude", QueryContext(now=NOW)).needs_usage
     assert compile_query("deleted", QueryContext(now=NOW)).needle is None
     assert compile_query("deleted", QueryContext(now=NOW)).mentions_deleted
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from keyops.core.schema.key_limits import reset_settings
 from keyops.core.settings import crs_offset, resolve_timezone_offset
 from keyops.core.usage.periods import (
     date_part,
@@ -14,7 +15,6 @@ from keyops.core.usage.periods import (
     month_part,
     next_reset,
     period_part,
-    reset_settings,
 )
 
 
