@@ -127,20 +127,46 @@ class _Shape:
 
 
 class _Encoder:
-    """The commands of each key in a chunk, as RESP bytes."""
+    """The commands of each key in a chunk, as RESP bytes, and the state and shape each key
+    was read with (kept by chunk: a row refreshed meanwhile must not change how its replies
+    are taken apart)."""
 
-    def __init__(self, today: str, now: float, offset: int, states: Mapping[str, _State]) -> None:
+    def __init__(
+        self,
+        today: str,
+        now: float,
+        offset: int,
+        rows: Mapping[str, KnownState],
+        read: Mapping[str, _State],
+    ) -> None:
         self.today = today
+        self.now = now
+        self.offset = offset
         self.min_score = f"({math.floor(now * 1000)}"
-        self.states = states
-        periods: dict[tuple[int, int], str] = {}
-        self.shapes: dict[int, _Shape] = {}  # by id() of the shared KeyLimits
-        for limits, *_ in states.values():
-            if id(limits) not in self.shapes:
-                reset = (limits.reset_day, limits.reset_hour)
-                if reset not in periods:
-                    periods[reset] = period_part(*reset, now, offset)
-                self.shapes[id(limits)] = _Shape(limits, periods[reset])
+        self.rows = rows
+        self.read = read
+        self.plans: dict[int, list[tuple[_State, _Shape]]] = {}  # by id() of the chunk
+        self._periods: dict[tuple[int, int], str] = {}
+        # By id() of the shared KeyLimits, kept alive beside its shape so the id stays its own.
+        self._shapes: dict[int, tuple[KeyLimits, _Shape]] = {}
+
+    def state(self, key_id: str) -> _State:
+        row = self.rows.get(key_id)
+        if row is None:
+            return self.read[key_id]
+        return row.limits, row.is_active, row.is_deleted, row.expires_at
+
+    def shape(self, limits: KeyLimits) -> _Shape:
+        known = self._shapes.get(id(limits))
+        if known is not None:
+            return known[1]
+        reset = (limits.reset_day, limits.reset_hour)
+        period = self._periods.get(reset)
+        if period is None:
+            period = self._periods[reset] = period_part(*reset, self.now, self.offset)
+        shape = _Shape(limits, period)
+        self._shapes[id(limits)] = (limits, shape)
+        return shape
 
     def commands(self, key_id: str, shape: _Shape) -> list[list[Arg]]:
         strings: list[Arg] = [
@@ -167,9 +193,11 @@ class _Encoder:
     def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
         pieces: list[str] = []
         replies = 0
-        states, shapes = self.states, self.shapes
+        plan: list[tuple[_State, _Shape]] = []
         for key_id in chunk:
-            shape = shapes[id(states[key_id][0])]
+            state = self.state(key_id)
+            shape = self.shape(state[0])
+            plan.append((state, shape))
             replies += shape.replies
             if key_id.isascii() and "\x01" not in key_id:
                 parts = shape.parts.get(len(key_id))
@@ -182,6 +210,7 @@ class _Encoder:
             else:  # a byte length differs from the character count: encode it in full
                 commands = self.commands(key_id, shape)
                 pieces.append(b"".join(resp_command(c) for c in commands).decode())
+        self.plans[id(chunk)] = plan
         return "".join(pieces).encode(), replies
 
 
@@ -251,22 +280,15 @@ async def load_usage(
     table = UsageTable(now=now, offset=offset, today=today)
     known = rows or {}
     unknown = [key_id for key_id in key_ids if key_id not in known]
-    states: dict[str, _State] = await _read_states(client, unknown) if unknown else {}
-    for key_id in key_ids:
-        if key_id not in states:
-            row = known[key_id]
-            states[key_id] = (row.limits, row.is_active, row.is_deleted, row.expires_at)
-    encoder = _Encoder(today, now, offset, states)
+    read = await _read_states(client, unknown) if unknown else {}
+    encoder = _Encoder(today, now, offset, known, read)
     by_id = table.by_id
     # The few keys the second read is for, noted here: a pass over 100,000 figures after the
     # read held a console's event loop in one go.
     user_keys: list[KeyUsage] = []
-    shapes = encoder.shapes
     async for chunk, replies in read_chunks(client, list(chunked(key_ids, CHUNK)), encoder):
         at = 0
-        for key_id in chunk:
-            state = states[key_id]
-            shape = shapes[id(state[0])]
+        for key_id, (state, shape) in zip(chunk, encoder.plans.pop(id(chunk)), strict=True):
             leases = replies[at + 2] if shape.leases else 0
             usage = _build(state, shape.period, replies[at], replies[at + 1], leases)
             at += shape.replies
