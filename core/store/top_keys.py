@@ -6,9 +6,9 @@ read). For the figures one Redis value holds (`QUICK`: cost today or in all, req
 today) each key's read is that value alone, plus `isDeleted`/`isActive` of its record unless
 deleted keys are ranked too: the costs as one MGET per 1,000 keys, the day's counters as a short
 HMGET per key. The full usage (`load_usage`: a record's 23 state fields, four commands a key)
-is then read for the winners only, and their rows. Other figures depend on a key's limits or
-reset day (`cost.week`, `limit`, the window figures, `concurrency` read beside them), so every
-key's full usage is read for them, as `full_read=True` does for any figure.
+is then read for the winners only, and their rows. The other figures need a key's limits or
+reset day (`cost.week`, `limit`, the window figures) or are read beside them (`concurrency`):
+every key's full usage is read for those, as `full_read=True` does for any figure.
 
 Both reads give the same winners, in the same order, out of the same count of ranked keys: the
 figures are read as the loader reads them (its `_float`/`_int`: CRS's parseFloat/parseInt of odd
@@ -79,55 +79,74 @@ def _command(args: list[str]) -> str:
     return f"*{len(args)}\r\n" + "".join(_bulk(arg) for arg in args)
 
 
-class _Encoder:
-    """A chunk's commands as RESP bytes: the MGET of every key's string (one command for the
-    chunk), then per key its HMGETs. Only the key id differs between keys: each key's text is
-    built once per id length around a stand-in id and split there, so a key's text is
-    `key_id.join(parts)` (as the usage loader encodes its reads)."""
+class _Block:
+    """One piece of RESP text per key that holds the key id once (an MGET argument, or one
+    command), for a whole chunk of ids. The text for one id length is built once around a
+    stand-in id and split there; a chunk of ASCII ids of one length (CRS's UUIDs) is then one
+    `join` in C: the per-key Python of encoding cost more than Redis's work for these reads."""
 
-    def __init__(self, quick: _Quick, today: str, *, life: bool) -> None:
-        self.quick = quick
-        self.today = today
-        self.life = life
-        self.per_key = (1 if quick.daily_fields else 0) + (1 if life else 0)
-        self._parts: dict[int, tuple[list[str], list[str]]] = {}
+    def __init__(self, text: Callable[[str], str]) -> None:
+        self.text = text
+        self._parts: dict[int, tuple[str, str]] = {}
 
-    def _texts(self, key_id: str) -> tuple[str, str]:
-        """The key's MGET argument and its own commands."""
-        quick = self.quick
-        argument = _bulk(quick.string(key_id, self.today)) if quick.string else ""
-        commands = ""
-        if quick.daily_fields:
-            daily = names.daily_usage(key_id, self.today)
-            commands += _command(["HMGET", daily, *quick.daily_fields])
-        if self.life:
-            commands += _command(["HMGET", layout.api_key(key_id), *LIFE_FIELDS])
-        return argument, commands
-
-    def _template(self, length: int) -> tuple[list[str], list[str]]:
+    def _around(self, length: int) -> tuple[str, str]:
         parts = self._parts.get(length)
         if parts is None:
             # A stand-in id of the same length frames every length header right.
             stand_in = "\x01" * length
-            argument, commands = self._texts(stand_in)
-            parts = self._parts[length] = (argument.split(stand_in), commands.split(stand_in))
+            head, tail = self.text(stand_in).split(stand_in)
+            parts = self._parts[length] = (head, tail)
         return parts
 
-    def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
-        arguments: list[str] = []
-        commands: list[str] = []
+    def __call__(self, chunk: list[str], uniform: bool) -> str:
+        if uniform:
+            head, tail = self._around(len(chunk[0]))
+            return head + (tail + head).join(chunk) + tail
+        pieces = []
         for key_id in chunk:
             if key_id.isascii() and "\x01" not in key_id:
-                argument_parts, command_parts = self._template(len(key_id))
-                arguments.append(key_id.join(argument_parts))
-                commands.append(key_id.join(command_parts))
+                head, tail = self._around(len(key_id))
+                pieces.append(head + key_id + tail)
             else:  # a byte length differs from the character count: frame it in full
-                argument, own = self._texts(key_id)
-                arguments.append(argument)
-                commands.append(own)
-        head = f"*{len(chunk) + 1}\r\n$4\r\nMGET\r\n" if self.quick.string else ""
-        payload = head + "".join(arguments) + "".join(commands)
-        return payload.encode(), (1 if head else 0) + len(chunk) * self.per_key
+                pieces.append(self.text(key_id))
+        return "".join(pieces)
+
+
+class _Encoder:
+    """A chunk's reads as RESP bytes: the MGET of every key's string (one command for the
+    chunk), or each key's HMGET of today's counters; then each key's HMGET of its life fields."""
+
+    def __init__(self, quick: _Quick, today: str, *, life: bool) -> None:
+        self.quick = quick
+        self.life = life
+        string, fields = quick.string, quick.daily_fields
+        self.blocks: list[_Block] = []
+        if string is not None:
+            self.blocks.append(_Block(lambda key_id: _bulk(string(key_id, today))))
+        else:
+            self.blocks.append(
+                _Block(
+                    lambda key_id: _command(["HMGET", names.daily_usage(key_id, today), *fields])
+                )
+            )
+        if life:
+            self.blocks.append(
+                _Block(lambda key_id: _command(["HMGET", layout.api_key(key_id), *LIFE_FIELDS]))
+            )
+
+    def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
+        if not chunk:
+            return b"", 0
+        joined = "".join(chunk)
+        uniform = joined.isascii() and "\x01" not in joined and len(set(map(len, chunk))) == 1
+        texts = [block(chunk, uniform) for block in self.blocks]
+        replies = len(chunk) if self.life else 0
+        if self.quick.string is not None:
+            texts[0] = f"*{len(chunk) + 1}\r\n$4\r\nMGET\r\n" + texts[0]
+            replies += 1
+        else:
+            replies += len(chunk)
+        return "".join(texts).encode(), replies
 
 
 @dataclass(slots=True)
@@ -142,26 +161,31 @@ class _Scores:
 async def _read_quick(
     client: aioredis.Redis, key_ids: list[str], encoder: _Encoder, scores: _Scores
 ) -> None:
-    quick, life, per_key = encoder.quick, encoder.life, encoder.per_key
+    string = encoder.quick.string is not None
     ranked, unsure = scores.ranked, scores.unsure
     async for chunk, replies in read_chunks(client, list(chunked(key_ids, CHUNK)), encoder):
-        # MGET answers nil for a name of another type: the loader's MGET reads it as 0 too.
-        strings = replies[0] if quick.string else None
-        first = 1 if quick.string else 0
-        for index, key_id in enumerate(chunk):
-            if strings is not None:
-                value: float = _float(strings[index])
-            else:
-                daily = replies[first + index * per_key]
-                value = 0 if isinstance(daily, ResponseError) else sum(map(_int, daily))
-            if life:
-                state = replies[first + index * per_key + per_key - 1]
+        count = len(chunk)
+        values: list[float]
+        if string:
+            # MGET answers nil for a name of another type: the loader's MGET reads it as 0 too.
+            values = list(map(_float, replies[0]))
+            states = replies[1:]
+        else:
+            values = [
+                0 if isinstance(daily, ResponseError) else sum(map(_int, daily))
+                for daily in replies[:count]
+            ]
+            states = replies[count:]
+        if not encoder.life:
+            ranked.extend(zip([-value for value in values], chunk, strict=True))
+        else:
+            for key_id, value, state in zip(chunk, values, states, strict=True):
                 if isinstance(state, ResponseError) or state[0] == "true":
                     continue  # not a hash (gone), or deleted
                 if state[0] is None and state[1] is None:
                     unsure[key_id] = value
-                    continue
-            ranked.append((-value, key_id))
+                else:
+                    ranked.append((-value, key_id))
         await asyncio.sleep(0)  # one turn of the event loop per chunk, as the loader does
 
 
@@ -181,13 +205,14 @@ async def _all_ids(
     client: aioredis.Redis, read: Callable[[list[str]], Awaitable[T]]
 ) -> tuple[list[str], list[T]]:
     """Every key id (indexed first, then the records only SCAN finds), and `read(ids)` of each
-    part: the indexed part read while the SCAN runs."""
-    indexed: dict[str, None] = {}
-    if await read_index_version(client) >= layout.INDEX_READY_VERSION:
-        async for members in index_ids(client):  # SSCAN may repeat a member
-            indexed.update(dict.fromkeys(members))
+    part. The SCAN, the longest of the reads (it visits every name in Redis), starts first on its
+    own connection; the index is read and the indexed part read meanwhile."""
     scanning = asyncio.create_task(_scanned(client))
+    indexed: dict[str, None] = {}
     try:
+        if await read_index_version(client) >= layout.INDEX_READY_VERSION:
+            async for members in index_ids(client):  # SSCAN may repeat a member
+                indexed.update(dict.fromkeys(members))
         results = [await read(list(indexed))]
     except BaseException:
         scanning.cancel()
@@ -225,6 +250,8 @@ async def rank_every_key(
     offset: int,
     full_read: bool = False,
 ) -> Ranking:
+    """The `count` keys highest on `by`, highest first (ties by id), out of every key that is
+    not deleted (or every key: `include_deleted`)."""
     quick = None if full_read else QUICK.get(by)
     if quick is not None:
         top, ranked = await _rank_quick(
