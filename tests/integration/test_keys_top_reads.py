@@ -113,7 +113,7 @@ async def _hostile(client: aioredis.Redis) -> None:
     odd = {
         "nan": "NaN", "inf": "Infinity", "minus-inf": "-Infinity", "huge": "1e400",
         "big": "1e308", "spaced": " 3.25 ", "hex": "0x10", "trailing": "12abc",
-        "negative": "-4", "empty": "", "digits": "9" * 5000, "under": "1_000",
+        "negative": "-4", "empty": "", "digits": "9" * 5000, "under": "0_5",
     }  # fmt: skip
     for name, text in odd.items():
         key_id = f"odd-{name}"
@@ -157,11 +157,11 @@ async def test_top_cost_today_skips_deleted_and_gone_keys_and_breaks_ties_by_id(
 ) -> None:
     await _hostile(real_redis)
     ranking = await rank_every_key(
-        real_redis, "cost.today", 8, include_deleted=False, now=NOW, offset=8
+        real_redis, "cost.today", 9, include_deleted=False, now=NOW, offset=8
     )
     assert [row.id for row in ranking.rows] == [
-        "odd-big", "odd-under", "unindexed", "键-一", "restored", "undeleted",
-        "lifeless-limited", "tie-a",
+        "odd-big", "unindexed", "键-一", "restored", "undeleted",
+        "lifeless-limited", "tie-a", "tie-b", "tie-c",
     ]  # fmt: skip
     # Every key but the soft-deleted one, the gone one, the record that is not a hash and the
     # one holding no field CRS reads.
@@ -186,3 +186,25 @@ async def test_without_any_usage_every_key_ties_at_zero_and_ranks_by_id(
     assert quick == full
     assert [winner[0] for winner in quick["winners"]] == ["k0", "k1", "k2"]
     assert quick["ranked"] == 4
+
+
+async def test_keys_read_in_several_chunks_rank_as_reading_all_usage_does(
+    real_redis: aioredis.Redis,
+) -> None:
+    """Thousands of keys (several chunks read ahead), the top ones in the last chunks and
+    deleted ones among them."""
+    pipe = real_redis.pipeline(transaction=False)
+    for n in range(2_500):
+        key_id = f"key-{n:05d}"
+        fields = {"isActive": "true", **({"isDeleted": "true"} if n % 7 == 0 else {})}
+        pipe.hset(layout.api_key(key_id), mapping=fields)
+        pipe.sadd(layout.IDX_ALL, key_id)
+        pipe.set(names.daily_cost(key_id, TODAY), str(n % 1000 / 8))
+        pipe.hset(names.daily_usage(key_id, TODAY), mapping={"requests": n % 300, "inputTokens": n})
+    pipe.set(layout.INDEX_VERSION, "2")
+    await pipe.execute()
+    for by in sorted(QUICK):
+        for include_deleted in (False, True):
+            quick, full = await _both(real_redis, by, 25, include_deleted, NOW, 8)
+            assert quick == full
+            assert quick["ranked"] == (2_500 if include_deleted else 2_500 - 358)
