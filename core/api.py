@@ -640,8 +640,9 @@ class KeyopsSession:
         now: float | None = None,
     ) -> Ranking:
         """The `count` keys highest on usage figure `by` (see FIGURES), highest first, among
-        the keys `where` selects. Without a query, the key list is not loaded: the ids and
-        every key's usage are read, and rows only for the winners."""
+        the keys `where` selects. Without a query, the key list is not loaded: the ids and each
+        key's ranked figure are read (every key's full usage for figures that need it), then
+        the winners' full usage and rows (see core/store/top_keys)."""
         import time
 
         moment = time.time() if now is None else now
