@@ -35,6 +35,7 @@ from keyops.core.usage.periods import (
     date_part,
     period_part,
 )
+from keyops.core.usage.values import crs_float, crs_int
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
 from keyops.core.wire.raw_script import Arg, resp_command
@@ -44,27 +45,9 @@ DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", 
 REPLIES_PER_KEY = 4
 
 
-def _float(raw: str | None) -> float:
-    """A cost string as CRS's parseFloat(v || 0) reads it (INCRBYFLOAT or JS toString)."""
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        return 0.0
-    return value if math.isfinite(value) else 0.0
-
-
-def _int(raw: str | None) -> int:
-    if not raw:
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
-        try:
-            return int(float(raw))
-        except (ValueError, OverflowError):
-            return 0
+# Costs and counters as CRS's parseFloat/parseInt read them (see values.py).
+_float = crs_float
+_int = crs_int
 
 
 class _Encoder:
