@@ -3,15 +3,27 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from keyops.cli.text import plural
 from keyops.core.api import KeyRow, KeyUsage, UsageTable, iso_utc, printable, verdict
 
 
+def _finite(value: float) -> float:
+    """JSON has no Infinity: an infinite figure (a cost stored as 'Infinity', a share of a
+    limit of 1e-320) is written as the largest number JSON parsers read, which still sorts
+    and compares above every other."""
+    return max(-sys.float_info.max, min(value, sys.float_info.max))
+
+
 def _money(value: float) -> float:
     # Micro-dollars, as CRS counts them: the float sums' last binary digits mean nothing.
-    return round(value, 6)
+    return _finite(round(value, 6))
+
+
+def _share_percent(share: float) -> float:
+    return _finite(round(share * 100, 2))
 
 
 def usage_json(usage: KeyUsage, now: float) -> dict[str, Any]:
@@ -33,8 +45,8 @@ def usage_json(usage: KeyUsage, now: float) -> dict[str, Any]:
         "tokensToday": usage.tokens,
         "concurrency": usage.concurrency,
         "window": window,
-        "limits": {name: round(share * 100, 2) for name, share in usage.shares(now)},
-        "topLimit": None if top is None else {"limit": top[0], "percent": round(top[1] * 100, 2)},
+        "limits": {name: _share_percent(share) for name, share in usage.shares(now)},
+        "topLimit": None if top is None else {"limit": top[0], "percent": _share_percent(top[1])},
         "accepted": answer.accepted,
         "rejectedBecause": answer.reason,
         "verdict": answer.answer,

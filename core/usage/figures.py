@@ -136,6 +136,13 @@ class KeyLimits:
         )  # fmt: skip
 
 
+def _share(used: float, limit: float) -> float:
+    """How much of a limit is used. An infinite use of an infinite limit (both stored as
+    '1e999' or 'Infinity') is at it: CRS's `used >= limit` holds, where the quotient is NaN."""
+    share = used / limit
+    return 1.0 if share != share else share
+
+
 NO_LIMITS = KeyLimits((None,) * (len(STATE_FIELDS) - LIMIT_FIELDS_START))
 
 
@@ -220,22 +227,22 @@ class KeyUsage:
         limits = self.limits
         shares: list[tuple[str, float]] = []
         if limits.concurrency > 0:
-            shares.append((CONCURRENCY, self.concurrency / limits.concurrency))
+            shares.append((CONCURRENCY, _share(self.concurrency, limits.concurrency)))
         if limits.window_configured:
             requests, tokens, cost = self.window_figures(now)
             if limits.window_requests > 0:
-                shares.append((WINDOW_REQUESTS, requests / limits.window_requests))
+                shares.append((WINDOW_REQUESTS, _share(requests, limits.window_requests)))
             # A token limit replaces the window cost check in CRS.
             if limits.token_limit > 0:
-                shares.append((WINDOW_TOKENS, tokens / limits.token_limit))
+                shares.append((WINDOW_TOKENS, _share(tokens, limits.token_limit)))
             elif limits.window_cost > 0:
-                shares.append((WINDOW_COST, cost / limits.window_cost))
+                shares.append((WINDOW_COST, _share(cost, limits.window_cost)))
         if limits.daily_cost > 0:
-            shares.append((DAILY_COST, self.cost_today / limits.daily_cost))
+            shares.append((DAILY_COST, _share(self.cost_today, limits.daily_cost)))
         if limits.total_cost > 0:
-            shares.append((TOTAL_COST, self.cost_total / limits.total_cost))
+            shares.append((TOTAL_COST, _share(self.cost_total, limits.total_cost)))
         if limits.weekly_cost > 0:
-            shares.append((WEEKLY_COST, self.cost_week / limits.weekly_cost))
+            shares.append((WEEKLY_COST, _share(self.cost_week, limits.weekly_cost)))
         return shares
 
     def uses(self, now: float) -> list[tuple[str, float, float]]:

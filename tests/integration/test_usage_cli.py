@@ -116,3 +116,39 @@ async def test_the_timezone_offset_picks_which_day_is_today(fixture_db: str) -> 
     assert json.loads(behind.stdout)[0]["usage"]["costToday"] != 7.5
     footer = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "0"})
     assert "(UTC+8)" in footer.stdout.splitlines()[-1]  # 0 means +8, as in CRS
+
+
+def _strict_json(text: str) -> object:
+    """JSON as every other parser reads it: Python's json takes NaN and Infinity, which are
+    not JSON (jq, JavaScript's JSON.parse and Go refuse the whole document)."""
+
+    def refuse(constant: str) -> object:
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def test_json_stays_json_when_a_figure_is_infinite(fixture_db: str) -> None:
+    """A cost stored as 'Infinity' under a limit of '1e999' (both infinite to CRS, which
+    answers 402: Infinity >= Infinity) and a daily limit of 1e-320 (any cost is a share past
+    every float): the output still parses, and still says rejected."""
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:
+        today = date_part(time.time(), 8)
+        await client.set(names.daily_cost(ids[HOT], today), "Infinity")
+        await client.hset(f"apikey:{ids[HOT]}", "dailyCostLimit", "1e999")
+        await client.hset(f"apikey:{ids[OVER]}", "dailyCostLimit", "1e-320")
+    finally:
+        await client.aclose()
+    for command in (("keys", "top", "-n", "2"), ("keys", "list", "--where", "rejected")):
+        result = keyops(*command, "--json", "--redis-url", fixture_db)
+        assert result.returncode == 0, result.stderr
+        listed = _strict_json(result.stdout)
+        assert isinstance(listed, list)
+        by_id = {key["id"]: key["usage"] for key in listed}
+        assert by_id[ids[HOT]]["rejectedBecause"] == "daily-cost"
+        assert by_id[ids[HOT]]["costToday"] > 1e300
+        assert by_id[ids[HOT]]["topLimit"] == {"limit": "daily-cost", "percent": 100.0}
+        assert by_id[ids[OVER]]["rejectedBecause"] == "daily-cost"
+        assert by_id[ids[OVER]]["topLimit"]["percent"] > 1e300
