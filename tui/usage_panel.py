@@ -62,8 +62,7 @@ def limits_table(usage: KeyUsage, now: float) -> RenderableType:
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    for name, used, limit in uses:
-        share = used / limit if limit else 0.0
+    for name, used, limit, share in uses:
         table.add_row(
             LIMIT_WORDS[name],
             f"{_amount(name, used)} / {_amount(name, limit)}",

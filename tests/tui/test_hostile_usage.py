@@ -1,0 +1,42 @@
+"""The console's usage view on values a buggy CRS or a hand edit leaves, on the dump of a real
+CRS with the clock frozen at its dump instant: the detail still says what CRS would answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+
+from keyops.tui.app import KeyopsApp
+from tests.support.dump import usage_expected
+from tests.tui.conftest import static_text, type_filter, wait_for, wait_loaded, wait_screen
+from tests.tui.conftest import usage_fixture_app as fixture_app
+
+EXPECTED = usage_expected()
+IDS = {name: entry["id"] for name, entry in EXPECTED["keys"].items()}
+TODAY = EXPECTED["today"]
+
+
+async def open_detail(pilot: Pilot[Any], name: str) -> str:
+    """The key's detail, once its usage is shown; the usage part's text."""
+    app = pilot.app
+    assert isinstance(app, KeyopsApp)
+    await type_filter(pilot, f"name:{name}")
+    await pilot.press("enter")
+    await wait_screen(pilot, "KeyDetailScreen")
+    await wait_for(pilot, lambda: "CRS would" in static_text(app, "#usage"), "usage shown")
+    return static_text(app, "#usage")
+
+
+async def test_an_infinite_cost_of_an_infinite_limit_shows_crs_402_in_the_detail() -> None:
+    app = fixture_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        key_id = IDS["zeta-unbound-1"]
+        client = app.data.session.clients.write
+        await client.set(f"usage:cost:daily:{key_id}:{TODAY}", "Infinity")
+        await client.hset(f"apikey:{key_id}", "dailyCostLimit", "1e999")
+        text = await open_detail(pilot, "zeta-unbound-1")
+        assert "402 daily_cost_limit_exceeded" in text
+        assert "█" * 20 in text and "100%" in text
