@@ -276,6 +276,15 @@ class UsageBreakdown:
         return sum(model.cost or 0.0 for model in self.models)
 
 
+async def _model_fields(client: aioredis.Redis, name: str) -> dict[str, str]:
+    """One model's hash; nothing for a key of another type (one bad key costs its own line,
+    not the breakdown and the verdict shown beside it)."""
+    try:
+        return cast(dict[str, str], await client.hgetall(name))
+    except ResponseError:
+        return {}
+
+
 def _first_int(fields: dict[str, str], total_name: str, name: str) -> int:
     """`parseInt(total<X>) || parseInt(<x>) || 0`, as CRS's key list reads a model hash."""
     return _int(fields.get(total_name)) or _int(fields.get(name))
@@ -290,7 +299,8 @@ async def load_breakdown(
     prefix = f"{key_id}:"
     models: list[str] = []
     index = names.model_daily_index(today)
-    if await client.exists(index):
+    # Anything but a set there (a hand edit) is no index: the key's own hashes are found.
+    if await client.type(index) == "set":
         async for member in client.sscan_iter(index, match=names.glob_escape(prefix) + "*"):
             models.append(cast(str, member)[len(prefix) :])
     else:
@@ -300,7 +310,7 @@ async def load_breakdown(
             models.append(cast(str, name)[head:-tail])
     breakdown = UsageBreakdown(key_id, today)
     for model in sorted(set(models)):
-        raw = cast(dict[str, str], await client.hgetall(names.model_daily(key_id, model, today)))
+        raw = await _model_fields(client, names.model_daily(key_id, model, today))
         if not raw:
             continue
         micro = "ratedCostMicro" in raw or "realCostMicro" in raw

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 
+import redis.asyncio as aioredis
+
 from keyops.core.api import RedisSettings
 from keyops.core.connection import make_clients
-from keyops.core.usage.loader import load_usage
+from keyops.core.usage import names
+from keyops.core.usage.loader import load_breakdown, load_usage
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer
 
 NOW = 1_796_185_346.603  # 2026-12-02T04:22:26.603Z
+TODAY = "2026-12-02"  # at UTC+8
 
 
 async def test_a_usage_read_cancelled_mid_flight_leaves_no_reply_for_the_next_command(
@@ -49,3 +53,13 @@ async def test_a_usage_read_cancelled_mid_flight_leaves_no_reply_for_the_next_co
         await clients.read.aclose()
         await clients.write.aclose()
         await proxy.stop()
+
+
+async def test_a_day_index_of_the_wrong_type_falls_back_to_the_keys_own_model_hashes(
+    real_redis: aioredis.Redis,
+) -> None:
+    await real_redis.set(names.model_daily_index(TODAY), "not a set")
+    await real_redis.hset(names.model_daily("k", "claude-x", TODAY), "requests", "4")
+    await real_redis.set(names.model_daily("k", "a-string", TODAY), "not a hash")
+    breakdown = await load_breakdown(real_redis, "k", now=NOW, offset=8)
+    assert [(model.model, model.requests) for model in breakdown.models] == [("claude-x", 4)]

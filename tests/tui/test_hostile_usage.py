@@ -40,3 +40,20 @@ async def test_an_infinite_cost_of_an_infinite_limit_shows_crs_402_in_the_detail
         text = await open_detail(pilot, "zeta-unbound-1")
         assert "402 daily_cost_limit_exceeded" in text
         assert "█" * 20 in text and "100%" in text
+
+
+async def test_a_model_hash_of_the_wrong_type_costs_its_line_not_the_whole_usage_part() -> None:
+    app = fixture_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        key_id = IDS["zeta-unbound-1"]
+        client = app.data.session.clients.write
+        await client.sadd(f"usage:keymodel:daily:index:{TODAY}", f"{key_id}:odd-model")
+        await client.set(f"usage:{key_id}:model:daily:odd-model:{TODAY}", "not a hash")
+        text = await open_detail(pilot, "zeta-unbound-1")
+        assert "402 daily_cost_limit_exceeded" in text
+        breakdown = await app.data.session.usage_breakdown(key_id, now=app.clock())
+        assert breakdown.models and all(model.model in text for model in breakdown.models)
+        assert "odd-model" not in text
+        assert type(app.screen).__name__ == "KeyDetailScreen"  # no error dialog over it
