@@ -47,7 +47,7 @@ def verdict_line(usage: KeyUsage, now: float) -> Text:
 
 def figures_line(usage: KeyUsage, today: str, offset: int, rate: float) -> Text:
     return Text(
-        f"today ({today}, UTC+{offset}): {usage.requests:,} requests · {usage.tokens:,} tokens"
+        f"today ({today}, UTC{offset:+d}): {usage.requests:,} requests · {usage.tokens:,} tokens"
         f" · {money(usage.cost_today)} · this week {money(usage.cost_week)} · in all "
         f"{money(usage.cost_total)} · {usage.concurrency} in flight · $/min {rate_text(rate)}"
     )

@@ -7,9 +7,18 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from keyops.core.api import KeyopsSession
 from keyops.tui.app import KeyopsApp
 from tests.support.dump import usage_expected
-from tests.tui.conftest import static_text, type_filter, wait_for, wait_loaded, wait_screen
+from tests.tui.conftest import (
+    static_text,
+    type_filter,
+    usage_fixture_now,
+    usage_fixture_session,
+    wait_for,
+    wait_loaded,
+    wait_screen,
+)
 from tests.tui.conftest import usage_fixture_app as fixture_app
 
 EXPECTED = usage_expected()
@@ -57,3 +66,17 @@ async def test_a_model_hash_of_the_wrong_type_costs_its_line_not_the_whole_usage
         assert breakdown.models and all(model.model in text for model in breakdown.models)
         assert "odd-model" not in text
         assert type(app.screen).__name__ == "KeyDetailScreen"  # no error dialog over it
+
+
+async def test_a_crs_west_of_utc_is_named_utc_minus_in_the_detail() -> None:
+    async def west() -> KeyopsSession:
+        session = await usage_fixture_session()
+        session.timezone_offset = -11  # TIMEZONE_OFFSET=-11
+        return session
+
+    now = usage_fixture_now()
+    app = KeyopsApp(west, clock=lambda: now)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_loaded(pilot)
+        text = await open_detail(pilot, "zeta-unbound-1")
+        assert "UTC-11)" in text and "UTC+-" not in text
