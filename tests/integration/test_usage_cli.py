@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from keyops.core.usage import names
 from keyops.core.usage.periods import date_part
-from tests.integration.test_cli import keyops
+from tests.integration.test_cli import assert_one_line_error, keyops
 
 HOT = "alpha-console-1"
 OVER = "zeta-unbound-1"
@@ -152,3 +152,21 @@ async def test_json_stays_json_when_a_figure_is_infinite(fixture_db: str) -> Non
         assert by_id[ids[HOT]]["topLimit"] == {"limit": "daily-cost", "percent": 100.0}
         assert by_id[ids[OVER]]["rejectedBecause"] == "daily-cost"
         assert by_id[ids[OVER]]["topLimit"]["percent"] > 1e300
+
+
+async def test_an_offset_past_any_calendar_is_one_line_naming_where_it_came_from(
+    fixture_db: str,
+) -> None:
+    """CRS takes any whole number of hours; one that puts "today" past year 9999 (a typo, a
+    pasted timestamp) is refused in one line, never a traceback."""
+    env = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "100000000"})
+    assert_one_line_error(env, 2, "TIMEZONE_OFFSET=100000000 (environment)")
+    flag = keyops("keys", "list", "--json", "--timezone-offset", "99999999999999",
+                  "--redis-url", fixture_db)  # fmt: skip
+    assert_one_line_error(flag, 2, "--timezone-offset")
+    # Odd but CRS-readable values still work as CRS reads them: '14.5' is 14, '-13' is -13.
+    for raw in ("14.5", "-13"):
+        result = keyops("keys", "top", "-n", "1", "--redis-url", fixture_db,
+                        env={"TIMEZONE_OFFSET": raw})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert f"(UTC{int(float(raw)):+d})" in result.stdout
