@@ -253,7 +253,11 @@ def _resolve_endpoint(
 
 
 DEFAULT_TIMEZONE_OFFSET = 8
-_LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
+# parseInt's start: JavaScript's white space (not Python's `\s`, which takes '\x1c' too) and
+# ASCII digits (Python's `\d` reads '٣' or '５' as digits; JavaScript gives NaN, so 8).
+_LEADING_INT = re.compile(
+    "^[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*([+-]?[0-9]+)"
+)
 
 
 def crs_offset(raw: str | None) -> int:

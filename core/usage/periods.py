@@ -7,22 +7,18 @@ server's own time zone.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
+
+from keyops.core.schema.js_number import js_parse_int as parse_int
 
 DEFAULT_RESET_DAY = 1  # Monday
 DEFAULT_RESET_HOUR = 0
 
-_JS_INT = re.compile(r"^\s*([+-]?\d+)")
-
 
 def js_parse_int(raw: str | None) -> int | None:
     """JavaScript's parseInt(raw, 10): leading digits after optional space and sign; None for
-    NaN. '5.5' is 5, '8h' is 8, '' and 'x' are NaN."""
-    if raw is None:
-        return None
-    match = _JS_INT.match(raw)
-    return int(match.group(1)) if match else None
+    NaN. '5.5' is 5, '8h' is 8, '' and 'x' are NaN, and so are digits of other scripts ('٣')."""
+    return None if raw is None else parse_int(raw)
 
 
 def local_clock(now: float, offset: int) -> datetime:
