@@ -264,7 +264,8 @@ class _Compiler:
         if token.name == "rejected" and token.value != "":
             return self.usage_verdict(token, token.value.lower())
         handler = getattr(self, f"filter_{token.name}", None)
-        if handler is None:
+        # A usage or limit term with no value is known (only its value is missing).
+        if handler is None and token.name not in FILTER_NAMES:
             raise QueryError(
                 f"unknown filter {token.name + ':'!r}; known: "
                 + ", ".join(f"{name}:" for name in FILTER_NAMES)
@@ -272,7 +273,7 @@ class _Compiler:
                 token.position,
                 len(token.name) + 1,
             )
-        if token.value == "":
+        if token.value == "" or handler is None:
             raise QueryError(f"{token.name}: needs a value", token.position, token.length)
         predicate: Predicate = handler(token)
         return predicate

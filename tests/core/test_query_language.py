@@ -173,3 +173,12 @@ def test_usage_terms_refuse_what_is_not_a_number_or_a_reason() -> None:
         compile_query("rejected:broke")
     assert compile_query("limit:>90%").needs_usage
     assert compile_query("cost.total:>=$100").needs_usage
+
+
+@pytest.mark.parametrize("name", ["cost.today", "limit", "rejected", "limit.daily"])
+def test_an_empty_usage_term_is_a_known_filter_missing_its_value(name: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_query(f"tag:prod {name}:", QueryContext(catalog=CATALOG, now=NOW))
+    assert f"{name}: needs a value" in str(caught.value)
+    assert "unknown filter" not in str(caught.value)
+    assert caught.value.position == len("tag:prod ")
