@@ -98,6 +98,13 @@ USAGE_FIGURES = {
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _COMPARISON = re.compile(r"^(>=|<=|>|<|=)?(.*)$")
+# A number as typed: ASCII digits, a point, an exponent. Python's float() also takes 'nan'
+# (which matches nothing), 'inf', '1_000' and digits of other scripts ('١٠' is 10).
+_TYPED_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _typed_number(text: str) -> float | None:
+    return float(text) if _TYPED_NUMBER.fullmatch(text) else None
 
 
 @dataclass(slots=True)
@@ -297,16 +304,16 @@ class _Compiler:
         assert match is not None
         operator, operand = match.group(1) or "=", match.group(2).strip()
         percent = name == "limit"
-        text = operand.removeprefix("$").removesuffix("%")
-        try:
-            boundary = float(text)
-        except ValueError:
+        # Each figure's own unit only: '$' on a cost, '%' on a limit share.
+        text = operand.removesuffix("%") if percent else operand
+        boundary = _typed_number(text.removeprefix("$") if name.startswith("cost.") else text)
+        if boundary is None:
             example = "limit:>90%" if percent else f"{token.name}:>5"
             raise QueryError(
                 f"{token.name}: needs a number after {operator!r}, as in {example}",
                 token.position,
                 token.length,
-            ) from None
+            )
         if percent:
             boundary /= 100
         usage_of = self._usage_of()
@@ -324,16 +331,13 @@ class _Compiler:
         match = _COMPARISON.match(token.value.strip())
         assert match is not None
         operator, operand = match.group(1) or "=", match.group(2).strip()
-        try:
-            boundary = float(operand.removeprefix("$"))
-        except ValueError:
+        boundary = _typed_number(operand.removeprefix("$"))
+        if boundary is None:
             raise QueryError(
                 f"{token.name}: needs a number after {operator!r}, as in {token.name}:>0",
                 token.position,
                 token.length,
-            ) from None
-        if boundary != boundary:  # NaN compares false with everything: refuse it
-            raise QueryError(f"{token.name}: NaN is not a number", token.position, token.length)
+            )
         return _NUMBER_COMPARISONS[operator], boundary
 
     def _limits_of(self) -> Callable[[KeyRow], KeyLimits]:
