@@ -9,8 +9,11 @@ from textual.pilot import Pilot
 
 from keyops.core.api import KeyopsSession
 from keyops.tui.app import KeyopsApp
+from keyops.tui.config import UiConfig
+from keyops.tui.usage_columns import USAGE_COLUMN_SPECS, money
 from tests.support.dump import usage_expected
 from tests.tui.conftest import (
+    key_view,
     static_text,
     type_filter,
     usage_fixture_now,
@@ -80,3 +83,35 @@ async def test_a_crs_west_of_utc_is_named_utc_minus_in_the_detail() -> None:
         await wait_loaded(pilot)
         text = await open_detail(pilot, "zeta-unbound-1")
         assert "UTC-11)" in text and "UTC+-" not in text
+
+
+async def test_a_seven_figure_total_is_shown_whole_in_its_column() -> None:
+    """$1,234,567.89 in all: '$1,234,568' is wider than the 9-cell column, which cut it to a
+    figure that reads as something else; it is '$1.23M'."""
+    columns = ("cost.today", "cost.total", "limit")
+    app = fixture_app(UiConfig(usage_columns=columns, refresh_usage_seconds=0.5))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        key_id = IDS["zeta-unbound-1"]
+        await app.data.session.clients.write.set(f"usage:cost:total:{key_id}", "1234567.89")
+        await type_filter(pilot, "name:zeta-unbound-1")
+        view = key_view(app)
+        live = app.data.live
+
+        def total() -> float:
+            usage = live.usage(key_id)
+            return usage.cost_total if usage is not None else 0.0
+
+        await wait_for(pilot, lambda: total() > 1e6, "the total read")
+        await pilot.pause(0.1)
+        line = "".join(segment.text for segment in view.render_line(1))
+        assert "zeta-unbound-1" in line and "$1.23M" in line
+
+
+def test_every_cost_fits_every_cost_column_whole() -> None:
+    widths = {USAGE_COLUMN_SPECS[name].width for name in ("cost.today", "cost.week", "cost.total")}
+    for exponent in range(-3, 308):
+        for mantissa in (1.0, 4.99999, 9.99999):
+            assert len(money(mantissa * 10.0**exponent)) <= min(widths), mantissa * 10.0**exponent
+    assert money(float("inf")) == "$∞"
