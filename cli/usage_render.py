@@ -58,6 +58,12 @@ def _percent(usage: KeyUsage, now: float) -> str:
     return "" if top is None else f"{top[1] * 100:.0f}% {top[0]}"
 
 
+def _dollars(value: float) -> str:
+    """Cents, up to a trillion dollars; past that three digits and an exponent ('1e+300'
+    printed in full is 300 digits wide)."""
+    return f"{value:.2f}" if abs(value) < 1e12 else f"{value:.3g}"
+
+
 def top_rows(rows: list[KeyRow], table: UsageTable) -> list[list[str]]:
     """The `keys top` table body: one line per key, figures as an operator reads them."""
     now = table.now
@@ -69,9 +75,9 @@ def top_rows(rows: list[KeyRow], table: UsageTable) -> list[list[str]]:
             [
                 printable(row.id[:8]),
                 printable(row.name),
-                f"{usage.cost_today:.2f}",
-                f"{usage.cost_week:.2f}",
-                f"{usage.cost_total:.2f}",
+                _dollars(usage.cost_today),
+                _dollars(usage.cost_week),
+                _dollars(usage.cost_total),
                 f"{usage.requests:,}",
                 _percent(usage, now),
                 "ok" if answer.accepted else f"REJECTED {answer.reason}",

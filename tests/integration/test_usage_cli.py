@@ -170,3 +170,19 @@ async def test_an_offset_past_any_calendar_is_one_line_naming_where_it_came_from
                         env={"TIMEZONE_OFFSET": raw})  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert f"(UTC{int(float(raw)):+d})" in result.stdout
+
+
+async def test_a_huge_cost_keeps_the_keys_top_table_readable(fixture_db: str) -> None:
+    """A cost of 1e300 (a buggy writer) was printed with its 300 digits, which pushed every
+    column after it off any terminal."""
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:
+        await client.set(names.total_cost(ids[HOT]), "1e300")
+    finally:
+        await client.aclose()
+    result = keyops("keys", "top", "--by", "cost.total", "-n", "2", "--redis-url", fixture_db)
+    assert result.returncode == 0, result.stderr
+    header, first = result.stdout.splitlines()[:2]
+    assert HOT in first and "1e+300" in first
+    assert len(first) <= len(header) + 10
