@@ -115,3 +115,20 @@ def test_every_cost_fits_every_cost_column_whole() -> None:
         for mantissa in (1.0, 4.99999, 9.99999):
             assert len(money(mantissa * 10.0**exponent)) <= min(widths), mantissa * 10.0**exponent
     assert money(float("inf")) == "$∞"
+
+
+async def test_a_key_disabled_by_another_operator_shows_so_in_the_open_detail() -> None:
+    """Another operator (or CRS's admin UI) disables the key while its detail is open: the
+    detail says CRS now answers 401 and isActive is false, without closing and reopening."""
+    app = fixture_app(UiConfig(refresh_rows_seconds=0.5))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        text = await open_detail(pilot, "beta-claude-group-2")
+        assert "CRS would answer: accepted" in text
+        key_id = IDS["beta-claude-group-2"]
+        await app.data.session.clients.write.hset(f"apikey:{key_id}", "isActive", "false")
+        await wait_for(
+            pilot, lambda: "401 API key is disabled" in static_text(app, "#usage"), "the 401"
+        )
+        assert "isActive false" in " ".join(static_text(app, "#fields").split())
