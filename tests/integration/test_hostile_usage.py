@@ -8,15 +8,27 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from keyops.core.api import RedisSettings
+from keyops.core.api import KeyopsSession, RedisSettings
 from keyops.core.connection import make_clients
 from keyops.core.usage import names
 from keyops.core.usage.loader import load_breakdown, load_usage
+from keyops.tui.app import KeyopsApp
+from keyops.tui.config import UiConfig
+from tests.support.dump import load_dump, usage_expected, usage_fixture
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer
+from tests.tui.conftest import (
+    static_text,
+    type_filter,
+    usage_fixture_now,
+    wait_for,
+    wait_loaded,
+    wait_screen,
+)
 
 NOW = 1_796_185_346.603  # 2026-12-02T04:22:26.603Z
 TODAY = "2026-12-02"  # at UTC+8
+WAIT = 30.0
 
 
 async def test_a_usage_read_cancelled_mid_flight_leaves_no_reply_for_the_next_command(
@@ -63,3 +75,45 @@ async def test_a_day_index_of_the_wrong_type_falls_back_to_the_keys_own_model_ha
     await real_redis.set(names.model_daily("k", "a-string", TODAY), "not a hash")
     breakdown = await load_breakdown(real_redis, "k", now=NOW, offset=8)
     assert [(model.model, model.requests) for model in breakdown.models] == [("claude-x", 4)]
+
+
+async def test_redis_cut_while_the_detail_reads_usage_then_back_shows_it_again(
+    redis_server: RedisServer,
+) -> None:
+    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    await client.flushall()
+    await load_dump(client, usage_fixture())
+    proxy = FaultyProxy(redis_server.port)
+    await proxy.start()
+    try:
+        session = await KeyopsSession.open(RedisSettings(port=proxy.port, socket_timeout=2))
+        session.timezone_offset = usage_expected()["timezone_offset"]
+        now = usage_fixture_now()
+
+        async def opener() -> KeyopsSession:
+            return session
+
+        app = KeyopsApp(opener, clock=lambda: now, config=UiConfig(refresh_rows_seconds=0.5))
+        async with app.run_test(size=(100, 40)) as pilot:
+            await wait_loaded(pilot)
+            await type_filter(pilot, "name:zeta-unbound-1")
+            proxy.delay = 0.3  # every reply takes a while: the cut lands mid-read
+            await pilot.press("enter")
+            await wait_screen(pilot, "KeyDetailScreen")
+            await pilot.pause(0.4)
+            await proxy.cut()
+            await wait_for(pilot, lambda: bool(app.lost_connection), "Redis lost", WAIT)
+            assert app.is_running and type(app.screen).__name__ == "KeyDetailScreen"
+            proxy.delay = 0
+            await proxy.restore()
+            await wait_for(pilot, lambda: not app.lost_connection, "Redis back", WAIT)
+            await wait_for(
+                pilot,
+                lambda: "402 daily_cost_limit_exceeded" in static_text(app, "#usage"),
+                "the usage read again",
+                WAIT,
+            )
+        await session.aclose()
+    finally:
+        await proxy.stop()
+        await client.aclose()
