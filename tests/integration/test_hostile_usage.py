@@ -18,7 +18,9 @@ from tests.support.dump import load_dump, usage_expected, usage_fixture
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer
 from tests.tui.conftest import (
+    shown_names,
     static_text,
+    status_line,
     type_filter,
     usage_fixture_now,
     wait_for,
@@ -113,6 +115,50 @@ async def test_redis_cut_while_the_detail_reads_usage_then_back_shows_it_again(
                 "the usage read again",
                 WAIT,
             )
+        await session.aclose()
+    finally:
+        await proxy.stop()
+        await client.aclose()
+
+
+async def test_a_usage_filter_before_usage_is_read_leaves_nothing_to_act_on(
+    redis_server: RedisServer,
+) -> None:
+    """'Active keys that spent nothing today', typed while Redis is lost before usage was ever
+    read: every key would match (no usage is no cost), and `*` then `d` would disable the keys
+    that are spending. Until usage is read the filter shows no key and refuses marks, saying
+    why; once it is read the filter shows its real result."""
+    client = aioredis.Redis(port=redis_server.port, decode_responses=True)
+    await client.flushall()
+    await load_dump(client, usage_fixture())
+    proxy = FaultyProxy(redis_server.port)
+    await proxy.start()
+    try:
+        session = await KeyopsSession.open(RedisSettings(port=proxy.port, socket_timeout=2))
+        session.timezone_offset = usage_expected()["timezone_offset"]
+        now = usage_fixture_now()
+
+        async def opener() -> KeyopsSession:
+            return session
+
+        # No usage column: nothing reads usage until a filter needs it.
+        app = KeyopsApp(opener, clock=lambda: now, config=UiConfig(usage_columns=()))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_loaded(pilot)
+            await proxy.cut()
+            await wait_for(pilot, lambda: bool(app.lost_connection), "Redis lost", WAIT)
+            await type_filter(pilot, "status:active -cost.today:>0")
+            await pilot.press("asterisk", "space", "d")
+            await pilot.pause(0.2)
+            assert shown_names(app) == []
+            assert status_line(app).startswith("0 marked · 0 shown of")
+            assert "usage not read" in status_line(app)
+            assert type(app.screen).__name__ == "KeyListScreen"  # no dialog opened
+            assert app.data is not None and not app.data.selection.marked
+            await proxy.restore()
+            await wait_for(pilot, lambda: bool(shown_names(app)), "the filter's result", WAIT)
+            assert "zeta-unbound-1" not in shown_names(app)  # it spent $0.32 today
+            assert "usage not read" not in status_line(app)
         await session.aclose()
     finally:
         await proxy.stop()
