@@ -132,3 +132,24 @@ async def test_a_key_disabled_by_another_operator_shows_so_in_the_open_detail() 
             pilot, lambda: "401 API key is disabled" in static_text(app, "#usage"), "the 401"
         )
         assert "isActive false" in " ".join(static_text(app, "#fields").split())
+
+
+async def test_at_80x24_the_per_model_figures_of_the_detail_are_whole() -> None:
+    """Which model burns the money is read off the per-model lines: at 80 columns the cost was
+    cut to '$28.…' and the input tokens to '982,7…'."""
+    from keyops.tui.usage_panel import money
+    from tests.tui.test_at_80x24 import screen_text
+
+    app = fixture_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        await open_detail(pilot, "alpha-console-1")
+        breakdown = await app.data.session.usage_breakdown(IDS["alpha-console-1"], now=app.clock())
+        lines = screen_text(app).splitlines()
+        for model in breakdown.models:
+            line = next(line for line in lines if model.model in line)
+            assert model.cost is not None and money(model.cost) in line, line
+            for count in (model.requests, model.input_tokens, model.cache_read_tokens):
+                assert f"{count:,}" in line, line
+        assert "…" not in "".join(line for line in lines if "cache" in line)
