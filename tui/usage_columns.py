@@ -34,7 +34,7 @@ USAGE_COLUMN_SPECS: dict[str, UsageColumn] = {
         UsageColumn(
             "limit", "limit", 12, "limit share", "highest share of any limit, and which", False
         ),
-        UsageColumn("verdict", "verdict", 12, "verdict", "would CRS accept it now; why not", False),
+        UsageColumn("verdict", "verdict", 15, "verdict", "would CRS accept it now; why not", False),
         UsageColumn("rate", "$/min", 7, "$/min", "cost per minute since the last usage read"),
     )
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from keyops.core.api import KeyopsSession
+from keyops.core.api import REASONS, KeyopsSession
 from keyops.tui.app import KeyopsApp
 from keyops.tui.config import UiConfig
 from keyops.tui.usage_columns import USAGE_COLUMN_SPECS, money
@@ -153,3 +153,17 @@ async def test_at_80x24_the_per_model_figures_of_the_detail_are_whole() -> None:
             for count in (model.requests, model.input_tokens, model.cache_read_tokens):
                 assert f"{count:,}" in line, line
         assert "…" not in "".join(line for line in lines if "cache" in line)
+
+
+async def test_the_verdict_column_names_every_reason_whole() -> None:
+    """'window-requests' was cut to 'window-requ…' in the 12-cell verdict column."""
+    app = fixture_app(UiConfig(usage_columns=("verdict",)))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_loaded(pilot)
+        await type_filter(pilot, "name:eta-limited")  # the fixture's key at its window limit
+        view = key_view(app)
+        await wait_for(pilot, lambda: app.data is not None and app.data.live.loaded, "usage")
+        await pilot.pause(0.1)
+        line = "".join(segment.text for segment in view.render_line(1))
+        assert "eta-limited" in line and "window-requests" in line
+    assert all(len(reason) <= USAGE_COLUMN_SPECS["verdict"].width for reason in REASONS)
