@@ -38,7 +38,7 @@ from keyops.core.usage.periods import (
 from keyops.core.usage.values import crs_float, crs_int
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
-from keyops.core.wire.raw_script import Arg, resp_command
+from keyops.core.wire.raw_script import WIRE_ERRORS, Arg, resp_command
 
 CHUNK = 1000
 DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", "cacheReadTokens")
@@ -97,8 +97,9 @@ class _Encoder:
             if key_id.isascii() and "\x01" not in key_id:
                 pieces.append(key_id.join(self._template(len(key_id))))
             else:  # a byte length differs from the character count: encode it in full
-                pieces.append(b"".join(resp_command(c) for c in self.commands(key_id)).decode())
-        return "".join(pieces).encode(), len(chunk) * REPLIES_PER_KEY
+                command = b"".join(resp_command(c) for c in self.commands(key_id))
+                pieces.append(command.decode("utf-8", WIRE_ERRORS))
+        return "".join(pieces).encode("utf-8", WIRE_ERRORS), len(chunk) * REPLIES_PER_KEY
 
 
 class _Builder:

@@ -5,6 +5,8 @@ the usage keys, wrong types where CRS keeps its per-model hashes."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import redis.asyncio as aioredis
 
@@ -12,8 +14,10 @@ from keyops.core.api import KeyopsSession, RedisSettings
 from keyops.core.connection import make_clients
 from keyops.core.usage import names
 from keyops.core.usage.loader import load_breakdown, load_usage
+from keyops.core.usage.periods import date_part
 from keyops.tui.app import KeyopsApp
 from keyops.tui.config import UiConfig
+from tests.integration.test_cli import keyops
 from tests.support.dump import load_dump, usage_expected, usage_fixture
 from tests.support.proxy import FaultyProxy
 from tests.support.redis_server import RedisServer
@@ -163,3 +167,29 @@ async def test_a_usage_filter_before_usage_is_read_leaves_nothing_to_act_on(
     finally:
         await proxy.stop()
         await client.aclose()
+
+
+async def test_a_key_id_that_is_not_utf_8_is_listed_and_read_like_any_other(
+    crs: aioredis.Redis, redis_server: RedisServer
+) -> None:
+    """One key whose id holds a byte that is not UTF-8 (in CRS's index): the key list, its
+    usage and `keys top` read it, where the raw command encoders failed on it and took every
+    other key down with it (a traceback from keys list, keys top and the console's load)."""
+    raw = aioredis.Redis(port=redis_server.port)
+    try:
+        record = await raw.hgetall(b"apikey:" + (await raw.srandmember(b"apikey:idx:all")))
+        await raw.hset(b"apikey:id\xfe", mapping={**record, b"id": b"id\xfe", b"name": b"bad-id"})
+        await raw.sadd(b"apikey:idx:all", b"id\xfe")
+        today = date_part(time.time(), 8).encode()
+        await raw.set(b"usage:cost:daily:id\xfe:" + today, b"9999")
+    finally:
+        await raw.aclose()
+    session = KeyopsSession.from_client(crs, "test")
+    table, _ = await session.load()
+    odd = "id\udcfe"  # the byte as keyops's clients decode it
+    assert odd in table.by_id
+    usage = await session.usage([odd])
+    assert usage.get(odd).cost_today == 9999.0
+    result = keyops("keys", "top", "-n", "1", "--json", "--redis-url", redis_server.url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["usage"]["costToday"] == 9999.0
