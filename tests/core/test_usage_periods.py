@@ -96,3 +96,14 @@ def test_reset_settings_out_of_range_fall_back_to_monday_midnight() -> None:
     assert reset_settings("9", "25") == (1, 0)
     # parseInt reads no digits of other scripts: NaN, so CRS's defaults.
     assert reset_settings("\u0663", "\u0669") == (1, 0)
+
+
+def test_a_reset_day_of_0_is_sunday_as_crs_period_arithmetic_makes_it() -> None:
+    """`(currentDay - resetDay + 7) % 7` makes 0 the same day as 7 (Sunday: JavaScript's
+    getDay numbering, an easy hand edit) and 8 the same as 1: keyops read Monday's weekly key
+    while CRS counted Sunday's."""
+    assert reset_settings("0", "6") == (7, 6)
+    assert reset_settings("8", None) == (1, 0)
+    assert reset_settings("-1", None) == (6, 0)
+    now = at("2026-12-02T04:22:26Z")
+    assert period_part(*reset_settings("0", None), now, 8) == "2026-11-29T00"  # a Sunday
