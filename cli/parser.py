@@ -177,7 +177,9 @@ def fill_keys(command: argparse.ArgumentParser, connection: argparse.ArgumentPar
         help="cost.today (default), cost.week, cost.total, requests.today, tokens.today, "
         "concurrency, limit (highest share of any limit), window.requests|tokens|cost",
     )  # fmt: skip
-    keys_top.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+    keys_top.add_argument(
+        "-n", type=whole_number, default=10, metavar="N", help="how many (default 10)"
+    )
     keys_top.add_argument("--where", default="", metavar="QUERY", help=WHERE_HELP)
     keys_top.add_argument(
         "--include-deleted", action="store_true", help="also rank soft-deleted keys"

@@ -3,15 +3,27 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from keyops.cli.text import plural
 from keyops.core.api import KeyRow, KeyUsage, UsageTable, iso_utc, printable, verdict
 
 
+def _finite(value: float) -> float:
+    """JSON has no Infinity: an infinite figure (a cost stored as 'Infinity', a share of a
+    limit of 1e-320) is written as the largest number JSON parsers read, which still sorts
+    and compares above every other."""
+    return max(-sys.float_info.max, min(value, sys.float_info.max))
+
+
 def _money(value: float) -> float:
     # Micro-dollars, as CRS counts them: the float sums' last binary digits mean nothing.
-    return round(value, 6)
+    return _finite(round(value, 6))
+
+
+def _share_percent(share: float) -> float:
+    return _finite(round(share * 100, 2))
 
 
 def usage_json(usage: KeyUsage, now: float) -> dict[str, Any]:
@@ -33,8 +45,8 @@ def usage_json(usage: KeyUsage, now: float) -> dict[str, Any]:
         "tokensToday": usage.tokens,
         "concurrency": usage.concurrency,
         "window": window,
-        "limits": {name: round(share * 100, 2) for name, share in usage.shares(now)},
-        "topLimit": None if top is None else {"limit": top[0], "percent": round(top[1] * 100, 2)},
+        "limits": {name: _share_percent(share) for name, share in usage.shares(now)},
+        "topLimit": None if top is None else {"limit": top[0], "percent": _share_percent(top[1])},
         "accepted": answer.accepted,
         "rejectedBecause": answer.reason,
         "verdict": answer.answer,
@@ -44,6 +56,12 @@ def usage_json(usage: KeyUsage, now: float) -> dict[str, Any]:
 def _percent(usage: KeyUsage, now: float) -> str:
     top = usage.top_share(now)
     return "" if top is None else f"{top[1] * 100:.0f}% {top[0]}"
+
+
+def _dollars(value: float) -> str:
+    """Cents, up to a trillion dollars; past that three digits and an exponent ('1e+300'
+    printed in full is 300 digits wide)."""
+    return f"{value:.2f}" if abs(value) < 1e12 else f"{value:.3g}"
 
 
 def top_rows(rows: list[KeyRow], table: UsageTable) -> list[list[str]]:
@@ -57,9 +75,9 @@ def top_rows(rows: list[KeyRow], table: UsageTable) -> list[list[str]]:
             [
                 printable(row.id[:8]),
                 printable(row.name),
-                f"{usage.cost_today:.2f}",
-                f"{usage.cost_week:.2f}",
-                f"{usage.cost_total:.2f}",
+                _dollars(usage.cost_today),
+                _dollars(usage.cost_week),
+                _dollars(usage.cost_total),
                 f"{usage.requests:,}",
                 _percent(usage, now),
                 "ok" if answer.accepted else f"REJECTED {answer.reason}",

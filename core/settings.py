@@ -253,7 +253,11 @@ def _resolve_endpoint(
 
 
 DEFAULT_TIMEZONE_OFFSET = 8
-_LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
+# parseInt's start: JavaScript's white space (not Python's `\s`, which takes '\x1c' too) and
+# ASCII digits (Python's `\d` reads '٣' or '５' as digits; JavaScript gives NaN, so 8).
+_LEADING_INT = re.compile(
+    "^[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*([+-]?[0-9]+)"
+)
 
 
 def crs_offset(raw: str | None) -> int:
@@ -272,14 +276,32 @@ def resolve_timezone_offset(
     if given is not None:
         if _LEADING_INT.match(given) is None:
             raise BadInput(f"--timezone-offset must be a whole number of hours, not {given!r}")
-        return crs_offset(given), "--timezone-offset"
+        return _calendar_offset(given, f"--timezone-offset {given}", None), "--timezone-offset"
     if environ.get("TIMEZONE_OFFSET"):
-        return crs_offset(environ["TIMEZONE_OFFSET"]), "environment"
+        raw = environ["TIMEZONE_OFFSET"]
+        return _calendar_offset(raw, f"TIMEZONE_OFFSET={raw}", "environment"), "environment"
     if crs_env is not None:
         value = read_env_file(crs_env).get("TIMEZONE_OFFSET")
         if value:
-            return crs_offset(value), str(crs_env)
+            where = str(crs_env)
+            return _calendar_offset(value, f"TIMEZONE_OFFSET={value}", where), where
     return crs_offset(None), "default"
+
+
+# A century either way: every date part of a usage key name stays a four-digit year.
+MAX_OFFSET_HOURS = 24 * 366 * 100
+
+
+def _calendar_offset(raw: str, what: str, source: str | None) -> int:
+    """The offset CRS reads from `raw`, refused in one line when its "today" would fall past
+    the calendar (a typo, a pasted timestamp): CRS would name its days after year 9999."""
+    offset = crs_offset(raw)
+    if abs(offset) > MAX_OFFSET_HOURS:
+        raise BadInput(
+            f"{what}{f' ({source})' if source else ''} is {offset:,} hours from UTC, which no usage key is "
+            "named after: give CRS's TIMEZONE_OFFSET, whole hours such as 8 or -5"
+        )
+    return offset
 
 
 def settings_from_args(args: Any) -> RedisSettings:

@@ -28,13 +28,13 @@ USAGE_COLUMN_SPECS: dict[str, UsageColumn] = {
     for column in (
         UsageColumn("requests.today", "req today", 9, "requests today", "requests today"),
         UsageColumn("cost.today", "$ today", 9, "cost today", "cost today (the daily limit's)"),
-        UsageColumn("cost.week", "$ week", 8, "cost this week", "Claude cost this weekly period"),
+        UsageColumn("cost.week", "$ week", 9, "cost this week", "Claude cost this weekly period"),
         UsageColumn("cost.total", "$ total", 9, "total cost", "cost in all (the total limit's)"),
         UsageColumn("concurrency", "conc", 4, "concurrency", "requests in flight now"),
         UsageColumn(
             "limit", "limit", 12, "limit share", "highest share of any limit, and which", False
         ),
-        UsageColumn("verdict", "verdict", 12, "verdict", "would CRS accept it now; why not", False),
+        UsageColumn("verdict", "verdict", 15, "verdict", "would CRS accept it now; why not", False),
         UsageColumn("rate", "$/min", 7, "$/min", "cost per minute since the last usage read"),
     )
 }
@@ -54,13 +54,28 @@ SHORT_LIMITS = {
 _REASON_RANK = {reason: len(REASONS) - index for index, reason in enumerate(REASONS)}
 
 
+# Above a million dollars a figure is shown in millions, billions, trillions, then with an
+# exponent: "$1,234,568" is wider than a cost column, which cut it to "$1,234,5…".
+_LARGE_UNITS = (("M", 1e6), ("B", 1e9), ("T", 1e12))
+
+
 def money(value: float) -> str:
-    """Dollars in a narrow cell: cents below $10,000, whole dollars above; "-" for nothing."""
+    """Dollars in a cost column (9 cells at most): cents below $10,000, whole dollars below a
+    million, then "$1.23M", "$45.6B", "$789T", "$1e+18"; "-" for nothing."""
     if value <= 0:
         return "-"
     if value < 0.005:
         return "<$0.01"
-    return f"${value:,.2f}" if value < 10_000 else f"${value:,.0f}"
+    if value < 10_000:
+        return f"${value:,.2f}"
+    if value < 999_999.5:  # rounds to $999,999 at most
+        return f"${value:,.0f}"
+    for unit, size in _LARGE_UNITS:
+        if value < size * 1000:
+            scaled = value / size
+            places = 2 if scaled < 10 else 1 if scaled < 100 else 0
+            return f"${scaled:.{places}f}{unit}"
+    return "$∞" if value == float("inf") else f"${value:.0e}"
 
 
 def rate_text(rate: float) -> str:

@@ -47,7 +47,7 @@ def verdict_line(usage: KeyUsage, now: float) -> Text:
 
 def figures_line(usage: KeyUsage, today: str, offset: int, rate: float) -> Text:
     return Text(
-        f"today ({today}, UTC+{offset}): {usage.requests:,} requests · {usage.tokens:,} tokens"
+        f"today ({today}, UTC{offset:+d}): {usage.requests:,} requests · {usage.tokens:,} tokens"
         f" · {money(usage.cost_today)} · this week {money(usage.cost_week)} · in all "
         f"{money(usage.cost_total)} · {usage.concurrency} in flight · $/min {rate_text(rate)}"
     )
@@ -62,8 +62,7 @@ def limits_table(usage: KeyUsage, now: float) -> RenderableType:
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    for name, used, limit in uses:
-        share = used / limit if limit else 0.0
+    for name, used, limit, share in uses:
         table.add_row(
             LIMIT_WORDS[name],
             f"{_amount(name, used)} / {_amount(name, limit)}",
@@ -76,19 +75,26 @@ def limits_table(usage: KeyUsage, now: float) -> RenderableType:
 def models_table(breakdown: UsageBreakdown) -> RenderableType:
     if not breakdown.models:
         return Text("no requests today", style="dim")
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    costs = [
+        money(model.cost) if model.cost is not None else "(CRS prices it)"
+        for model in breakdown.models
+    ]
+    # The cost beside the model, never cut: which model burns the money is what the lines are
+    # read for. At 80 columns the token counts on the right give way ('$28.…' was cut before).
+    table = Table(box=None, padding=(0, 0, 0, 1), show_edge=False, header_style="bold")
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=30)
-    for title in ("req", "input", "output", "cache wr", "cache rd", "cost"):
+    table.add_column("cost", justify="right", no_wrap=True, min_width=max(map(len, costs)))
+    for title in ("req", "input", "output", "cache wr", "cache rd"):
         table.add_column(title, justify="right", no_wrap=True)
-    for model in breakdown.models:
+    for model, cost in zip(breakdown.models, costs, strict=True):
         table.add_row(
             shown(model.model),
+            cost,
             f"{model.requests:,}",
             f"{model.input_tokens:,}",
             f"{model.output_tokens:,}",
             f"{model.cache_create_tokens:,}",
             f"{model.cache_read_tokens:,}",
-            money(model.cost) if model.cost is not None else "(CRS prices it)",
         )
     return table
 

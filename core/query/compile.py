@@ -99,6 +99,13 @@ USAGE_FIGURES = {
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _COMPARISON = re.compile(r"^(>=|<=|>|<|=)?(.*)$")
+# A number as typed: ASCII digits, a point, an exponent. Python's float() also takes 'nan'
+# (which matches nothing), 'inf', '1_000' and digits of other scripts ('١٠' is 10).
+_TYPED_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _typed_number(text: str) -> float | None:
+    return float(text) if _TYPED_NUMBER.fullmatch(text) else None
 
 
 @dataclass(slots=True)
@@ -265,7 +272,8 @@ class _Compiler:
         if token.name == "rejected" and token.value != "":
             return self.usage_verdict(token, token.value.lower())
         handler = getattr(self, f"filter_{token.name}", None)
-        if handler is None:
+        # A usage or limit term with no value is known (only its value is missing).
+        if handler is None and token.name not in FILTER_NAMES:
             raise QueryError(
                 f"unknown filter {token.name + ':'!r}; known: "
                 + ", ".join(f"{name}:" for name in FILTER_NAMES)
@@ -273,7 +281,7 @@ class _Compiler:
                 token.position,
                 len(token.name) + 1,
             )
-        if token.value == "":
+        if token.value == "" or handler is None:
             raise QueryError(f"{token.name}: needs a value", token.position, token.length)
         predicate: Predicate = handler(token)
         return predicate
@@ -297,16 +305,16 @@ class _Compiler:
         assert match is not None
         operator, operand = match.group(1) or "=", match.group(2).strip()
         percent = name == "limit"
-        text = operand.removeprefix("$").removesuffix("%")
-        try:
-            boundary = float(text)
-        except ValueError:
+        # Each figure's own unit only: '$' on a cost, '%' on a limit share.
+        text = operand.removesuffix("%") if percent else operand
+        boundary = _typed_number(text.removeprefix("$") if name.startswith("cost.") else text)
+        if boundary is None:
             example = "limit:>90%" if percent else f"{token.name}:>5"
             raise QueryError(
                 f"{token.name}: needs a number after {operator!r}, as in {example}",
                 token.position,
                 token.length,
-            ) from None
+            )
         if percent:
             boundary /= 100
         usage_of = self._usage_of()
@@ -324,16 +332,13 @@ class _Compiler:
         match = _COMPARISON.match(token.value.strip())
         assert match is not None
         operator, operand = match.group(1) or "=", match.group(2).strip()
-        try:
-            boundary = float(operand.removeprefix("$"))
-        except ValueError:
+        boundary = _typed_number(operand.removeprefix("$"))
+        if boundary is None:
             raise QueryError(
                 f"{token.name}: needs a number after {operator!r}, as in {token.name}:>0",
                 token.position,
                 token.length,
-            ) from None
-        if boundary != boundary:  # NaN compares false with everything: refuse it
-            raise QueryError(f"{token.name}: NaN is not a number", token.position, token.length)
+            )
         return _NUMBER_COMPARISONS[operator], boundary
 
     def _limits_of(self) -> Callable[[KeyRow], KeyLimits]:

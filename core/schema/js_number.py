@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from keyops.core.schema.js_text import js_trim
+from keyops.core.schema.js_text import JS_WHITESPACE, js_trim
 
 # StringNumericLiteral (ECMAScript 7.1.4.1): a signed decimal literal, Infinity, or an unsigned
 # 0x / 0o / 0b integer. No numeric separators, no 'inf'/'nan' (Python's spellings), and
@@ -70,3 +70,27 @@ def js_number_to_string(value: float) -> str:
     sign = "+" if power >= 0 else "-"
     head = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
     return f"{head}e{sign}{abs(power)}"
+
+
+# parseFloat's StrDecimalLiteral (no radix prefixes, unlike Number), matched as a prefix.
+_FLOAT_PREFIX = re.compile(
+    r"[+-]?(?:Infinity|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
+_INT_PREFIX = re.compile(r"[+-]?[0-9]+")
+
+
+def js_parse_float(text: str) -> float | None:
+    """`parseFloat(text)`: the longest decimal literal after leading white space, junk after it
+    ignored ('3 dollars' is 3, '1e999' and 'Infinity' are infinite); None where JavaScript
+    gives NaN ('abc', '١٠', which Python's float() reads as 10)."""
+    match = _FLOAT_PREFIX.match(text.lstrip(JS_WHITESPACE))
+    if match is None:
+        return None
+    return float(match.group().replace("Infinity", "inf"))
+
+
+def js_parse_int(text: str) -> int | None:
+    """`parseInt(text, 10)`: the ASCII digits after leading white space and a sign, junk after
+    them ignored ('1e3' is 1, '5.5' is 5); None where JavaScript gives NaN."""
+    match = _INT_PREFIX.match(text.lstrip(JS_WHITESPACE))
+    return int(match.group()) if match is not None else None

@@ -70,15 +70,3 @@ def node_utf8(text: str) -> str:
     if not has_lone_surrogate(text):
         return text
     return _SURROGATE.sub("\ufffd", _paired(text))
-
-
-_JS_INT = re.compile(r"^\s*([+-]?\d+)")
-
-
-def js_parse_int(raw: str | None) -> int | None:
-    """JavaScript's parseInt(raw, 10): leading digits after optional space and sign; None for
-    NaN. '5.5' is 5, '8h' is 8, '' and 'x' are NaN."""
-    if raw is None:
-        return None
-    match = _JS_INT.match(raw)
-    return int(match.group(1)) if match else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from keyops.core.schema.access import ALL, allowed_services, restriction_in_force
 from keyops.core.schema.encoding import decode_number
-from keyops.core.schema.js_text import js_parse_int
+from keyops.core.schema.js_number import js_parse_int as parse_int
 
 DEFAULT_RESET_DAY = 1  # Monday
 DEFAULT_RESET_HOUR = 0
@@ -42,13 +42,20 @@ LIMIT_FIELDS: tuple[str, ...] = (
 )
 
 
+def js_parse_int(raw: str | None) -> int | None:
+    """`parseInt(raw, 10)`, None for NaN (and for a missing field)."""
+    return None if raw is None else parse_int(raw)
+
+
 def reset_settings(day_raw: str | None, hour_raw: str | None) -> tuple[int, int]:
     """A key's weekly reset day and hour as CRS reads them: `parseInt(x || 1)`, `parseInt(x ||
-    0)`. A value CRS would turn into NaN gives no valid period; the defaults are used then."""
+    0)`. CRS's `(currentDay - resetDay + 7) % 7` makes any day up to 8 the ISO day it is equal
+    to modulo 7 (0 is Sunday, as JavaScript's getDay counts, and 8 Monday). Past 8 the sum can
+    turn negative, where JavaScript's % differs, and a value CRS turns into NaN gives no valid
+    period: the defaults are used then."""
     day = js_parse_int(day_raw or "1")
     hour = js_parse_int(hour_raw or "0")
-    if day is None or not 1 <= day <= 7:
-        day = DEFAULT_RESET_DAY
+    day = DEFAULT_RESET_DAY if day is None or day > 8 else (day - 1) % 7 + 1
     if hour is None or not 0 <= hour <= 23:
         hour = DEFAULT_RESET_HOUR
     return day, hour

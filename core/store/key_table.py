@@ -16,6 +16,7 @@ from keyops.core.store.index_drift import IndexDrift
 from keyops.core.store.keyspace_walk import KeyspaceWalk
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
+from keyops.core.wire.raw_script import WIRE_ERRORS
 
 if TYPE_CHECKING:
     from keyops.core.schema.keys import ApiKeyRecord
@@ -138,7 +139,7 @@ async def _scan_unindexed(walk: KeyspaceWalk, indexed: dict[str, None]) -> list[
 
 
 def _resp_bulk(value: str) -> bytes:
-    data = value.encode()
+    data = value.encode("utf-8", WIRE_ERRORS)  # an id that is not UTF-8 names its own key
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 

@@ -36,6 +36,13 @@ LIMIT_NAMES = (
 )
 
 
+def share_of(used: float, limit: float) -> float:
+    """How much of a limit is used. An infinite use of an infinite limit (both stored as
+    '1e999' or 'Infinity') is at it: CRS's `used >= limit` holds, where the quotient is NaN."""
+    share = used / limit
+    return 1.0 if share != share else share
+
+
 class KeyUsage:
     """What CRS recorded for one key, read at one instant."""
 
@@ -117,27 +124,27 @@ class KeyUsage:
         limits = self.limits
         shares: list[tuple[str, float]] = []
         if limits.concurrency > 0:
-            shares.append((CONCURRENCY, self.concurrency / limits.concurrency))
+            shares.append((CONCURRENCY, share_of(self.concurrency, limits.concurrency)))
         if limits.window_configured:
             requests, tokens, cost = self.window_figures(now)
             if limits.window_requests > 0:
-                shares.append((WINDOW_REQUESTS, requests / limits.window_requests))
+                shares.append((WINDOW_REQUESTS, share_of(requests, limits.window_requests)))
             # A token limit replaces the window cost check in CRS.
             if limits.token_limit > 0:
-                shares.append((WINDOW_TOKENS, tokens / limits.token_limit))
+                shares.append((WINDOW_TOKENS, share_of(tokens, limits.token_limit)))
             elif limits.window_cost > 0:
-                shares.append((WINDOW_COST, cost / limits.window_cost))
+                shares.append((WINDOW_COST, share_of(cost, limits.window_cost)))
         if limits.daily_cost > 0:
-            shares.append((DAILY_COST, self.cost_today / limits.daily_cost))
+            shares.append((DAILY_COST, share_of(self.cost_today, limits.daily_cost)))
         if limits.total_cost > 0:
-            shares.append((TOTAL_COST, self.cost_total / limits.total_cost))
+            shares.append((TOTAL_COST, share_of(self.cost_total, limits.total_cost)))
         if limits.weekly_cost > 0:
-            shares.append((WEEKLY_COST, self.cost_week / limits.weekly_cost))
+            shares.append((WEEKLY_COST, share_of(self.cost_week, limits.weekly_cost)))
         return shares
 
-    def uses(self, now: float) -> list[tuple[str, float, float]]:
-        """Each limit CRS enforces on this key as (name, used, limit), in `shares` order: what
-        a detail view draws as bars."""
+    def uses(self, now: float) -> list[tuple[str, float, float, float]]:
+        """Each limit CRS enforces on this key as (name, used, limit, share), in `shares`
+        order: what a detail view draws as bars."""
         limits = self.limits
         requests, tokens, cost = self.window_figures(now)
         used = {
@@ -149,7 +156,7 @@ class KeyUsage:
             TOTAL_COST: (self.cost_total, limits.total_cost),
             WEEKLY_COST: (self.cost_week, limits.weekly_cost),
         }
-        return [(name, *used[name]) for name, _ in self.shares(now)]
+        return [(name, *used[name], share) for name, share in self.shares(now)]
 
     def top_share(self, now: float) -> tuple[str, float] | None:
         """The limit this key is closest to (or furthest over), None without limits."""

@@ -28,9 +28,10 @@ from keyops.core.schema.key_limits import NO_LIMITS, KeyLimits, LimitsCache
 from keyops.core.usage import names
 from keyops.core.usage.figures import LIMIT_FIELDS_START, STATE_FIELDS, KeyUsage, UsageTable
 from keyops.core.usage.periods import date_part, period_part
+from keyops.core.usage.values import crs_float, crs_int
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
-from keyops.core.wire.raw_script import Arg, resp_command
+from keyops.core.wire.raw_script import WIRE_ERRORS, Arg, resp_command
 
 CHUNK = 1000
 DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", "cacheReadTokens")
@@ -54,27 +55,9 @@ _State = tuple[KeyLimits, bool, bool, float | None]
 _GONE: _State = (NO_LIMITS, False, True, None)  # no record: CRS answers "API key not found"
 
 
-def _float(raw: str | None) -> float:
-    """A cost string as CRS's parseFloat(v || 0) reads it (INCRBYFLOAT or JS toString)."""
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        return 0.0
-    return value if math.isfinite(value) else 0.0
-
-
-def _int(raw: str | None) -> int:
-    if not raw:
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
-        try:
-            return int(float(raw))
-        except (ValueError, OverflowError):
-            return 0
+# Costs and counters as CRS's parseFloat/parseInt read them (see values.py).
+_float = crs_float
+_int = crs_int
 
 
 # -- the state of keys the key list has not read ---------------------------------------------
@@ -208,30 +191,19 @@ class _Encoder:
                     parts = shape.parts[len(key_id)] = text.decode().split(stand_in)
                 pieces.append(key_id.join(parts))
             else:  # a byte length differs from the character count: encode it in full
-                commands = self.commands(key_id, shape)
-                pieces.append(b"".join(resp_command(c) for c in commands).decode())
+                command = b"".join(resp_command(c) for c in self.commands(key_id, shape))
+                pieces.append(command.decode("utf-8", WIRE_ERRORS))
         self.plans[id(chunk)] = plan
-        return "".join(pieces).encode(), replies
+        return "".join(pieces).encode("utf-8", WIRE_ERRORS), replies
 
 
 def _counts(daily: list[str | None]) -> tuple[int, int]:
     """Requests and tokens (input + output + cache create + cache read) of a daily hash."""
-    try:  # the common case, decimal integers, in one go; odd values one by one below
-        return int(daily[0] or 0), (
-            int(daily[1] or 0) + int(daily[2] or 0) + int(daily[3] or 0) + int(daily[4] or 0)
-        )
-    except ValueError:
-        return _int(daily[0]), _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
+    return _int(daily[0]), _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
 
 
 def _costs(strings: list[str | None]) -> tuple[float, float, float]:
-    """Cost today, in total and this week, each as `_float` reads it."""
-    try:  # the common case in one go: a non-finite term makes the sum non-finite
-        today, total, week = float(strings[0] or 0), float(strings[1] or 0), float(strings[2] or 0)
-        if math.isfinite(today + total + week):
-            return today, total, week
-    except ValueError:
-        pass
+    """Cost today, in total and this week."""
     return _float(strings[0]), _float(strings[1]), _float(strings[2])
 
 
@@ -380,6 +352,15 @@ class UsageBreakdown:
         return sum(model.cost or 0.0 for model in self.models)
 
 
+async def _model_fields(client: aioredis.Redis, name: str) -> dict[str, str]:
+    """One model's hash; nothing for a key of another type (one bad key costs its own line,
+    not the breakdown and the verdict shown beside it)."""
+    try:
+        return cast(dict[str, str], await client.hgetall(name))
+    except ResponseError:
+        return {}
+
+
 def _first_int(fields: dict[str, str], total_name: str, name: str) -> int:
     """`parseInt(total<X>) || parseInt(<x>) || 0`, as CRS's key list reads a model hash."""
     return _int(fields.get(total_name)) or _int(fields.get(name))
@@ -394,7 +375,8 @@ async def load_breakdown(
     prefix = f"{key_id}:"
     models: list[str] = []
     index = names.model_daily_index(today)
-    if await client.exists(index):
+    # Anything but a set there (a hand edit) is no index: the key's own hashes are found.
+    if await client.type(index) == "set":
         async for member in client.sscan_iter(index, match=names.glob_escape(prefix) + "*"):
             models.append(cast(str, member)[len(prefix) :])
     else:
@@ -404,7 +386,7 @@ async def load_breakdown(
             models.append(cast(str, name)[head:-tail])
     breakdown = UsageBreakdown(key_id, today)
     for model in sorted(set(models)):
-        raw = cast(dict[str, str], await client.hgetall(names.model_daily(key_id, model, today)))
+        raw = await _model_fields(client, names.model_daily(key_id, model, today))
         if not raw:
             continue
         micro = "ratedCostMicro" in raw or "realCostMicro" in raw

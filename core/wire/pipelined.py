@@ -95,5 +95,11 @@ async def read_chunks(
             if attempt == RETRIES:
                 raise
             await asyncio.sleep(backoff_seconds(attempt))
+        except BaseException:
+            # Cancelled (a detail closed, a refresh replaced) or abandoned with replies still
+            # on their way: back in the pool, the connection would hand them to the next
+            # command as its own answer.
+            await connection.disconnect(nowait=True)
+            raise
         finally:
             await client.connection_pool.release(connection)

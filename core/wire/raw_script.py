@@ -18,14 +18,20 @@ from redis.exceptions import NoScriptError
 Arg = str | int
 
 
+# Key names keyops read hold the bytes that are not UTF-8 as lone surrogates (its clients
+# decode with surrogateescape): encoded back the same way, they name the same key.
+WIRE_ERRORS = "surrogateescape"
+
+
 def resp_command(args: list[Arg]) -> bytes:
     """RESP for one command, framed as text and encoded once; byte lengths equal character
     lengths for ASCII, so only non-ASCII values are encoded to be measured."""
     framed = []
     for arg in args:
         text = arg if isinstance(arg, str) else str(arg)
-        framed.append(f"${len(text) if text.isascii() else len(text.encode())}\r\n{text}\r\n")
-    return (f"*{len(args)}\r\n" + "".join(framed)).encode()
+        size = len(text) if text.isascii() else len(text.encode("utf-8", WIRE_ERRORS))
+        framed.append(f"${size}\r\n{text}\r\n")
+    return (f"*{len(args)}\r\n" + "".join(framed)).encode("utf-8", WIRE_ERRORS)
 
 
 class RawScript:

@@ -173,3 +173,41 @@ def test_usage_terms_refuse_what_is_not_a_number_or_a_reason() -> None:
         compile_query("rejected:broke")
     assert compile_query("limit:>90%").needs_usage
     assert compile_query("cost.total:>=$100").needs_usage
+
+
+@pytest.mark.parametrize("name", ["cost.today", "limit", "rejected", "limit.daily"])
+def test_an_empty_usage_term_is_a_known_filter_missing_its_value(name: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_query(f"tag:prod {name}:", QueryContext(catalog=CATALOG, now=NOW))
+    assert f"{name}: needs a value" in str(caught.value)
+    assert "unknown filter" not in str(caught.value)
+    assert caught.value.position == len("tag:prod ")
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        # Not numbers, though Python's float() takes them: NaN matches nothing, '1_000' and
+        # digits of other scripts read as something other than what was typed.
+        ("cost.today:>nan", "cost.today: needs a number"),
+        ("cost.today:>inf", "cost.today: needs a number"),
+        ("cost.today:>1_000", "cost.today: needs a number"),
+        ("cost.today:>\u0661\u0660", "cost.today: needs a number"),
+        ("limit.daily:>\u0661", "limit.daily: needs a number"),
+        # A unit that is not the figure's: '%' on dollars, '$' on a count or a share.
+        ("cost.today:>5%", "cost.today: needs a number"),
+        ("requests.today:>$5", "requests.today: needs a number"),
+        ("limit:>$90%", "limit: needs a number"),
+    ],
+)
+def test_usage_numbers_are_refused_unless_typed_as_numbers(query: str, fragment: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_query(f"tag:prod {query}", QueryContext(catalog=CATALOG, now=NOW))
+    assert fragment in str(caught.value)
+    assert caught.value.position == len("tag:prod ")
+
+
+def test_usage_numbers_take_dollars_percent_and_exponents_where_they_belong() -> None:
+    for query in ("cost.today:>$5", "cost.week:>=5.5", "limit:>90%", "limit:>90",
+                  "tokens.today:>1e6", "concurrency:>=-1", "limit.daily:>.5"):  # fmt: skip
+        compile_query(query, QueryContext(catalog=CATALOG, now=NOW))

@@ -104,7 +104,7 @@ def test_settings_terms_need_no_usage_read_and_bare_filter_words_are_no_text_sea
     ("query", "message"),
     [
         ("limit.daily:>lots", "limit.daily: needs a number"),
-        ("limit.daily:>nan", "NaN is not a number"),
+        ("limit.daily:>nan", "limit.daily: needs a number"),
         ("perm:azure", "perm: takes one of all, claude, gemini, openai, droid"),
         ("expires:<soon", "neither a date"),
         ("expires:<", "expires: needs a span"),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from keyops.core.errors import BadInput
 from keyops.core.schema.key_limits import reset_settings
 from keyops.core.settings import crs_offset, resolve_timezone_offset
 from keyops.core.usage.periods import (
@@ -66,8 +67,11 @@ def test_the_day_and_week_end_at_local_midnight_and_reset_hour() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "offset"),
-    [(None, 8), ("", 8), ("0", 8), ("x", 8), ("5.5", 5), ("+8", 8), ("8h", 8), ("-5", -5)],
-)
+    [(None, 8), ("", 8), ("0", 8), ("x", 8), ("5.5", 5), ("+8", 8), ("8h", 8), ("-5", -5),
+     ("14.5", 14), ("-13", -13), (" \u00a09", 9),
+     # Digits of other scripts and Python-only white space: NaN to JavaScript, so 8.
+     ("\u0663", 8), ("\uff15", 8), ("\x1c5", 8)],
+)  # fmt: skip
 def test_the_offset_is_read_as_crs_reads_it(raw: str | None, offset: int) -> None:
     assert crs_offset(raw) == offset
 
@@ -82,9 +86,24 @@ def test_the_offset_comes_from_the_flag_then_environment_then_env_file(tmp_path)
     assert resolve_timezone_offset(None, env_file, {"TIMEZONE_OFFSET": "4"}) == (4, "environment")
     assert resolve_timezone_offset(None, env_file, {}) == (-3, str(env_file))
     assert resolve_timezone_offset(None, None, {}) == (8, "default")
+    with pytest.raises(BadInput, match="whole number of hours"):
+        resolve_timezone_offset("\u0663", None, {})
 
 
 def test_reset_settings_out_of_range_fall_back_to_monday_midnight() -> None:
     assert reset_settings(None, None) == (1, 0)
     assert reset_settings("3", "9") == (3, 9)
     assert reset_settings("9", "25") == (1, 0)
+    # parseInt reads no digits of other scripts: NaN, so CRS's defaults.
+    assert reset_settings("\u0663", "\u0669") == (1, 0)
+
+
+def test_a_reset_day_of_0_is_sunday_as_crs_period_arithmetic_makes_it() -> None:
+    """`(currentDay - resetDay + 7) % 7` makes 0 the same day as 7 (Sunday: JavaScript's
+    getDay numbering, an easy hand edit) and 8 the same as 1: keyops read Monday's weekly key
+    while CRS counted Sunday's."""
+    assert reset_settings("0", "6") == (7, 6)
+    assert reset_settings("8", None) == (1, 0)
+    assert reset_settings("-1", None) == (6, 0)
+    now = at("2026-12-02T04:22:26Z")
+    assert period_part(*reset_settings("0", None), now, 8) == "2026-11-29T00"  # a Sunday

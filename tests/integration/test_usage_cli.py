@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from keyops.core.usage import names
 from keyops.core.usage.periods import date_part
-from tests.integration.test_cli import keyops
+from tests.integration.test_cli import assert_one_line_error, keyops
 
 HOT = "alpha-console-1"
 OVER = "zeta-unbound-1"
@@ -116,3 +116,73 @@ async def test_the_timezone_offset_picks_which_day_is_today(fixture_db: str) -> 
     assert json.loads(behind.stdout)[0]["usage"]["costToday"] != 7.5
     footer = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "0"})
     assert "(UTC+8)" in footer.stdout.splitlines()[-1]  # 0 means +8, as in CRS
+
+
+def _strict_json(text: str) -> object:
+    """JSON as every other parser reads it: Python's json takes NaN and Infinity, which are
+    not JSON (jq, JavaScript's JSON.parse and Go refuse the whole document)."""
+
+    def refuse(constant: str) -> object:
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def test_json_stays_json_when_a_figure_is_infinite(fixture_db: str) -> None:
+    """A cost stored as 'Infinity' under a limit of '1e999' (both infinite to CRS, which
+    answers 402: Infinity >= Infinity) and a daily limit of 1e-320 (any cost is a share past
+    every float): the output still parses, and still says rejected."""
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:
+        today = date_part(time.time(), 8)
+        await client.set(names.daily_cost(ids[HOT], today), "Infinity")
+        await client.hset(f"apikey:{ids[HOT]}", "dailyCostLimit", "1e999")
+        await client.hset(f"apikey:{ids[OVER]}", "dailyCostLimit", "1e-320")
+    finally:
+        await client.aclose()
+    for command in (("keys", "top", "-n", "2"), ("keys", "list", "--where", "rejected")):
+        result = keyops(*command, "--json", "--redis-url", fixture_db)
+        assert result.returncode == 0, result.stderr
+        listed = _strict_json(result.stdout)
+        assert isinstance(listed, list)
+        by_id = {key["id"]: key["usage"] for key in listed}
+        assert by_id[ids[HOT]]["rejectedBecause"] == "daily-cost"
+        assert by_id[ids[HOT]]["costToday"] > 1e300
+        assert by_id[ids[HOT]]["topLimit"] == {"limit": "daily-cost", "percent": 100.0}
+        assert by_id[ids[OVER]]["rejectedBecause"] == "daily-cost"
+        assert by_id[ids[OVER]]["topLimit"]["percent"] > 1e300
+
+
+async def test_an_offset_past_any_calendar_is_one_line_naming_where_it_came_from(
+    fixture_db: str,
+) -> None:
+    """CRS takes any whole number of hours; one that puts "today" past year 9999 (a typo, a
+    pasted timestamp) is refused in one line, never a traceback."""
+    env = keyops("keys", "top", "--redis-url", fixture_db, env={"TIMEZONE_OFFSET": "100000000"})
+    assert_one_line_error(env, 2, "TIMEZONE_OFFSET=100000000 (environment)")
+    flag = keyops("keys", "list", "--json", "--timezone-offset", "99999999999999",
+                  "--redis-url", fixture_db)  # fmt: skip
+    assert_one_line_error(flag, 2, "--timezone-offset")
+    # Odd but CRS-readable values still work as CRS reads them: '14.5' is 14, '-13' is -13.
+    for raw in ("14.5", "-13"):
+        result = keyops("keys", "top", "-n", "1", "--redis-url", fixture_db,
+                        env={"TIMEZONE_OFFSET": raw})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert f"(UTC{int(float(raw)):+d})" in result.stdout
+
+
+async def test_a_huge_cost_keeps_the_keys_top_table_readable(fixture_db: str) -> None:
+    """A cost of 1e300 (a buggy writer) was printed with its 300 digits, which pushed every
+    column after it off any terminal."""
+    ids = await _write_usage(fixture_db)
+    client = aioredis.Redis.from_url(fixture_db, decode_responses=True)
+    try:
+        await client.set(names.total_cost(ids[HOT]), "1e300")
+    finally:
+        await client.aclose()
+    result = keyops("keys", "top", "--by", "cost.total", "-n", "2", "--redis-url", fixture_db)
+    assert result.returncode == 0, result.stderr
+    header, first = result.stdout.splitlines()[:2]
+    assert HOT in first and "1e+300" in first
+    assert len(first) <= len(header) + 10

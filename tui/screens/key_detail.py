@@ -1,6 +1,7 @@
 """One key now: whether CRS would accept its next request and why not (in CRS's words), its
 usage today, each of its limits as a bar (used / limit, percent), its use today per model, and
-every field as Redis holds it, except the secret (keyops never reads it).
+every field as Redis holds it, except the secret (keyops never reads it). Read again as often as
+the list re-reads the keys on screen, so a change made elsewhere shows here.
 
 `esc` or `q` closes.
 """
@@ -57,11 +58,33 @@ class KeyDetailScreen(ConsoleModal[None]):
             yield Static("esc closes · the secret (apiKey) is never shown", classes="hint")
 
     def on_mount(self) -> None:
+        self._reading: set[str] = set()  # the reads on their way ("record", "usage")
+        self._failing: set[str] = set()  # the reads whose last try failed (said once)
         self.load_record()
         self.load_usage()
+        # Read again as the list re-reads the rows on screen: another operator's disable, a
+        # limit reached, a delete show here without closing the detail.
+        self.set_interval(self.keyops.config.refresh_rows_seconds, self.read_again)
+
+    def read_again(self) -> None:
+        if self.keyops.lost_connection:
+            return  # the banner says so; the reconnect's reload follows
+        # A read still on its way is left to finish (a slow Redis is never read at all if
+        # each tick replaced the read before).
+        if "record" not in self._reading:
+            self.load_record()
+        if "usage" not in self._reading:
+            self.load_usage()
 
     @work(exclusive=True, group="usage", exit_on_error=False)
     async def load_usage(self) -> None:
+        self._reading.add("usage")
+        try:
+            await self._load_usage()
+        finally:
+            self._reading.discard("usage")
+
+    async def _load_usage(self) -> None:
         panel = self.query_one("#usage", Static)
         session, key_id = self.data.session, self.row.id
         now = self.keyops.clock()
@@ -70,8 +93,9 @@ class KeyDetailScreen(ConsoleModal[None]):
             breakdown = await session.usage_breakdown(key_id, now=now)
         except KeyopsError as error:
             panel.update(shown(f"cannot read usage: {error}", "bold red"))
-            self.keyops.report_failure("Reading the key's usage", error, background=True)
+            self._report_once("usage", "Reading the key's usage", error)
             return
+        self._failing.discard("usage")
         rate = self.data.live.rates.get(key_id, 0.0)
         panel.update(
             usage_panel(usage, breakdown, now=now, offset=session.timezone_offset, rate=rate)
@@ -79,13 +103,21 @@ class KeyDetailScreen(ConsoleModal[None]):
 
     @work(exclusive=True, exit_on_error=False)
     async def load_record(self) -> None:
+        self._reading.add("record")
+        try:
+            await self._load_record()
+        finally:
+            self._reading.discard("record")
+
+    async def _load_record(self) -> None:
         fields = self.query_one("#fields", Static)
         try:
             record = await self.data.session.record(self.row.id)
         except KeyopsError as error:
             fields.update(shown(f"cannot read this key: {error}", "bold red"))
-            self.keyops.report_failure("Reading the key", error, background=True)
+            self._report_once("record", "Reading the key", error)
             return
+        self._failing.discard("record")
         if record is None:
             fields.update("This key is gone from Redis.")
             return
@@ -103,6 +135,12 @@ class KeyDetailScreen(ConsoleModal[None]):
         for name, value in sorted(record.other_fields.items()):
             table.add_row(shown(name), shown(_shown(value)))
         fields.update(table)
+
+    def _report_once(self, read: str, doing: str, error: KeyopsError) -> None:
+        """A failure is reported when a read starts failing, not again on every re-read."""
+        if read not in self._failing:
+            self._failing.add(read)
+            self.keyops.report_failure(doing, error, background=True)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -261,7 +261,7 @@ class KeyListScreen(UsageListScreen):
         except QueryError:
             self.run_filter()  # shows the problem and no keys
             return
-        scan = FilterScan(query, data.sorted_rows)
+        scan = FilterScan(query, [] if self.usage_unread(query) else data.sorted_rows)
         old_scan = self._scan
         while not scan.complete:
             scan.step(FILTER_SLICE)
@@ -370,7 +370,14 @@ class KeyListScreen(UsageListScreen):
             return "the keys are still loading"
         if self.query_problem:
             return f"the filter is invalid ({self.query_problem}): fix it, or esc to clear it"
+        if self._scan is not None and self.usage_unread(self._scan.query):
+            return "the filter needs usage, not read yet: its keys show once it is"
         return ""
+
+    def usage_unread(self, query: KeyQuery) -> bool:
+        """The query filters on usage that was never read: it can match nothing yet."""
+        data = self.keyops.data
+        return query.needs_usage and (data is None or not data.live.loaded)
 
     def refuse_action(self) -> bool:
         refusal = self.action_refused()
@@ -405,7 +412,9 @@ class KeyListScreen(UsageListScreen):
         if query.needs_usage:
             self.ensure_usage()  # the filter shows its result again when usage arrives
         previous = self._scan
-        if previous is not None and previous.complete and query.narrows(previous.query):
+        if self.usage_unread(query):
+            source = []  # no usage would read as no cost: every key would match `-cost.today:>0`
+        elif previous is not None and previous.complete and query.narrows(previous.query):
             source = previous.found  # typing on: only what matched before can match now
         else:
             source = data.sorted_rows
@@ -456,6 +465,9 @@ class KeyListScreen(UsageListScreen):
         scanning = self._scan is not None and not self._scan.complete
         if self.query_problem:
             shown_count = f"0 shown of {len(data.table)} keys (invalid filter)"
+        elif self._scan is not None and self.usage_unread(self._scan.query):
+            waiting = "Redis lost" if self.keyops.lost_connection else "reading it…"
+            shown_count = f"0 shown of {len(data.table)} keys (usage not read: {waiting})"
         else:
             filtering = "+ (filtering…)" if scanning else ""
             shown_count = f"{len(self.view.rows)}{filtering} shown of {len(data.table)} keys"
