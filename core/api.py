@@ -614,9 +614,10 @@ class KeyopsSession:
             table, _ = await self.load()
             key_ids = [row.id for row in table.rows]
         moment = time.time() if now is None else now
-        # The key list's rows hold each key's limits and state (as fresh as the list): only
-        # the counters are read for them.
-        rows = self._table.by_id if self._table is not None else None
+        # Every key's: the key list's rows hold each key's limits and state (as fresh as the
+        # list), so only the counters are read. Some keys' (a detail, a refresh of a few): their
+        # records are read too, so a limit or a disable made since the list shows at once.
+        rows = self._table.by_id if everything and self._table is not None else None
         fresh = await load_usage(
             self.clients.read, key_ids, now=moment, offset=self.timezone_offset, rows=rows
         )

@@ -37,6 +37,7 @@ from keyops.core.usage.loader import DAILY_FIELDS, _float, _int, load_usage
 from keyops.core.usage.periods import date_part
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
+from keyops.core.wire.raw_script import WIRE_ERRORS
 
 CHUNK = 1000
 # Deleted or gone, read for every ranked key: `isActive` tells a record lacking `isDeleted`
@@ -72,7 +73,8 @@ QUICK: dict[str, _Quick] = {
 
 def _bulk(text: str) -> str:
     """One RESP bulk string, framed as text (its length in bytes)."""
-    return f"${len(text) if text.isascii() else len(text.encode())}\r\n{text}\r\n"
+    size = len(text) if text.isascii() else len(text.encode("utf-8", WIRE_ERRORS))
+    return f"${size}\r\n{text}\r\n"
 
 
 def _command(args: list[str]) -> str:
@@ -146,7 +148,7 @@ class _Encoder:
             replies += 1
         else:
             replies += len(chunk)
-        return "".join(texts).encode(), replies
+        return "".join(texts).encode("utf-8", WIRE_ERRORS), replies
 
 
 @dataclass(slots=True)
