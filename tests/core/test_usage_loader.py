@@ -120,3 +120,19 @@ async def test_a_cost_that_is_not_utf_8_after_its_digits_still_counts(
         await reader.aclose()
     assert (usage.cost_today, usage.requests) == (3.0, 7)
     assert verdict(usage, NOW).reason == "daily-cost"
+
+
+async def test_a_limit_stored_as_infinity_is_a_limit_as_crs_parse_float_reads_it(
+    any_redis: aioredis.Redis,
+) -> None:
+    """parseFloat('Infinity') is a limit no finite cost reaches, and an infinite cost reaches
+    it (CRS: Infinity >= Infinity, 402)."""
+    for key_id, cost in (("finite", "5"), ("infinite", "Infinity")):
+        await any_redis.hset(
+            f"apikey:{key_id}", mapping={"isActive": "true", "dailyCostLimit": "Infinity"}
+        )
+        await any_redis.set(names.daily_cost(key_id, TODAY), cost)
+    table = await load_usage(any_redis, ["finite", "infinite"], now=NOW, offset=8)
+    assert table.get("finite").shares(NOW) == [("daily-cost", 0.0)]
+    assert verdict(table.get("finite"), NOW).accepted
+    assert verdict(table.get("infinite"), NOW).reason == "daily-cost"

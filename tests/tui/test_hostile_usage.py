@@ -167,3 +167,24 @@ async def test_the_verdict_column_names_every_reason_whole() -> None:
         line = "".join(segment.text for segment in view.render_line(1))
         assert "eta-limited" in line and "window-requests" in line
     assert all(len(reason) <= USAGE_COLUMN_SPECS["verdict"].width for reason in REASONS)
+
+
+async def test_a_request_served_while_the_detail_is_open_shows_its_model_line() -> None:
+    app = fixture_app(UiConfig(refresh_rows_seconds=0.5))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_loaded(pilot)
+        assert app.data is not None
+        await open_detail(pilot, "beta-claude-group-2")
+        key_id = IDS["beta-claude-group-2"]
+        client = app.data.session.clients.write
+        # What CRS writes for one request on a model the key had not used today.
+        model = "claude-haiku-4-5-20251001"
+        await client.hset(
+            f"usage:{key_id}:model:daily:{model}:{TODAY}",
+            mapping={"requests": 1, "inputTokens": 1234, "ratedCostMicro": 5000},
+        )
+        await client.sadd(f"usage:keymodel:daily:index:{TODAY}", f"{key_id}:{model}")
+        await client.hincrby(f"usage:daily:{key_id}:{TODAY}", "requests", 1)
+        await client.incrbyfloat(f"usage:cost:daily:{key_id}:{TODAY}", 0.005)
+        await wait_for(pilot, lambda: model in static_text(app, "#usage"), "the new model")
+        assert "1,234" in static_text(app, "#usage")

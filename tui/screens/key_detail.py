@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from keyops.core.api import BindingField, KeyopsError, KeyRow
+from keyops.core.api import BindingField, KeyopsError, KeyRow, UsageBreakdown
 from keyops.tui.screens.base import ConsoleModal
 from keyops.tui.shown import printable, shown
 from keyops.tui.usage_panel import usage_panel
@@ -60,6 +60,8 @@ class KeyDetailScreen(ConsoleModal[None]):
     def on_mount(self) -> None:
         self._reading: set[str] = set()  # the reads on their way ("record", "usage")
         self._failing: set[str] = set()  # the reads whose last try failed (said once)
+        self._breakdown: UsageBreakdown | None = None
+        self._breakdown_of: tuple[object, ...] = ()  # the day's figures it was read with
         self.load_record()
         self.load_usage()
         # Read again as the list re-reads the rows on screen: another operator's disable, a
@@ -89,8 +91,15 @@ class KeyDetailScreen(ConsoleModal[None]):
         session, key_id = self.data.session, self.row.id
         now = self.keyops.clock()
         try:
-            usage = (await session.usage([key_id], now=now)).get(key_id)
-            breakdown = await session.usage_breakdown(key_id, now=now)
+            table = await session.usage([key_id], now=now)
+            usage = table.get(key_id)
+            # The per-model lines change only with the day's figures: read again only then
+            # (without CRS's day index they come from a SCAN of the whole keyspace).
+            figures = (table.today, usage.requests, usage.tokens, usage.cost_today)
+            breakdown = self._breakdown
+            if breakdown is None or figures != self._breakdown_of:
+                breakdown = await session.usage_breakdown(key_id, now=now)
+                self._breakdown, self._breakdown_of = breakdown, figures
         except KeyopsError as error:
             panel.update(shown(f"cannot read usage: {error}", "bold red"))
             self._report_once("usage", "Reading the key's usage", error)
