@@ -10,7 +10,7 @@ usage at all. Equal settings share one object: most of 100,000 keys store the sa
 from __future__ import annotations
 
 from keyops.core.schema.access import ALL, allowed_services, restriction_in_force
-from keyops.core.schema.encoding import decode_number
+from keyops.core.schema.crs_numbers import crs_float
 from keyops.core.schema.js_number import js_parse_int as parse_int
 
 DEFAULT_RESET_DAY = 1  # Monday
@@ -100,14 +100,14 @@ class KeyLimits:
         self.activation_days = js_parse_int(days or "30") or 0
         self.activation_unit = "hours" if unit == "hours" else "days"
         self.user_id = user_id or ""
-        self.daily_cost = decode_number(daily)
-        self.total_cost = decode_number(total)
-        self.weekly_cost = decode_number(weekly)
+        self.daily_cost = crs_float(daily)
+        self.total_cost = crs_float(total)
+        self.weekly_cost = crs_float(weekly)
         self.reset_day, self.reset_hour = reset_settings(reset_day, reset_hour)
         self.concurrency = _int_limit(concurrency)
         self.window_minutes = _int_limit(window)
         self.window_requests = _int_limit(requests)
-        self.window_cost = decode_number(cost)
+        self.window_cost = crs_float(cost)
         # parseInt(tokenLimit) without a default: '' is NaN, i.e. off.
         self.token_limit = js_parse_int(tokens) or 0
         self.services = allowed_services(permissions)

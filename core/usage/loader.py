@@ -22,13 +22,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from keyops.core.schema import layout
+from keyops.core.schema.crs_numbers import crs_float, crs_int
 from keyops.core.schema.encoding import iso_to_epoch
 from keyops.core.schema.js_text import js_json_loads
 from keyops.core.schema.key_limits import NO_LIMITS, KeyLimits, LimitsCache
 from keyops.core.usage import names
 from keyops.core.usage.figures import LIMIT_FIELDS_START, STATE_FIELDS, KeyUsage, UsageTable
 from keyops.core.usage.periods import date_part, period_part
-from keyops.core.usage.values import crs_float, crs_int
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
 from keyops.core.wire.raw_script import WIRE_ERRORS, Arg, resp_command
@@ -55,7 +55,7 @@ _State = tuple[KeyLimits, bool, bool, float | None]
 _GONE: _State = (NO_LIMITS, False, True, None)  # no record: CRS answers "API key not found"
 
 
-# Costs and counters as CRS's parseFloat/parseInt read them (see values.py).
+# Costs and counters as CRS's parseFloat/parseInt read them (see core/schema/crs_numbers.py).
 _float = crs_float
 _int = crs_int
 
