@@ -52,15 +52,7 @@ from textual.widgets import Header, Input, Static
 
 from keyops.core.api import CLOCK, KeyopsError, KeyQuery, KeyRow, QueryError, utc_text
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST, RECONNECT_EVERY
-from keyops.tui.screens.account_assign import AccountAssignScreen
-from keyops.tui.screens.account_move import AccountMoveScreen
 from keyops.tui.screens.base import PaletteCommand, WriteBinding
-from keyops.tui.screens.key_detail import KeyDetailScreen
-from keyops.tui.screens.key_edit import KeyEditScreen
-from keyops.tui.screens.key_lifecycle import LifecycleScreen, PurgeScreen
-from keyops.tui.screens.operations import OperationsScreen
-from keyops.tui.screens.status_change import StatusChangeScreen
-from keyops.tui.screens.tag_editor import TagEditorScreen
 from keyops.tui.screens.usage_list import UsageListScreen
 from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.footer import ConsoleFooter
@@ -101,6 +93,7 @@ FILTER_COALESCE_SECONDS = 0.05
 class KeyListScreen(UsageListScreen):
     HELP_TITLE = "Key list"
     HELP_TEXT = __doc__ or ""
+    OFFERS_OPERATIONS = True
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="keys.filter"),
@@ -562,9 +555,13 @@ class KeyListScreen(UsageListScreen):
 
     @on(KeyListView.DetailRequested)
     def show_detail(self, event: KeyListView.DetailRequested) -> None:
+        from keyops.tui.screens.key_detail import KeyDetailScreen
+
         self.app.push_screen(KeyDetailScreen(event.row))
 
     # -- actions ---------------------------------------------------------------------------------
+    # Each action imports the screen it opens: those screens and the batch engine behind them
+    # cost the console's start ~0.3 s of CPU, and a session opens few of them.
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -596,16 +593,22 @@ class KeyListScreen(UsageListScreen):
     def action_edit_tags(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.tag_editor import TagEditorScreen
+
             self.app.push_screen(TagEditorScreen(ids))
 
     def action_assign_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.account_assign import AccountAssignScreen
+
             self.app.push_screen(AccountAssignScreen(ids))
 
     def action_move_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.account_move import AccountMoveScreen
+
             self.app.push_screen(AccountMoveScreen(ids))
 
     def action_enable(self) -> None:
@@ -617,26 +620,36 @@ class KeyListScreen(UsageListScreen):
     def _status(self, *, enable: bool) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.status_change import StatusChangeScreen
+
             self.app.push_screen(StatusChangeScreen(ids, enable=enable))
 
     def action_edit_fields(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_edit import KeyEditScreen
+
             self.app.push_screen(KeyEditScreen(ids))
 
     def action_delete_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import LifecycleScreen
+
             self.app.push_screen(LifecycleScreen(ids, "delete"))
 
     def action_restore_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import LifecycleScreen
+
             self.app.push_screen(LifecycleScreen(ids, "restore"))
 
     def action_purge_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import PurgeScreen
+
             self.app.push_screen(PurgeScreen(ids))
 
     def action_deleted_view(self) -> None:
@@ -676,6 +689,8 @@ class KeyListScreen(UsageListScreen):
         self.keyops.run_plan(plan)
 
     def action_operations(self) -> None:
+        from keyops.tui.screens.operations import OperationsScreen
+
         self.app.push_screen(OperationsScreen())
 
     def action_reload(self) -> None:
