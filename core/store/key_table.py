@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 LOAD_CHUNK = 1000
 # Rows built between two yields to the event loop (~2 ms of work on an idle machine).
 ROWS_PER_TURN = 250
+# Names the walk found, checked against the index between two yields (a few ms of work).
+UNINDEXED_SLICE = 20_000
 
 
 @dataclass(slots=True)
@@ -129,8 +131,12 @@ async def _scan_unindexed(walk: KeyspaceWalk, indexed: dict[str, None]) -> list[
     time: one pass over 100,000 ids after the scan held the event loop for ~20 ms)."""
     rests = await walk.under(layout.API_KEY_PREFIX)
     unindexed: list[str] = []
-    for start in range(0, len(rests), LOAD_CHUNK):
-        for rest in rests[start : start + LOAD_CHUNK]:
+    for start in range(0, len(rests), UNINDEXED_SLICE):
+        # Nearly every record is indexed, and an indexed id is never added: one lookup drops
+        # it before its name is parsed (parsing every name cost ~0.1 s at 100,000 keys).
+        for rest in [
+            rest for rest in rests[start : start + UNINDEXED_SLICE] if rest not in indexed
+        ]:
             key_id = layout.key_id_from_redis_key(layout.API_KEY_PREFIX + rest)
             if key_id is not None and key_id not in indexed:
                 unindexed.append(key_id)
