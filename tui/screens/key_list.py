@@ -225,13 +225,14 @@ class KeyListScreen(UsageListScreen):
                 title="Redis answers again",
             )
         self.loaded = True
-        self.deleted_count = sum(1 for row in data.table if row.is_deleted)
+        self.deleted_count = data.deleted_count()
         self.update_banner()  # the session may have turned out read-only (ACL)
         if first:
             self._scan = None  # new rows: nothing from an earlier filter carries over
             self.run_filter()
         else:
             await self._refilter_new_rows()
+            await data.free_replaced_rows()  # no list shows the rows read before any more
         if self._usage_stale:
             self._usage_stale = False
             self.usage_after_reload()
@@ -301,7 +302,7 @@ class KeyListScreen(UsageListScreen):
         data.take_changes(changed, now)
         if changed:
             if any(row is None or row.is_deleted for row in changed.values()):
-                self.deleted_count = sum(1 for row in data.table if row.is_deleted)
+                self.deleted_count = data.deleted_count()
             scan = self._scan
             if scan is not None:
                 self.view.update_rows(changed, lambda row: bool(scan.query.filter([row])))
