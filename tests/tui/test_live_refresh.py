@@ -114,7 +114,7 @@ async def test_background_reloads_let_go_of_the_rows_they_replaced() -> None:
         for reload in range(1, 4):
             loads = data.loads
             await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: data.loads > loads, f"reload {reload}")
+            await wait_for(pilot, lambda before=loads: data.loads > before, f"reload {reload}")
             await wait_for(pilot, lambda: not loading(app), "the reload finished", 3.0)
             assert rows_alive() == alive_after_start == len(data.table)
         assert status_line(app).startswith("1 marked · 295 shown of 300 keys")
