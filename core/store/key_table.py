@@ -187,6 +187,7 @@ async def load_key_table(client: aioredis.Redis, walk: KeyspaceWalk | None = Non
     empty: list[str] = []
 
     async def read_rows(ids: list[str], *, found_by_scan: bool = False) -> None:
+        add, build = table.add, builder.build  # looked up once: 100,000 calls each
         async for chunk, replies in read_fields(client, list(chunked(ids, LOAD_CHUNK))):
             for start in range(0, len(chunk), ROWS_PER_TURN):
                 end = start + ROWS_PER_TURN
@@ -196,10 +197,12 @@ async def load_key_table(client: aioredis.Redis, walk: KeyspaceWalk | None = Non
                         # found that is not a hash is no key record (CRS's scan skips it too).
                         if not found_by_scan:
                             table.not_hashes.append(layout.api_key(key_id))
-                    elif reply.count(None) == len(reply):
+                    elif reply[0] is None and reply.count(None) == len(reply):
+                        # No field read at all (the first one is almost always there, which
+                        # spares the count).
                         empty.append(key_id)
                     else:
-                        table.add(builder.build(key_id, reply))
+                        add(build(key_id, reply))
                 # Replies already buffered are read without a pause: yield every few hundred
                 # rows, so a background reload holds the console's event loop a few ms at a
                 # time (a whole chunk took 15-50 ms, more on a loaded machine).
