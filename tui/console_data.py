@@ -6,7 +6,6 @@ a client of its own.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections import Counter
 from operator import attrgetter
@@ -24,7 +23,7 @@ from keyops.core.api import (
     parse_binding,
     printable,
 )
-from keyops.tui.collector import collect_closed_screens, no_full_collections
+from keyops.tui.collector import collect_closed_screens, free_gently, no_full_collections
 from keyops.tui.live_usage import LiveUsage
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import (
@@ -36,8 +35,6 @@ from keyops.tui.widgets.key_list_view import (
 )
 
 BINDING_FIELDS = {field.value: field for field in BindingField}
-# Replaced rows freed per event-loop turn (a few ms of work).
-FREE_SLICE = 10_000
 
 
 class ConsoleData:
@@ -114,10 +111,7 @@ class ConsoleData:
     async def free_replaced_rows(self) -> None:
         """Lets go of the rows the last reload replaced, a slice per event-loop turn: called
         once nothing shows them any more, so each slice frees its rows there and then."""
-        replaced = self._replaced
-        while replaced:
-            del replaced[-FREE_SLICE:]
-            await asyncio.sleep(0)
+        await free_gently(self._replaced)
 
     def deleted_count(self) -> int:
         """Soft-deleted keys in the loaded table (one pass at C speed: ~2 ms at 100,000 keys)."""
