@@ -19,7 +19,8 @@ def run_ui(args: argparse.Namespace) -> int:
     from keyops.tui.config import config_path, load_config, unknown_binding_ids
 
     config = load_config()
-    unknown = unknown_binding_ids(config, known_binding_ids())
+    # Knowing every binding id imports every screen: only a keymap needs them checked.
+    unknown = unknown_binding_ids(config, known_binding_ids()) if config.keymap else []
     if unknown:
         raise BadInput(
             f"{config_path()}: [keymap] names unknown binding id(s) {', '.join(unknown)}; "

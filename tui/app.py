@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -33,30 +33,20 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import keyops.tui
-from keyops.core.api import (
-    CLOCK,
-    BatchConfig,
-    BatchPlan,
-    ConnectionFailed,
-    KeyopsError,
-    OpStatus,
-    RedisSettings,
-    utc_text,
-)
+from keyops.core.api import CLOCK, ConnectionFailed, KeyopsError, RedisSettings, utc_text
 from keyops.tui.commands import ConsoleCommands
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
-from keyops.tui.context import Clock, ConsoleContext, StartBatch
-from keyops.tui.screens.confirm import BatchConfirmScreen
+from keyops.tui.context import BatchFinished, Clock, ConsoleContext, StartBatch
+from keyops.tui.screens.base import ConsoleScreenMixin
 from keyops.tui.screens.error import ErrorScreen
-from keyops.tui.screens.help import HelpScreen
 from keyops.tui.screens.key_list import KeyListScreen
-from keyops.tui.screens.operations import OperationsScreen
-from keyops.tui.screens.progress import ProgressScreen
-from keyops.tui.screens.recovery import RecoveryScreen
 from keyops.tui.selection import Selection
 from keyops.tui.sources import SessionOpener, demo_opener, redis_opener
 from keyops.tui.terminal import HangupSafeDriver
+
+if TYPE_CHECKING:
+    from keyops.core.api import BatchConfig, BatchPlan
 
 HEALTH_CHECK_SECONDS = 5.0
 # While Redis is lost a probe tries again after 2 s, then waits twice as long each time up to
@@ -340,6 +330,11 @@ class KeyopsApp(App[int]):
             self.notify("Nothing to change: every key already has what you asked for.")
             return
 
+        # The batch screens (and the engine they show) are imported when a batch is first
+        # confirmed: the key list starts without them.
+        from keyops.tui.screens.confirm import BatchConfirmScreen
+        from keyops.tui.screens.progress import ProgressScreen
+
         def confirmed_now(go: bool | None) -> None:
             if go and self.data is not None:
                 session = self.data.session
@@ -357,9 +352,11 @@ class KeyopsApp(App[int]):
         why = "started with --read-only" if reason in ("", "--read-only") else reason
         return f"Read-only session ({why}): {what} is off, nothing is written"
 
-    @on(ProgressScreen.BatchFinished)
-    def batch_finished(self, message: ProgressScreen.BatchFinished) -> None:
+    @on(BatchFinished)
+    def batch_finished(self, message: BatchFinished) -> None:
         """After a batch, what Redis holds may have changed: the key list, watching, reloads."""
+        from keyops.core.api import OpStatus  # the batch that ran has imported it already
+
         outcome = message.outcome
         if outcome is None or outcome.status is OpStatus.RUNNING:
             # Cut short (Redis lost mid-batch): once Redis answers, the reload offers its
@@ -399,18 +396,24 @@ class KeyopsApp(App[int]):
                 return
             await asyncio.sleep(LEASE_POLL_SECONDS)  # our own op, until its lease expires
         self.interrupted_here.clear()
+        from keyops.tui.screens.recovery import RecoveryScreen  # rarely needed: not at start
+
         self.push_screen(RecoveryScreen(interrupted[0], more=len(interrupted) - 1))
 
     # -- help, palette, errors -------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from keyops.tui.screens.help import HelpScreen  # imported when first asked for
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Offered on every screen, dialogs included, each with its key."""
         yield SystemCommand("Help", "? · Keys and help for this screen", self.action_help)
-        if self.data is not None and not isinstance(screen, (OperationsScreen, KeyListScreen)):
+        # Named without importing the operations screen: it is imported when pushed.
+        offered = isinstance(screen, ConsoleScreenMixin) and screen.OFFERS_OPERATIONS
+        if self.data is not None and not offered:
             yield SystemCommand(
                 "Operations and audit",
                 "o on the key list · Recent operations, audit trail, revert, export",
@@ -420,6 +423,8 @@ class KeyopsApp(App[int]):
         yield SystemCommand("Quit", "ctrl+q · Leave keyops", self.action_quit)
 
     def action_operations(self) -> None:
+        from keyops.tui.screens.operations import OperationsScreen  # the engine: not at start
+
         self.push_screen(OperationsScreen())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

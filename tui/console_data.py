@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from operator import attrgetter
 
 from keyops.core.api import (
     FIELD_SHORT_NAMES,
@@ -22,7 +23,7 @@ from keyops.core.api import (
     parse_binding,
     printable,
 )
-from keyops.tui.collector import collect_closed_screens, no_full_collections
+from keyops.tui.collector import collect_closed_screens, free_gently, no_full_collections
 from keyops.tui.live_usage import LiveUsage
 from keyops.tui.selection import Selection
 from keyops.tui.widgets.key_list_view import (
@@ -54,6 +55,10 @@ class ConsoleData:
         self.loads = 0  # how many times the whole list was read (a refresh begun before the
         # latest read must not land on top of it)
         self.live = LiveUsage()  # usage as last read, with $/min (read when first needed)
+        # Rows a reload replaced, held until `free_replaced_rows` lets go of them a slice at a
+        # time: freed at once, when the key list dropped the last list showing them, 100,000
+        # rows held the event loop 40-80 ms (the longest step of a background reload).
+        self._replaced: list[KeyRow] = []
 
     async def load(self, now: float) -> None:
         """(Re)reads every key and account; marks of keys that still exist are kept.
@@ -90,6 +95,7 @@ class ConsoleData:
         sorted_rows: list[KeyRow] | None,
     ) -> None:
         """What was read takes the place of what was shown; marks of keys gone are dropped."""
+        self._replaced += self.table.rows
         self.table, self.catalog = table, catalog
         self._binding_text.clear()
         if self.loaded:
@@ -101,6 +107,15 @@ class ConsoleData:
             self.sorted_rows = sorted_rows
         else:
             self.resort(now)  # the first load (nothing on screen yet), or the sort changed
+
+    async def free_replaced_rows(self) -> None:
+        """Lets go of the rows the last reload replaced, a slice per event-loop turn: called
+        once nothing shows them any more, so each slice frees its rows there and then."""
+        await free_gently(self._replaced)
+
+    def deleted_count(self) -> int:
+        """Soft-deleted keys in the loaded table (one pass at C speed: ~2 ms at 100,000 keys)."""
+        return sum(map(attrgetter("is_deleted"), self.table.rows))
 
     def take_changes(self, changed: dict[str, KeyRow | None], now: float) -> None:
         """Rows the live refresh read again: the rows themselves took the new values (the

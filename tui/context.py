@@ -20,25 +20,41 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from textual.message import Message
 from textual.worker import Worker
 
-from keyops.core.api import BatchPlan, KeyopsError, ProgressEvent
+from keyops.core.api import KeyopsError
 from keyops.tui.config import UiConfig
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.selection import Selection
 
+if TYPE_CHECKING:
+    # Named for type checking only: their modules are the batch engine, which the key list
+    # does not need at start (it is imported when a batch is first planned).
+    from keyops.core.api import BatchPlan, Outcome, ProgressEvent
+
 Clock = Callable[[], float]
 # Runs a batch and reports as it goes; the progress screen shows the events and sets the
 # event to cancel.
-StartBatch = Callable[[asyncio.Event], AsyncIterator[ProgressEvent]]
+StartBatch = Callable[[asyncio.Event], AsyncIterator["ProgressEvent"]]
 
 # Names of the app's reactives a screen may watch (see the module doc).
 CONNECTION_LOST = "lost_connection"
 RECONNECT_EVERY = "reconnect_every"
 BATCHES_FINISHED = "finished_batches"
 STOP_REQUESTED = "stop_requested"
+
+
+class BatchFinished(Message):
+    """A progress screen's batch ended (whatever its outcome, None if it ended without one):
+    what Redis holds may have changed. Sent to the app, which need not import the progress
+    screen to hear it."""
+
+    def __init__(self, outcome: Outcome | None) -> None:
+        super().__init__()
+        self.outcome = outcome
 
 
 class ConsoleContext(Protocol):

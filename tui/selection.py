@@ -6,7 +6,7 @@ moves them to other keys. Plain Python: the screens drive it, tests exercise it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 
 class Selection:
@@ -45,9 +45,10 @@ class Selection:
             return None
         return min(self.anchor, cursor), max(self.anchor, cursor)
 
-    def keep_only(self, existing: Iterable[str]) -> int:
+    def keep_only(self, existing: Container[str]) -> int:
         """Drops marks of keys that no longer exist (gone from Redis); returns how many."""
-        alive = self.marked.intersection(existing)
+        # Each mark looked up (not every existing key walked: 100,000 of them took ~9 ms).
+        alive = {key_id for key_id in self.marked if key_id in existing}
         dropped = len(self.marked) - len(alive)
         self.marked = alive
         return dropped

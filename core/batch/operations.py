@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from keyops.core.batch import names
 from keyops.core.batch.identity import OperatorIdentity
+from keyops.core.batch.interrupted import interrupted_ids
 from keyops.core.edits.registry import OpType
 
 
@@ -81,12 +82,6 @@ def new_op_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
-# Records read per round trip when every op is looked at; a running record's JSON holds this
-# (pydantic writes compact JSON), so a finished one is never parsed.
-SCAN_PAGE = 500
-_RUNNING_MARK = f'"status":"{OpStatus.RUNNING.value}"'
-
-
 class OperationStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
@@ -115,30 +110,13 @@ class OperationStore:
 
     async def unfinished(self) -> list[OperationRecord]:
         """Ops marked running whose lock lease is gone (their process died or lost Redis),
-        newest first. Every op is looked at, not only recent ones: an old interrupted op keeps
-        its keys claimed, and an operator must be able to find and recover it. Records are
-        read a page per round trip and only running ones parsed."""
+        newest first; only their records are parsed (`interrupted_ids` finds them)."""
         found: list[OperationRecord] = []
-        start = 0
-        while True:
-            ids = cast(
-                list[str],
-                await self.client.zrevrange(names.OPS_INDEX, start, start + SCAN_PAGE - 1),
-            )
-            if not ids:
-                return found
-            start += len(ids)
-            pipe = self.client.pipeline(transaction=False)
-            for op_id in ids:
-                pipe.hget(names.op_record(op_id), "json")
-                pipe.exists(names.lease(op_id))
-            replies = await pipe.execute()
-            for op_id, raw, leased in zip(ids, replies[::2], replies[1::2], strict=True):
-                if raw is None or leased or _RUNNING_MARK not in raw:
-                    continue
-                record = await self.get(op_id)  # parsed, with its journal's count
-                if record is not None and record.status is OpStatus.RUNNING:
-                    found.append(record)
+        for op_id in await interrupted_ids(self.client):
+            record = await self.get(op_id)  # parsed, with its journal's count
+            if record is not None and record.status is OpStatus.RUNNING:
+                found.append(record)
+        return found
 
     async def written(self, op_id: str) -> int:
         """How many keys the op wrote: its journal holds one entry per key, written in the

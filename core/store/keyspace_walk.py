@@ -53,6 +53,10 @@ class KeyspaceWalk:
     def __init__(self, client: aioredis.Redis, prefixes: Iterable[str] = LOAD_PREFIXES) -> None:
         self._client = client
         self._prefixes = tuple(dict.fromkeys(prefixes))
+        if not all(self._prefixes):
+            raise ValueError(
+                "a walk looks under non-empty prefixes"
+            )  # names are matched by their first character
         self._lock = asyncio.Lock()
         self._found: dict[str, list[str]] | None = None
 
@@ -71,13 +75,18 @@ class KeyspaceWalk:
 
     async def _walk(self) -> dict[str, list[str]]:
         found: dict[str, dict[str, None]] = {prefix: {} for prefix in self._prefixes}
+        # Each name is tried only against the prefixes that start with its first character
+        # (one or two of eleven): every prefix in turn was ~1 us a name, 0.1 s at 100,000 keys.
+        candidates: dict[str, list[tuple[str, int, dict[str, None]]]] = {}
+        for prefix, rests in found.items():
+            candidates.setdefault(prefix[:1], []).append((prefix, len(prefix), rests))
         filters = self._filters()
         cursor = 0
         while True:
             cursor, names = await self._client.scan(cursor, count=SCAN_COUNT, **filters)
             for name in cast(list[str], names):  # every keyops client decodes replies to str
-                for prefix in self._prefixes:
+                for prefix, size, rests in candidates.get(name[:1], ()):
                     if name.startswith(prefix):
-                        found[prefix][name[len(prefix) :]] = None
+                        rests[name[size:]] = None
             if cursor == 0:
                 return {prefix: list(rests) for prefix, rests in found.items()}

@@ -119,6 +119,39 @@ async def test_a_stale_scan_never_lands_after_an_invalid_query(
             assert shown_names(app) == []
 
 
+async def test_a_key_pressed_while_a_filter_scans_is_handled_before_the_scan_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At 100,000 keys a whole scan is 50-70 ms: a key pressed meanwhile must wait one slice,
+    # not the whole scan. Five rows a slice here: 60 slices, each its own event-loop turn.
+    import asyncio
+
+    from textual import events
+
+    from keyops.tui.screens import key_list
+
+    monkeypatch.setattr(key_list, "FILTER_SLICE", 5)
+    app = demo_app(300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, key_list.KeyListScreen)
+        view = key_view(app)
+        screen.run_filter()  # every key again, from the first slice
+        down = events.Key("down", None)
+        down.set_sender(app)
+        app._driver.send_message(down)  # as the terminal sends it  # type: ignore[union-attr]
+        for _ in range(50):
+            if view.cursor == 1:
+                break
+            await asyncio.sleep(0)
+        assert view.cursor == 1, "the key waited for the scan"
+        assert "(filtering…)" in status_line(app)
+        await wait_for(pilot, lambda: "filtering" not in status_line(app), "the scan ended")
+        assert view.cursor == 1
+        assert status_line(app).startswith("0 marked · 295 shown of 300 keys")
+
+
 async def test_escape_after_an_invalid_query_acts_only_on_what_is_shown() -> None:
     app = demo_app(300)
     async with app.run_test(size=(100, 30)) as pilot:

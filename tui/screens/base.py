@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from pydantic import BaseModel
 from rich.text import Text
 from textual import events, on
 from textual.binding import Binding, BindingType
@@ -16,14 +15,17 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 from textual.worker import Worker
 
-from keyops.core.api import BatchPlan, ConnectionFailed, KeyopsError
+from keyops.core.api import ConnectionFailed, KeyopsError
 from keyops.tui.collector import note_closed_screen
 from keyops.tui.console_data import ConsoleData
 from keyops.tui.context import CONNECTION_LOST, ConsoleContext
 from keyops.tui.shown import shown
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from textual.binding import BindingsMap
+
+    from keyops.core.api import BatchPlan
 
 
 class WriteBinding(Binding):
@@ -58,6 +60,9 @@ class ConsoleScreenMixin:
     MUTATING_ACTIONS: frozenset[str] = frozenset()
     HELP_TEXT = ""
     HELP_TITLE = ""  # what the help calls the screen, in words (never a class name)
+    # The screen's own palette offers "Operations and audit" (or is that screen), so the
+    # app's command of that name is left out there.
+    OFFERS_OPERATIONS = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -52,15 +52,7 @@ from textual.widgets import Header, Input, Static
 
 from keyops.core.api import CLOCK, KeyopsError, KeyQuery, KeyRow, QueryError, utc_text
 from keyops.tui.context import BATCHES_FINISHED, CONNECTION_LOST, RECONNECT_EVERY
-from keyops.tui.screens.account_assign import AccountAssignScreen
-from keyops.tui.screens.account_move import AccountMoveScreen
 from keyops.tui.screens.base import PaletteCommand, WriteBinding
-from keyops.tui.screens.key_detail import KeyDetailScreen
-from keyops.tui.screens.key_edit import KeyEditScreen
-from keyops.tui.screens.key_lifecycle import LifecycleScreen, PurgeScreen
-from keyops.tui.screens.operations import OperationsScreen
-from keyops.tui.screens.status_change import StatusChangeScreen
-from keyops.tui.screens.tag_editor import TagEditorScreen
 from keyops.tui.screens.usage_list import UsageListScreen
 from keyops.tui.shown import printable, shown
 from keyops.tui.widgets.footer import ConsoleFooter
@@ -101,6 +93,7 @@ FILTER_COALESCE_SECONDS = 0.05
 class KeyListScreen(UsageListScreen):
     HELP_TITLE = "Key list"
     HELP_TEXT = __doc__ or ""
+    OFFERS_OPERATIONS = True
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="keys.filter"),
@@ -232,13 +225,14 @@ class KeyListScreen(UsageListScreen):
                 title="Redis answers again",
             )
         self.loaded = True
-        self.deleted_count = sum(1 for row in data.table if row.is_deleted)
+        self.deleted_count = data.deleted_count()
         self.update_banner()  # the session may have turned out read-only (ACL)
         if first:
             self._scan = None  # new rows: nothing from an earlier filter carries over
             self.run_filter()
         else:
             await self._refilter_new_rows()
+            await data.free_replaced_rows()  # no list shows the rows read before any more
         if self._usage_stale:
             self._usage_stale = False
             self.usage_after_reload()
@@ -308,7 +302,7 @@ class KeyListScreen(UsageListScreen):
         data.take_changes(changed, now)
         if changed:
             if any(row is None or row.is_deleted for row in changed.values()):
-                self.deleted_count = sum(1 for row in data.table if row.is_deleted)
+                self.deleted_count = data.deleted_count()
             scan = self._scan
             if scan is not None:
                 self.view.update_rows(changed, lambda row: bool(scan.query.filter([row])))
@@ -423,22 +417,27 @@ class KeyListScreen(UsageListScreen):
         self.view.show_rows(scan.found)
         self.update_status()
         if not scan.complete:
-            self.call_after_refresh(self._continue_filter, scan)
+            self._continue_filter(scan)
         else:
             self._scan_settled()
 
-    def _continue_filter(self, scan: FilterScan) -> None:
-        if scan is not self._scan:
-            return  # a newer keystroke started its own scan
-        if self.filter_text != self._filtered_text:
-            return  # the text moved on (its filter is coalescing): no more rows of the old one
-        scan.step(FILTER_SLICE)
-        self.view.rows_grew()
-        self.update_status()
-        if not scan.complete:
-            self.call_after_refresh(self._continue_filter, scan)
-        else:
-            self._scan_settled()
+    @work(exclusive=True, group="filter", exit_on_error=False)
+    async def _continue_filter(self, scan: FilterScan) -> None:
+        """The rest of a scan, a slice per event-loop turn: a key pressed meanwhile waits one
+        slice at most. (Continued after each refresh instead, the slices ran back to back in
+        the screen's message loop whenever nothing was left to paint: one 50-70 ms step.)"""
+        while True:
+            await asyncio.sleep(0)
+            if scan is not self._scan or scan.complete:
+                return  # a newer keystroke started its own scan, or `*` completed this one
+            if self.filter_text != self._filtered_text:
+                return  # the text moved on (its filter is coalescing): no more rows of the old one
+            scan.step(FILTER_SLICE)
+            self.view.rows_grew()
+            self.update_status()
+            if scan.complete:
+                self._scan_settled()
+                return
 
     def _scan_settled(self) -> None:
         """A filter has shown all it matches: the first usage read may start now."""
@@ -562,9 +561,13 @@ class KeyListScreen(UsageListScreen):
 
     @on(KeyListView.DetailRequested)
     def show_detail(self, event: KeyListView.DetailRequested) -> None:
+        from keyops.tui.screens.key_detail import KeyDetailScreen
+
         self.app.push_screen(KeyDetailScreen(event.row))
 
     # -- actions ---------------------------------------------------------------------------------
+    # Each action imports the screen it opens: those screens and the batch engine behind them
+    # cost the console's start ~0.3 s of CPU, and a session opens few of them.
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -596,16 +599,22 @@ class KeyListScreen(UsageListScreen):
     def action_edit_tags(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.tag_editor import TagEditorScreen
+
             self.app.push_screen(TagEditorScreen(ids))
 
     def action_assign_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.account_assign import AccountAssignScreen
+
             self.app.push_screen(AccountAssignScreen(ids))
 
     def action_move_accounts(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.account_move import AccountMoveScreen
+
             self.app.push_screen(AccountMoveScreen(ids))
 
     def action_enable(self) -> None:
@@ -617,26 +626,36 @@ class KeyListScreen(UsageListScreen):
     def _status(self, *, enable: bool) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.status_change import StatusChangeScreen
+
             self.app.push_screen(StatusChangeScreen(ids, enable=enable))
 
     def action_edit_fields(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_edit import KeyEditScreen
+
             self.app.push_screen(KeyEditScreen(ids))
 
     def action_delete_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import LifecycleScreen
+
             self.app.push_screen(LifecycleScreen(ids, "delete"))
 
     def action_restore_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import LifecycleScreen
+
             self.app.push_screen(LifecycleScreen(ids, "restore"))
 
     def action_purge_keys(self) -> None:
         ids = self.target_ids()
         if ids:
+            from keyops.tui.screens.key_lifecycle import PurgeScreen
+
             self.app.push_screen(PurgeScreen(ids))
 
     def action_deleted_view(self) -> None:
@@ -676,6 +695,8 @@ class KeyListScreen(UsageListScreen):
         self.keyops.run_plan(plan)
 
     def action_operations(self) -> None:
+        from keyops.tui.screens.operations import OperationsScreen
+
         self.app.push_screen(OperationsScreen())
 
     def action_reload(self) -> None:

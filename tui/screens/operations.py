@@ -55,6 +55,7 @@ def op_result(record: OperationRecord, interrupted: bool) -> str:
 class OperationsScreen(ConsoleScreen):
     HELP_TITLE = "Operations and audit"
     HELP_TEXT = __doc__ or ""
+    OFFERS_OPERATIONS = True
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="ops.filter"),
         Binding("x", "export", "Export", id="ops.export"),

@@ -18,11 +18,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Header, Log, ProgressBar, Static
 
 from keyops.core.api import ConnectionFailed, KeyopsError, OpStatus, Outcome, Phase, ProgressEvent
-from keyops.tui.context import STOP_REQUESTED, StartBatch
+from keyops.tui.context import STOP_REQUESTED, BatchFinished, StartBatch
 from keyops.tui.screens.base import ConsoleScreen
 from keyops.tui.screens.confirm import ConfirmScreen
 from keyops.tui.shown import printable, shown
@@ -152,14 +151,6 @@ class ProgressScreen(ConsoleScreen):
         Binding("enter", "close", "Close", id="progress.close"),
     ]
 
-    class BatchFinished(Message):
-        """The batch ended (whatever its outcome, None if it ended without one): what Redis
-        holds may have changed."""
-
-        def __init__(self, outcome: Outcome | None) -> None:
-            super().__init__()
-            self.outcome = outcome
-
     def __init__(self, title: str, start: StartBatch) -> None:
         super().__init__()
         self.title_text = title
@@ -217,7 +208,7 @@ class ProgressScreen(ConsoleScreen):
             # plan and run state are gone before the key list reloads every row. Sent to the
             # app itself: this screen may be closed by then (enter on the summary while the
             # run still releases its lock), and a closed screen passes no message on.
-            self.app.post_message(self.BatchFinished(self.outcome))
+            self.app.post_message(BatchFinished(self.outcome))
 
     def show_event(self, event: ProgressEvent) -> None:
         self.last = event

@@ -17,7 +17,6 @@ from textual.binding import Binding
 from keyops.core.api import ConnectionFailed, KeyopsError, KeyRow
 from keyops.tui.config import save_usage_columns
 from keyops.tui.screens.base import ConsoleScreen, PaletteCommand
-from keyops.tui.screens.column_picker import ColumnPickerScreen
 from keyops.tui.widgets.key_list_view import USAGE_SORTS, KeyListView, SortColumn
 
 
@@ -148,6 +147,8 @@ class UsageListScreen(ConsoleScreen):
             self.ensure_usage()
 
     def action_pick_columns(self) -> None:
+        from keyops.tui.screens.column_picker import ColumnPickerScreen  # opened rarely
+
         self.app.push_screen(ColumnPickerScreen(self.view.usage_columns), self.columns_picked)
 
     def columns_picked(self, columns: tuple[str, ...] | None) -> None:

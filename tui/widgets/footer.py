@@ -10,7 +10,7 @@ and showed half of `a Accounts`). Help and the palette list every key, shown or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from textual import events
 from textual.app import ComposeResult
@@ -59,8 +59,28 @@ class ConsoleFooter(Footer):
     def __init__(self) -> None:
         super().__init__()
         self._fitted_width = 0
+        self._composed: Hashable = None  # what the keys shown were composed from
+
+    def shown_keys(self) -> Hashable:
+        """What the footer's keys are made of: the bindings it shows, whether each is enabled,
+        and the width a ranked footer fits them in."""
+        palette = self.app.COMMAND_PALETTE_BINDING
+        return self.app.size.width, tuple(
+            (key, binding.action, binding.description, binding.key_display, enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or binding.action == HELP_ACTION or key == palette
+        )
+
+    async def recompose(self) -> None:
+        # Textual recomposes the footer after every bindings refresh (each focus or screen
+        # stack change: five as the console starts, ~20 ms of CPU each); one that would show
+        # the keys already shown is skipped.
+        if self.is_attached and self._bindings_ready and self.shown_keys() == self._composed:
+            return
+        await super().recompose()
 
     def compose(self) -> ComposeResult:
+        self._composed = self.shown_keys() if self._bindings_ready else None
         pinned: list[FooterKey] = []
         keys: list[Widget] = []
         for widget in super().compose():
