@@ -157,10 +157,9 @@ class LimitsCache:
         """The KeyLimits of these stored values (LIMIT_FIELDS order)."""
         # Neighbouring keys mostly store the same strings: comparing with the last one is
         # cheaper than hashing twenty fresh strings for the lookup.
-        last = self._last
-        if last.raw == tuple(stored):
-            return last
         raw = tuple(stored)
+        if self._last.raw == raw:
+            return self._last
         limits = self._known.get(raw)
         if limits is None:
             limits = self._known[raw] = KeyLimits(raw)

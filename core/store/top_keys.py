@@ -5,13 +5,13 @@ keyspace finds the records the index lacks (run on its own connection while the 
 read). For the figures one Redis value holds (`QUICK`: cost today or in all, requests or tokens
 today) each key's read is that value alone, plus `isDeleted`/`isActive` of its record unless
 deleted keys are ranked too: the costs as one MGET per 1,000 keys, the day's counters as a short
-HMGET per key. The full usage (`load_usage`: a record's 23 state fields, four commands a key)
+HMGET per key. The full usage (`load_usage`: the record's limit fields, then the counters)
 is then read for the winners only, and their rows. The other figures need a key's limits or
 reset day (`cost.week`, `limit`, the window figures) or are read beside them (`concurrency`):
 every key's full usage is read for those, as `full_read=True` does for any figure.
 
 Both reads give the same winners, in the same order, out of the same count of ranked keys: the
-figures are read as the loader reads them (its `_float`/`_int`: CRS's parseFloat/parseInt of odd
+figures are read as the loader reads them (`crs_float`/`crs_int`: CRS's parseFloat/parseInt of odd
 strings, a wrong type read as nothing), and a key is deleted when its `isDeleted` is "true" or
 its record is gone (not a hash, or none of the fields the loader reads; only keys without
 `isDeleted` and `isActive`, which CRS writes at creation, are read again to tell).
@@ -29,15 +29,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from keyops.core.schema import layout
+from keyops.core.schema.crs_numbers import crs_float, crs_int
 from keyops.core.schema.rows import ROW_FIELDS, KeyRow, RowBuilder
 from keyops.core.store.key_table import index_ids, read_fields, read_index_version, record_ids
 from keyops.core.usage import names
 from keyops.core.usage.figures import STATE_FIELDS, UsageTable
-from keyops.core.usage.loader import DAILY_FIELDS, _float, _int, load_usage
+from keyops.core.usage.loader import DAILY_FIELDS, load_usage
 from keyops.core.usage.periods import date_part
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
-from keyops.core.wire.raw_script import WIRE_ERRORS
+from keyops.core.wire.resp_text import WIRE_ERRORS, IdTemplate, resp_bulk, resp_text
 
 CHUNK = 1000
 # Deleted or gone, read for every ranked key: `isActive` tells a record lacking `isDeleted`
@@ -71,49 +72,6 @@ QUICK: dict[str, _Quick] = {
 }
 
 
-def _bulk(text: str) -> str:
-    """One RESP bulk string, framed as text (its length in bytes)."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8", WIRE_ERRORS))
-    return f"${size}\r\n{text}\r\n"
-
-
-def _command(args: list[str]) -> str:
-    return f"*{len(args)}\r\n" + "".join(_bulk(arg) for arg in args)
-
-
-class _Block:
-    """One piece of RESP text per key that holds the key id once (an MGET argument, or one
-    command), for a whole chunk of ids. The text for one id length is built once around a
-    stand-in id and split there; a chunk of ASCII ids of one length (CRS's UUIDs) is then one
-    `join` in C: the per-key Python of encoding cost more than Redis's work for these reads."""
-
-    def __init__(self, text: Callable[[str], str]) -> None:
-        self.text = text
-        self._parts: dict[int, tuple[str, str]] = {}
-
-    def _around(self, length: int) -> tuple[str, str]:
-        parts = self._parts.get(length)
-        if parts is None:
-            # A stand-in id of the same length frames every length header right.
-            stand_in = "\x01" * length
-            head, tail = self.text(stand_in).split(stand_in)
-            parts = self._parts[length] = (head, tail)
-        return parts
-
-    def __call__(self, chunk: list[str], uniform: bool) -> str:
-        if uniform:
-            head, tail = self._around(len(chunk[0]))
-            return head + (tail + head).join(chunk) + tail
-        pieces = []
-        for key_id in chunk:
-            if key_id.isascii() and "\x01" not in key_id:
-                head, tail = self._around(len(key_id))
-                pieces.append(head + key_id + tail)
-            else:  # a byte length differs from the character count: frame it in full
-                pieces.append(self.text(key_id))
-        return "".join(pieces)
-
-
 class _Encoder:
     """A chunk's reads as RESP bytes: the MGET of every key's string (one command for the
     chunk), or each key's HMGET of today's counters; then each key's HMGET of its life fields."""
@@ -122,26 +80,26 @@ class _Encoder:
         self.quick = quick
         self.life = life
         string, fields = quick.string, quick.daily_fields
-        self.blocks: list[_Block] = []
+        self.blocks: list[IdTemplate] = []
         if string is not None:
-            self.blocks.append(_Block(lambda key_id: _bulk(string(key_id, today))))
+            self.blocks.append(IdTemplate(lambda key_id: resp_bulk(string(key_id, today))))
         else:
             self.blocks.append(
-                _Block(
-                    lambda key_id: _command(["HMGET", names.daily_usage(key_id, today), *fields])
+                IdTemplate(
+                    lambda key_id: resp_text(["HMGET", names.daily_usage(key_id, today), *fields])
                 )
             )
         if life:
             self.blocks.append(
-                _Block(lambda key_id: _command(["HMGET", layout.api_key(key_id), *LIFE_FIELDS]))
+                IdTemplate(
+                    lambda key_id: resp_text(["HMGET", layout.api_key(key_id), *LIFE_FIELDS])
+                )
             )
 
     def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
         if not chunk:
             return b"", 0
-        joined = "".join(chunk)
-        uniform = joined.isascii() and "\x01" not in joined and len(set(map(len, chunk))) == 1
-        texts = [block(chunk, uniform) for block in self.blocks]
+        texts = [block.many(chunk) for block in self.blocks]
         replies = len(chunk) if self.life else 0
         if self.quick.string is not None:
             texts[0] = f"*{len(chunk) + 1}\r\n$4\r\nMGET\r\n" + texts[0]
@@ -170,11 +128,11 @@ async def _read_quick(
         values: list[float]
         if string:
             # MGET answers nil for a name of another type: the loader's MGET reads it as 0 too.
-            values = list(map(_float, replies[0]))
+            values = list(map(crs_float, replies[0]))
             states = replies[1:]
         else:
             values = [
-                0 if isinstance(daily, ResponseError) else sum(map(_int, daily))
+                0 if isinstance(daily, ResponseError) else sum(map(crs_int, daily))
                 for daily in replies[:count]
             ]
             states = replies[count:]

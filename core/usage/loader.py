@@ -31,7 +31,7 @@ from keyops.core.usage.figures import LIMIT_FIELDS_START, STATE_FIELDS, KeyUsage
 from keyops.core.usage.periods import date_part, period_part
 from keyops.core.wire.chunks import chunked
 from keyops.core.wire.pipelined import read_chunks
-from keyops.core.wire.raw_script import WIRE_ERRORS, Arg, resp_command
+from keyops.core.wire.resp_text import WIRE_ERRORS, Arg, IdTemplate, resp_text
 
 CHUNK = 1000
 DAILY_FIELDS = ("requests", "inputTokens", "outputTokens", "cacheCreateTokens", "cacheReadTokens")
@@ -55,18 +55,12 @@ _State = tuple[KeyLimits, bool, bool, float | None]
 _GONE: _State = (NO_LIMITS, False, True, None)  # no record: CRS answers "API key not found"
 
 
-# Costs and counters as CRS's parseFloat/parseInt read them (see core/schema/crs_numbers.py).
-_float = crs_float
-_int = crs_int
-
-
 # -- the state of keys the key list has not read ---------------------------------------------
 
 
 def _encode_state(chunk: list[str]) -> tuple[bytes, int]:
-    return b"".join(
-        resp_command(["HMGET", layout.api_key(key_id), *STATE_FIELDS]) for key_id in chunk
-    ), len(chunk)
+    text = "".join(resp_text(["HMGET", layout.api_key(key_id), *STATE_FIELDS]) for key_id in chunk)
+    return text.encode("utf-8", WIRE_ERRORS), len(chunk)
 
 
 async def _read_states(client: aioredis.Redis, key_ids: list[str]) -> dict[str, _State]:
@@ -93,20 +87,42 @@ async def _read_states(client: aioredis.Redis, key_ids: list[str]) -> dict[str, 
 
 class _Shape:
     """What the read of a key with these limits looks like: its weekly period, whether its
-    window counters and leases are read, and its commands' RESP text per id length (only the
-    key id differs between keys of one shape, at fixed places: a key's commands are
-    `key_id.join(parts)`, one C call instead of encoding a dozen arguments, which cost more
-    than Redis's work and the reply parsing together)."""
+    window counters and leases are read, and its commands' RESP text (framed once per id
+    length: only the key id differs between keys of one shape)."""
 
-    __slots__ = ("leases", "parts", "period", "replies", "window")
+    __slots__ = ("leases", "min_score", "period", "replies", "text", "today", "window")
 
-    def __init__(self, limits: KeyLimits, period: str) -> None:
+    def __init__(self, limits: KeyLimits, period: str, today: str, min_score: str) -> None:
         self.period = period
+        self.today = today
+        self.min_score = min_score
         # CRS keeps window counters only with a window length, leases only with a limit.
         self.window = limits.window_minutes > 0
         self.leases = limits.concurrency > 0
         self.replies = 3 if self.leases else 2
-        self.parts: dict[int, list[str]] = {}
+        self.text = IdTemplate(lambda key_id: "".join(map(resp_text, self.commands(key_id))))
+
+    def commands(self, key_id: str) -> list[list[Arg]]:
+        strings: list[Arg] = [
+            "MGET",
+            names.daily_cost(key_id, self.today),
+            names.total_cost(key_id),
+            names.weekly_cost(key_id, self.period),
+        ]
+        if self.window:
+            strings += [
+                names.window_start(key_id),
+                names.window_requests(key_id),
+                names.window_tokens(key_id),
+                names.window_cost(key_id),
+            ]
+        commands: list[list[Arg]] = [
+            ["HMGET", names.daily_usage(key_id, self.today), *DAILY_FIELDS],
+            strings,
+        ]
+        if self.leases:
+            commands.append(["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"])
+        return commands
 
 
 class _Encoder:
@@ -147,31 +163,9 @@ class _Encoder:
         period = self._periods.get(reset)
         if period is None:
             period = self._periods[reset] = period_part(*reset, self.now, self.offset)
-        shape = _Shape(limits, period)
+        shape = _Shape(limits, period, self.today, self.min_score)
         self._shapes[id(limits)] = (limits, shape)
         return shape
-
-    def commands(self, key_id: str, shape: _Shape) -> list[list[Arg]]:
-        strings: list[Arg] = [
-            "MGET",
-            names.daily_cost(key_id, self.today),
-            names.total_cost(key_id),
-            names.weekly_cost(key_id, shape.period),
-        ]
-        if shape.window:
-            strings += [
-                names.window_start(key_id),
-                names.window_requests(key_id),
-                names.window_tokens(key_id),
-                names.window_cost(key_id),
-            ]
-        commands: list[list[Arg]] = [
-            ["HMGET", names.daily_usage(key_id, self.today), *DAILY_FIELDS],
-            strings,
-        ]
-        if shape.leases:
-            commands.append(["ZCOUNT", names.concurrency(key_id), self.min_score, "+inf"])
-        return commands
 
     def __call__(self, chunk: list[str]) -> tuple[bytes, int]:
         pieces: list[str] = []
@@ -182,29 +176,19 @@ class _Encoder:
             shape = self.shape(state[0])
             plan.append((state, shape))
             replies += shape.replies
-            if key_id.isascii() and "\x01" not in key_id:
-                parts = shape.parts.get(len(key_id))
-                if parts is None:
-                    # A stand-in id of the same length frames every length header right.
-                    stand_in = "\x01" * len(key_id)
-                    text = b"".join(resp_command(c) for c in self.commands(stand_in, shape))
-                    parts = shape.parts[len(key_id)] = text.decode().split(stand_in)
-                pieces.append(key_id.join(parts))
-            else:  # a byte length differs from the character count: encode it in full
-                command = b"".join(resp_command(c) for c in self.commands(key_id, shape))
-                pieces.append(command.decode("utf-8", WIRE_ERRORS))
+            pieces.append(shape.text(key_id))
         self.plans[id(chunk)] = plan
         return "".join(pieces).encode("utf-8", WIRE_ERRORS), replies
 
 
 def _counts(daily: list[str | None]) -> tuple[int, int]:
     """Requests and tokens (input + output + cache create + cache read) of a daily hash."""
-    return _int(daily[0]), _int(daily[1]) + _int(daily[2]) + _int(daily[3]) + _int(daily[4])
+    return crs_int(daily[0]), sum(map(crs_int, daily[1:5]))
 
 
 def _costs(strings: list[str | None]) -> tuple[float, float, float]:
     """Cost today, in total and this week."""
-    return _float(strings[0]), _float(strings[1]), _float(strings[2])
+    return crs_float(strings[0]), crs_float(strings[1]), crs_float(strings[2])
 
 
 def _build(state: _State, period: str, daily: Any, strings: Any, leases: Any) -> KeyUsage | None:
@@ -224,8 +208,8 @@ def _build(state: _State, period: str, daily: Any, strings: Any, leases: Any) ->
             start = strings[3]
             return KeyUsage(
                 requests, tokens, today, total, week, period, leases,
-                _int(start) if start is not None else None,
-                _int(strings[4]), _int(strings[5]), _float(strings[6]),
+                crs_int(start) if start is not None else None,
+                crs_int(strings[4]), crs_int(strings[5]), crs_float(strings[6]),
                 limits, active, deleted, expires,
             )  # fmt: skip
         return KeyUsage(
@@ -363,7 +347,7 @@ async def _model_fields(client: aioredis.Redis, name: str) -> dict[str, str]:
 
 def _first_int(fields: dict[str, str], total_name: str, name: str) -> int:
     """`parseInt(total<X>) || parseInt(<x>) || 0`, as CRS's key list reads a model hash."""
-    return _int(fields.get(total_name)) or _int(fields.get(name))
+    return crs_int(fields.get(total_name)) or crs_int(fields.get(name))
 
 
 async def load_breakdown(
@@ -398,8 +382,8 @@ async def load_breakdown(
                 output_tokens=_first_int(raw, "totalOutputTokens", "outputTokens"),
                 cache_create_tokens=_first_int(raw, "totalCacheCreateTokens", "cacheCreateTokens"),
                 cache_read_tokens=_first_int(raw, "totalCacheReadTokens", "cacheReadTokens"),
-                cost=_int(raw.get("ratedCostMicro")) / 1e6 if micro else None,
-                real_cost=_int(raw.get("realCostMicro")) / 1e6 if micro else None,
+                cost=crs_int(raw.get("ratedCostMicro")) / 1e6 if micro else None,
+                real_cost=crs_int(raw.get("realCostMicro")) / 1e6 if micro else None,
             )
         )
     return breakdown

@@ -15,23 +15,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-Arg = str | int
-
-
-# Key names keyops read hold the bytes that are not UTF-8 as lone surrogates (its clients
-# decode with surrogateescape): encoded back the same way, they name the same key.
-WIRE_ERRORS = "surrogateescape"
+from keyops.core.wire.resp_text import WIRE_ERRORS as WIRE_ERRORS
+from keyops.core.wire.resp_text import Arg as Arg
+from keyops.core.wire.resp_text import resp_text
 
 
 def resp_command(args: list[Arg]) -> bytes:
-    """RESP for one command, framed as text and encoded once; byte lengths equal character
-    lengths for ASCII, so only non-ASCII values are encoded to be measured."""
-    framed = []
-    for arg in args:
-        text = arg if isinstance(arg, str) else str(arg)
-        size = len(text) if text.isascii() else len(text.encode("utf-8", WIRE_ERRORS))
-        framed.append(f"${size}\r\n{text}\r\n")
-    return (f"*{len(args)}\r\n" + "".join(framed)).encode("utf-8", WIRE_ERRORS)
+    """RESP for one command, framed as text and encoded once."""
+    return resp_text(args).encode("utf-8", WIRE_ERRORS)
 
 
 class RawScript:
